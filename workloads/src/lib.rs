@@ -1,0 +1,16 @@
+//! Sans-IO fault-tolerance protocols.
+//!
+//! Every workload is a deterministic state machine with no I/O and no clock of
+//! its own: it is handed messages, timer expiries and the current time, and it
+//! answers with [`Effects`] (messages to send, timers to set, observations to
+//! report). The node agent drives it with real sockets and real time; unit tests
+//! drive it message by message; a simulator can drive it with virtual time.
+
+pub mod node;
+pub mod observation;
+pub mod time;
+pub mod tmr;
+
+pub use node::{Effects, Message, Node, NodeId, TimerId};
+pub use observation::{Observation, Outcome, Verdict};
+pub use time::Time;

@@ -1,0 +1,107 @@
+//! The sans-IO node abstraction every workload implements.
+
+use crate::{Observation, Time};
+use rand::RngCore;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt::Debug;
+use std::time::Duration;
+
+/// A node of the experiment, by its index in the topology (`replica-1` ... in
+/// the order the orchestrator lists them). Names live in the topology; the
+/// wire and the protocols use the index.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u16);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A timer a node set for itself; the node chooses the numbers and gets the
+/// same number back in [`Node::on_timer`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimerId(pub u64);
+
+/// A protocol message. Besides being serialisable, a message knows how a faulty
+/// (value-failing or Byzantine) node would falsify it: the interposer in
+/// `faults` stays generic and asks the message.
+pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + 'static {
+    /// Replace the result this message carries with a random wrong one, drawn
+    /// from `rng` (each faulty node draws its own). Returns false, leaving the
+    /// message untouched, when the message carries no result to falsify.
+    fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool;
+
+    /// Replace the result this message carries with a wrong one that every
+    /// node colluding under the same `key` computes identically, so that
+    /// colluders agree on the lie. Returns false when there is nothing to falsify.
+    fn collude(&mut self, key: u64) -> bool;
+}
+
+/// What a node asks its driver to do, collected during one call.
+#[derive(Debug)]
+pub struct Effects<M> {
+    /// Messages to send, in order.
+    pub sends: Vec<(NodeId, M)>,
+    /// Timers to set: fire `TimerId` once after the duration.
+    pub timers: Vec<(Duration, TimerId)>,
+    /// Observations for the orchestrator's recorder, stamped with the time of the call.
+    pub observations: Vec<Observation>,
+}
+
+impl<M> Default for Effects<M> {
+    fn default() -> Self {
+        Effects { sends: Vec::new(), timers: Vec::new(), observations: Vec::new() }
+    }
+}
+
+impl<M> Effects<M> {
+    /// An empty set of effects.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Send `msg` to `to`.
+    pub fn send(&mut self, to: NodeId, msg: M) {
+        self.sends.push((to, msg));
+    }
+
+    /// Fire `id` once, `after` from now.
+    pub fn set_timer(&mut self, after: Duration, id: TimerId) {
+        self.timers.push((after, id));
+    }
+
+    /// Report an observation to the orchestrator.
+    pub fn emit(&mut self, obs: Observation) {
+        self.observations.push(obs);
+    }
+
+    /// True when nothing was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.sends.is_empty() && self.timers.is_empty() && self.observations.is_empty()
+    }
+
+    /// Forget everything collected (reuse the buffers).
+    pub fn clear(&mut self) {
+        self.sends.clear();
+        self.timers.clear();
+        self.observations.clear();
+    }
+}
+
+/// A deterministic protocol state machine: no I/O, no clock, no randomness of
+/// its own (randomness comes from a seeded RNG it was built with).
+pub trait Node: Send {
+    /// The messages this node exchanges with its peers.
+    type Msg: Message;
+
+    /// The node starts (first start, or restart after a crash: the node was
+    /// built knowing which).
+    fn on_start(&mut self, now: Time, out: &mut Effects<Self::Msg>);
+
+    /// A message from `from` arrives.
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Self::Msg, out: &mut Effects<Self::Msg>);
+
+    /// A timer set earlier fires.
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Self::Msg>);
+}

@@ -1,0 +1,60 @@
+//! Observations: what nodes report, and what every measurement is built from.
+
+use crate::{NodeId, Time};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How one client request ended, as the client (which knows the right answer) judged it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A correct reply arrived within the deadline.
+    Ok,
+    /// No correct reply within the deadline (no reply, a late one, or the
+    /// service could not decide).
+    Failed,
+    /// A reply arrived within the deadline and it was wrong: the service let a
+    /// wrong value through (the oracle caught it).
+    Wrong,
+}
+
+/// A voter's verdict on one request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every replica's result arrived and all agreed.
+    Unanimous,
+    /// A majority agreed; some results were missing or different.
+    Majority,
+    /// No value reached a majority before the vote timed out.
+    NoMajority,
+}
+
+/// One thing a node saw happen. The driver stamps each with the time of the
+/// call that emitted it; times carried inside are protocol times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Observation {
+    /// A client request was decided. `sent` is when the client sent it (an
+    /// outage is measured between send times), `latency` is set for replies
+    /// that arrived (also for wrong ones).
+    Request { seq: u64, sent: Time, outcome: Outcome, latency: Option<Duration> },
+    /// A voter decided a request.
+    Vote { seq: u64, verdict: Verdict },
+    /// A replica started recovering (state transfer) from its peers.
+    RecoveryStarted { reason: RecoveryReason },
+    /// A replica finished state transfer at sequence number `seq` and votes again.
+    RecoveryCompleted { seq: u64, restore: Duration },
+    /// This node now suspects `peer` to have failed.
+    Suspect { peer: NodeId },
+    /// This node trusts `peer` again.
+    Trust { peer: NodeId },
+    /// Free-form note for the event log.
+    Note { text: String },
+}
+
+/// Why a replica fetched the state from its peers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecoveryReason {
+    /// It was restarted after a crash and lost its state.
+    Restart,
+    /// It missed requests (a gap in the sequence) and could not fill it.
+    Gap,
+}

@@ -13,4 +13,4 @@ pub mod spec;
 
 pub use duration::Dur;
 pub use interposer::{Interposer, SendDecision};
-pub use rule::{FaultId, MessageFault, Direction, DelayDistribution, ByzantineMode, LinkScope};
+pub use rule::{ByzantineMode, DelayDistribution, Direction, FaultId, LinkScope, MessageFault};

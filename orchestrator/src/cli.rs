@@ -1,0 +1,93 @@
+//! The command line: `faultlab run | validate | clean | agent ...`.
+
+use crate::backend::BackendChoice;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// faultlab: inject faults into a cluster of node agents and measure availability,
+/// reliability and recovery time.
+#[derive(Debug, Parser)]
+#[command(name = "faultlab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an experiment: deploy the agents, inject its faults, report the numbers.
+    Run(RunArgs),
+    /// Check experiment files without running them.
+    Validate {
+        /// Experiment files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Remove every container, network and volume labelled faultlab.*.
+    Clean,
+    /// Run a node agent (started by the orchestrator, not by hand).
+    #[command(hide = true)]
+    Agent {
+        /// Address to listen on for the orchestrator.
+        #[arg(long)]
+        control: std::net::SocketAddr,
+        /// Exit when the orchestrator is silent this long.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        watchdog: Duration,
+    },
+}
+
+/// Options of `faultlab run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The experiment file.
+    pub experiment: PathBuf,
+    /// Where agents run (overrides the file).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Seed of every random decision (overrides the file).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output directory for report.json and events.jsonl [default: out/<experiment>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run for this long instead of the file's duration; later faults are skipped.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// Parse a humane duration (`250ms`, `30s`, `2m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    faults::Dur::parse(s).map(|d| d.0)
+}
+
+/// Run the command; the exit code says whether every expectation held.
+pub fn main(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Agent { control, watchdog } => {
+            let token = std::env::var(node_agent::proto::TOKEN_ENV)
+                .with_context(|| format!("{} is not set", node_agent::proto::TOKEN_ENV))?;
+            let _ = (control, token, watchdog);
+            anyhow::bail!("agent: runtime not wired yet")
+        }
+        Command::Validate { files } => {
+            let mut bad = 0;
+            for f in &files {
+                match crate::experiment::load(f) {
+                    Ok(exp) => println!("{}: ok ({} nodes, {} faults)", f.display(), exp.topology.nodes.len(), exp.faults.len()),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Run(_args) => anyhow::bail!("run: not yet"),
+        Command::Clean => anyhow::bail!("clean: not yet"),
+    }
+}

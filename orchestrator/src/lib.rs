@@ -1,0 +1,7 @@
+//! faultlab's orchestrator: the experiment runner, backends, fault scheduler,
+//! recorder, reports and the command line behind the `faultlab` binary.
+
+pub mod backend;
+pub mod cli;
+pub mod experiment;
+pub mod topology;

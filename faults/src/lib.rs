@@ -10,7 +10,8 @@ pub mod duration;
 pub mod interposer;
 pub mod rule;
 pub mod spec;
+mod stream;
 
 pub use duration::Dur;
-pub use interposer::{Interposer, SendDecision};
+pub use interposer::{Interposer, InterposerStats, SendDecision};
 pub use rule::{ByzantineMode, DelayDistribution, Direction, FaultId, LinkScope, MessageFault};

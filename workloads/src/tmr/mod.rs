@@ -2,9 +2,27 @@
 //! N = 2k+1 replicas running a deterministic ledger, and voters that forward
 //! the majority of the replicas' results.
 
-use crate::NodeId;
+mod client;
+pub mod ledger;
+mod msg;
+mod replica;
+mod voter;
+
+pub use client::Client;
+pub use ledger::{Ledger, Op, Snapshot};
+pub use msg::Msg;
+pub use replica::Replica;
+pub use voter::Voter;
+
+use crate::{Effects, Node, NodeId, Time, TimerId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// The periodic tick clients and voters use to send due requests and expire deadlines.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The one timer every TMR node sets (periodically).
+const TICK_TIMER: TimerId = TimerId(1);
 
 /// The part a TMR node plays.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,4 +54,87 @@ pub struct Config {
     pub gap_timeout: Duration,
     /// Requests a client keeps outstanding at most (a bound for benchmarks; 0 = open loop, no bound).
     pub window: usize,
+}
+
+/// A TMR node: one of the three roles.
+#[derive(Debug)]
+pub enum TmrNode {
+    /// The open-loop client with its oracle.
+    Client(Client),
+    /// A replica of the ledger.
+    Replica(Replica),
+    /// A voter.
+    Voter(Voter),
+}
+
+impl TmrNode {
+    /// Node `me` playing `config.role`; a `restarted` replica fetches its state
+    /// from its peers before it votes. The workload is deterministic and draws
+    /// no randomness, so `seed` is accepted for uniformity and unused.
+    pub fn new(me: NodeId, config: &Config, seed: u64, restarted: bool) -> TmrNode {
+        let _ = seed;
+        match config.role {
+            Role::Client => TmrNode::Client(Client::new(config)),
+            Role::Replica => TmrNode::Replica(Replica::new(me, config, restarted)),
+            Role::Voter => TmrNode::Voter(Voter::new(config)),
+        }
+    }
+}
+
+impl Node for TmrNode {
+    type Msg = Msg;
+
+    fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        match self {
+            TmrNode::Client(n) => n.on_start(now, out),
+            TmrNode::Replica(n) => n.on_start(now, out),
+            TmrNode::Voter(n) => n.on_start(now, out),
+        }
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        match self {
+            TmrNode::Client(n) => n.on_message(now, from, msg, out),
+            TmrNode::Replica(n) => n.on_message(now, from, msg, out),
+            TmrNode::Voter(n) => n.on_message(now, from, msg, out),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        match self {
+            TmrNode::Client(n) => n.on_timer(now, timer, out),
+            TmrNode::Replica(n) => n.on_timer(now, timer, out),
+            TmrNode::Voter(n) => n.on_timer(now, timer, out),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A topology with replicas first, then voters, then one client (ids 0, 1, ...).
+    pub(crate) fn config(replicas: u16, voters: u16, rate: f64) -> Config {
+        Config {
+            role: Role::Client,
+            replicas: (0..replicas).map(NodeId).collect(),
+            voters: (replicas..replicas + voters).map(NodeId).collect(),
+            clients: vec![NodeId(replicas + voters)],
+            rate,
+            deadline: Duration::from_millis(50),
+            vote_timeout: Duration::from_millis(20),
+            gap_timeout: Duration::from_millis(10),
+            window: 0,
+        }
+    }
+
+    #[test]
+    fn new_builds_the_role_the_config_names() {
+        let mut cfg = config(3, 1, 100.0);
+        assert!(matches!(TmrNode::new(NodeId(4), &cfg, 1, false), TmrNode::Client(_)));
+        cfg.role = Role::Voter;
+        assert!(matches!(TmrNode::new(NodeId(3), &cfg, 1, false), TmrNode::Voter(_)));
+        cfg.role = Role::Replica;
+        assert!(matches!(TmrNode::new(NodeId(0), &cfg, 1, true), TmrNode::Replica(_)));
+    }
 }

@@ -1,0 +1,270 @@
+//! The open-loop client: sends requests at a fixed rate to every replica and
+//! judges each voted reply against its own copy of the ledger (the oracle).
+
+use super::ledger::{Ledger, Op};
+use super::{Config, Msg, TICK, TICK_TIMER};
+use crate::{Effects, NodeId, Observation, Outcome, Time, TimerId};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Voters a client counts replies from at most (more would be ignored).
+const MAX_VOTERS: usize = 8;
+
+/// A request sent and not yet judged, or judged but behind an older one still open.
+#[derive(Debug)]
+struct Pending {
+    sent: Time,
+    expected: i64,
+    /// Which voters replied (bit per voter index) and what they said.
+    replied: u8,
+    values: [i64; MAX_VOTERS],
+    decided: bool,
+}
+
+/// The client's state.
+#[derive(Debug)]
+pub struct Client {
+    replicas: Vec<NodeId>,
+    voters: Vec<NodeId>,
+    rate: f64,
+    window: usize,
+    deadline: Duration,
+    oracle: Ledger,
+    start: Option<Time>,
+    /// The next sequence number to send (the first is 1).
+    next_seq: u64,
+    /// Requests with consecutive sequence numbers, the oldest first; the front is `front_seq`.
+    pending: VecDeque<Pending>,
+    front_seq: u64,
+    undecided: usize,
+}
+
+impl Client {
+    /// A client for `config`, sending nothing until started.
+    pub fn new(config: &Config) -> Client {
+        Client {
+            replicas: config.replicas.clone(),
+            voters: config.voters.iter().copied().take(MAX_VOTERS).collect(),
+            rate: if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 0.0 },
+            window: config.window,
+            deadline: config.deadline,
+            oracle: Ledger::new(),
+            start: None,
+            next_seq: 1,
+            pending: VecDeque::new(),
+            front_seq: 1,
+            undecided: 0,
+        }
+    }
+
+    /// Requests sent so far.
+    pub fn sent(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Requests sent and not yet judged.
+    pub fn outstanding(&self) -> usize {
+        self.undecided
+    }
+
+    pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        self.start = Some(now);
+        self.send_due(now, out);
+        out.set_timer(TICK, TICK_TIMER);
+    }
+
+    pub(super) fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        let Msg::Output { seq, value } = msg else { return };
+        self.expire(now, out);
+        let Some(voter) = self.voters.iter().position(|v| *v == from) else { return };
+        let Some(index) = seq.checked_sub(self.front_seq) else { return };
+        let majority = self.voters.len() / 2 + 1;
+        let Some(p) = usize::try_from(index).ok().and_then(|i| self.pending.get_mut(i)) else { return };
+        let bit = 1u8 << voter;
+        if p.decided || p.replied & bit != 0 {
+            return;
+        }
+        p.replied |= bit;
+        p.values[voter] = value;
+        let agreeing =
+            (0..self.voters.len()).filter(|i| p.replied & (1 << i) != 0 && p.values[*i] == value).count();
+        if agreeing < majority {
+            return;
+        }
+        p.decided = true;
+        self.undecided -= 1;
+        let outcome = if value == p.expected { Outcome::Ok } else { Outcome::Wrong };
+        out.emit(Observation::Request { seq, sent: p.sent, outcome, latency: Some(now.since(p.sent)) });
+        while self.pending.front().is_some_and(|p| p.decided) {
+            self.pending.pop_front();
+            self.front_seq += 1;
+        }
+        if self.window > 0 {
+            self.send_due(now, out);
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        if timer != TICK_TIMER {
+            return;
+        }
+        self.expire(now, out);
+        self.send_due(now, out);
+        out.set_timer(TICK, TICK_TIMER);
+    }
+
+    /// Judge as failed every request whose deadline passed without a decision.
+    /// Send times grow with the sequence number, so only the front needs looking at.
+    fn expire(&mut self, now: Time, out: &mut Effects<Msg>) {
+        while let Some(p) = self.pending.front() {
+            if !p.decided {
+                if now <= p.sent + self.deadline {
+                    break;
+                }
+                out.emit(Observation::Request {
+                    seq: self.front_seq,
+                    sent: p.sent,
+                    outcome: Outcome::Failed,
+                    latency: None,
+                });
+                self.undecided -= 1;
+            }
+            self.pending.pop_front();
+            self.front_seq += 1;
+        }
+    }
+
+    /// Send every request due since the start (no drift), within the window if one is set.
+    fn send_due(&mut self, now: Time, out: &mut Effects<Msg>) {
+        let Some(start) = self.start else { return };
+        let due = if self.rate > 0.0 {
+            (now.since(start).as_nanos() as f64 * self.rate / 1e9).floor() as u64 + 1
+        } else if self.window > 0 {
+            u64::MAX
+        } else {
+            0
+        };
+        while self.sent() < due && (self.window == 0 || self.undecided < self.window) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let op = Op::for_seq(seq);
+            let expected = self.oracle.apply(seq, op);
+            for r in &self.replicas {
+                out.send(*r, Msg::Request { seq, op });
+            }
+            self.pending.push_back(Pending {
+                sent: now,
+                expected,
+                replied: 0,
+                values: [0; MAX_VOTERS],
+                decided: false,
+            });
+            self.undecided += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::config;
+    use super::*;
+
+    fn requests(out: &Effects<Msg>) -> Vec<u64> {
+        out.sends
+            .iter()
+            .filter_map(|(to, m)| match m {
+                Msg::Request { seq, .. } if *to == NodeId(0) => Some(*seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn oracle_value(seq: u64) -> i64 {
+        let mut l = Ledger::new();
+        (1..=seq).map(|s| l.apply(s, Op::for_seq(s))).last().unwrap_or(0)
+    }
+
+    #[test]
+    fn judges_first_output_with_one_voter_and_ignores_late_and_duplicate_replies() {
+        let cfg = config(3, 1, 1000.0);
+        let mut c = Client::new(&cfg);
+        let mut out = Effects::new();
+        c.on_start(Time::from_millis(0), &mut out);
+        assert_eq!(requests(&out), vec![1]);
+        out.clear();
+        c.on_timer(Time::from_millis(2), TICK_TIMER, &mut out);
+        assert_eq!(requests(&out), vec![2, 3]);
+        out.clear();
+        let voter = cfg.voters[0];
+        c.on_message(Time::from_millis(3), voter, Msg::Output { seq: 2, value: oracle_value(2) }, &mut out);
+        c.on_message(Time::from_millis(4), voter, Msg::Output { seq: 3, value: 12345 }, &mut out);
+        c.on_message(Time::from_millis(5), voter, Msg::Output { seq: 3, value: oracle_value(3) }, &mut out);
+        let obs = std::mem::take(&mut out.observations);
+        assert_eq!(
+            obs,
+            vec![
+                Observation::Request {
+                    seq: 2,
+                    sent: Time::from_millis(2),
+                    outcome: Outcome::Ok,
+                    latency: Some(Duration::from_millis(1))
+                },
+                Observation::Request {
+                    seq: 3,
+                    sent: Time::from_millis(2),
+                    outcome: Outcome::Wrong,
+                    latency: Some(Duration::from_millis(2))
+                },
+            ]
+        );
+        // Seq 1's deadline (50 ms) passes: failed, and a reply after that is ignored.
+        c.on_message(Time::from_millis(51), voter, Msg::Output { seq: 1, value: oracle_value(1) }, &mut out);
+        let failed: Vec<_> =
+            out.observations.iter().filter(|o| matches!(o, Observation::Request { seq: 1, .. })).collect();
+        assert_eq!(
+            failed,
+            vec![&Observation::Request {
+                seq: 1,
+                sent: Time::from_millis(0),
+                outcome: Outcome::Failed,
+                latency: None
+            }]
+        );
+    }
+
+    #[test]
+    fn three_voters_need_two_agreeing_outputs() {
+        let cfg = config(3, 3, 1000.0);
+        let mut c = Client::new(&cfg);
+        let mut out = Effects::new();
+        c.on_start(Time::ZERO, &mut out);
+        out.clear();
+        let right = oracle_value(1);
+        c.on_message(Time::from_millis(1), cfg.voters[0], Msg::Output { seq: 1, value: right + 1 }, &mut out);
+        c.on_message(Time::from_millis(1), cfg.voters[1], Msg::Output { seq: 1, value: right }, &mut out);
+        assert!(out.observations.is_empty(), "voters disagree: keep waiting");
+        c.on_message(Time::from_millis(2), cfg.voters[1], Msg::Output { seq: 1, value: right }, &mut out);
+        assert!(out.observations.is_empty(), "a duplicate from one voter is not a second vote");
+        c.on_message(Time::from_millis(3), cfg.voters[2], Msg::Output { seq: 1, value: right }, &mut out);
+        assert!(matches!(
+            out.observations.as_slice(),
+            [Observation::Request { seq: 1, outcome: Outcome::Ok, .. }]
+        ));
+    }
+
+    #[test]
+    fn window_mode_keeps_exactly_window_requests_outstanding() {
+        let mut cfg = config(3, 1, 0.0);
+        cfg.window = 4;
+        let mut c = Client::new(&cfg);
+        let mut out = Effects::new();
+        c.on_start(Time::ZERO, &mut out);
+        assert_eq!(requests(&out), vec![1, 2, 3, 4]);
+        out.clear();
+        c.on_timer(Time::from_millis(1), TICK_TIMER, &mut out);
+        assert!(requests(&out).is_empty());
+        c.on_message(Time::from_millis(2), cfg.voters[0], Msg::Output { seq: 3, value: 0 }, &mut out);
+        assert_eq!(requests(&out), vec![5]);
+        assert_eq!(c.outstanding(), 4);
+    }
+}

@@ -6,6 +6,8 @@ mod client;
 pub mod ledger;
 mod msg;
 mod replica;
+#[cfg(test)]
+mod sim;
 mod voter;
 
 pub use client::Client;

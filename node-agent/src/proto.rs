@@ -98,6 +98,8 @@ pub struct AgentStats {
     pub dropped_receive: u64,
     pub delayed: u64,
     pub falsified: u64,
+    /// Messages the transport dropped because their peer could not be reached.
+    pub dropped_unreachable: u64,
 }
 
 /// First frame on a data connection: who is sending.

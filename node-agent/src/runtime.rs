@@ -1,0 +1,437 @@
+//! The agent's life: accept the orchestrator, handshake, configure, then one
+//! event loop that owns the node and its interposer and drives them with
+//! real sockets and real time.
+
+use crate::clock::{monotonic_now, ClockMap};
+use crate::control::{self, Control, Watchdog};
+use crate::proto::{AgentConfig, AgentStats, Down, Up};
+use crate::transport::{self, Inbound, Outbox, TransportCounters};
+use crate::AgentError;
+use bytes::Bytes;
+use faults::{FaultId, Interposer, MessageFault, SendDecision};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use workloads::{Effects, Node, NodeId, Observation, Time, TimerId};
+
+/// Observations buffered beyond this are sent up without waiting for the tick.
+const OBSERVATION_BATCH: usize = 4096;
+/// Inbound batches queued between the readers and the event loop.
+const INBOUND_QUEUE: usize = 1024;
+/// Inbound batches handled before the loop looks at control, timers and ticks again.
+const INBOUND_BURST: usize = 64;
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything `Configure` set up, waiting for `Start`.
+struct Configured<M> {
+    cfg: AgentConfig,
+    interposer: Interposer,
+    inbound: mpsc::Receiver<Inbound<M>>,
+    acceptor: tokio::task::JoinHandle<()>,
+    counters: Arc<TransportCounters>,
+}
+
+/// Runs an agent on an already bound control listener until shutdown or failure.
+pub(crate) async fn serve<N, F>(
+    listener: TcpListener,
+    token: &str,
+    watchdog: Duration,
+    accept_within: Duration,
+    build: F,
+) -> Result<(), AgentError>
+where
+    N: Node,
+    F: FnOnce(&AgentConfig) -> Result<N, AgentError>,
+{
+    let stream = control::accept(&listener, accept_within).await?;
+    // One orchestrator per agent: free the port for nobody else.
+    drop(listener);
+    let mut control = Control::new(stream);
+
+    match tokio::time::timeout(watchdog, control.recv()).await {
+        Ok(Ok(Down::Hello { token: t })) if t == token => {
+            control.send(Up::Hello { pid: std::process::id() });
+        }
+        Ok(Ok(Down::Hello { .. })) => return Err(control.fail(AgentError::BadToken).await),
+        Ok(Ok(other)) => {
+            let err = AgentError::Protocol(format!("expected Hello first, got {}", name(&other)));
+            return Err(control.fail(err).await);
+        }
+        Ok(Err(e)) => return Err(control.fail(e).await),
+        Err(_) => return Err(control.fail(AgentError::Watchdog(watchdog)).await),
+    }
+
+    let mut dog = Watchdog::new(watchdog);
+    let configured = match setup::<N::Msg>(&mut control, &mut dog).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            control.close().await;
+            return Ok(());
+        }
+        Err(e) => return Err(control.fail(e).await),
+    };
+    let node = match build(&configured.cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            configured.acceptor.abort();
+            return Err(control.fail(e).await);
+        }
+    };
+    let acceptor = configured.acceptor.abort_handle();
+    let mut rt = Runtime::new(node, configured);
+    let result = rt.run(&mut control, &mut dog).await;
+    acceptor.abort();
+    match result {
+        Ok(()) => {
+            control.close().await;
+            Ok(())
+        }
+        Err(e) => Err(control.fail(e).await),
+    }
+}
+
+/// Handles control frames until `Start` (Some) or `Shutdown` (None).
+async fn setup<M: workloads::Message>(
+    control: &mut Control,
+    dog: &mut Watchdog,
+) -> Result<Option<Configured<M>>, AgentError> {
+    let mut configured: Option<Configured<M>> = None;
+    // Rules that arrive before the configuration are applied after its own.
+    let mut early: Vec<Down> = Vec::new();
+    let mut tick = tokio::time::interval(dog.period());
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            down = control.recv() => {
+                dog.feed();
+                match down? {
+                    Down::Configure(cfg) => {
+                        if configured.is_some() {
+                            return Err(AgentError::Protocol("configured twice".into()));
+                        }
+                        let mut c = configure::<M>(*cfg).await?;
+                        for d in early.drain(..) {
+                            apply_rule(&mut c.interposer, d);
+                        }
+                        control.send(Up::Ready);
+                        configured = Some(c);
+                    }
+                    Down::Start => match configured.take() {
+                        Some(c) => return Ok(Some(c)),
+                        None => return Err(AgentError::Protocol("Start before Configure".into())),
+                    },
+                    d @ (Down::Install { .. } | Down::Remove { .. }) => match configured.as_mut() {
+                        Some(c) => apply_rule(&mut c.interposer, d),
+                        None => early.push(d),
+                    },
+                    Down::Ping => {}
+                    Down::Shutdown => {
+                        if let Some(c) = configured {
+                            c.acceptor.abort();
+                        }
+                        return Ok(None);
+                    }
+                    Down::Hello { .. } => return Err(AgentError::Protocol("a second Hello".into())),
+                }
+            }
+            _ = tick.tick() => dog.check(Instant::now())?,
+        }
+    }
+}
+
+/// Binds the data port, starts accepting peers, and builds the interposer
+/// with the faults already active.
+async fn configure<M: workloads::Message>(cfg: AgentConfig) -> Result<Configured<M>, AgentError> {
+    let listener = transport::bind(cfg.listen).await?;
+    let counters = Arc::new(TransportCounters::default());
+    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let acceptor = transport::spawn_acceptor::<M>(listener, cfg.run_id.clone(), tx, counters.clone());
+    let mut interposer = Interposer::new(cfg.node, interposer_seed(cfg.seed));
+    for (id, fault) in &cfg.faults {
+        interposer.install(*id, fault.clone());
+    }
+    Ok(Configured { cfg, interposer, inbound, acceptor, counters })
+}
+
+/// The interposer's seed, a stream apart from the node's own (splitmix64).
+fn interposer_seed(seed: u64) -> u64 {
+    let mut z = seed ^ 0x6661_756c_746c_6162; // "faultlab"
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn apply_rule(interposer: &mut Interposer, down: Down) {
+    match down {
+        Down::Install { id, fault } => install(interposer, id, fault),
+        Down::Remove { id } => interposer.remove(id),
+        _ => {}
+    }
+}
+
+fn install(interposer: &mut Interposer, id: FaultId, fault: MessageFault) {
+    interposer.install(id, fault);
+}
+
+fn name(down: &Down) -> &'static str {
+    match down {
+        Down::Hello { .. } => "Hello",
+        Down::Configure(_) => "Configure",
+        Down::Start => "Start",
+        Down::Install { .. } => "Install",
+        Down::Remove { .. } => "Remove",
+        Down::Ping => "Ping",
+        Down::Shutdown => "Shutdown",
+    }
+}
+
+/// A message the interposer held back, already encoded.
+type Delayed = Reverse<(Time, u64, NodeId, Bytes)>;
+
+/// The event loop's state: the node, its interposer, timers, delayed
+/// messages, buffered observations and the outgoing links.
+struct Runtime<N: Node> {
+    me: NodeId,
+    node: N,
+    interposer: Interposer,
+    effects: Effects<N::Msg>,
+    outbox: Outbox,
+    inbound: mpsc::Receiver<Inbound<N::Msg>>,
+    counters: Arc<TransportCounters>,
+    clock: ClockMap,
+    timers: BinaryHeap<Reverse<(Time, u64, TimerId)>>,
+    delayed: BinaryHeap<Delayed>,
+    /// Breaks ties so equal deadlines keep the order they were set in.
+    seq: u64,
+    loopback: VecDeque<N::Msg>,
+    observations: Vec<(Time, Observation)>,
+    flush_interval: Duration,
+    received: u64,
+}
+
+impl<N: Node> Runtime<N> {
+    fn new(node: N, c: Configured<N::Msg>) -> Self {
+        let outbox = Outbox::new(c.cfg.node, c.cfg.run_id.clone(), &c.cfg.peers, c.counters.clone());
+        Runtime {
+            me: c.cfg.node,
+            node,
+            interposer: c.interposer,
+            effects: Effects::new(),
+            outbox,
+            inbound: c.inbound,
+            counters: c.counters,
+            clock: ClockMap::new(),
+            timers: BinaryHeap::new(),
+            delayed: BinaryHeap::new(),
+            seq: 0,
+            loopback: VecDeque::new(),
+            observations: Vec::new(),
+            flush_interval: c.cfg.flush_interval.max(Duration::from_millis(1)),
+            received: 0,
+        }
+    }
+
+    /// Runs the node until `Shutdown` (Ok) or a failure of the control channel.
+    async fn run(&mut self, control: &mut Control, dog: &mut Watchdog) -> Result<(), AgentError> {
+        let now = monotonic_now();
+        self.node.on_start(now, &mut self.effects);
+        self.apply_effects(now);
+        self.outbox.flush();
+
+        let mut tick = tokio::time::interval(self.flush_interval.min(dog.period()));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut next_flush = Instant::now() + self.flush_interval;
+        let mut next_stats = Instant::now() + STATS_INTERVAL;
+        let wake = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(wake);
+        let mut wake_at: Option<Time> = None;
+
+        loop {
+            let next = self.next_deadline();
+            if next != wake_at {
+                if let Some(t) = next {
+                    wake.as_mut().reset(self.clock.instant(t));
+                }
+                wake_at = next;
+            }
+            tokio::select! {
+                // Control first: after a SIGCONT the pings queued during the
+                // pause are read before the watchdog is judged.
+                biased;
+                down = control.recv() => {
+                    dog.feed();
+                    match down? {
+                        Down::Install { id, fault } => install(&mut self.interposer, id, fault),
+                        Down::Remove { id } => self.interposer.remove(id),
+                        Down::Ping => {}
+                        Down::Shutdown => {
+                            self.flush_observations(control);
+                            control.send(Up::Stats(self.stats()));
+                            return Ok(());
+                        }
+                        other => {
+                            return Err(AgentError::Protocol(format!("unexpected {} after Start", name(&other))));
+                        }
+                    }
+                }
+                _ = &mut wake, if wake_at.is_some() => {
+                    self.fire_due();
+                    // Force a reset: the timer wheel may wake us a hair early.
+                    wake_at = None;
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    dog.check(now)?;
+                    if now >= next_flush {
+                        self.flush_observations(control);
+                        next_flush = now + self.flush_interval;
+                    }
+                    if now >= next_stats {
+                        control.send(Up::Stats(self.stats()));
+                        next_stats = now + STATS_INTERVAL;
+                    }
+                }
+                Some((from, msgs)) = self.inbound.recv() => {
+                    self.deliver_batch(from, msgs);
+                    for _ in 1..INBOUND_BURST {
+                        match self.inbound.try_recv() {
+                            Ok((from, msgs)) => self.deliver_batch(from, msgs),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.drain_loopback();
+            self.outbox.flush();
+            if self.observations.len() >= OBSERVATION_BATCH {
+                self.flush_observations(control);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Time> {
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let d = self.delayed.peek().map(|Reverse((t, _, _, _))| *t);
+        match (t, d) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every timer and releases every delayed message that is due, in
+    /// deadline order (timers set by a firing timer with no delay fire too).
+    fn fire_due(&mut self) {
+        loop {
+            let now = monotonic_now();
+            let timer_due = self.timers.peek().is_some_and(|Reverse((t, _, _))| *t <= now);
+            let delayed_due = self.delayed.peek().is_some_and(|Reverse((t, _, _, _))| *t <= now);
+            let timer_first = match (self.timers.peek(), self.delayed.peek()) {
+                (Some(Reverse((a, _, _))), Some(Reverse((b, _, _, _)))) => a <= b,
+                _ => true,
+            };
+            if timer_due && (timer_first || !delayed_due) {
+                if let Some(Reverse((_, _, id))) = self.timers.pop() {
+                    self.node.on_timer(now, id, &mut self.effects);
+                    self.apply_effects(now);
+                }
+            } else if delayed_due {
+                if let Some(Reverse((_, _, to, frame))) = self.delayed.pop() {
+                    self.release(to, frame);
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Puts a delayed message on the wire (or back into this node).
+    fn release(&mut self, to: NodeId, frame: Bytes) {
+        if to == self.me {
+            // Rare: a delayed message to itself; decode it back.
+            if let Ok(msg) = postcard::from_bytes::<N::Msg>(frame.get(4..).unwrap_or_default()) {
+                self.loopback.push_back(msg);
+            }
+        } else {
+            self.outbox.push_frame(to, &frame);
+        }
+    }
+
+    fn deliver_batch(&mut self, from: NodeId, msgs: Vec<N::Msg>) {
+        for msg in msgs {
+            self.received += 1;
+            self.deliver(from, msg);
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, msg: N::Msg) {
+        let now = monotonic_now();
+        if !self.interposer.on_receive(now, from) {
+            return;
+        }
+        self.node.on_message(now, from, msg, &mut self.effects);
+        self.apply_effects(now);
+    }
+
+    fn drain_loopback(&mut self) {
+        // Bounded so a node that keeps messaging itself cannot starve the loop.
+        for _ in 0..4096 {
+            let Some(msg) = self.loopback.pop_front() else { return };
+            let me = self.me;
+            self.deliver(me, msg);
+        }
+    }
+
+    /// Carries out what the node asked for in the call made at `now`.
+    fn apply_effects(&mut self, now: Time) {
+        for (to, msg) in self.effects.sends.drain(..) {
+            match self.interposer.on_send(now, to, msg) {
+                SendDecision::Drop => {}
+                SendDecision::Deliver { at, msg } if at <= now => {
+                    if to == self.me {
+                        self.loopback.push_back(msg);
+                    } else {
+                        self.outbox.push(to, &msg);
+                    }
+                }
+                SendDecision::Deliver { at, msg } => {
+                    if let Some(frame) = self.outbox.encode(&msg) {
+                        self.seq += 1;
+                        self.delayed.push(Reverse((at, self.seq, to, frame)));
+                    }
+                }
+            }
+        }
+        for (after, id) in self.effects.timers.drain(..) {
+            self.seq += 1;
+            self.timers.push(Reverse((now + after, self.seq, id)));
+        }
+        self.observations.extend(self.effects.observations.drain(..).map(|o| (now, o)));
+    }
+
+    fn flush_observations(&mut self, control: &Control) {
+        if !self.observations.is_empty() {
+            let batch = std::mem::replace(&mut self.observations, Vec::with_capacity(256));
+            control.send(Up::Observations(batch));
+        }
+    }
+
+    fn stats(&self) -> AgentStats {
+        let i = self.interposer.stats();
+        AgentStats {
+            messages_sent: self.outbox.sent,
+            messages_received: self.received,
+            dropped_send: i.dropped_send,
+            dropped_receive: i.dropped_receive,
+            delayed: i.delayed,
+            falsified: i.falsified,
+            dropped_unreachable: self.counters.unreachable.load(Ordering::Relaxed),
+        }
+    }
+}

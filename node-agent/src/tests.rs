@@ -1,0 +1,421 @@
+//! End-to-end tests: a fake orchestrator drives real agents over loopback,
+//! hosting a small ping/echo node.
+
+use crate::proto::{AgentConfig, AgentStats, Down, Peer, Up, WorkloadConfig};
+use crate::{monotonic_now, Agent, AgentArgs, AgentError};
+use faults::{FaultId, MessageFault};
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use workloads::{Effects, Message, Node, NodeId, Observation, Outcome, Time, TimerId};
+
+const TOKEN: &str = "secret";
+
+/// A ping or its echo; `seq` carries the pinged peer in its low byte.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum TestMsg {
+    Ping { seq: u64, sent: Time },
+    Pong { seq: u64, sent: Time },
+}
+
+impl Message for TestMsg {
+    fn corrupt(&mut self, _rng: &mut dyn rand::RngCore) -> bool {
+        false
+    }
+    fn collude(&mut self, _key: u64) -> bool {
+        false
+    }
+}
+
+/// Pings `targets` every `interval` (if any) and answers every ping; each
+/// pong becomes an `Observation::Request` whose `seq` names the answering peer.
+struct PingNode {
+    targets: Vec<NodeId>,
+    interval: Duration,
+    next: u64,
+}
+
+impl Node for PingNode {
+    type Msg = TestMsg;
+
+    fn on_start(&mut self, _now: Time, out: &mut Effects<TestMsg>) {
+        if !self.targets.is_empty() {
+            out.set_timer(self.interval, TimerId(7));
+        }
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: TestMsg, out: &mut Effects<TestMsg>) {
+        match msg {
+            TestMsg::Ping { seq, sent } => out.send(from, TestMsg::Pong { seq, sent }),
+            TestMsg::Pong { seq, sent } => out.emit(Observation::Request {
+                seq,
+                sent,
+                outcome: Outcome::Ok,
+                latency: Some(now.since(sent)),
+            }),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<TestMsg>) {
+        assert_eq!(timer, TimerId(7));
+        for &t in &self.targets {
+            self.next += 1;
+            out.send(t, TestMsg::Ping { seq: (self.next << 8) | u64::from(t.0), sent: now });
+        }
+        out.set_timer(self.interval, TimerId(7));
+    }
+}
+
+fn peer_of(seq: u64) -> NodeId {
+    NodeId((seq & 0xff) as u16)
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+fn args(watchdog: Duration) -> AgentArgs {
+    AgentArgs { control: "127.0.0.1:0".parse().expect("addr"), token: TOKEN.into(), watchdog }
+}
+
+/// Starts an agent hosting a `PingNode` that pings `targets`; returns its control address.
+async fn spawn_agent(
+    watchdog: Duration,
+    targets: Vec<NodeId>,
+) -> (SocketAddr, JoinHandle<Result<(), AgentError>>) {
+    let agent = Agent::bind(args(watchdog)).await.expect("bind");
+    let addr = agent.local_addr().expect("addr");
+    let task = tokio::spawn(agent.serve(move |_cfg: &AgentConfig| {
+        Ok(PingNode { targets, interval: Duration::from_millis(5), next: 0 })
+    }));
+    (addr, task)
+}
+
+/// The orchestrator's end of one control connection.
+struct Orch {
+    framed: Framed<TcpStream, LengthDelimitedCodec>,
+}
+
+impl Orch {
+    async fn connect(addr: SocketAddr) -> Orch {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Orch { framed: Framed::new(stream, crate::control::codec()) }
+    }
+
+    async fn send(&mut self, down: Down) {
+        let bytes = postcard::to_stdvec(&down).expect("encode");
+        self.framed.send(bytes::Bytes::from(bytes)).await.expect("send");
+    }
+
+    /// The next frame, or None when the agent closed the connection.
+    async fn recv(&mut self) -> Option<Up> {
+        match timeout(Duration::from_secs(5), self.framed.next()).await.expect("agent answers in time") {
+            Some(Ok(f)) => Some(postcard::from_bytes(&f).expect("decode")),
+            _ => None,
+        }
+    }
+
+    /// Hello, then Configure; waits for Ready.
+    async fn handshake(&mut self, cfg: AgentConfig) {
+        self.send(Down::Hello { token: TOKEN.into() }).await;
+        assert!(matches!(self.recv().await, Some(Up::Hello { pid }) if pid == std::process::id()));
+        self.send(Down::Configure(Box::new(cfg))).await;
+        assert_eq!(self.recv().await, Some(Up::Ready));
+    }
+}
+
+fn tmr_placeholder() -> WorkloadConfig {
+    // The test nodes ignore the workload; any valid one will do.
+    WorkloadConfig::Tmr(workloads::tmr::Config {
+        role: workloads::tmr::Role::Client,
+        replicas: vec![],
+        voters: vec![],
+        clients: vec![],
+        rate: 0.0,
+        deadline: Duration::from_millis(50),
+        vote_timeout: Duration::from_millis(20),
+        gap_timeout: Duration::from_millis(20),
+        window: 0,
+    })
+}
+
+/// Configurations for nodes 0..n with data ports picked now.
+fn configs(n: u16, run_id: &str) -> Vec<AgentConfig> {
+    let peers: Vec<Peer> =
+        (0..n).map(|i| Peer { id: NodeId(i), name: format!("node-{}", i + 1), addr: free_port() }).collect();
+    peers
+        .iter()
+        .map(|p| AgentConfig {
+            run_id: run_id.into(),
+            node: p.id,
+            name: p.name.clone(),
+            listen: p.addr,
+            peers: peers.iter().filter(|q| q.id != p.id).cloned().collect(),
+            workload: tmr_placeholder(),
+            seed: 42 + u64::from(p.id.0),
+            incarnation: 0,
+            faults: vec![],
+            flush_interval: Duration::from_millis(20),
+        })
+        .collect()
+}
+
+/// Pongs per answering peer, and the last stats, seen on `orch` until
+/// `enough` holds or `within` passes.
+async fn collect(
+    orch: &mut Orch,
+    within: Duration,
+    mut enough: impl FnMut(&[u64; 4], &Option<AgentStats>) -> bool,
+) -> ([u64; 4], Option<AgentStats>) {
+    let mut pongs = [0u64; 4];
+    let mut stats = None;
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline && !enough(&pongs, &stats) {
+        let before = monotonic_now();
+        match timeout(deadline - tokio::time::Instant::now(), orch.recv()).await {
+            Ok(Some(Up::Observations(obs))) => {
+                for (t, o) in obs {
+                    assert!(t <= monotonic_now(), "stamped in the future");
+                    let _ = before;
+                    if let Observation::Request { seq, outcome: Outcome::Ok, latency: Some(l), .. } = o {
+                        assert!(l < Duration::from_secs(1));
+                        pongs[usize::from(peer_of(seq).0)] += 1;
+                    }
+                }
+            }
+            Ok(Some(Up::Stats(s))) => stats = Some(s),
+            Ok(Some(other)) => panic!("unexpected {other:?}"),
+            Ok(None) => panic!("agent closed the control connection"),
+            Err(_) => break,
+        }
+    }
+    (pongs, stats)
+}
+
+async fn finishes(task: JoinHandle<Result<(), AgentError>>) -> Result<(), AgentError> {
+    timeout(Duration::from_secs(2), task).await.expect("agent exits within 2 s").expect("no panic")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_ping_and_report_observations_and_stats() {
+    timeout(Duration::from_secs(20), async {
+        let cfgs = configs(3, "run-a");
+        let (a0, t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1), NodeId(2)]).await;
+        let (a1, t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let (a2, t2) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut orchs = Vec::new();
+        for (addr, cfg) in [a0, a1, a2].into_iter().zip(cfgs) {
+            let mut o = Orch::connect(addr).await;
+            o.handshake(cfg).await;
+            orchs.push(o);
+        }
+        for o in &mut orchs {
+            o.send(Down::Start).await;
+        }
+        let (pongs, stats) = collect(&mut orchs[0], Duration::from_secs(5), |p, s| {
+            p[1] >= 50 && p[2] >= 50 && s.as_ref().is_some_and(|s| s.messages_received >= 50)
+        })
+        .await;
+        assert!(pongs[1] >= 50 && pongs[2] >= 50, "pongs {pongs:?}");
+        let stats = stats.expect("stats within a second or so");
+        assert!(stats.messages_sent >= 100, "{stats:?}");
+        assert_eq!(stats.dropped_unreachable, 0);
+        for o in &mut orchs {
+            o.send(Down::Shutdown).await;
+        }
+        for t in [t0, t1, t2] {
+            finishes(t).await.expect("clean exit on Shutdown");
+        }
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused() {
+    timeout(Duration::from_secs(10), async {
+        let (addr, task) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o = Orch::connect(addr).await;
+        o.send(Down::Hello { token: "wrong".into() }).await;
+        assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains("bad token")));
+        assert_eq!(o.recv().await, None, "connection closed after the error");
+        assert!(matches!(finishes(task).await, Err(AgentError::BadToken)));
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn the_agent_exits_when_the_control_connection_drops() {
+    timeout(Duration::from_secs(10), async {
+        let cfg = configs(1, "run-b").remove(0);
+        let (addr, task) = spawn_agent(Duration::from_secs(30), vec![]).await;
+        let mut o = Orch::connect(addr).await;
+        o.handshake(cfg).await;
+        o.send(Down::Start).await;
+        drop(o);
+        assert!(matches!(finishes(task).await, Err(AgentError::ControlLost(_))));
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn the_watchdog_fires_without_pings_and_not_with_them() {
+    timeout(Duration::from_secs(10), async {
+        let cfg = configs(1, "run-c").remove(0);
+        let (addr, task) = spawn_agent(Duration::from_millis(300), vec![]).await;
+        let mut o = Orch::connect(addr).await;
+        o.handshake(cfg).await;
+        o.send(Down::Start).await;
+        // Pinged every 100 ms, it lives well past its watchdog.
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            o.send(Down::Ping).await;
+        }
+        assert!(!task.is_finished(), "agent died although pinged");
+        // Silent orchestrator: it exits by itself, with an error it reports.
+        let started = tokio::time::Instant::now();
+        assert!(matches!(finishes(task).await, Err(AgentError::Watchdog(_))));
+        assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+        let mut saw_error = false;
+        while let Some(up) = o.recv().await {
+            saw_error |= matches!(up, Up::Error(e) if e.contains("watchdog"));
+        }
+        assert!(saw_error);
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn the_agent_exits_when_no_orchestrator_connects() {
+    timeout(Duration::from_secs(10), async {
+        let (_addr, task) = spawn_agent(Duration::from_millis(200), vec![]).await;
+        assert!(matches!(finishes(task).await, Err(AgentError::NoOrchestrator(_))));
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn a_used_data_port_is_a_clear_bind_error() {
+    timeout(Duration::from_secs(10), async {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut cfg = configs(1, "run-d").remove(0);
+        cfg.listen = taken.local_addr().expect("addr");
+        let (addr, task) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o = Orch::connect(addr).await;
+        o.send(Down::Hello { token: TOKEN.into() }).await;
+        assert!(matches!(o.recv().await, Some(Up::Hello { .. })));
+        o.send(Down::Configure(Box::new(cfg.clone()))).await;
+        let want = format!("bind failed on {}", cfg.listen);
+        assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains(&want)));
+        assert!(matches!(finishes(task).await, Err(AgentError::Bind { .. })));
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_installed_on_a_peer_stops_its_pongs_until_removed() {
+    timeout(Duration::from_secs(20), async {
+        let cfgs = configs(3, "run-e");
+        let (a0, _t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1), NodeId(2)]).await;
+        let (a1, _t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let (a2, _t2) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut orchs = Vec::new();
+        for (addr, cfg) in [a0, a1, a2].into_iter().zip(cfgs) {
+            let mut o = Orch::connect(addr).await;
+            o.handshake(cfg).await;
+            orchs.push(o);
+        }
+        for o in &mut orchs {
+            o.send(Down::Start).await;
+        }
+        let (p, _) = collect(&mut orchs[0], Duration::from_secs(5), |p, _| p[1] >= 20 && p[2] >= 20).await;
+        assert!(p[1] >= 20 && p[2] >= 20, "{p:?}");
+
+        orchs[1].send(Down::Install { id: FaultId(9), fault: MessageFault::Silence }).await;
+        // Let pongs already in flight arrive, then count over a quiet window.
+        let _ = collect(&mut orchs[0], Duration::from_millis(200), |_, _| false).await;
+        let (p, _) = collect(&mut orchs[0], Duration::from_millis(500), |_, _| false).await;
+        assert_eq!(p[1], 0, "a silenced node answered: {p:?}");
+        assert!(p[2] >= 20, "the other peer kept answering: {p:?}");
+        // The silenced node's stats count what its interposer dropped.
+        let (_, s) = collect(&mut orchs[1], Duration::from_secs(3), |_, s| s.is_some()).await;
+        assert!(s.is_some_and(|s| s.dropped_send > 0));
+
+        orchs[1].send(Down::Remove { id: FaultId(9) }).await;
+        let (p, _) = collect(&mut orchs[0], Duration::from_secs(5), |p, _| p[1] >= 20).await;
+        assert!(p[1] >= 20, "answers resume after Remove: {p:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_is_reached_again_and_drops_are_counted() {
+    timeout(Duration::from_secs(20), async {
+        let cfgs = configs(2, "run-f");
+        let (a0, _t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1)]).await;
+        let (a1, t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o0 = Orch::connect(a0).await;
+        o0.handshake(cfgs[0].clone()).await;
+        let mut o1 = Orch::connect(a1).await;
+        o1.handshake(cfgs[1].clone()).await;
+        o0.send(Down::Start).await;
+        o1.send(Down::Start).await;
+        let (p, _) = collect(&mut o0, Duration::from_secs(5), |p, _| p[1] >= 20).await;
+        assert!(p[1] >= 20, "{p:?}");
+
+        // The peer goes away: pings to it are dropped and counted, never reported to the node.
+        o1.send(Down::Shutdown).await;
+        finishes(t1).await.expect("clean exit");
+        let (_, s) = collect(&mut o0, Duration::from_secs(3), |_, s| {
+            s.as_ref().is_some_and(|s| s.dropped_unreachable > 0)
+        })
+        .await;
+        assert!(s.is_some_and(|s| s.dropped_unreachable > 0));
+
+        // Its new incarnation, on the same data port, gets pings again.
+        let (a1, _t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o1 = Orch::connect(a1).await;
+        let mut cfg = cfgs[1].clone();
+        cfg.incarnation = 1;
+        o1.handshake(cfg).await;
+        o1.send(Down::Start).await;
+        let (p, _) = collect(&mut o0, Duration::from_secs(5), |p, _| p[1] >= 20).await;
+        assert!(p[1] >= 20, "pongs after the restart: {p:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test]
+async fn a_data_connection_from_another_run_is_rejected() {
+    timeout(Duration::from_secs(10), async {
+        let cfg = configs(1, "run-g").remove(0);
+        let listen = cfg.listen;
+        let (addr, _task) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o = Orch::connect(addr).await;
+        o.handshake(cfg).await;
+        o.send(Down::Start).await;
+        let stream = TcpStream::connect(listen).await.expect("connect");
+        let mut f = Framed::new(stream, crate::control::codec());
+        let hello = crate::proto::DataHello { from: NodeId(5), run_id: "other-run".into() };
+        f.send(bytes::Bytes::from(postcard::to_stdvec(&hello).expect("encode"))).await.expect("send");
+        let ping = TestMsg::Ping { seq: 1, sent: monotonic_now() };
+        let _ = f.send(bytes::Bytes::from(postcard::to_stdvec(&ping).expect("encode"))).await;
+        // The agent hangs up instead of answering.
+        assert!(timeout(Duration::from_secs(2), f.next()).await.expect("closed in time").is_none());
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -1,0 +1,12 @@
+//! Which node an agent hosts, from its configuration.
+
+use crate::proto::{AgentConfig, WorkloadConfig};
+use crate::AgentError;
+use workloads::tmr::TmrNode;
+
+/// Builds the workload node the configuration names.
+pub(crate) fn build(cfg: &AgentConfig) -> Result<TmrNode, AgentError> {
+    match &cfg.workload {
+        WorkloadConfig::Tmr(c) => Ok(TmrNode::new(cfg.node, c, cfg.seed, cfg.incarnation > 0)),
+    }
+}

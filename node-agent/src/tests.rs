@@ -419,3 +419,112 @@ async fn a_data_connection_from_another_run_is_rejected() {
     .await
     .expect("test finishes in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_fault_holds_messages_back_in_order() {
+    timeout(Duration::from_secs(20), async {
+        let cfgs = configs(2, "run-h");
+        let (a0, _t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1)]).await;
+        let (a1, _t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        let mut o0 = Orch::connect(a0).await;
+        o0.handshake(cfgs[0].clone()).await;
+        let mut o1 = Orch::connect(a1).await;
+        let mut cfg1 = cfgs[1].clone();
+        // Active before start, as after a restart during the fault.
+        cfg1.faults = vec![(
+            FaultId(1),
+            MessageFault::Delay {
+                distribution: faults::DelayDistribution::Fixed(Duration::from_millis(60)),
+                reorder: false,
+                links: faults::LinkScope::All,
+            },
+        )];
+        o1.handshake(cfg1).await;
+        o0.send(Down::Start).await;
+        o1.send(Down::Start).await;
+        let mut latencies = Vec::new();
+        let mut seqs = Vec::new();
+        while latencies.len() < 30 {
+            match o0.recv().await {
+                Some(Up::Observations(obs)) => {
+                    for (_, o) in obs {
+                        if let Observation::Request { seq, latency: Some(l), .. } = o {
+                            latencies.push(l);
+                            seqs.push(seq);
+                        }
+                    }
+                }
+                Some(Up::Stats(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(latencies.iter().all(|l| *l >= Duration::from_millis(60)), "{latencies:?}");
+        assert!(latencies.iter().all(|l| *l < Duration::from_millis(500)), "{latencies:?}");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "order kept on the link: {seqs:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tmr_workload_runs_end_to_end_through_run() {
+    use workloads::tmr::{Config, Role};
+    timeout(Duration::from_secs(30), async {
+        // replica-1..3 = #0..#2, voter-1 = #3, client-1 = #4.
+        let mut cfgs = configs(5, "run-tmr");
+        let base = Config {
+            role: Role::Replica,
+            replicas: (0..3).map(NodeId).collect(),
+            voters: vec![NodeId(3)],
+            clients: vec![NodeId(4)],
+            rate: 1000.0,
+            deadline: Duration::from_millis(200),
+            vote_timeout: Duration::from_millis(50),
+            gap_timeout: Duration::from_millis(50),
+            window: 0,
+        };
+        for (i, c) in cfgs.iter_mut().enumerate() {
+            let role = match i {
+                0..=2 => Role::Replica,
+                3 => Role::Voter,
+                _ => Role::Client,
+            };
+            c.workload = WorkloadConfig::Tmr(Config { role, ..base.clone() });
+        }
+        let mut orchs = Vec::new();
+        let mut tasks = Vec::new();
+        for cfg in cfgs {
+            let agent = Agent::bind(args(Duration::from_secs(5))).await.expect("bind");
+            let mut o = Orch::connect(agent.local_addr().expect("addr")).await;
+            tasks.push(tokio::spawn(agent.run()));
+            o.handshake(cfg).await;
+            orchs.push(o);
+        }
+        for o in &mut orchs {
+            o.send(Down::Start).await;
+        }
+        let (mut ok, mut wrong) = (0u64, 0u64);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ok < 1000 && tokio::time::Instant::now() < deadline {
+            if let Some(Up::Observations(obs)) = orchs[4].recv().await {
+                for (_, o) in obs {
+                    match o {
+                        Observation::Request { outcome: Outcome::Ok, .. } => ok += 1,
+                        Observation::Request { outcome: Outcome::Wrong, .. } => wrong += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert!(ok >= 1000, "only {ok} requests answered correctly");
+        assert_eq!(wrong, 0);
+        for o in &mut orchs {
+            o.send(Down::Shutdown).await;
+        }
+        for t in tasks {
+            finishes(t).await.expect("clean exit");
+        }
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -12,11 +12,17 @@ use std::time::Duration;
 /// dropped (state transfer covers them).
 const MAX_BUFFER: usize = 1 << 16;
 
+/// Unanswered rounds of state requests after which a replica fills its gap itself.
+const GIVE_UP_ROUNDS: u32 = 3;
+
 /// A state transfer in progress.
 #[derive(Debug)]
 struct Recovery {
+    reason: RecoveryReason,
     started: Time,
     asked: Time,
+    /// State requests sent without a usable reply.
+    rounds: u32,
 }
 
 /// The replica's state.
@@ -95,9 +101,15 @@ impl Replica {
         if timer != TICK_TIMER {
             return;
         }
-        match &self.recovery {
-            Some(r) if now >= r.asked + self.retry() => {
-                self.recovery = Some(Recovery { started: r.started, asked: now });
+        let retry = self.retry();
+        match &mut self.recovery {
+            Some(r) if r.reason == RecoveryReason::Gap && r.rounds >= GIVE_UP_ROUNDS => {
+                let started = r.started;
+                self.fill_gap(now, started, out);
+            }
+            Some(r) if now >= r.asked + retry => {
+                r.asked = now;
+                r.rounds += 1;
                 self.ask_peers(out);
             }
             Some(_) => {}
@@ -158,7 +170,7 @@ impl Replica {
     }
 
     fn start_recovery(&mut self, now: Time, reason: RecoveryReason, out: &mut Effects<Msg>) {
-        self.recovery = Some(Recovery { started: now, asked: now });
+        self.recovery = Some(Recovery { reason, started: now, asked: now, rounds: 1 });
         self.gap_since = None;
         out.emit(Observation::RecoveryStarted { reason });
         self.ask_peers(out);
@@ -180,11 +192,28 @@ impl Replica {
         if snapshot.seq < self.ledger.seq() || !continues {
             return;
         }
-        let restore = now.since(recovery.started);
-        self.recovery = None;
+        let started = recovery.started;
         self.ledger = Ledger::restore(snapshot);
+        self.complete(now, started, out);
+    }
+
+    /// No peer could fill the gap (the request was lost to every replica, or
+    /// the peers are down): re-derive the missing requests, whose ops this
+    /// workload defines as a function of the sequence number. Without this one
+    /// request lost to all replicas would stop every one of them for good.
+    fn fill_gap(&mut self, now: Time, started: Time, out: &mut Effects<Msg>) {
+        let upto = self.buffer.keys().next().map_or(self.ledger.seq(), |first| first - 1);
+        for seq in self.ledger.seq() + 1..=upto {
+            // No Result: the voters have long given their verdict on these.
+            self.ledger.apply(seq, Op::for_seq(seq));
+        }
+        self.complete(now, started, out);
+    }
+
+    fn complete(&mut self, now: Time, started: Time, out: &mut Effects<Msg>) {
+        self.recovery = None;
         self.drain(now, out);
-        out.emit(Observation::RecoveryCompleted { seq: self.ledger.seq(), restore });
+        out.emit(Observation::RecoveryCompleted { seq: self.ledger.seq(), restore: now.since(started) });
     }
 }
 

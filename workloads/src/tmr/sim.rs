@@ -354,6 +354,10 @@ mod tests {
         assert_eq!(mine.len(), 2, "{mine:?}");
         assert_eq!(mine[0], &Observation::RecoveryStarted { reason: RecoveryReason::Gap });
         assert!(matches!(mine[1], Observation::RecoveryCompleted { seq, .. } if *seq > 100));
+        assert!(
+            s.log.iter().any(|(_, _, to, m)| *to == r && matches!(m, Msg::StateReply { .. })),
+            "the gap was filled by a peer's state"
+        );
         let TmrNode::Replica(replica) = s.node(r) else { panic!("not a replica") };
         let TmrNode::Replica(peer) = s.node(NodeId(0)) else { panic!("not a replica") };
         assert_eq!(replica.snapshot(), peer.snapshot());
@@ -430,5 +434,27 @@ mod tests {
         let o = outcomes(&s, end, 20_000);
         assert_eq!(count(&o, Outcome::Ok), o.len());
         assert!((26_000..=26_700).contains(&client.sent()), "{}", client.sent());
+    }
+
+    #[test]
+    fn a_request_lost_to_every_replica_fails_once_and_the_service_resumes() {
+        let mut s = sim(3, 1);
+        s.hook = Some(Box::new(|_, _, _, msg, _| !matches!(msg, Msg::Request { seq: 100, .. })));
+        s.start();
+        s.run_until(END);
+        let o = outcomes(&s, END, 900);
+        assert_eq!(count(&o, Outcome::Wrong), 0);
+        assert_eq!(o.get(&100), Some(&Outcome::Failed));
+        // Requests after the gap fail at most while every replica recovers (here they catch up in time).
+        let failed = count(&o, Outcome::Failed);
+        assert!((1..=80).contains(&failed), "{failed}");
+        assert!((800..=1000).contains(&o.keys().filter(|k| **k > 200).count()));
+        assert!(o.iter().filter(|(k, _)| **k > 200).all(|(_, v)| *v == Outcome::Ok));
+        let peer = |i: u16| match s.node(NodeId(i)) {
+            TmrNode::Replica(r) => r.snapshot(),
+            _ => panic!("not a replica"),
+        };
+        assert_eq!(peer(0), peer(1));
+        assert_eq!(peer(1), peer(2));
     }
 }

@@ -528,3 +528,83 @@ async fn the_tmr_workload_runs_end_to_end_through_run() {
     .await
     .expect("test finishes in time");
 }
+
+/// Set in the child process of the pause test.
+const CHILD_ENV: &str = "FAULTLAB_TEST_AGENT_CHILD";
+
+/// The child half of `a_paused_agent_survives_its_resume`: an agent in its
+/// own process (run only by that test, which sets `CHILD_ENV`).
+#[test]
+#[ignore = "runs as the child process of a_paused_agent_survives_its_resume"]
+fn agent_child_process() {
+    if std::env::var(CHILD_ENV).is_err() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let code = rt.block_on(async {
+        let agent = Agent::bind(args(Duration::from_millis(500))).await.expect("bind");
+        println!("CONTROL {}", agent.local_addr().expect("addr"));
+        let r = agent
+            .serve(|_cfg: &AgentConfig| {
+                Ok(PingNode { targets: vec![], interval: Duration::from_millis(5), next: 0 })
+            })
+            .await;
+        i32::from(r.is_err()) * 3
+    });
+    std::process::exit(code);
+}
+
+#[tokio::test]
+async fn a_paused_agent_survives_its_resume_and_still_has_a_watchdog() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use tokio::io::AsyncBufReadExt;
+    timeout(Duration::from_secs(20), async {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = tokio::process::Command::new(exe)
+            .args(["--exact", "tests::agent_child_process", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the child agent");
+        let pid = Pid::from_raw(i32::try_from(child.id().expect("pid")).expect("pid fits"));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr: SocketAddr = loop {
+            let line = lines.next_line().await.expect("read").expect("child prints its address");
+            // libtest prints the test's name on the same line first.
+            if let Some((_, a)) = line.split_once("CONTROL ") {
+                break a.trim().parse().expect("an address");
+            }
+        };
+        let mut o = Orch::connect(addr).await;
+        let mut cfg = configs(1, "run-p").remove(0);
+        cfg.flush_interval = Duration::from_millis(50);
+        o.send(Down::Hello { token: TOKEN.into() }).await;
+        assert!(
+            matches!(o.recv().await, Some(Up::Hello { pid: p }) if i64::from(p) == i64::from(pid.as_raw()))
+        );
+        o.send(Down::Configure(Box::new(cfg))).await;
+        assert_eq!(o.recv().await, Some(Up::Ready));
+        o.send(Down::Start).await;
+
+        // Frozen for three watchdog periods while the orchestrator keeps pinging.
+        kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            o.send(Down::Ping).await;
+        }
+        kill(pid, Signal::SIGCONT).expect("SIGCONT");
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            o.send(Down::Ping).await;
+        }
+        assert!(child.try_wait().expect("wait").is_none(), "the resumed agent killed itself");
+
+        // Still judged: an orchestrator that falls silent loses it.
+        let status = timeout(Duration::from_secs(3), child.wait()).await.expect("exits").expect("status");
+        assert_eq!(status.code(), Some(3), "watchdog exit is non-zero");
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -1,0 +1,239 @@
+//! Removing what runs leave behind: one run's objects (teardown), anything
+//! faultlab made (`faultlab clean`), and the objects of runs whose
+//! orchestrator died (swept at the start of every docker run).
+//!
+//! Stale runs are found by owner labels on every object: `faultlab.pid`,
+//! `faultlab.pid-start` (the process's start time in clock ticks since boot,
+//! from `/proc/<pid>/stat`, so a recycled pid does not look alive) and
+//! `faultlab.host` (the host name: objects another host made are left alone).
+
+use super::{DockerError, LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN};
+use bollard::container::{ListContainersOptions, RemoveContainerOptions};
+use bollard::network::ListNetworksOptions;
+use bollard::volume::{ListVolumesOptions, RemoveVolumeOptions};
+use bollard::Docker;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// What a cleanup removed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    /// Containers removed.
+    pub containers: usize,
+    /// Networks removed.
+    pub networks: usize,
+    /// Volumes removed.
+    pub volumes: usize,
+}
+
+impl CleanReport {
+    /// Whether nothing was removed.
+    pub fn is_empty(&self) -> bool {
+        *self == CleanReport::default()
+    }
+
+    fn add(&mut self, other: CleanReport) {
+        self.containers += other.containers;
+        self.networks += other.networks;
+        self.volumes += other.volumes;
+    }
+}
+
+impl std::fmt::Display for CleanReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} containers, {} networks, {} volumes", self.containers, self.networks, self.volumes)
+    }
+}
+
+/// A 404 or 409-"already in progress" means someone else removed it first.
+fn gone(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+        || matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, message }
+            if message.contains("already in progress"))
+}
+
+/// Remove every container, network and volume matching a label filter
+/// (`key` or `key=value`). Containers go first: they hold the others.
+pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<CleanReport, DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: filters.clone(),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|source| DockerError::api("list containers", source))?;
+    let removals = containers.iter().filter_map(|c| c.id.as_deref()).map(|id| async move {
+        let opts = RemoveContainerOptions { force: true, v: false, link: false };
+        match docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(1),
+            Err(e) if gone(&e) => Ok(0),
+            Err(source) => Err(DockerError::api("remove a container", source)),
+        }
+    });
+    let mut report = CleanReport::default();
+    for r in futures::future::join_all(removals).await {
+        report.containers += r?;
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: filters.clone() }))
+        .await
+        .map_err(|source| DockerError::api("list networks", source))?;
+    for n in networks.iter().filter_map(|n| n.id.as_deref()) {
+        match docker.remove_network(n).await {
+            Ok(()) => report.networks += 1,
+            Err(e) if gone(&e) => {}
+            Err(source) => return Err(DockerError::api("remove a network", source)),
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions { filters }))
+        .await
+        .map_err(|source| DockerError::api("list volumes", source))?;
+    for v in volumes.volumes.unwrap_or_default() {
+        match docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+            Ok(()) => report.volumes += 1,
+            Err(e) if gone(&e) => {}
+            Err(source) => return Err(DockerError::api("remove a volume", source)),
+        }
+    }
+    Ok(report)
+}
+
+/// Remove everything of one run.
+pub(crate) async fn remove_run(docker: &Docker, run_id: &str) -> Result<CleanReport, DockerError> {
+    remove_labelled(docker, &format!("{LABEL_RUN}={run_id}")).await
+}
+
+/// Remove everything labelled faultlab.* (containers, networks, volumes); returns counts.
+/// The agent images stay: they are a cache keyed by the binary's hash.
+pub async fn clean_all() -> Result<CleanReport, DockerError> {
+    let docker = super::connect_engine().await?;
+    remove_labelled(&docker, LABEL_RUN).await
+}
+
+/// Remove the objects of runs whose orchestrator is no longer alive on this
+/// host (see the module doc for the owner labels).
+pub async fn sweep_stale() -> Result<CleanReport, DockerError> {
+    let docker = super::connect_engine().await?;
+    let filters = HashMap::from([("label".to_string(), vec![LABEL_PID.to_string()])]);
+    let mut owners: BTreeMap<String, HashMap<String, String>> = BTreeMap::new();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: filters.clone(),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|source| DockerError::api("list containers", source))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: filters.clone() }))
+        .await
+        .map_err(|source| DockerError::api("list networks", source))?;
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions { filters }))
+        .await
+        .map_err(|source| DockerError::api("list volumes", source))?;
+    let label_sets = containers
+        .into_iter()
+        .filter_map(|c| c.labels)
+        .chain(networks.into_iter().filter_map(|n| n.labels))
+        .chain(volumes.volumes.unwrap_or_default().into_iter().map(|v| v.labels));
+    for labels in label_sets {
+        if let Some(run) = labels.get(LABEL_RUN) {
+            owners.entry(run.clone()).or_insert(labels);
+        }
+    }
+    let host = host_name();
+    let mut report = CleanReport::default();
+    for (run, labels) in owners {
+        if labels.get(LABEL_HOST).map(String::as_str) != Some(host.as_str()) {
+            continue;
+        }
+        let pid = labels.get(LABEL_PID).and_then(|p| p.parse::<u32>().ok());
+        let start = labels.get(LABEL_PID_START).map(String::as_str);
+        let alive = match pid {
+            Some(pid) => process_start_time(pid).is_some_and(|now| match start {
+                Some(s) => s == now,
+                None => true,
+            }),
+            None => false,
+        };
+        if !alive {
+            report.add(remove_run(&docker, &run).await?);
+        }
+    }
+    Ok(report)
+}
+
+/// Remove everything labelled faultlab.run=<id>, synchronously: usable from a
+/// panic hook or a Drop guard, inside or outside a tokio runtime (it runs its
+/// own runtime on a fresh thread). Gives up after 30 s.
+pub fn teardown_blocking(run_id: &str) -> Result<CleanReport, DockerError> {
+    let run_id = run_id.to_string();
+    let worker = std::thread::Builder::new()
+        .name("faultlab-teardown".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(DockerError::Runtime)?;
+            rt.block_on(async {
+                match tokio::time::timeout(Duration::from_secs(30), async {
+                    let docker = super::connect_engine().await?;
+                    remove_run(&docker, &run_id).await
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(DockerError::Timeout("teardown")),
+                }
+            })
+        })
+        .map_err(DockerError::Runtime)?;
+    worker.join().unwrap_or(Err(DockerError::Timeout("teardown (its thread panicked)")))
+}
+
+/// The owner labels every object of a run carries.
+pub(crate) fn owner_labels() -> [(String, String); 3] {
+    let pid = std::process::id();
+    [
+        (LABEL_PID.to_string(), pid.to_string()),
+        (LABEL_PID_START.to_string(), process_start_time(pid).unwrap_or_default()),
+        (LABEL_HOST.to_string(), host_name()),
+    ]
+}
+
+/// The process's start time (field 22 of /proc/<pid>/stat), or None when it is gone.
+fn process_start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // rest starts at field 3; field 22 is the 20th from there.
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_process_has_a_start_time_and_a_dead_pid_has_none() {
+        let me = process_start_time(std::process::id()).unwrap();
+        assert!(me.parse::<u64>().is_ok(), "{me}");
+        // Linux pids stop well below this.
+        assert_eq!(process_start_time(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn owner_labels_name_this_process() {
+        let labels = owner_labels();
+        assert_eq!(labels[0].1, std::process::id().to_string());
+        assert!(!labels[1].1.is_empty());
+    }
+}

@@ -5,6 +5,7 @@
 //!
 //! Both expose the same inherent methods; [`Backend`] dispatches between them.
 
+pub mod docker;
 pub mod process;
 
 use std::net::SocketAddr;

@@ -25,6 +25,8 @@ const OBSERVATION_BATCH: usize = 4096;
 const INBOUND_QUEUE: usize = 1024;
 /// Inbound batches handled before the loop looks at control, timers and ticks again.
 const INBOUND_BURST: usize = 64;
+/// Timers and delayed messages handled per wake-up at most.
+const FIRE_BURST: usize = 16 * 1024;
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything `Configure` set up, waiting for `Start`.
@@ -328,7 +330,9 @@ impl<N: Node> Runtime<N> {
     /// Fires every timer and releases every delayed message that is due, in
     /// deadline order (timers set by a firing timer with no delay fire too).
     fn fire_due(&mut self) {
-        loop {
+        // Bounded so a node that keeps setting zero-length timers cannot
+        // starve control and inbound messages; the rest fires next round.
+        for _ in 0..FIRE_BURST {
             let now = monotonic_now();
             let timer_due = self.timers.peek().is_some_and(|Reverse((t, _, _))| *t <= now);
             let delayed_due = self.delayed.peek().is_some_and(|Reverse((t, _, _, _))| *t <= now);

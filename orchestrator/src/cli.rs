@@ -71,8 +71,9 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         Command::Agent { control, watchdog } => {
             let token = std::env::var(node_agent::proto::TOKEN_ENV)
                 .with_context(|| format!("{} is not set", node_agent::proto::TOKEN_ENV))?;
-            let _ = (control, token, watchdog);
-            anyhow::bail!("agent: runtime not wired yet")
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(node_agent::run(node_agent::AgentArgs { control, token, watchdog }))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { files } => {
             let mut bad = 0;
@@ -87,7 +88,25 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Run(_args) => anyhow::bail!("run: not yet"),
+        Command::Run(args) => run(args),
         Command::Clean => anyhow::bail!("clean: not yet"),
     }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let exp = crate::experiment::load(&args.experiment)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
+    let opts = crate::run::RunOptions {
+        agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
+        out_dir: Some(out),
+        backend: args.backend,
+        seed: args.seed,
+        duration: args.duration,
+        progress: crate::run::Progress::detect(),
+        watchdog: Duration::from_secs(10),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
+    print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
+    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -4,4 +4,8 @@
 pub mod backend;
 pub mod cli;
 pub mod experiment;
+pub mod recorder;
+pub mod report;
+pub mod run;
+pub mod summary;
 pub mod topology;

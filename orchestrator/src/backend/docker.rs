@@ -618,6 +618,16 @@ impl DockerBackend {
         self.run.as_ref().map(|r| r.id.as_str())
     }
 
+    /// The name of the run's data network (the one `isolate` cuts).
+    pub fn data_network(&self) -> Option<&str> {
+        self.run.as_ref().map(|r| r.data_net.as_str())
+    }
+
+    /// The container name of a node.
+    pub fn container_name(&self, node: NodeId) -> Option<&str> {
+        self.run.as_ref().and_then(|r| r.containers.get(&node)).map(|c| c.name.as_str())
+    }
+
     fn abort_events(&mut self) {
         if let Some(task) = self.run.as_mut().and_then(|r| r.events_task.take()) {
             task.abort();

@@ -68,3 +68,88 @@ pub enum NodeState {
     Down,
     Paused,
 }
+
+/// The backend a run uses: dispatches to the process or docker backend.
+pub enum Backend {
+    /// Child processes on 127.0.0.1.
+    Process(process::ProcessBackend),
+}
+
+/// An error from whichever backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+}
+
+impl Backend {
+    /// `process` or `docker`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Process(_) => "process",
+        }
+    }
+
+    /// Start one agent per node.
+    pub async fn deploy(&mut self, nodes: &[NodeLaunch]) -> Result<Vec<AgentEndpoint>, BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.deploy(nodes).await?),
+        }
+    }
+
+    /// Kill a node.
+    pub async fn crash(&mut self, node: NodeId) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.crash(node).await?),
+        }
+    }
+
+    /// Start a crashed node again.
+    pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.start(node).await?),
+        }
+    }
+
+    /// Freeze a node.
+    pub async fn pause(&mut self, node: NodeId) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.pause(node).await?),
+        }
+    }
+
+    /// Thaw a node.
+    pub async fn resume(&mut self, node: NodeId) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.resume(node).await?),
+        }
+    }
+
+    /// Cut a node off the data network, where the backend can (else None:
+    /// the runner isolates it in the interposer instead).
+    pub async fn isolate(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
+        match self {
+            Backend::Process(_) => {
+                let _ = node;
+                None
+            }
+        }
+    }
+
+    /// Reconnect an isolated node.
+    pub async fn reconnect(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
+        match self {
+            Backend::Process(_) => {
+                let _ = node;
+                None
+            }
+        }
+    }
+
+    /// Remove everything the run made.
+    pub async fn teardown(&mut self) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => Ok(b.teardown().await?),
+        }
+    }
+}

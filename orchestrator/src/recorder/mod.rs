@@ -1,0 +1,481 @@
+//! The recorder: folds observations and node/fault events into the metrics of
+//! DESIGN.md. The report, the event log (and the dashboard and exporter) read
+//! it, so they never disagree.
+
+pub mod events;
+mod outage;
+
+use crate::report::{FaultRecord, Incident, Latency, NodeRecord, Recovery, Report, Requests, Tmr};
+use crate::topology::Topology;
+use events::{Event, EventLog};
+use hdrhistogram::Histogram;
+use outage::OutageTracker;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use workloads::observation::RecoveryReason;
+use workloads::{NodeId, Observation, Outcome, Time, Verdict};
+
+/// Width of the request-outcome windows in events.jsonl.
+pub const WINDOW: Duration = Duration::from_millis(100);
+
+/// A node's state as the orchestrator knows it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Up,
+    Down,
+    Paused,
+}
+
+impl NodeState {
+    fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Up => "up",
+            NodeState::Down => "down",
+            NodeState::Paused => "paused",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct NodeTrack {
+    name: String,
+    role: String,
+    state: NodeState,
+    since: f64,
+    down_seconds: f64,
+    crashes: u64,
+    recoveries: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    sent: Time,
+    outcome: Outcome,
+    latency: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct WindowCounts {
+    sent: u64,
+    ok: u64,
+    failed: u64,
+    wrong: u64,
+    unanimous: u64,
+    majority: u64,
+    no_majority: u64,
+}
+
+/// Folds everything a run observes into metrics.
+pub struct Recorder {
+    t0: Time,
+    duration: Duration,
+    topology: Topology,
+    nodes: Vec<NodeTrack>,
+    events: EventLog,
+    /// Requests decided but not yet folded, by sequence number (folded in send order).
+    pending: BTreeMap<u64, Pending>,
+    /// The next sequence number to fold (None until the first request).
+    next_seq: Option<u64>,
+    requests: Requests,
+    latency: Histogram<u64>,
+    outages: OutageTracker,
+    windows: BTreeMap<u64, WindowCounts>,
+    tmr: Tmr,
+    recoveries: Vec<(f64, NodeId, f64)>,
+    faults: Vec<FaultRecord>,
+    skipped: Vec<FaultRecord>,
+}
+
+impl Recorder {
+    /// A recorder for a run that starts at `t0` and lasts `duration`.
+    pub fn new(topology: Topology, t0: Time, duration: Duration, events: EventLog) -> Recorder {
+        let nodes = topology
+            .nodes
+            .iter()
+            .map(|n| NodeTrack {
+                name: n.name.clone(),
+                role: n.role.clone(),
+                state: NodeState::Up,
+                since: 0.0,
+                down_seconds: 0.0,
+                crashes: 0,
+                recoveries: 0,
+            })
+            .collect();
+        // Auto-resizing, 3 significant digits: construction cannot fail for sigfig 3.
+        let mut latency = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"));
+        latency.auto(true);
+        Recorder {
+            t0,
+            duration,
+            topology,
+            nodes,
+            events,
+            pending: BTreeMap::new(),
+            next_seq: None,
+            requests: Requests::default(),
+            latency,
+            outages: OutageTracker::default(),
+            windows: BTreeMap::new(),
+            tmr: Tmr::default(),
+            recoveries: Vec::new(),
+            faults: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Run-relative seconds of a monotonic time.
+    pub fn rel(&self, t: Time) -> f64 {
+        (i128::from(t.as_nanos()) - i128::from(self.t0.as_nanos())) as f64 / 1e9
+    }
+
+    /// Set the run's start (the moment agents are told to start).
+    pub fn set_start(&mut self, t0: Time) {
+        self.t0 = t0;
+    }
+
+    /// The run's start on the monotonic clock.
+    pub fn t0(&self) -> Time {
+        self.t0
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        self.topology.by_id(id).map(|n| n.name.clone()).unwrap_or_else(|| id.to_string())
+    }
+
+    /// Write an event to events.jsonl.
+    pub fn event(&mut self, e: Event) {
+        self.events.write(&e);
+    }
+
+    /// Fold one observation that `node` made at `at`.
+    pub fn observe(&mut self, node: NodeId, at: Time, obs: Observation) {
+        match obs {
+            Observation::Request { seq, sent, outcome, latency } => {
+                if sent.since(self.t0) < self.duration && sent >= self.t0 {
+                    self.pending.insert(seq, Pending { sent, outcome, latency });
+                    self.fold_ready(false);
+                } else if self.next_seq == Some(seq) {
+                    self.next_seq = Some(seq + 1);
+                }
+            }
+            Observation::Vote { verdict, .. } => {
+                let w = window_in(&mut self.windows, self.t0, at);
+                match verdict {
+                    Verdict::Unanimous => {
+                        self.tmr.unanimous += 1;
+                        w.unanimous += 1;
+                    }
+                    Verdict::Majority => {
+                        self.tmr.majority += 1;
+                        w.majority += 1;
+                    }
+                    Verdict::NoMajority => {
+                        self.tmr.no_majority += 1;
+                        w.no_majority += 1;
+                    }
+                }
+            }
+            Observation::RecoveryStarted { reason } => {
+                let reason = match reason {
+                    RecoveryReason::Restart => "restart",
+                    RecoveryReason::Gap => "gap",
+                };
+                let e = Event::RecoveryStarted { t: self.rel(at), node: self.name(node), reason: reason.into() };
+                self.event(e);
+            }
+            Observation::RecoveryCompleted { restore, .. } => {
+                self.tmr.state_transfers += 1;
+                let t = self.rel(at);
+                self.recoveries.push((t, node, restore.as_secs_f64()));
+                if let Some(n) = self.nodes.get_mut(usize::from(node.0)) {
+                    n.recoveries += 1;
+                }
+                let e = Event::RecoveryCompleted { t, node: self.name(node), restore_seconds: restore.as_secs_f64() };
+                self.event(e);
+            }
+            Observation::Suspect { peer } => {
+                let e = Event::Suspect { t: self.rel(at), node: self.name(node), peer: self.name(peer) };
+                self.event(e);
+            }
+            Observation::Trust { peer } => {
+                let e = Event::Trust { t: self.rel(at), node: self.name(node), peer: self.name(peer) };
+                self.event(e);
+            }
+            Observation::Note { text } => {
+                let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
+                self.event(e);
+            }
+        }
+    }
+
+    fn window_of(&mut self, at: Time) -> &mut WindowCounts {
+        window_in(&mut self.windows, self.t0, at)
+    }
+
+    /// Fold decided requests in sequence order: the client decides them out
+    /// of order (a timeout after a later reply), but outages are defined on
+    /// send order. With `all`, fold everything left (end of run).
+    fn fold_ready(&mut self, all: bool) {
+        loop {
+            let Some((&seq, _)) = self.pending.first_key_value() else { break };
+            // A gap can only be waited for so long: the client decides every
+            // request within its deadline, so a long-missing one is lost.
+            if self.next_seq.is_some_and(|n| n != seq) && !all && self.pending.len() < 200_000 {
+                break;
+            }
+            let Some((seq, p)) = self.pending.pop_first() else { break };
+            self.next_seq = Some(seq + 1);
+            self.fold(p);
+        }
+        self.flush_windows(all);
+    }
+
+    fn fold(&mut self, p: Pending) {
+        let t = self.rel(p.sent);
+        self.requests.total += 1;
+        let w = self.window_of(p.sent);
+        w.sent += 1;
+        match p.outcome {
+            Outcome::Ok => {
+                w.ok += 1;
+                self.requests.ok += 1;
+                if let Some(l) = p.latency {
+                    let ns = u64::try_from(l.as_nanos()).unwrap_or(u64::MAX).max(1_000);
+                    let _ = self.latency.record(ns);
+                }
+            }
+            Outcome::Failed => {
+                w.failed += 1;
+                self.requests.failed += 1;
+            }
+            Outcome::Wrong => {
+                w.wrong += 1;
+                self.requests.wrong += 1;
+            }
+        }
+        let correct = p.outcome == Outcome::Ok;
+        match self.outages.record(t, correct) {
+            Some(outage::Change::Started(start)) => self.event(Event::OutageStarted { t: start }),
+            Some(outage::Change::Ended { start, end }) => {
+                self.event(Event::OutageEnded { t: end, start, seconds: end - start })
+            }
+            None => {}
+        }
+    }
+
+    /// Write the windows that can no longer change (older than the deadline
+    /// horizon of the newest folded request).
+    fn flush_windows(&mut self, all: bool) {
+        let horizon = self.outages.last_time().unwrap_or(0.0) - 2.0;
+        while let Some((&idx, _)) = self.windows.first_key_value() {
+            let t = idx as f64 * WINDOW.as_secs_f64();
+            if !all && t >= horizon {
+                break;
+            }
+            let Some((_, w)) = self.windows.pop_first() else { break };
+            self.event(Event::Window {
+                t: (t * 10.0).round() / 10.0,
+                sent: w.sent,
+                ok: w.ok,
+                failed: w.failed,
+                wrong: w.wrong,
+                unanimous: w.unanimous,
+                majority: w.majority,
+                no_majority: w.no_majority,
+            });
+        }
+    }
+
+    /// A node changed state at `at` (from the backend or the runner).
+    pub fn node_state(&mut self, node: NodeId, state: NodeState, at: Time) {
+        let t = self.rel(at);
+        let Some(n) = self.nodes.get_mut(usize::from(node.0)) else { return };
+        if n.state == state {
+            return;
+        }
+        if n.state != NodeState::Up {
+            n.down_seconds += t - n.since;
+        }
+        if state == NodeState::Down {
+            n.crashes += 1;
+        }
+        n.state = state;
+        n.since = t;
+        let e = Event::NodeState { t, node: n.name.clone(), state: state.as_str().into() };
+        self.event(e);
+    }
+
+    /// A fault was executed at `at`.
+    pub fn fault_started(&mut self, fault: usize, kind: &str, target: &str, at: Time) -> usize {
+        let t = self.rel(at);
+        self.faults.push(FaultRecord {
+            fault,
+            kind: kind.into(),
+            target: target.into(),
+            at_seconds: Some(t),
+            until_seconds: None,
+        });
+        self.event(Event::FaultStarted { t, fault, kind: kind.into(), target: target.into() });
+        self.faults.len() - 1
+    }
+
+    /// The executed fault `record` (from `fault_started`) ended at `at`.
+    pub fn fault_ended(&mut self, record: usize, at: Time) {
+        let t = self.rel(at);
+        let Some(r) = self.faults.get_mut(record) else { return };
+        r.until_seconds = Some(t);
+        let e = Event::FaultEnded { t, fault: r.fault, kind: r.kind.clone(), target: r.target.clone() };
+        self.event(e);
+    }
+
+    /// A planned fault was skipped (it would start after the run's end).
+    pub fn fault_skipped(&mut self, fault: usize, kind: &str, target: &str) {
+        self.skipped.push(FaultRecord {
+            fault,
+            kind: kind.into(),
+            target: target.into(),
+            at_seconds: None,
+            until_seconds: None,
+        });
+        self.event(Event::FaultSkipped { fault, kind: kind.into(), target: target.into() });
+    }
+
+    /// Counts so far, for progress lines.
+    pub fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
+    /// Whether the service is in an outage now (as far as folded).
+    pub fn in_outage(&self) -> bool {
+        self.outages.open().is_some()
+    }
+
+    /// Fold everything left and build the report. `end` is the run's
+    /// run-relative end (the duration, or the moment it was interrupted).
+    pub fn finish(&mut self, end: f64, interrupted: bool) -> Report {
+        self.fold_ready(true);
+        if let Some(start) = self.outages.close(end) {
+            self.event(Event::OutageEnded { t: end, start, seconds: end - start });
+        }
+        for n in &mut self.nodes {
+            if n.state != NodeState::Up {
+                n.down_seconds += end - n.since;
+                n.since = end;
+            }
+        }
+        self.event(Event::RunEnded { t: end, interrupted });
+        self.report(end, interrupted)
+    }
+
+    fn report(&self, end: f64, interrupted: bool) -> Report {
+        let q = |p: f64| (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(p) as f64 / 1e9);
+        let latency = Latency {
+            p50: q(0.5),
+            p99: q(0.99),
+            max: (!self.latency.is_empty()).then(|| self.latency.max() as f64 / 1e9),
+        };
+        let outages = self.outages.outages();
+        let outage_time: f64 = outages.iter().map(|o| o.end - o.start).sum();
+        let failures = outages.len() as u64;
+        let incidents: Vec<Incident> = outages
+            .iter()
+            .map(|o| {
+                let restore = self
+                    .recoveries
+                    .iter()
+                    .filter(|(t, _, _)| *t >= o.start && *t <= o.end + 1.0)
+                    .map(|(_, _, r)| *r)
+                    .last();
+                let cause = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.at_seconds.is_some_and(|a| a <= o.start))
+                    .max_by(|a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal));
+                Incident {
+                    start: o.start,
+                    end: o.end,
+                    seconds: o.end - o.start,
+                    detection: None,
+                    failover: None,
+                    restore,
+                    catch_up: None,
+                    fault: cause.map(|f| f.fault),
+                    fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| o.start - a),
+                    failed_requests: o.failed,
+                }
+            })
+            .collect();
+        let mut secs: Vec<f64> = incidents.iter().map(|i| i.seconds).collect();
+        secs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let pct = |p: f64| -> Option<f64> {
+            if secs.is_empty() {
+                return None;
+            }
+            let idx = ((p * secs.len() as f64).ceil() as usize).clamp(1, secs.len()) - 1;
+            secs.get(idx).copied()
+        };
+        let recovery = Recovery {
+            count: incidents.len(),
+            p50: pct(0.5),
+            p95: pct(0.95),
+            max: secs.last().copied(),
+            incidents,
+        };
+        let (mttf, mttr, bound) = if failures == 0 {
+            // No failure seen: only a one-sided bound, T / ln(1/alpha) at alpha = 0.05.
+            (None, None, Some(end / (1.0f64 / 0.05).ln()))
+        } else {
+            (Some((end - outage_time) / failures as f64), Some(outage_time / failures as f64), None)
+        };
+        Report {
+            experiment: String::new(),
+            concept: None,
+            seed: 0,
+            backend: String::new(),
+            run_id: String::new(),
+            duration_seconds: end,
+            interrupted,
+            throughput_per_second: if end > 0.0 { self.requests.ok as f64 / end } else { 0.0 },
+            availability: (self.requests.total > 0)
+                .then(|| self.requests.ok as f64 / self.requests.total as f64),
+            availability_time: if end > 0.0 { (1.0 - outage_time / end).clamp(0.0, 1.0) } else { 1.0 },
+            availability_model: None,
+            requests: self.requests.clone(),
+            latency_seconds: latency,
+            failures,
+            mttf_seconds: mttf,
+            mttr_seconds: mttr,
+            mttf_lower_bound_seconds: bound,
+            recovery_seconds: recovery,
+            faults: self.faults.clone(),
+            skipped_faults: self.skipped.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NodeRecord {
+                    name: n.name.clone(),
+                    role: n.role.clone(),
+                    crashes: n.crashes,
+                    recoveries: n.recoveries,
+                    down_seconds: n.down_seconds,
+                })
+                .collect(),
+            detector: None,
+            tmr: Some(self.tmr.clone()),
+            checkpointing: None,
+            repeat: None,
+            expect: Vec::new(),
+        }
+    }
+
+    /// The first error writing events.jsonl, if any.
+    pub fn take_event_error(&mut self) -> Option<std::io::Error> {
+        self.events.take_error()
+    }
+}
+
+fn window_in(windows: &mut BTreeMap<u64, WindowCounts>, t0: Time, at: Time) -> &mut WindowCounts {
+    let idx = u64::try_from(at.since(t0).as_nanos() / WINDOW.as_nanos()).unwrap_or(u64::MAX);
+    windows.entry(idx).or_default()
+}

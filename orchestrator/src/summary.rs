@@ -1,0 +1,114 @@
+//! The summary table printed at the end of a run.
+
+use crate::report::Report;
+use std::fmt::Write;
+
+fn secs(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(s) if s < 1.0 => format!("{:.2} ms", s * 1e3),
+        Some(s) => format!("{s:.2} s"),
+    }
+}
+
+fn ratio(v: Option<f64>) -> String {
+    v.map(|a| format!("{a:.5}")).unwrap_or_else(|| "-".into())
+}
+
+/// Render the report as a table for the terminal.
+pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n{}  (backend {}, seed {}, {:.1} s{})",
+        r.experiment,
+        r.backend,
+        r.seed,
+        r.duration_seconds,
+        if r.interrupted { ", INTERRUPTED" } else { "" }
+    );
+    let q = &r.requests;
+    let _ = writeln!(
+        s,
+        "  requests       {} sent, {} ok, {} failed, {} wrong   ({:.0} ok/s)",
+        q.total, q.ok, q.failed, q.wrong, r.throughput_per_second
+    );
+    let _ = writeln!(
+        s,
+        "  availability   {} by requests, {} by time{}",
+        ratio(r.availability),
+        ratio(Some(r.availability_time)),
+        r.availability_model.map(|m| format!(", model MTTF/(MTTF+MTTR) {m:.5}")).unwrap_or_default()
+    );
+    let l = &r.latency_seconds;
+    let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));
+    match (r.mttf_seconds, r.mttr_seconds) {
+        (Some(f), Some(m)) => {
+            let _ = writeln!(s, "  reliability    {} failures, MTTF {f:.2} s, MTTR {}", r.failures, secs(Some(m)));
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "  reliability    no failure; MTTF > {} (95% one-sided bound)",
+                secs(r.mttf_lower_bound_seconds)
+            );
+        }
+    }
+    let rec = &r.recovery_seconds;
+    if rec.count > 0 {
+        let _ = writeln!(
+            s,
+            "  recovery       {} incidents: p50 {}, p95 {}, max {}",
+            rec.count,
+            secs(rec.p50),
+            secs(rec.p95),
+            secs(rec.max)
+        );
+        for i in rec.incidents.iter().take(8) {
+            let _ = writeln!(
+                s,
+                "                 {:>7.2}s..{:<7.2}s {:>9}  ({} requests failed{}{})",
+                i.start,
+                i.end,
+                secs(Some(i.seconds)),
+                i.failed_requests,
+                i.restore.map(|x| format!(", state transfer {}", secs(Some(x)))).unwrap_or_default(),
+                i.fault_to_outage.map(|x| format!(", {} after the fault", secs(Some(x)))).unwrap_or_default()
+            );
+        }
+    }
+    if let Some(t) = &r.tmr {
+        let _ = writeln!(
+            s,
+            "  voter verdicts unanimous {}, majority {}, no majority {}; state transfers {}",
+            t.unanimous, t.majority, t.no_majority, t.state_transfers
+        );
+    }
+    for f in &r.faults {
+        let _ = writeln!(
+            s,
+            "  fault          {} {} at {}{}",
+            f.kind,
+            f.target,
+            f.at_seconds.map(|a| format!("{a:.2} s")).unwrap_or_default(),
+            f.until_seconds.map(|u| format!(" until {u:.2} s")).unwrap_or_else(|| " (to the end)".into())
+        );
+    }
+    for f in &r.skipped_faults {
+        let _ = writeln!(s, "  skipped        {} {} (after the run's end)", f.kind, f.target);
+    }
+    for e in &r.expect {
+        let _ = writeln!(
+            s,
+            "  expect         {} {}: {}  {}",
+            e.metric,
+            e.condition,
+            e.value.map(|v| format!("{v}")).unwrap_or_else(|| "null".into()),
+            if e.passed { "PASS" } else { "FAIL" }
+        );
+    }
+    if let Some(d) = out_dir {
+        let _ = writeln!(s, "  output         {}", d.display());
+    }
+    s
+}

@@ -1,11 +1,18 @@
 //! Experiment files: parsing (with file:line:column errors), validation, and
 //! the expansion of fault schedules into concrete occurrences.
 //!
-//! CONTRACT STUB: the types below are what the runner uses; parsing is being written.
+//! - [`yaml`] holds everything that knows the YAML parser (serde types, the
+//!   serde_yaml call, a locator for keys and values by path);
+//! - `validate` turns the file into these typed forms, with located errors;
+//! - `schedule` expands fault plans into occurrences from a seed.
+
+mod schedule;
+mod validate;
+pub mod yaml;
 
 use crate::backend::BackendChoice;
 use crate::topology::Topology;
-use faults::MessageFault;
+use faults::{ByzantineMode, DelayDistribution, Direction, MessageFault};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use workloads::NodeId;
@@ -85,6 +92,60 @@ pub struct FaultPlan {
     pub target: String,
     /// Line of the entry in the file.
     pub line: usize,
+    /// When it happens.
+    pub schedule: Schedule,
+    /// Which nodes or links it hits.
+    pub selection: Selection,
+    /// Parameters of message faults (`None` for container-level kinds).
+    pub params: FaultParams,
+}
+
+/// When a planned fault happens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Once at `at`, lasting `length` (`None`: permanent, or instantaneous for restart).
+    Once { at: Duration, length: Option<Duration> },
+    /// At `first`, `first + period`, ... until the run ends, each lasting `length`
+    /// (`None` only for restart).
+    Periodic { first: Duration, period: Duration, length: Option<Duration> },
+    /// From `first`, alternating random up times (mean `mttf`) and down times
+    /// (mean `mttr`); the fault is active during the down times.
+    Random { first: Duration, mttf: Duration, mttr: Duration, law: Lifetime },
+}
+
+/// The law of random up and down times.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Lifetime {
+    /// Exponential (memoryless) with the given mean.
+    Exponential,
+    /// Weibull with shape k, scaled so its mean is the given mean.
+    Weibull { shape: f64 },
+}
+
+/// The nodes or links a planned fault hits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    /// These nodes (a name, or a role with `pick: first`).
+    Nodes(Vec<NodeId>),
+    /// `count` of `candidates`, drawn from the seed at each occurrence.
+    Random { candidates: Vec<NodeId>, count: usize },
+    /// Messages from `from` to `to`.
+    Link { from: NodeId, to: NodeId },
+    /// Partition groups; with `one_way` only the first group's sends to the others are cut.
+    Groups { groups: Vec<Vec<NodeId>>, one_way: bool },
+}
+
+/// Parameters of a message fault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultParams {
+    /// Container-level kinds, silence and partition need none.
+    None,
+    /// Drop messages.
+    Omission { direction: Direction, probability: f64 },
+    /// Delay messages.
+    Delay { distribution: DelayDistribution, reorder: bool },
+    /// Falsify results.
+    Byzantine { mode: ByzantineMode },
 }
 
 /// One execution of a planned fault on concrete nodes.
@@ -164,7 +225,18 @@ pub struct ExperimentError {
 
 /// Read, parse and validate an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, ExperimentError> {
-    Err(ExperimentError { path: path.to_path_buf(), line: 1, column: 1, message: "parser not written yet".into() })
+    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse_str(path, &text)
+}
+
+/// Parse and validate an experiment from text; `path` is used in errors and kept.
+pub fn parse_str(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
+    validate::build(path, text)
 }
 
 impl Experiment {
@@ -172,7 +244,22 @@ impl Experiment {
     /// (random schedules drawn from `seed`), sorted by start; the second list
     /// holds faults skipped because they would start after it.
     pub fn occurrences(&self, seed: u64, duration: Duration) -> (Vec<Occurrence>, Vec<FaultPlan>) {
-        let _ = (seed, duration);
-        (Vec::new(), Vec::new())
+        schedule::expand(&self.faults, seed, duration)
+    }
+
+    /// MTTF / (MTTF + MTTR) when a crash or pause fault runs on an
+    /// `every: {mttf, mttr}` schedule (the first such fault).
+    pub fn availability_model(&self) -> Option<f64> {
+        self.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
+            (FaultKind::Crash | FaultKind::Pause, Schedule::Random { mttf, mttr, .. }) => {
+                let (f, r) = (mttf.as_secs_f64(), mttr.as_secs_f64());
+                (f + r > 0.0).then(|| f / (f + r))
+            }
+            _ => None,
+        })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

@@ -1,0 +1,530 @@
+use super::*;
+use faults::{ByzantineMode, DelayDistribution, Direction, LinkScope, MessageFault};
+use proptest::prelude::*;
+
+const DESIGN_EXAMPLE: &str = r#"name: tmr-masks-one-crash
+concept: k-fault tolerance — 2k+1 replicas mask k crashed or lying replicas
+description: >
+  Three replicas compute every request; a voter forwards the majority.
+  Crash one replica: the service keeps answering. Crash two: it stops.
+seed: 42
+duration: 30s
+backend: auto                    # auto | docker | process
+workload:
+  kind: tmr
+  replicas: 3
+  voters: 1
+  clients: 1
+  rate: 2000/s
+  deadline: 50ms                 # a reply later than this counts as a failure
+faults:
+  - { at: 10s, for: 5s, kind: crash, target: replica-2 }   # restarted after 5 s
+  - { at: 18s, for: 4s, kind: omission, target: replica-1, direction: send, probability: 0.3 }
+  - { at: 24s, for: 4s, kind: byzantine, target: replica-3, mode: corrupt }
+expect:                          # keys are report.json paths
+  availability: ">= 0.999"
+  requests.wrong: "== 0"
+"#;
+
+/// The DESIGN's schedule and target forms (without its `detector:` line).
+const FORMS: &str = r#"name: forms
+duration: 60s
+workload: { kind: tmr }
+faults:
+  - { at: 5s, kind: crash, target: replica-1 }
+  - { at: 5s, for: 2s, kind: pause, target: replica-1 }
+  - { every: 10s, for: 1s, kind: crash, target: replica-1 }
+  - { every: { mttf: 20s, mttr: 2s, distribution: exponential }, kind: crash,
+      target: { role: replica, count: 1, pick: random } }
+  - { at: 5s, for: 3s, kind: delay, link: replica-1 -> voter-1,
+      distribution: normal, mean: 20ms, stddev: 5ms }
+  - { at: 5s, for: 3s, kind: partition, groups: [[replica-1], [replica-2, replica-3, voter-1, client-1]] }
+"#;
+
+fn parse(text: &str) -> Result<Experiment, ExperimentError> {
+    parse_str(Path::new("exp.yaml"), text)
+}
+
+fn ok(text: &str) -> Experiment {
+    match parse(text) {
+        Ok(e) => e,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A minimal file whose `faults:` list starts on line 6.
+fn with_faults(faults: &str) -> String {
+    format!("name: t\nduration: 30s\nworkload:\n  kind: tmr\nfaults:\n{faults}")
+}
+
+/// Parse, expect an error, and check it points at `needle` on `line`.
+fn assert_error_at(text: &str, line: usize, needle: &str, message: &str) {
+    let err = match parse(text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    };
+    let src = text.lines().nth(line - 1).unwrap_or_default();
+    let column = src.find(needle).map(|c| c + 1).unwrap_or_else(|| panic!("`{needle}` not on line {line}"));
+    assert_eq!((err.line, err.column), (line, column), "wrong place for: {err}");
+    assert!(err.message.contains(message), "message `{}` lacks `{message}`", err.message);
+    assert!(err.to_string().starts_with(&format!("exp.yaml:{line}:{column}: ")), "{err}");
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn id(n: u16) -> NodeId {
+    NodeId(n)
+}
+
+#[test]
+fn design_example_parses_into_typed_forms() {
+    let e = ok(DESIGN_EXAMPLE);
+    assert_eq!(e.name, "tmr-masks-one-crash");
+    assert_eq!(e.seed, 42);
+    assert_eq!(e.duration, secs(30));
+    assert_eq!(e.backend, BackendChoice::Auto);
+    assert!(e.description.as_deref().is_some_and(|d| d.starts_with("Three replicas")));
+    let Workload::Tmr(p) = &e.workload;
+    assert_eq!((p.replicas, p.voters, p.clients), (3, 1, 1));
+    assert_eq!(p.rate, 2000.0);
+    assert_eq!(p.deadline, Duration::from_millis(50));
+    assert_eq!(p.vote_timeout, Duration::from_millis(25));
+    assert_eq!(p.gap_timeout, Duration::from_millis(20));
+    let names: Vec<&str> = e.topology.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["replica-1", "replica-2", "replica-3", "voter-1", "client-1"]);
+    assert_eq!(e.faults.len(), 3);
+    assert_eq!(e.faults[0].kind, FaultKind::Crash);
+    assert_eq!(e.faults[0].line, 17);
+    assert_eq!(e.faults[0].schedule, Schedule::Once { at: secs(10), length: Some(secs(5)) });
+    assert_eq!(e.faults[0].selection, Selection::Nodes(vec![id(1)]));
+    assert_eq!(e.faults[1].params, FaultParams::Omission { direction: Direction::Send, probability: 0.3 });
+    assert_eq!(e.faults[2].params, FaultParams::Byzantine { mode: ByzantineMode::Corrupt });
+    assert_eq!(e.expect.len(), 2);
+    assert_eq!(e.expect[0].metric, "availability");
+    assert_eq!(e.expect[0].op, CmpOp::Ge);
+    assert_eq!(e.expect[1].metric, "requests.wrong");
+    assert!(e.expect[1].holds(Some(0.0)) && !e.expect[1].holds(Some(1.0)) && !e.expect[1].holds(None));
+    assert_eq!(e.availability_model(), None);
+}
+
+#[test]
+fn design_schedule_and_target_forms_parse() {
+    let e = ok(FORMS);
+    assert_eq!(e.faults[0].schedule, Schedule::Once { at: secs(5), length: None });
+    assert_eq!(
+        e.faults[2].schedule,
+        Schedule::Periodic { first: secs(10), period: secs(10), length: Some(secs(1)) }
+    );
+    assert_eq!(
+        e.faults[3].schedule,
+        Schedule::Random { first: Duration::ZERO, mttf: secs(20), mttr: secs(2), law: Lifetime::Exponential }
+    );
+    assert_eq!(e.faults[3].selection, Selection::Random { candidates: vec![id(0), id(1), id(2)], count: 1 });
+    assert_eq!(e.faults[4].selection, Selection::Link { from: id(0), to: id(3) });
+    assert_eq!(e.faults[4].target, "replica-1 -> voter-1");
+    assert_eq!(
+        e.faults[4].params,
+        FaultParams::Delay {
+            distribution: DelayDistribution::Normal {
+                mean: Duration::from_millis(20),
+                stddev: Duration::from_millis(5)
+            },
+            reorder: false
+        }
+    );
+    assert_eq!(
+        e.faults[5].selection,
+        Selection::Groups { groups: vec![vec![id(0)], vec![id(1), id(2), id(3), id(4)]], one_way: false }
+    );
+    let model = e.availability_model().unwrap();
+    assert!((model - 20.0 / 22.0).abs() < 1e-12);
+}
+
+#[test]
+fn unknown_key_names_its_place_and_the_expected_ones() {
+    let text = with_faults("  - { at: 10s, kind: omission, target: replica-1, probabilty: 0.3 }\n");
+    assert_error_at(&text, 6, "probabilty", "unknown field `probabilty`, expected one of `at`, `for`");
+    let text = "name: t\nduraton: 30s\nworkload: { kind: tmr }\n";
+    assert_error_at(text, 2, "duraton", "unknown field `duraton`");
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  replicas: three\n";
+    assert_error_at(text, 5, "three", "invalid type: string \"three\", expected usize");
+}
+
+#[test]
+fn bad_duration_says_what_a_duration_looks_like() {
+    let text = "name: t\nduration: soon\nworkload: { kind: tmr }\n";
+    assert_error_at(text, 2, "soon", "`soon` is not a duration");
+    assert_error_at(text, 2, "soon", "expected a duration like 250ms, 30s or 2m");
+    let text = with_faults("  - { at: 10s, for: a while, kind: crash, target: replica-1 }\n");
+    assert_error_at(&text, 6, "a while", "`a while` is not a duration");
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let err = parse("name: t\nworkload: { kind: tmr }\n").unwrap_err();
+    assert!(err.message.contains("missing field `duration`"), "{err}");
+    let err = parse("duration: 30s\nworkload: { kind: tmr }\n").unwrap_err();
+    assert!(err.message.contains("missing field `name`"), "{err}");
+}
+
+#[test]
+fn unknown_target_lists_the_nodes() {
+    let text = with_faults("  - { at: 10s, kind: crash, target: replica-4 }\n");
+    assert_error_at(&text, 6, "replica-4", "unknown node `replica-4`; the nodes are replica-1, replica-2");
+    let text = with_faults("  - at: 10s\n    kind: crash\n    target: { role: sequencer }\n");
+    assert_error_at(&text, 8, "sequencer", "unknown role `sequencer`");
+    let text = with_faults("  - { at: 10s, kind: crash, target: { role: replica, count: 4 } }\n");
+    assert_error_at(&text, 6, "4 }", "count must be between 1 and 3");
+}
+
+#[test]
+fn probability_outside_zero_one_is_located() {
+    let text = with_faults("  - { at: 10s, kind: omission, target: replica-1, probability: 1.5 }\n");
+    assert_error_at(&text, 6, "1.5", "probability must be between 0 and 1; got 1.5");
+}
+
+#[test]
+fn start_beyond_the_run_is_located() {
+    let text = with_faults("  - kind: crash\n    target: replica-1\n    at: 45s\n");
+    assert_error_at(&text, 8, "45s", "outside the run (duration: 30s)");
+    let text = with_faults("  - { every: 40s, for: 1s, kind: crash, target: replica-1 }\n");
+    assert_error_at(&text, 6, "40s", "outside the run");
+}
+
+#[test]
+fn bad_expect_condition_is_located() {
+    let text =
+        "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availability: \"at least 0.99\"\n";
+    assert_error_at(text, 5, "\"at least", "`at least 0.99` is not a condition");
+    let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availabilty: \">= 0.99\"\n";
+    assert_error_at(text, 5, "availabilty", "unknown metric `availabilty`");
+}
+
+#[test]
+fn workload_shape_errors_are_located() {
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  voters: 2\n";
+    assert_error_at(text, 5, "2", "voters must be 1 or 3; got 2");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  replicas: 4\n";
+    assert_error_at(text, 5, "4", "replicas must be odd");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  clients: 2\n";
+    assert_error_at(text, 5, "2", "several clients need a sequencer, not supported yet");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: fast\n";
+    assert_error_at(text, 5, "fast", "`fast` is not a rate");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: mapreduce\n";
+    assert_error_at(text, 4, "mapreduce", "unknown variant `mapreduce`, expected `tmr`");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  deadline: 10ms\n  vote_timeout: 20ms\n";
+    assert_error_at(text, 6, "20ms", "must not exceed the deadline");
+}
+
+#[test]
+fn misplaced_and_unsupported_fields_are_located() {
+    let text = with_faults("  - { at: 10s, kind: crash, target: replica-1, probability: 0.5 }\n");
+    assert_error_at(&text, 6, "probability", "`probability` does not apply to `crash`");
+    let text = with_faults("  - { at: 10s, for: 1s, kind: restart, target: replica-1 }\n");
+    assert_error_at(&text, 6, "for", "`for` does not apply to `restart`");
+    let text = with_faults("  - { at: 10s, kind: slow, target: replica-1 }\n");
+    assert_error_at(&text, 6, "slow", "`slow` faults are not supported yet");
+    let text = with_faults("  - { at: 10s, kind: byzantine, target: replica-1, mode: equivocate }\n");
+    assert_error_at(&text, 6, "equivocate", "`mode: equivocate` is not supported yet");
+    let text =
+        with_faults("  - { at: 10s, kind: delay, target: replica-1, distribution: fixed, min: 1ms }\n");
+    assert_error_at(&text, 6, "min", "`min` does not apply to `distribution: fixed`");
+    let text =
+        with_faults("  - { at: 10s, kind: delay, target: replica-1, distribution: uniform, min: 1ms }\n");
+    assert_error_at(&text, 6, "uniform", "needs `min` and `max` (missing `max`)");
+    let text = with_faults("  - { kind: crash, target: replica-1 }\n");
+    assert_error_at(&text, 6, "{", "a fault needs `at` (once) or `every` (repeated)");
+    let text = with_faults("  - { every: 10s, kind: crash, target: replica-1 }\n");
+    assert_error_at(&text, 6, "10s", "a fixed `every` needs `for`");
+    let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\ndetector: { kind: phi-accrual }\n";
+    assert_error_at(text, 4, "detector", "`detector` is not supported yet");
+}
+
+#[test]
+fn links_and_partitions_check_their_nodes() {
+    let text = with_faults("  - { at: 10s, kind: delay, link: replica-1 -> voter-9, delay: 5ms }\n");
+    assert_error_at(&text, 6, "replica-1 ->", "unknown node `voter-9`");
+    let text =
+        with_faults("  - at: 10s\n    kind: partition\n    groups: [[replica-1], [replica-2, replica-1]]\n");
+    assert_error_at(&text, 8, "replica-1]]", "`replica-1` appears in the partition twice");
+    let text = with_faults(
+        "  - at: 10s\n    kind: partition\n    groups:\n      - [replica-1]\n      - [voter-7]\n",
+    );
+    assert_error_at(&text, 10, "voter-7", "unknown node `voter-7`");
+    let text = with_faults("  - { at: 10s, kind: crash, link: replica-1 -> voter-1 }\n");
+    assert_error_at(&text, 6, "link", "`link` does not apply to `crash`");
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let err = parse("name: t\nduration: 30s\nworkload: { kind: tmr\n").unwrap_err();
+    assert!(err.line >= 3, "{err}");
+    let err = parse("").unwrap_err();
+    assert!(err.line >= 1, "{err}");
+}
+
+#[test]
+fn once_schedules_give_one_occurrence() {
+    let e = ok(&with_faults(
+        "  - { at: 10s, for: 5s, kind: crash, target: replica-2 }\n  - { at: 3s, kind: isolate, target: voter-1 }\n",
+    ));
+    let (occ, skipped) = e.occurrences(e.seed, e.duration);
+    assert!(skipped.is_empty());
+    assert_eq!(occ.len(), 2);
+    // Sorted by start: the isolate (3s) first.
+    assert_eq!(occ[0].fault, 1);
+    assert_eq!((occ[0].start, occ[0].end), (secs(3), None));
+    assert_eq!(occ[0].action, Action::Isolate(vec![id(3)]));
+    assert_eq!((occ[1].start, occ[1].end), (secs(10), Some(secs(15))));
+    assert_eq!(occ[1].action, Action::Crash(vec![id(1)]));
+}
+
+#[test]
+fn fixed_period_repeats_until_the_run_ends() {
+    let e = ok(&with_faults(
+        "  - { every: 10s, for: 1s, kind: pause, target: replica-1 }\n  - { at: 2s, every: 12s, for: 1s, kind: silence, target: replica-3 }\n",
+    ));
+    let (occ, _) = e.occurrences(0, secs(30));
+    let pauses: Vec<_> = occ.iter().filter(|o| o.fault == 0).map(|o| (o.start, o.end)).collect();
+    assert_eq!(pauses, [(secs(10), Some(secs(11))), (secs(20), Some(secs(21)))]);
+    let silences: Vec<_> = occ.iter().filter(|o| o.fault == 1).map(|o| o.start).collect();
+    assert_eq!(silences, [secs(2), secs(14), secs(26)]);
+    assert_eq!(occ[0].action, Action::Message(vec![(id(2), MessageFault::Silence)]));
+    assert!(occ.windows(2).all(|w| w[0].start <= w[1].start));
+}
+
+#[test]
+fn random_schedule_alternates_up_and_down_from_the_seed() {
+    let e = ok("name: t\nduration: 10m\nworkload: { kind: tmr }\nfaults:\n  - { every: { mttf: 20s, mttr: 2s }, kind: crash, target: { role: replica, count: 1, pick: random } }\n");
+    let (occ, skipped) = e.occurrences(5, e.duration);
+    assert!(skipped.is_empty());
+    // About 600 / 22 ≈ 27 failures; allow wide slack for randomness.
+    assert!((10..60).contains(&occ.len()), "{} occurrences", occ.len());
+    let mut prev_end = Duration::ZERO;
+    let mut down = Duration::ZERO;
+    let mut picked = std::collections::BTreeSet::new();
+    for o in &occ {
+        let end = o.end.unwrap();
+        assert!(o.start >= prev_end && end >= o.start && o.start < e.duration);
+        down += end - o.start;
+        prev_end = end;
+        let Action::Crash(nodes) = &o.action else { panic!("{:?}", o.action) };
+        assert_eq!(nodes.len(), 1);
+        assert!(nodes[0].0 < 3, "picked a non-replica: {nodes:?}");
+        picked.insert(nodes[0]);
+    }
+    assert!(picked.len() > 1, "random pick never varied");
+    let mean_down = down.as_secs_f64() / occ.len() as f64;
+    assert!((0.5..6.0).contains(&mean_down), "mean down time {mean_down}");
+}
+
+#[test]
+fn weibull_schedule_parses_and_expands() {
+    let e = ok("name: t\nduration: 5m\nworkload: { kind: tmr }\nfaults:\n  - { every: { mttf: 10s, mttr: 1s, distribution: weibull, shape: 2 }, kind: pause, target: replica-1 }\n");
+    assert_eq!(e.availability_model(), Some(10.0 / 11.0));
+    let (occ, _) = e.occurrences(1, e.duration);
+    assert!(occ.len() > 10, "{}", occ.len());
+    assert!(occ.iter().all(|o| o.action == Action::Pause(vec![id(0)])));
+}
+
+#[test]
+fn expansion_is_deterministic_for_a_seed() {
+    let e = ok(FORMS);
+    let random_starts = |seed| {
+        let (occ, skipped) = e.occurrences(seed, secs(60));
+        assert!(skipped.is_empty(), "a random schedule with no draw inside the run is not skipped");
+        occ.iter().filter(|o| o.fault == 3).map(|o| (o.start, o.end)).collect::<Vec<_>>()
+    };
+    for seed in 0..20 {
+        assert_eq!(e.occurrences(seed, secs(60)).0, e.occurrences(seed, secs(60)).0);
+    }
+    let draws: std::collections::BTreeSet<_> = (0..20).map(random_starts).collect();
+    assert!(draws.len() > 10, "different seeds should draw different random times");
+}
+
+#[test]
+fn faults_starting_after_a_shorter_run_are_skipped() {
+    let e = ok(DESIGN_EXAMPLE);
+    let (occ, skipped) = e.occurrences(e.seed, secs(20));
+    assert_eq!(occ.len(), 2);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].index, 2);
+    assert_eq!(skipped[0].kind, FaultKind::Byzantine);
+}
+
+#[test]
+fn link_rules_sit_on_the_right_node() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: omission, link: replica-1 -> voter-1, direction: send, probability: 0.5 }\n",
+        "  - { at: 2s, for: 1s, kind: omission, link: replica-1 -> voter-1, direction: receive }\n",
+        "  - { at: 3s, for: 1s, kind: delay, link: replica-2 -> voter-1, distribution: uniform, min: 1ms, max: 9ms, reorder: true }\n",
+    )));
+    let (occ, _) = e.occurrences(0, e.duration);
+    assert_eq!(
+        occ[0].action,
+        Action::Message(vec![(
+            id(0),
+            MessageFault::Omission {
+                direction: Direction::Send,
+                probability: 0.5,
+                links: LinkScope::Peers(vec![id(3)])
+            }
+        )])
+    );
+    assert_eq!(
+        occ[1].action,
+        Action::Message(vec![(
+            id(3),
+            MessageFault::Omission {
+                direction: Direction::Receive,
+                probability: 1.0,
+                links: LinkScope::Peers(vec![id(0)])
+            }
+        )])
+    );
+    assert_eq!(
+        occ[2].action,
+        Action::Message(vec![(
+            id(1),
+            MessageFault::Delay {
+                distribution: DelayDistribution::Uniform {
+                    min: Duration::from_millis(1),
+                    max: Duration::from_millis(9)
+                },
+                reorder: true,
+                links: LinkScope::Peers(vec![id(3)])
+            }
+        )])
+    );
+}
+
+#[test]
+fn partitions_cut_the_other_groups() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: partition, groups: [[replica-1], [replica-2, voter-1]] }\n",
+        "  - { at: 2s, for: 1s, kind: partition, one_way: true, groups: [[replica-1], [replica-2, voter-1]] }\n",
+    )));
+    let (occ, _) = e.occurrences(0, e.duration);
+    let cut =
+        |c: Vec<u16>, one_way| MessageFault::Partition { cut: c.into_iter().map(NodeId).collect(), one_way };
+    assert_eq!(
+        occ[0].action,
+        Action::Message(vec![
+            (id(0), cut(vec![1, 3], false)),
+            (id(1), cut(vec![0], false)),
+            (id(3), cut(vec![0], false))
+        ])
+    );
+    assert_eq!(occ[1].action, Action::Message(vec![(id(0), cut(vec![1, 3], true))]));
+}
+
+#[test]
+fn colluders_share_a_key_and_corrupters_do_not() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: byzantine, target: { role: replica, count: 2 }, mode: corrupt }\n",
+        "  - { at: 2s, for: 1s, kind: byzantine, target: { role: replica, count: 2 }, mode: collude }\n",
+    )));
+    let keys = |o: &Occurrence| -> Vec<u64> {
+        let Action::Message(rules) = &o.action else { panic!() };
+        rules
+            .iter()
+            .map(|(_, r)| match r {
+                MessageFault::Byzantine { key, links: LinkScope::All, .. } => *key,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let (occ, _) = e.occurrences(3, e.duration);
+    let corrupt = keys(&occ[0]);
+    let collude = keys(&occ[1]);
+    assert_eq!(corrupt.len(), 2);
+    assert_ne!(corrupt[0], corrupt[1]);
+    assert_eq!(collude.len(), 2);
+    assert_eq!(collude[0], collude[1]);
+    // The key follows the seed.
+    let (other, _) = e.occurrences(4, e.duration);
+    assert_ne!(keys(&other[1]), collude);
+}
+
+#[test]
+fn every_file_in_the_library_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|x| x.to_str()) != Some("yaml") {
+            continue;
+        }
+        let e = load(&path).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(
+            Some(e.name.as_str()),
+            path.file_stem().and_then(|s| s.to_str()),
+            "name differs from file"
+        );
+        assert!(
+            e.concept.is_some() && e.description.is_some(),
+            "{}: concept and description",
+            path.display()
+        );
+        assert!(!e.expect.is_empty(), "{}: no expect", path.display());
+        let (occ, skipped) = e.occurrences(e.seed, e.duration);
+        assert!(!occ.is_empty() && skipped.is_empty(), "{}", path.display());
+        count += 1;
+    }
+    assert!(count >= 3, "only {count} experiment files");
+}
+
+#[test]
+fn load_reports_a_missing_file() {
+    let err = load(Path::new("/nonexistent/x.yaml")).unwrap_err();
+    assert!(err.to_string().starts_with("/nonexistent/x.yaml:"), "{err}");
+    assert!(err.message.contains("cannot read"), "{err}");
+}
+
+/// Mutations of a valid file: cut it, swap characters, insert YAML punctuation.
+fn mutated() -> impl Strategy<Value = String> {
+    let base = FORMS.to_string() + "expect:\n  availability: \">= 0.9\"\n";
+    let len = base.len();
+    (
+        0..len,
+        0..len,
+        prop::sample::select(vec![
+            "", "{", "}", "[", "]", ":", "- ", "\n", " ", "'", "\"", "*a", "&a ", "->", "0", "-1", "1e999",
+            "~", "!!", "\t",
+        ]),
+        0u8..4,
+    )
+        .prop_map(move |(a, b, ins, how)| {
+            let (a, b) = (a.min(b), a.max(b));
+            let cut = |i: usize| (0..=i).rev().find(|j| base.is_char_boundary(*j)).unwrap_or(0);
+            let (a, b) = (cut(a), cut(b));
+            match how {
+                0 => base[..a].to_string(),
+                1 => format!("{}{}{}", &base[..a], ins, &base[a..]),
+                2 => format!("{}{}", &base[..a], &base[b..]),
+                _ => format!("{}{}{}", &base[..a], ins, &base[b..]),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_text(text in "[ -~\n\t]{0,300}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn parse_never_panics_on_mutated_files(text in mutated()) {
+        if let Ok(e) = parse(&text) {
+            let _ = e.occurrences(e.seed, e.duration);
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! From the file as written to a typed, checked [`Experiment`]: every
+//! semantic error names the line and column of the key or value at fault.
+
+use super::yaml::{self, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS};
+use super::{
+    CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
+    Selection, TmrParams, Workload,
+};
+use crate::topology::Topology;
+use faults::spec::{
+    ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, SpecKind, TargetSpec,
+};
+use faults::{ByzantineMode, DelayDistribution, Direction, Dur};
+use std::path::Path;
+use std::time::Duration;
+use workloads::NodeId;
+
+/// Parse `text` and check it.
+pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
+    let file = yaml::parse(text).map_err(|e| located(path, e.pos, e.message))?;
+    let check = Checker { path, loc: Locator::new(text) };
+    check.experiment(file)
+}
+
+fn located(path: &Path, pos: Pos, message: String) -> ExperimentError {
+    ExperimentError { path: path.to_path_buf(), line: pos.line, column: pos.column, message }
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    loc: Locator,
+}
+
+type Res<T> = Result<T, ExperimentError>;
+
+impl Checker<'_> {
+    /// An error at the value of `at` (or the nearest enclosing node found).
+    fn value_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+        located(self.path, self.find(at, false), message.into())
+    }
+
+    /// An error at the key that ends `at`.
+    fn key_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+        located(self.path, self.find(at, true), message.into())
+    }
+
+    fn find(&self, at: &str, key: bool) -> Pos {
+        let mut p = at;
+        loop {
+            let hit = if key { self.loc.key(p) } else { self.loc.value(p) };
+            if let Some(pos) = hit {
+                return pos;
+            }
+            // Walk up: `faults[2].target` → `faults[2]` → `faults`.
+            match p.rfind(['.', '[']) {
+                Some(i) if i > 0 => p = &p[..i],
+                _ => return Pos::START,
+            }
+        }
+    }
+
+    fn experiment(&self, file: ExperimentFile) -> Res<Experiment> {
+        if file.name.trim().is_empty() {
+            return Err(self.value_err("name", "the name must not be empty"));
+        }
+        if file.detector.is_some() {
+            return Err(self.key_err(
+                "detector",
+                "`detector` is not supported yet: no workload here uses a failure detector; remove it",
+            ));
+        }
+        let duration = file.duration.0;
+        if duration.is_zero() {
+            return Err(self.value_err("duration", "the duration must be above zero"));
+        }
+        let (workload, topology) = self.workload(&file.workload)?;
+        let faults = file
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| self.fault(i, spec, &topology, duration))
+            .collect::<Res<Vec<_>>>()?;
+        let expect = file
+            .expect
+            .unwrap_or_default()
+            .0
+            .into_iter()
+            .map(|(metric, cond)| self.expectation(metric, cond))
+            .collect::<Res<Vec<_>>>()?;
+        Ok(Experiment {
+            path: self.path.to_path_buf(),
+            name: file.name,
+            concept: file.concept.map(|s| s.trim().to_string()),
+            description: file.description.map(|s| s.trim().to_string()),
+            seed: file.seed,
+            duration,
+            backend: file.backend,
+            workload,
+            topology,
+            faults,
+            expect,
+        })
+    }
+
+    fn workload(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+        match w.kind {
+            WorkloadKind::Tmr => {}
+        }
+        let replicas = w.replicas.unwrap_or(3);
+        if replicas % 2 != 1 {
+            return Err(self.value_err(
+                "workload.replicas",
+                format!("replicas must be odd (1, 3, 5, ...) so that a majority exists; got {replicas}"),
+            ));
+        }
+        let voters = w.voters.unwrap_or(1);
+        if voters != 1 && voters != 3 {
+            return Err(self.value_err("workload.voters", format!("voters must be 1 or 3; got {voters}")));
+        }
+        let clients = w.clients.unwrap_or(1);
+        if clients != 1 {
+            return Err(self.value_err(
+                "workload.clients",
+                format!(
+                    "several clients need a sequencer, not supported yet; use clients: 1 (got {clients})"
+                ),
+            ));
+        }
+        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
+            let v = d.map_or(default, |d| d.0);
+            if v.is_zero() {
+                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+            }
+            Ok(v)
+        };
+        let deadline = positive("deadline", w.deadline, Duration::from_millis(50))?;
+        let vote_timeout = positive("vote_timeout", w.vote_timeout, deadline / 2)?;
+        if vote_timeout > deadline {
+            return Err(self.value_err(
+                "workload.vote_timeout",
+                format!(
+                    "vote_timeout ({}) must not exceed the deadline ({})",
+                    Dur(vote_timeout),
+                    Dur(deadline)
+                ),
+            ));
+        }
+        let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
+        let rate = w.rate.map_or(1000.0, |r| r.0);
+        let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
+        let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
+        Ok((Workload::Tmr(params), topology))
+    }
+
+    fn expectation(&self, metric: String, condition: String) -> Res<Expectation> {
+        let at = format!("expect.{metric}");
+        let root = metric.split('.').next().unwrap_or_default();
+        if !REPORT_ROOTS.contains(&root) {
+            return Err(self.key_err(
+                &at,
+                format!(
+                    "unknown metric `{metric}`; expected a report.json path such as availability, requests.wrong, failures"
+                ),
+            ));
+        }
+        let (op, value) = parse_condition(&condition).ok_or_else(|| {
+            self.value_err(
+                &at,
+                format!("`{condition}` is not a condition; expected an operator (<, <=, >, >=, ==, !=) and a number, like \">= 0.999\""),
+            )
+        })?;
+        Ok(Expectation { metric, op, value, condition: condition.trim().to_string() })
+    }
+
+    fn fault(&self, i: usize, spec: &FaultSpec, topo: &Topology, duration: Duration) -> Res<FaultPlan> {
+        let base = format!("faults[{i}]");
+        let field = |name: &str| format!("{base}.{name}");
+        let kind = match spec.kind {
+            SpecKind::Crash => FaultKind::Crash,
+            SpecKind::Pause => FaultKind::Pause,
+            SpecKind::Restart => FaultKind::Restart,
+            SpecKind::Isolate => FaultKind::Isolate,
+            SpecKind::Silence => FaultKind::Silence,
+            SpecKind::Omission => FaultKind::Omission,
+            SpecKind::Delay => FaultKind::Delay,
+            SpecKind::Partition => FaultKind::Partition,
+            SpecKind::Byzantine => FaultKind::Byzantine,
+            SpecKind::Slow | SpecKind::ClockSkew => {
+                return Err(self.value_err(
+                    &field("kind"),
+                    format!(
+                        "`{}` faults are not supported yet; supported kinds: crash, pause, restart, isolate, silence, omission, delay, partition, byzantine",
+                        spec.kind.as_str()
+                    ),
+                ))
+            }
+        };
+        for name in spec.present_fields() {
+            if !applies(kind, name) {
+                return Err(
+                    self.key_err(&field(name), format!("`{name}` does not apply to `{}`", kind.as_str()))
+                );
+            }
+        }
+        let schedule = self.schedule(&base, kind, spec, duration)?;
+        let (selection, target) = self.selection(&base, kind, spec, topo)?;
+        let params = self.params(&base, kind, spec)?;
+        let line = self.loc.value(&base).map_or(0, |p| p.line);
+        Ok(FaultPlan { index: i, kind, target, line, schedule, selection, params })
+    }
+
+    fn schedule(&self, base: &str, kind: FaultKind, spec: &FaultSpec, duration: Duration) -> Res<Schedule> {
+        let field = |name: &str| format!("{base}.{name}");
+        let length = spec.for_.map(|d| d.0);
+        if length.is_some_and(|l| l.is_zero()) {
+            return Err(
+                self.value_err(&field("for"), "`for` must be above zero; leave it out for a permanent fault")
+            );
+        }
+        let inside = |at: Duration, what: &str| -> Res<()> {
+            if at >= duration {
+                return Err(self.value_err(
+                    &field(what),
+                    format!(
+                        "this fault would start at {}, outside the run (duration: {})",
+                        Dur(at),
+                        Dur(duration)
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        match &spec.every {
+            None => {
+                let at = spec.at.ok_or_else(|| {
+                    self.value_err(
+                        base,
+                        "a fault needs `at` (once) or `every` (repeated); expected e.g. `at: 10s`",
+                    )
+                })?;
+                inside(at.0, "at")?;
+                Ok(Schedule::Once { at: at.0, length })
+            }
+            Some(EverySpec::Period(period)) => {
+                let period = period.0;
+                if period < Duration::from_millis(1) {
+                    return Err(self.value_err(&field("every"), "the period must be at least 1ms"));
+                }
+                if kind != FaultKind::Restart {
+                    let Some(l) = length else {
+                        return Err(self.value_err(
+                            &field("every"),
+                            "a fixed `every` needs `for`, how long each occurrence lasts (e.g. `every: 10s, for: 1s`)",
+                        ));
+                    };
+                    if l >= period {
+                        return Err(self.value_err(
+                            &field("for"),
+                            format!("`for` ({}) must be shorter than the period ({})", Dur(l), Dur(period)),
+                        ));
+                    }
+                }
+                let first = spec.at.map_or(period, |d| d.0);
+                inside(first, if spec.at.is_some() { "at" } else { "every" })?;
+                Ok(Schedule::Periodic { first, period, length })
+            }
+            Some(EverySpec::Random(r)) => {
+                if kind == FaultKind::Restart {
+                    return Err(self.value_err(
+                        &field("every"),
+                        "`every: {mttf, mttr}` does not apply to `restart` (it has no down time); use a fixed period",
+                    ));
+                }
+                if spec.for_.is_some() {
+                    return Err(self.key_err(
+                        &field("for"),
+                        "`for` does not apply with `every: {mttf, mttr}`: down times are drawn with mean mttr",
+                    ));
+                }
+                if r.mttf.0 < Duration::from_millis(1) || r.mttr.0 < Duration::from_millis(1) {
+                    return Err(self.value_err(&field("every"), "mttf and mttr must be at least 1ms"));
+                }
+                let law = match r.distribution {
+                    LifetimeLaw::Exponential => {
+                        if r.shape.is_some() {
+                            return Err(self.key_err(
+                                &field("every.shape"),
+                                "`shape` does not apply to `distribution: exponential`",
+                            ));
+                        }
+                        Lifetime::Exponential
+                    }
+                    LifetimeLaw::Weibull => {
+                        let shape = r.shape.ok_or_else(|| {
+                            self.value_err(
+                                &field("every"),
+                                "`distribution: weibull` needs `shape` (e.g. 1.5)",
+                            )
+                        })?;
+                        if !(shape.is_finite() && (0.1..=100.0).contains(&shape)) {
+                            return Err(self.value_err(
+                                &field("every.shape"),
+                                format!("the Weibull shape must be between 0.1 and 100; got {shape}"),
+                            ));
+                        }
+                        Lifetime::Weibull { shape }
+                    }
+                };
+                let first = spec.at.map_or(Duration::ZERO, |d| d.0);
+                inside(first, "at")?;
+                Ok(Schedule::Random { first, mttf: r.mttf.0, mttr: r.mttr.0, law })
+            }
+        }
+    }
+
+    fn node(&self, at: &str, name: &str, topo: &Topology) -> Res<NodeId> {
+        topo.by_name(name).map(|n| n.id).ok_or_else(|| {
+            let names: Vec<&str> = topo.nodes.iter().map(|n| n.name.as_str()).collect();
+            self.value_err(at, format!("unknown node `{name}`; the nodes are {}", names.join(", ")))
+        })
+    }
+
+    fn selection(
+        &self,
+        base: &str,
+        kind: FaultKind,
+        spec: &FaultSpec,
+        topo: &Topology,
+    ) -> Res<(Selection, String)> {
+        let field = |name: &str| format!("{base}.{name}");
+        if kind == FaultKind::Partition {
+            let Some(groups) = &spec.groups else {
+                return Err(self.value_err(
+                    base,
+                    "`partition` needs `groups`, like [[replica-1], [replica-2, voter-1]]",
+                ));
+            };
+            if groups.len() < 2 {
+                return Err(self.value_err(&field("groups"), "a partition needs at least two groups"));
+            }
+            let mut seen: Vec<NodeId> = Vec::new();
+            let mut ids = Vec::new();
+            for (g, group) in groups.iter().enumerate() {
+                if group.is_empty() {
+                    return Err(
+                        self.value_err(&format!("{base}.groups[{g}]"), "a partition group must not be empty")
+                    );
+                }
+                let mut ids_g = Vec::new();
+                for (k, name) in group.iter().enumerate() {
+                    let at = format!("{base}.groups[{g}][{k}]");
+                    let id = self.node(&at, name, topo)?;
+                    if seen.contains(&id) {
+                        return Err(self.value_err(&at, format!("`{name}` appears in the partition twice")));
+                    }
+                    seen.push(id);
+                    ids_g.push(id);
+                }
+                ids.push(ids_g);
+            }
+            let written =
+                groups.iter().map(|g| format!("[{}]", g.join(", "))).collect::<Vec<_>>().join(" | ");
+            return Ok((Selection::Groups { groups: ids, one_way: spec.one_way.unwrap_or(false) }, written));
+        }
+        match (&spec.target, &spec.link) {
+            (Some(_), Some(_)) => {
+                Err(self.key_err(&field("link"), "give either `target` or `link`, not both"))
+            }
+            (None, None) => {
+                let what = if applies(kind, "link") { "`target` or `link`" } else { "`target`" };
+                Err(self
+                    .value_err(base, format!("`{}` needs {what}, like `target: replica-1`", kind.as_str())))
+            }
+            (None, Some(link)) => {
+                let from = self.node(&field("link"), &link.from, topo)?;
+                let to = self.node(&field("link"), &link.to, topo)?;
+                if from == to {
+                    return Err(self.value_err(&field("link"), "a link joins two different nodes"));
+                }
+                Ok((Selection::Link { from, to }, link.to_string()))
+            }
+            (Some(TargetSpec::Node(name)), None) => {
+                Ok((Selection::Nodes(vec![self.node(&field("target"), name, topo)?]), name.clone()))
+            }
+            (Some(t @ TargetSpec::Role(r)), None) => {
+                let candidates: Vec<NodeId> = topo.with_role(&r.role).map(|n| n.id).collect();
+                if candidates.is_empty() {
+                    let mut roles: Vec<&str> = topo.nodes.iter().map(|n| n.role.as_str()).collect();
+                    roles.dedup();
+                    return Err(self.value_err(
+                        &field("target.role"),
+                        format!("unknown role `{}`; the roles are {}", r.role, roles.join(", ")),
+                    ));
+                }
+                if r.count == 0 || r.count > candidates.len() {
+                    return Err(self.value_err(
+                        &field("target.count"),
+                        format!(
+                            "count must be between 1 and {} (the {} nodes); got {}",
+                            candidates.len(),
+                            r.role,
+                            r.count
+                        ),
+                    ));
+                }
+                let sel = match r.pick {
+                    Pick::First => Selection::Nodes(candidates[..r.count].to_vec()),
+                    Pick::Random => Selection::Random { candidates, count: r.count },
+                };
+                Ok((sel, t.to_string()))
+            }
+        }
+    }
+
+    fn params(&self, base: &str, kind: FaultKind, spec: &FaultSpec) -> Res<FaultParams> {
+        let field = |name: &str| format!("{base}.{name}");
+        match kind {
+            FaultKind::Omission => {
+                let probability = spec.probability.unwrap_or(1.0);
+                if !(0.0..=1.0).contains(&probability) {
+                    return Err(self.value_err(
+                        &field("probability"),
+                        format!("probability must be between 0 and 1; got {probability}"),
+                    ));
+                }
+                Ok(FaultParams::Omission {
+                    direction: spec.direction.unwrap_or(Direction::Both),
+                    probability,
+                })
+            }
+            FaultKind::Delay => {
+                let law = spec.distribution.unwrap_or(DelayLaw::Fixed);
+                let needs: &[&str] = match law {
+                    DelayLaw::Fixed => &["delay"],
+                    DelayLaw::Uniform => &["min", "max"],
+                    DelayLaw::Normal => &["mean", "stddev"],
+                    DelayLaw::Pareto => &["scale", "shape"],
+                };
+                let present = spec.present_fields();
+                for name in ["delay", "min", "max", "mean", "stddev", "scale", "shape"] {
+                    if present.contains(&name) && !needs.contains(&name) {
+                        return Err(self.key_err(
+                            &field(name),
+                            format!("`{name}` does not apply to `distribution: {}`", law.as_str()),
+                        ));
+                    }
+                }
+                if let Some(missing) = needs.iter().find(|n| !present.contains(n)) {
+                    let at =
+                        if spec.distribution.is_some() { field("distribution") } else { base.to_string() };
+                    return Err(self.value_err(
+                        &at,
+                        format!(
+                            "`distribution: {}` needs {} (missing `{missing}`)",
+                            law.as_str(),
+                            needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
+                        ),
+                    ));
+                }
+                let d = |v: Option<Dur>| v.map_or(Duration::ZERO, |d| d.0);
+                let distribution = match law {
+                    DelayLaw::Fixed => DelayDistribution::Fixed(d(spec.delay)),
+                    DelayLaw::Uniform => {
+                        let (min, max) = (d(spec.min), d(spec.max));
+                        if min > max {
+                            return Err(self.value_err(&field("max"), "`max` must not be below `min`"));
+                        }
+                        DelayDistribution::Uniform { min, max }
+                    }
+                    DelayLaw::Normal => {
+                        DelayDistribution::Normal { mean: d(spec.mean), stddev: d(spec.stddev) }
+                    }
+                    DelayLaw::Pareto => {
+                        let shape = spec.shape.unwrap_or(0.0);
+                        if !(shape.is_finite() && shape > 0.0) {
+                            return Err(self.value_err(
+                                &field("shape"),
+                                format!("the Pareto shape must be above zero; got {shape}"),
+                            ));
+                        }
+                        DelayDistribution::Pareto { scale: d(spec.scale), shape }
+                    }
+                };
+                Ok(FaultParams::Delay { distribution, reorder: spec.reorder.unwrap_or(false) })
+            }
+            FaultKind::Byzantine => {
+                let mode = match spec.mode.unwrap_or(ByzantineSpecMode::Corrupt) {
+                    ByzantineSpecMode::Corrupt => ByzantineMode::Corrupt,
+                    ByzantineSpecMode::Collude => ByzantineMode::Collude,
+                    other => {
+                        let name = match other {
+                            ByzantineSpecMode::Equivocate => "equivocate",
+                            ByzantineSpecMode::Stale => "stale",
+                            _ => "forge",
+                        };
+                        return Err(self.value_err(
+                            &field("mode"),
+                            format!("`mode: {name}` is not supported yet; supported modes: corrupt, collude"),
+                        ));
+                    }
+                };
+                Ok(FaultParams::Byzantine { mode })
+            }
+            _ => Ok(FaultParams::None),
+        }
+    }
+}
+
+/// Whether the optional field `name` may appear on a fault of `kind`.
+fn applies(kind: FaultKind, name: &str) -> bool {
+    use FaultKind::*;
+    match name {
+        "at" | "every" => true,
+        "for" => kind != Restart,
+        "target" => kind != Partition,
+        "link" => matches!(kind, Omission | Delay | Byzantine),
+        "groups" | "one_way" => kind == Partition,
+        "direction" | "probability" => kind == Omission,
+        "distribution" | "delay" | "min" | "max" | "mean" | "stddev" | "scale" | "shape" | "reorder" => {
+            kind == Delay
+        }
+        "mode" => kind == Byzantine,
+        _ => false,
+    }
+}
+
+/// `>= 0.999` → (Ge, 0.999).
+fn parse_condition(s: &str) -> Option<(CmpOp, f64)> {
+    let s = s.trim();
+    // Two-character operators first so `>=` is not read as `>`.
+    let ops = [
+        ("<=", CmpOp::Le),
+        (">=", CmpOp::Ge),
+        ("==", CmpOp::Eq),
+        ("!=", CmpOp::Ne),
+        ("<", CmpOp::Lt),
+        (">", CmpOp::Gt),
+    ];
+    let (op, rest) = ops.iter().find_map(|(text, op)| s.strip_prefix(text).map(|rest| (*op, rest)))?;
+    let value: f64 = rest.trim().parse().ok()?;
+    value.is_finite().then_some((op, value))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse_with_every_operator() {
+        assert_eq!(parse_condition(">= 0.999"), Some((CmpOp::Ge, 0.999)));
+        assert_eq!(parse_condition("== 0"), Some((CmpOp::Eq, 0.0)));
+        assert_eq!(parse_condition("<5"), Some((CmpOp::Lt, 5.0)));
+        assert_eq!(parse_condition("!= 1"), Some((CmpOp::Ne, 1.0)));
+        assert_eq!(parse_condition("> 2"), Some((CmpOp::Gt, 2.0)));
+        assert_eq!(parse_condition("<= 3"), Some((CmpOp::Le, 3.0)));
+        assert_eq!(parse_condition("about 3"), None);
+        assert_eq!(parse_condition(">= lots"), None);
+        assert_eq!(parse_condition("0.5"), None);
+        assert_eq!(parse_condition(">= NaN"), None);
+    }
+
+    #[test]
+    fn field_applicability_follows_the_kind() {
+        assert!(applies(FaultKind::Omission, "probability"));
+        assert!(!applies(FaultKind::Crash, "probability"));
+        assert!(!applies(FaultKind::Restart, "for"));
+        assert!(applies(FaultKind::Delay, "link"));
+        assert!(!applies(FaultKind::Crash, "link"));
+        assert!(!applies(FaultKind::Partition, "target"));
+    }
+}

@@ -1,0 +1,366 @@
+//! Everything that knows the YAML parser: the file's serde types, the
+//! serde_yaml call, and a locator (yaml-rust2 events) that finds the line and
+//! column of a key or value by path, for errors found after deserialising.
+//! Swapping the parser means rewriting this file only.
+
+use crate::backend::BackendChoice;
+use faults::spec::FaultSpec;
+use faults::Dur;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
+use std::fmt;
+use yaml_rust2::parser::{Event, Parser};
+
+/// A position in the file, both 1-based.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    /// The start of the file, used when nothing better is known.
+    pub const START: Pos = Pos { line: 1, column: 1 };
+}
+
+/// The experiment file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    pub name: String,
+    #[serde(default)]
+    pub concept: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub seed: u64,
+    pub duration: Dur,
+    #[serde(default)]
+    pub backend: BackendChoice,
+    pub workload: WorkloadFile,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Metric path → condition, in file order.
+    #[serde(default)]
+    pub expect: Option<ExpectFile>,
+    /// Accepted here only to reject it with a located "not supported yet".
+    #[serde(default)]
+    pub detector: Option<Ignored>,
+}
+
+/// `expect:` in file order.
+#[derive(Debug, Default)]
+pub struct ExpectFile(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for ExpectFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of report.json paths to conditions, like availability: \">= 0.999\"")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ExpectFile, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Condition>()? {
+                    out.push((k, v.0));
+                }
+                Ok(ExpectFile(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A condition string; a bare number is read as `== number`.
+struct Condition(String);
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Condition;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a condition like \">= 0.999\", \"== 0\" or \"< 5\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Condition, E> {
+                Ok(Condition(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Condition, E> {
+                Ok(Condition(format!("== {v}")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Condition, E> {
+                Ok(Condition(format!("== {v}")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Condition, E> {
+                Ok(Condition(format!("== {v}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any value, thrown away.
+#[derive(Debug)]
+pub struct Ignored;
+
+impl<'de> Deserialize<'de> for Ignored {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::IgnoredAny::deserialize(d).map(|_| Ignored)
+    }
+}
+
+/// `workload:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadFile {
+    pub kind: WorkloadKind,
+    #[serde(default)]
+    pub replicas: Option<usize>,
+    #[serde(default)]
+    pub voters: Option<usize>,
+    #[serde(default)]
+    pub clients: Option<usize>,
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    #[serde(default)]
+    pub deadline: Option<Dur>,
+    #[serde(default)]
+    pub vote_timeout: Option<Dur>,
+    #[serde(default)]
+    pub gap_timeout: Option<Dur>,
+}
+
+/// The workloads a file can name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Tmr,
+}
+
+/// A request rate per second, written `2000/s` or `2k/s`.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    /// Parse `2000/s`, `2k/s`, `1.5k/s`.
+    pub fn parse(s: &str) -> Result<Rate, String> {
+        let bad = || format!("`{s}` is not a rate; expected a rate like 1000/s or 2k/s");
+        let num = s.trim().strip_suffix("/s").ok_or_else(bad)?.trim();
+        let (num, mult) = match num.strip_suffix(['k', 'K']) {
+            Some(n) => (n, 1000.0),
+            None => (num, 1.0),
+        };
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        let v = v * mult;
+        if !v.is_finite() || v <= 0.0 {
+            return Err(format!("`{s}`: the rate must be above zero"));
+        }
+        Ok(Rate(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rate like 1000/s or 2k/s")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Rate, E> {
+                Rate::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A deserialisation or syntax error, located.
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Deserialise the file's text.
+pub fn parse(text: &str) -> Result<ExperimentFile, SyntaxError> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let pos = e.location().map(|l| Pos { line: l.line(), column: l.column() }).unwrap_or(Pos::START);
+        SyntaxError { pos, message: strip_location(&e.to_string()) }
+    })
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the
+/// location in front instead.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+/// Where each key and value of a document sits, by path (`faults[2].target`,
+/// `workload.rate`, `expect.requests.wrong`).
+#[derive(Debug, Default)]
+pub struct Locator {
+    values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
+}
+
+impl Locator {
+    /// Index a document; an unreadable document gives an empty locator (the
+    /// serde pass has already accepted it, so this does not happen in practice).
+    pub fn new(text: &str) -> Locator {
+        let mut loc = Locator::default();
+        let mut parser = Parser::new_from_str(text);
+        // Each frame: the path of the container, and for maps the pending key.
+        enum Frame {
+            Seq { path: String, next: usize },
+            Map { path: String, key: Option<String> },
+        }
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut guard = 0usize;
+        loop {
+            guard += 1;
+            let Ok((event, mark)) = parser.next_token() else { break };
+            let pos = Pos { line: mark.line(), column: mark.col() + 1 };
+            // The path of the node this event starts, if it is a value (not a key).
+            let mut value_path: Option<String> = None;
+            match stack.last_mut() {
+                Some(Frame::Seq { path, next }) => {
+                    if !matches!(event, Event::SequenceEnd) {
+                        value_path = Some(format!("{path}[{next}]"));
+                        *next += 1;
+                    }
+                }
+                Some(Frame::Map { path, key }) => {
+                    if !matches!(event, Event::MappingEnd) {
+                        match key.take() {
+                            Some(k) => value_path = Some(join(path, &k)),
+                            None => {
+                                // A key. Only scalar keys are addressable.
+                                let k = match &event {
+                                    Event::Scalar(s, ..) => s.clone(),
+                                    _ => String::from("?"),
+                                };
+                                loc.keys.entry(join(path, &k)).or_insert(pos);
+                                *key = Some(k);
+                                if let Event::Scalar(..) = event {
+                                    continue;
+                                }
+                                // A complex key: skip it as a value of path "?".
+                                value_path = Some(join(path, "?key"));
+                            }
+                        }
+                    }
+                }
+                None => {
+                    if matches!(event, Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..))
+                    {
+                        value_path = Some(String::new());
+                    }
+                }
+            }
+            if let Some(p) = &value_path {
+                loc.values.entry(p.clone()).or_insert(pos);
+            }
+            match event {
+                Event::SequenceStart(..) => {
+                    stack.push(Frame::Seq { path: value_path.unwrap_or_default(), next: 0 })
+                }
+                Event::MappingStart(..) => {
+                    stack.push(Frame::Map { path: value_path.unwrap_or_default(), key: None })
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    stack.pop();
+                }
+                Event::StreamEnd => break,
+                // Only the first document counts, as for serde_yaml.
+                Event::DocumentEnd => break,
+                _ => {}
+            }
+            if guard > 10_000_000 {
+                break;
+            }
+        }
+        loc
+    }
+
+    /// The position of the value at `path`.
+    pub fn value(&self, path: &str) -> Option<Pos> {
+        self.values.get(path).copied()
+    }
+
+    /// The position of the key that ends `path` (falls back to the value).
+    pub fn key(&self, path: &str) -> Option<Pos> {
+        self.keys.get(path).copied().or_else(|| self.value(path))
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Keys of `expect:` known to be report.json paths of numbers (first segment).
+pub const REPORT_ROOTS: &[&str] = &[
+    "seed",
+    "duration_seconds",
+    "requests",
+    "latency_seconds",
+    "availability",
+    "availability_time",
+    "availability_model",
+    "failures",
+    "mttf_seconds",
+    "mttr_seconds",
+    "recovery_seconds",
+    "detector",
+    "tmr",
+    "checkpointing",
+    "repeat",
+];
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "name: x\nworkload:\n  kind: tmr\n  rate: 2000/s\nfaults:\n  - { at: 10s, kind: crash, target: replica-2 }\n  - at: 12s\n    kind: pause\nexpect:\n  requests.wrong: \"== 0\"\n";
+
+    #[test]
+    fn locator_finds_keys_and_values_in_block_and_flow_style() {
+        let loc = Locator::new(DOC);
+        assert_eq!(loc.value("workload.rate"), Some(Pos { line: 4, column: 9 }));
+        assert_eq!(loc.key("workload.rate"), Some(Pos { line: 4, column: 3 }));
+        assert_eq!(loc.value("faults[0]"), Some(Pos { line: 6, column: 5 }));
+        assert_eq!(loc.value("faults[0].target"), Some(Pos { line: 6, column: 37 }));
+        assert_eq!(loc.key("faults[0].target"), Some(Pos { line: 6, column: 29 }));
+        assert_eq!(loc.value("faults[1].kind"), Some(Pos { line: 8, column: 11 }));
+        assert_eq!(loc.value("expect.requests.wrong"), Some(Pos { line: 10, column: 19 }));
+        assert_eq!(loc.value("nothing"), None);
+        assert_eq!(loc.key("name"), Some(Pos { line: 1, column: 1 }));
+    }
+
+    #[test]
+    fn serde_errors_carry_their_location_without_repeating_it() {
+        let err = parse("name: x\nduration: 30s\nworkload: { kind: tmr, replicas: three }\n").unwrap_err();
+        assert_eq!(err.pos.line, 3);
+        assert!(!err.message.contains("at line"), "{}", err.message);
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+    }
+
+    #[test]
+    fn rates_are_per_second() {
+        assert_eq!(Rate::parse("2000/s"), Ok(Rate(2000.0)));
+        assert_eq!(Rate::parse("2k/s"), Ok(Rate(2000.0)));
+        assert!(Rate::parse("2000").is_err());
+        assert!(Rate::parse("0/s").is_err());
+        assert!(Rate::parse("fast/s").is_err());
+    }
+}

@@ -47,3 +47,20 @@ impl Topology {
         self.nodes.iter().filter(move |n| n.role == role)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_numbered_from_one_in_id_order() {
+        let t = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["replica-1", "replica-2", "replica-3", "voter-1", "client-1"]);
+        assert_eq!(t.by_name("voter-1").map(|n| n.id), Some(NodeId(3)));
+        assert_eq!(t.by_id(NodeId(4)).map(|n| n.role.as_str()), Some("client"));
+        assert_eq!(t.with_role("replica").count(), 3);
+        assert!(t.by_name("replica-4").is_none());
+        assert!(t.by_id(NodeId(5)).is_none());
+    }
+}

@@ -1,0 +1,138 @@
+//! The snapshot the dashboard renders. The orchestrator's recorder fills it
+//! (the same recorder that writes report.json and feeds the Prometheus
+//! exporter), so the dashboard never computes a metric of its own.
+
+use serde::Serialize;
+
+/// Where the run is.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum RunState {
+    /// Deploying agents.
+    #[default]
+    Starting,
+    /// Running the schedule.
+    Running,
+    /// The schedule is held (faults wait; the workload keeps running).
+    Paused,
+    /// The run ended.
+    Finished,
+    /// Stopped by the user or a signal.
+    Interrupted,
+}
+
+/// A node's state.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum NodeStatus {
+    #[default]
+    Up,
+    Down,
+    Paused,
+    /// Up, with state transfer in progress.
+    Recovering,
+}
+
+/// One node's line in the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    pub role: String,
+    pub status: NodeStatus,
+    /// Active faults on this node, short names (`omission 30%`, `byzantine corrupt`).
+    pub faults: Vec<String>,
+    pub crashes: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub dropped: u64,
+}
+
+/// The service's numbers so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ServiceView {
+    pub requests_total: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub requests_wrong: u64,
+    /// Correct replies / requests, run so far.
+    pub availability: Option<f64>,
+    /// Same over the last 10 s of folded requests.
+    pub availability_recent: Option<f64>,
+    /// 1 - outage time / elapsed.
+    pub availability_time: f64,
+    pub in_outage: bool,
+    pub failures: u64,
+    pub mttf_seconds: Option<f64>,
+    pub mttr_seconds: Option<f64>,
+    pub recovery_last_seconds: Option<f64>,
+    pub recovery_p95_seconds: Option<f64>,
+    /// All recovery times so far (for the exporter's histogram).
+    pub recovery_seconds: Vec<f64>,
+    pub latency_p50_seconds: Option<f64>,
+    pub latency_p99_seconds: Option<f64>,
+    /// Cumulative counts of correct replies with latency <= each bound of
+    /// [`LATENCY_BUCKETS`], then the sum of latencies in seconds.
+    pub latency_buckets: Vec<u64>,
+    pub latency_sum_seconds: f64,
+    /// Correct replies per second, one entry per second of the run (oldest first).
+    pub throughput: Vec<u64>,
+    /// p99 latency per second in microseconds, one entry per second.
+    pub latency_p99_us: Vec<u64>,
+    /// Availability per second (0..=1000 permille), one entry per second.
+    pub availability_permille: Vec<u64>,
+}
+
+/// Bucket bounds of the latency histogram (seconds).
+pub const LATENCY_BUCKETS: [f64; 12] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+/// TMR voter verdicts so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TmrView {
+    pub unanimous: u64,
+    pub majority: u64,
+    pub no_majority: u64,
+    pub state_transfers: u64,
+}
+
+/// A fault on the timeline: planned (from the file) or executed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FaultView {
+    pub kind: String,
+    pub target: String,
+    /// Run-relative seconds.
+    pub start: f64,
+    /// None = still active (or permanent).
+    pub end: Option<f64>,
+    /// True once executed; false while only scheduled.
+    pub executed: bool,
+    /// True when injected by hand from the dashboard.
+    pub manual: bool,
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LogLine {
+    pub t: f64,
+    pub text: String,
+}
+
+/// Everything the dashboard shows at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub experiment: String,
+    pub concept: Option<String>,
+    pub backend: String,
+    pub seed: u64,
+    pub run_state: RunState,
+    pub elapsed_seconds: f64,
+    pub duration_seconds: f64,
+    pub nodes: Vec<NodeView>,
+    pub service: ServiceView,
+    pub tmr: Option<TmrView>,
+    /// `suspicion[i][j]`: node i suspects node j now (None when no detector runs).
+    pub suspicion: Option<Vec<Vec<bool>>>,
+    pub faults: Vec<FaultView>,
+    /// Faults injected so far, per kind (for the exporter).
+    pub faults_injected: Vec<(String, u64)>,
+    /// The newest events last.
+    pub log: Vec<LogLine>,
+}

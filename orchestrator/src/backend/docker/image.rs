@@ -5,7 +5,7 @@
 //! so a second run reuses it.
 
 use super::DockerError;
-use bollard::image::CreateImageOptions;
+use bollard::image::{CreateImageOptions, ListImagesOptions};
 use bollard::Docker;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -33,7 +33,10 @@ static IMPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Hashes already computed, keyed by path, size and mtime (hashing a debug
 /// build of ~25 MB is not free).
-static HASHES: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
+static HASHES: Mutex<Option<HashMap<ExeKey, String>>> = Mutex::new(None);
+
+/// An executable as far as the hash cache can tell: path, size, mtime.
+type ExeKey = (PathBuf, u64, SystemTime);
 
 /// The agent image a deploy uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +98,29 @@ pub async fn ensure(docker: &Docker, exe: &Path) -> Result<AgentImage, DockerErr
         .await
         .map_err(|source| DockerError::api("inspect the imported agent image", source))?;
     IMPORTS.fetch_add(1, Ordering::Relaxed);
+    // A new binary makes the older images dead weight (~25-85 MB each).
+    prune_others(docker, &reference).await;
     Ok(AgentImage { reference, imported: true, elapsed: started.elapsed() })
+}
+
+/// Remove the agent images other than `keep`; those a container still uses
+/// stay (the engine refuses without force). Best effort: returns how many went.
+pub async fn prune_others(docker: &Docker, keep: &str) -> usize {
+    let filters = HashMap::from([("label".to_string(), vec![IMAGE_LABEL.to_string()])]);
+    let Ok(images) = docker.list_images(Some(ListImagesOptions { filters, ..Default::default() })).await
+    else {
+        return 0;
+    };
+    let mut removed = 0;
+    for tag in images.iter().flat_map(|i| &i.repo_tags) {
+        if tag != keep
+            && tag.starts_with(&format!("{IMAGE_REPO}:"))
+            && docker.remove_image(tag, None, None).await.is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The image tag of an executable: the first 12 hex digits of its sha256.

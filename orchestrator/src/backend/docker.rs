@@ -291,25 +291,30 @@ impl DockerBackend {
         }
         self.events = Some(rx);
 
-        self.docker
-            .create_network(CreateNetworkOptions {
-                name: control_net.clone(),
-                check_duplicate: true,
-                driver: "bridge".to_string(),
-                labels: labels.clone(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|source| DockerError::api(format!("create the network {control_net}"), source))?;
-        let subnet = self.create_data_network(&data_net, &labels).await?;
-        self.docker
-            .create_volume(CreateVolumeOptions {
-                name: volume.clone(),
-                labels: labels.clone(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|source| DockerError::api(format!("create the volume {volume}"), source))?;
+        // Independent: made side by side to shorten the deploy.
+        let control = async {
+            self.docker
+                .create_network(CreateNetworkOptions {
+                    name: control_net.clone(),
+                    check_duplicate: true,
+                    driver: "bridge".to_string(),
+                    labels: labels.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| DockerError::api(format!("create the network {control_net}"), source))
+        };
+        let state = async {
+            self.docker
+                .create_volume(CreateVolumeOptions {
+                    name: volume.clone(),
+                    labels: labels.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| DockerError::api(format!("create the volume {volume}"), source))
+        };
+        let (_, subnet, _) = tokio::try_join!(control, self.create_data_network(&data_net, &labels), state)?;
 
         let mut containers = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
@@ -710,6 +715,20 @@ mod tests {
         assert_eq!(small.host(1), None, "the broadcast address is never handed out");
         assert_eq!(Subnet::parse("fd00::/64"), None);
         assert_eq!(Subnet::parse("10.0.0.0/32"), None);
+    }
+
+    /// The runner spawns backend calls on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn backend_futures_are_send(b: &mut DockerBackend, cfg: &BackendConfig) {
+        fn send<T: Send>(_: T) {}
+        send(b.deploy(cfg, &[]));
+        send(b.crash(NodeId(1)));
+        send(b.start(NodeId(1)));
+        send(b.isolate(NodeId(1)));
+        send(b.reconnect(NodeId(1)));
+        send(b.teardown());
+        send(clean_all());
+        send(sweep_stale());
     }
 
     #[test]

@@ -29,6 +29,21 @@ pub enum Command {
     },
     /// Remove every container, network and volume labelled faultlab.*.
     Clean,
+    /// Measure voted requests per second and latency of TMR with no faults.
+    Bench {
+        /// Requests kept outstanding (repeat for several points).
+        #[arg(long = "window", default_values_t = vec![1usize, 16, 64])]
+        windows: Vec<usize>,
+        /// Seconds per point.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Where the agents run.
+        #[arg(long, value_enum, default_value = "process")]
+        backend: BackendChoice,
+        /// The tmr-limit reference binary, run at the same windows for a ratio.
+        #[arg(long)]
+        tmr_limit: Option<PathBuf>,
+    },
     /// Run a node agent (started by the orchestrator, not by hand).
     #[command(hide = true)]
     Agent {
@@ -89,6 +104,19 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Run(args) => run(args),
+        Command::Bench { windows, seconds, backend, tmr_limit } => {
+            let opts = crate::bench::BenchOptions {
+                windows,
+                seconds,
+                backend,
+                agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
+                limit: tmr_limit,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let points = rt.block_on(crate::bench::run(&opts))?;
+            print!("{}", crate::bench::render(&points, &format!("{backend:?}").to_lowercase()));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Clean => anyhow::bail!("clean: not yet"),
     }
 }
@@ -104,6 +132,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         duration: args.duration,
         progress: crate::run::Progress::detect(),
         watchdog: Duration::from_secs(10),
+        window: 0,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;

@@ -2,6 +2,7 @@
 //! recorder, reports and the command line behind the `faultlab` binary.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod experiment;
 pub mod recorder;

@@ -67,9 +67,8 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         for i in rec.incidents.iter().take(8) {
             let _ = writeln!(
                 s,
-                "                 {:>7.2}s..{:<7.2}s {:>9}  ({} requests failed{}{})",
-                i.start,
-                i.end,
+                "                 {:>16} {:>9}  ({} requests failed{}{})",
+                format!("{:.2}-{:.2} s", i.start, i.end),
                 secs(Some(i.seconds)),
                 i.failed_requests,
                 i.restore.map(|x| format!(", state transfer {}", secs(Some(x)))).unwrap_or_default(),

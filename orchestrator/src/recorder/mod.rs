@@ -159,6 +159,9 @@ impl Recorder {
                     self.next_seq = Some(seq + 1);
                 }
             }
+            // Votes count within the run only, like requests (the agents
+            // keep serving while the run drains).
+            Observation::Vote { .. } if at.since(self.t0) >= self.duration => {}
             Observation::Vote { verdict, .. } => {
                 let w = window_in(&mut self.windows, self.t0, at);
                 match verdict {
@@ -217,8 +220,7 @@ impl Recorder {
     /// of order (a timeout after a later reply), but outages are defined on
     /// send order. With `all`, fold everything left (end of run).
     fn fold_ready(&mut self, all: bool) {
-        loop {
-            let Some((&seq, _)) = self.pending.first_key_value() else { break };
+        while let Some((&seq, _)) = self.pending.first_key_value() {
             // A gap can only be waited for so long: the client decides every
             // request within its deadline, so a long-missing one is lost.
             if self.next_seq.is_some_and(|n| n != seq) && !all && self.pending.len() < 200_000 {
@@ -386,7 +388,7 @@ impl Recorder {
                     .iter()
                     .filter(|(t, _, _)| *t >= o.start && *t <= o.end + 1.0)
                     .map(|(_, _, r)| *r)
-                    .last();
+                    .next_back();
                 let cause = self
                     .faults
                     .iter()

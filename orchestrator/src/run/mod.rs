@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub progress: Progress,
     /// Agents' watchdog.
     pub watchdog: Duration,
+    /// Benchmark mode: the client keeps this many requests outstanding
+    /// instead of sending at the file's rate (0 = the file's open-loop rate).
+    pub window: usize,
 }
 
 /// The result of a run.
@@ -106,6 +109,7 @@ struct Running<'a> {
     inbound: mpsc::UnboundedSender<Inbound>,
     recorder: Recorder,
     connect_within: Duration,
+    window: usize,
 }
 
 /// Run one experiment to its end (or until Ctrl-C / SIGTERM) and report.
@@ -177,6 +181,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         inbound: tx,
         recorder: Recorder::new(exp.topology.clone(), Time::ZERO, duration, events),
         connect_within: Duration::from_secs(20),
+        window: opts.window,
     };
     let result = running.drive(duration, rx, opts).await;
     // Whatever happened, nothing the run made outlives it.
@@ -223,11 +228,11 @@ impl Running<'_> {
                     replicas: ids("replica"),
                     voters: ids("voter"),
                     clients: ids("client"),
-                    rate: p.rate,
+                    rate: if self.window > 0 { 0.0 } else { p.rate },
                     deadline: p.deadline,
                     vote_timeout: p.vote_timeout,
                     gap_timeout: p.gap_timeout,
-                    window: 0,
+                    window: self.window,
                 })
             }
         };

@@ -117,7 +117,15 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::bench::render(&points, &format!("{backend:?}").to_lowercase()));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Clean => anyhow::bail!("clean: not yet"),
+        Command::Clean => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = rt.block_on(crate::backend::docker::clean_all())?;
+            println!(
+                "removed {} containers, {} networks, {} volumes labelled faultlab.*",
+                report.containers, report.networks, report.volumes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod experiment;
+pub mod metrics;
 pub mod recorder;
 pub mod report;
 pub mod run;

@@ -73,6 +73,14 @@ pub enum NodeState {
 pub enum Backend {
     /// Child processes on 127.0.0.1.
     Process(process::ProcessBackend),
+    /// Containers on the local docker engine.
+    Docker(Box<DockerRun>),
+}
+
+/// The docker backend with what its deploy needs.
+pub struct DockerRun {
+    pub backend: docker::DockerBackend,
+    pub cfg: BackendConfig,
 }
 
 /// An error from whichever backend.
@@ -80,6 +88,20 @@ pub enum Backend {
 pub enum BackendError {
     #[error(transparent)]
     Process(#[from] process::ProcessError),
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
+}
+
+macro_rules! each {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Backend::Process($b) => Ok($e.await?),
+            Backend::Docker(d) => {
+                let $b = &mut d.backend;
+                Ok($e.await?)
+            }
+        }
+    };
 }
 
 impl Backend {
@@ -87,6 +109,21 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Process(_) => "process",
+            Backend::Docker(_) => "docker",
+        }
+    }
+
+    /// Whether node state changes come from the engine (its events stream)
+    /// rather than from the runner's own actions.
+    pub fn reports_state(&self) -> bool {
+        matches!(self, Backend::Docker(_))
+    }
+
+    /// The engine's node state changes, once per deploy (docker only).
+    pub fn events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<docker::NodeEvent>> {
+        match self {
+            Backend::Process(_) => None,
+            Backend::Docker(d) => d.backend.events(),
         }
     }
 
@@ -94,62 +131,49 @@ impl Backend {
     pub async fn deploy(&mut self, nodes: &[NodeLaunch]) -> Result<Vec<AgentEndpoint>, BackendError> {
         match self {
             Backend::Process(b) => Ok(b.deploy(nodes).await?),
+            Backend::Docker(d) => Ok(d.backend.deploy(&d.cfg, nodes).await?),
         }
     }
 
     /// Kill a node.
     pub async fn crash(&mut self, node: NodeId) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.crash(node).await?),
-        }
+        each!(self, b => b.crash(node))
     }
 
     /// Start a crashed node again.
     pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.start(node).await?),
-        }
+        each!(self, b => b.start(node))
     }
 
     /// Freeze a node.
     pub async fn pause(&mut self, node: NodeId) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.pause(node).await?),
-        }
+        each!(self, b => b.pause(node))
     }
 
     /// Thaw a node.
     pub async fn resume(&mut self, node: NodeId) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.resume(node).await?),
-        }
+        each!(self, b => b.resume(node))
     }
 
     /// Cut a node off the data network, where the backend can (else None:
     /// the runner isolates it in the interposer instead).
     pub async fn isolate(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
         match self {
-            Backend::Process(_) => {
-                let _ = node;
-                None
-            }
+            Backend::Process(_) => None,
+            Backend::Docker(d) => Some(d.backend.isolate(node).await.map_err(BackendError::from)),
         }
     }
 
     /// Reconnect an isolated node.
     pub async fn reconnect(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
         match self {
-            Backend::Process(_) => {
-                let _ = node;
-                None
-            }
+            Backend::Process(_) => None,
+            Backend::Docker(d) => Some(d.backend.reconnect(node).await.map_err(BackendError::from)),
         }
     }
 
     /// Remove everything the run made.
     pub async fn teardown(&mut self) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.teardown().await?),
-        }
+        each!(self, b => b.teardown())
     }
 }

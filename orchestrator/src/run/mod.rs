@@ -72,15 +72,22 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Pick the backend: the file's choice unless overridden; `auto` is process
-/// until the docker backend answers.
+/// Pick the backend: the file's choice unless overridden; `auto` is docker
+/// when the daemon answers a ping, else process.
 pub async fn choose_backend(choice: BackendChoice, cfg: &BackendConfig, log_dir: Option<PathBuf>) -> Result<Backend> {
-    match choice {
-        BackendChoice::Process | BackendChoice::Auto => {
-            Ok(Backend::Process(crate::backend::process::ProcessBackend::new(cfg.clone(), log_dir)))
-        }
-        BackendChoice::Docker => bail!("the docker backend is not available in this build"),
+    use crate::backend::{docker, process::ProcessBackend, DockerRun};
+    let docker = match choice {
+        BackendChoice::Process => false,
+        BackendChoice::Docker => true,
+        BackendChoice::Auto => docker::DockerBackend::available().await,
+    };
+    if !docker {
+        return Ok(Backend::Process(ProcessBackend::new(cfg.clone(), log_dir)));
     }
+    let backend = docker::DockerBackend::connect().await?;
+    // Leftovers of runs whose orchestrator died are swept before we add ours.
+    let _ = docker::sweep_stale().await;
+    Ok(Backend::Docker(Box::new(DockerRun { backend, cfg: cfg.clone() })))
 }
 
 struct Step {
@@ -110,6 +117,8 @@ struct Running<'a> {
     recorder: Recorder,
     connect_within: Duration,
     window: usize,
+    /// Node state changes as the engine reports them (docker).
+    engine_events: Option<mpsc::UnboundedReceiver<crate::backend::docker::NodeEvent>>,
 }
 
 /// Run one experiment to its end (or until Ctrl-C / SIGTERM) and report.
@@ -182,7 +191,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         recorder: Recorder::new(exp.topology.clone(), Time::ZERO, duration, events),
         connect_within: Duration::from_secs(20),
         window: opts.window,
+        engine_events: None,
     };
+    running.engine_events = running.backend.events();
     let result = running.drive(duration, rx, opts).await;
     // Whatever happened, nothing the run made outlives it.
     for link in running.links.values() {
@@ -324,6 +335,7 @@ impl Running<'_> {
                     }
                 }
                 Some(msg) = rx.recv() => self.inbound(msg, opts),
+                Some(ev) = engine_event(&mut self.engine_events) => self.engine_event(ev),
                 _ = ping.tick() => {
                     for link in self.links.values() { link.send(Down::Ping); }
                 }
@@ -344,6 +356,28 @@ impl Running<'_> {
         opts.progress.done();
         let end_rel = if interrupted { start.elapsed().min(duration) } else { duration };
         Ok(self.recorder.finish(end_rel.as_secs_f64(), interrupted))
+    }
+
+    /// Record a state change the engine reported, at the engine's time
+    /// (wall clock, turned into the monotonic clock by the current offset).
+    fn engine_event(&mut self, (node, state, at): crate::backend::docker::NodeEvent) {
+        let ago = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+        let now = monotonic_now();
+        let at = Time::from_nanos(now.as_nanos().saturating_sub(u64::try_from(ago.as_nanos()).unwrap_or(0)));
+        let state = match state {
+            crate::backend::NodeState::Up => NodeState::Up,
+            crate::backend::NodeState::Down => NodeState::Down,
+            crate::backend::NodeState::Paused => NodeState::Paused,
+        };
+        self.recorder.node_state(node, state, at);
+    }
+
+    /// Record a state change the runner caused, unless the backend reports
+    /// it itself (the engine's word and time win).
+    fn node_state(&mut self, node: NodeId, state: NodeState) {
+        if !self.backend.reports_state() {
+            self.recorder.node_state(node, state, monotonic_now());
+        }
     }
 
     fn deadline(&self) -> Duration {
@@ -442,7 +476,7 @@ impl Running<'_> {
                 for &n in nodes {
                     if self.up[usize::from(n.0)] {
                         self.backend.pause(n).await?;
-                        self.recorder.node_state(n, NodeState::Paused, monotonic_now());
+                        self.node_state(n, NodeState::Paused);
                     }
                 }
             }
@@ -478,7 +512,7 @@ impl Running<'_> {
                 for &n in nodes {
                     if self.up[usize::from(n.0)] {
                         self.backend.resume(n).await?;
-                        self.recorder.node_state(n, NodeState::Up, monotonic_now());
+                        self.node_state(n, NodeState::Up);
                     }
                 }
             }
@@ -513,7 +547,7 @@ impl Running<'_> {
         self.up[idx] = false;
         self.links.remove(&n);
         self.backend.crash(n).await?;
-        self.recorder.node_state(n, NodeState::Down, monotonic_now());
+        self.node_state(n, NodeState::Down);
         Ok(())
     }
 
@@ -529,7 +563,16 @@ impl Running<'_> {
         link.send(Down::Start);
         self.links.insert(n, link);
         self.up[idx] = true;
-        self.recorder.node_state(n, NodeState::Up, monotonic_now());
+        self.node_state(n, NodeState::Up);
         Ok(())
+    }
+}
+
+async fn engine_event(
+    rx: &mut Option<mpsc::UnboundedReceiver<crate::backend::docker::NodeEvent>>,
+) -> Option<crate::backend::docker::NodeEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -6,7 +6,6 @@ pub mod bench;
 pub mod cli;
 pub mod experiment;
 pub mod metrics;
-pub mod metrics;
 pub mod recorder;
 pub mod report;
 pub mod run;

@@ -277,14 +277,3 @@ fn the_log_follows_the_tail_and_scrolls_back() {
     assert!(has(&screen, "event number 29"));
     assert!(has(&screen, "scrolled back 20"));
 }
-
-/// Print the 80×24 and 120×40 renders (run with `--nocapture` to see them).
-#[test]
-fn print_screens() {
-    for (w, h, s) in [(80, 24, crashed(12.0)), (120, 40, recovered(16.0)), (120, 40, outage(20.0))] {
-        let mut app = app(s);
-        app.selected = 1;
-        let screen = render(&app, w, h);
-        println!("{w}x{h}\n{}\n", screen.join("\n"));
-    }
-}

@@ -35,7 +35,7 @@ const READ_BATCH: usize = 256;
 /// How long a connection attempt to a peer may take (a crashed host answers nothing).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
-const BACKOFF_MAX: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_millis(25);
 
 /// Counters the transport's tasks share with the event loop.
 #[derive(Debug, Default)]

@@ -94,7 +94,12 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             let mut bad = 0;
             for f in &files {
                 match crate::experiment::load(f) {
-                    Ok(exp) => println!("{}: ok ({} nodes, {} faults)", f.display(), exp.topology.nodes.len(), exp.faults.len()),
+                    Ok(exp) => println!(
+                        "{}: ok ({} nodes, {} faults)",
+                        f.display(),
+                        exp.topology.nodes.len(),
+                        exp.faults.len()
+                    ),
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

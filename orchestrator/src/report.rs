@@ -139,13 +139,21 @@ pub fn lookup(value: &serde_json::Value, path: &str) -> Option<f64> {
 }
 
 /// Evaluate `expect:` against the report and store the results in it.
-pub fn evaluate(report: &mut Report, expectations: &[crate::experiment::Expectation]) -> serde_json::Result<()> {
+pub fn evaluate(
+    report: &mut Report,
+    expectations: &[crate::experiment::Expectation],
+) -> serde_json::Result<()> {
     let json = serde_json::to_value(&*report)?;
     report.expect = expectations
         .iter()
         .map(|e| {
             let value = lookup(&json, &e.metric);
-            ExpectResult { metric: e.metric.clone(), condition: e.condition.clone(), value, passed: e.holds(value) }
+            ExpectResult {
+                metric: e.metric.clone(),
+                condition: e.condition.clone(),
+                value,
+                passed: e.holds(value),
+            }
         })
         .collect();
     Ok(())

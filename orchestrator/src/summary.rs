@@ -44,7 +44,12 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));
     match (r.mttf_seconds, r.mttr_seconds) {
         (Some(f), Some(m)) => {
-            let _ = writeln!(s, "  reliability    {} failures, MTTF {f:.2} s, MTTR {}", r.failures, secs(Some(m)));
+            let _ = writeln!(
+                s,
+                "  reliability    {} failures, MTTF {f:.2} s, MTTR {}",
+                r.failures,
+                secs(Some(m))
+            );
         }
         _ => {
             let _ = writeln!(

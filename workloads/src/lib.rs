@@ -6,6 +6,7 @@
 //! report). The node agent drives it with real sockets and real time; unit tests
 //! drive it message by message; a simulator can drive it with virtual time.
 
+pub mod any;
 pub mod node;
 pub mod observation;
 pub mod time;

@@ -14,7 +14,9 @@ use std::time::Duration;
 use workloads::NodeId;
 
 /// Which backend an experiment asks for.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     /// Docker when the daemon answers a ping, otherwise process.

@@ -113,7 +113,8 @@ impl ProcessBackend {
         let agent = self.agents.get(&node).ok_or(ProcessError::UnknownNode(node))?;
         if let Some(pid) = agent.child.as_ref().and_then(Child::id) {
             let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-            kill(pid, sig).map_err(|source| ProcessError::Signal { node: agent.launch.name.clone(), source })?;
+            kill(pid, sig)
+                .map_err(|source| ProcessError::Signal { node: agent.launch.name.clone(), source })?;
         }
         Ok(())
     }

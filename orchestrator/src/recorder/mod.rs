@@ -103,7 +103,8 @@ impl Recorder {
             })
             .collect();
         // Auto-resizing, 3 significant digits: construction cannot fail for sigfig 3.
-        let mut latency = Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"));
+        let mut latency =
+            Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"));
         latency.auto(true);
         Recorder {
             t0,
@@ -184,7 +185,8 @@ impl Recorder {
                     RecoveryReason::Restart => "restart",
                     RecoveryReason::Gap => "gap",
                 };
-                let e = Event::RecoveryStarted { t: self.rel(at), node: self.name(node), reason: reason.into() };
+                let e =
+                    Event::RecoveryStarted { t: self.rel(at), node: self.name(node), reason: reason.into() };
                 self.event(e);
             }
             Observation::RecoveryCompleted { restore, .. } => {
@@ -194,7 +196,11 @@ impl Recorder {
                 if let Some(n) = self.nodes.get_mut(usize::from(node.0)) {
                     n.recoveries += 1;
                 }
-                let e = Event::RecoveryCompleted { t, node: self.name(node), restore_seconds: restore.as_secs_f64() };
+                let e = Event::RecoveryCompleted {
+                    t,
+                    node: self.name(node),
+                    restore_seconds: restore.as_secs_f64(),
+                };
                 self.event(e);
             }
             Observation::Suspect { peer } => {
@@ -389,11 +395,9 @@ impl Recorder {
                     .filter(|(t, _, _)| *t >= o.start && *t <= o.end + 1.0)
                     .map(|(_, _, r)| *r)
                     .next_back();
-                let cause = self
-                    .faults
-                    .iter()
-                    .filter(|f| f.at_seconds.is_some_and(|a| a <= o.start))
-                    .max_by(|a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal));
+                let cause = self.faults.iter().filter(|f| f.at_seconds.is_some_and(|a| a <= o.start)).max_by(
+                    |a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal),
+                );
                 Incident {
                     start: o.start,
                     end: o.end,

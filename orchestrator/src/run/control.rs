@@ -58,7 +58,9 @@ fn codec() -> LengthDelimitedCodec {
 
 async fn send(conn: &mut Conn, node: &str, down: &Down) -> Result<(), ControlError> {
     let bytes = postcard::to_allocvec(down)?;
-    conn.send(bytes::Bytes::from(bytes)).await.map_err(|source| ControlError::Io { node: node.into(), source })
+    conn.send(bytes::Bytes::from(bytes))
+        .await
+        .map_err(|source| ControlError::Io { node: node.into(), source })
 }
 
 async fn recv(conn: &mut Conn, node: &str) -> Result<Up, ControlError> {
@@ -117,9 +119,7 @@ pub async fn connect(
     match recv(&mut conn, &node).await? {
         Up::Ready => {}
         Up::Error(message) => return Err(ControlError::Refused { node, message }),
-        other => {
-            return Err(ControlError::Unexpected { node, got: format!("{other:?}"), expected: "Ready" })
-        }
+        other => return Err(ControlError::Unexpected { node, got: format!("{other:?}"), expected: "Ready" }),
     }
     let (mut sink, mut stream) = conn.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Down>();

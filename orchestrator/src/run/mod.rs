@@ -9,7 +9,7 @@ use crate::experiment::{Action, Experiment, FaultKind, Occurrence, Workload};
 use crate::recorder::events::{Event, EventLog};
 use crate::recorder::{NodeState, Recorder};
 use crate::report::{self, Report};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use control::{AgentLink, Inbound};
 use faults::{FaultId, MessageFault};
 use node_agent::proto::{AgentConfig, Down, Peer, Up, WorkloadConfig};
@@ -58,7 +58,8 @@ impl RunOutcome {
 pub fn monotonic_now() -> Time {
     match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
         Ok(ts) => Time::from_nanos(
-            u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec()).unwrap_or(0),
+            u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(ts.tv_nsec()).unwrap_or(0),
         ),
         Err(_) => Time::ZERO,
     }
@@ -74,7 +75,11 @@ fn mix(mut z: u64) -> u64 {
 
 /// Pick the backend: the file's choice unless overridden; `auto` is docker
 /// when the daemon answers a ping, else process.
-pub async fn choose_backend(choice: BackendChoice, cfg: &BackendConfig, log_dir: Option<PathBuf>) -> Result<Backend> {
+pub async fn choose_backend(
+    choice: BackendChoice,
+    cfg: &BackendConfig,
+    log_dir: Option<PathBuf>,
+) -> Result<Backend> {
     use crate::backend::{docker, process::ProcessBackend, DockerRun};
     let docker = match choice {
         BackendChoice::Process => false,
@@ -126,7 +131,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let seed = opts.seed.unwrap_or(exp.seed);
     let duration = opts.duration.unwrap_or(exp.duration);
     if let Some(dir) = &opts.out_dir {
-        std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("logs"))
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let events = match &opts.out_dir {
         Some(dir) => EventLog::create(&dir.join("events.jsonl"))
@@ -397,7 +403,11 @@ impl Running<'_> {
             Some(Up::Error(text)) => {
                 let name = self.name(msg.node);
                 opts.progress.line(&format!("{name}: {text}"));
-                self.recorder.event(Event::Note { t: self.recorder.rel(monotonic_now()), node: Some(name), text });
+                self.recorder.event(Event::Note {
+                    t: self.recorder.rel(monotonic_now()),
+                    node: Some(name),
+                    text,
+                });
             }
             Some(_) => {}
             None => {
@@ -485,7 +495,8 @@ impl Running<'_> {
                     match self.backend.isolate(n).await {
                         Some(res) => res?,
                         None => {
-                            let cut = self.exp.topology.nodes.iter().map(|p| p.id).filter(|p| *p != n).collect();
+                            let cut =
+                                self.exp.topology.nodes.iter().map(|p| p.id).filter(|p| *p != n).collect();
                             self.install(i, n, MessageFault::Partition { cut, one_way: false });
                         }
                     }

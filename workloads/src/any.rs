@@ -1,0 +1,92 @@
+//! One node type over every workload, so an agent (which learns its workload
+//! only from its configuration) runs a single event loop for all of them.
+//!
+//! Adding a workload: a variant in [`AnyNode`], one in [`AnyMsg`], and an arm
+//! in each `match` below.
+
+use crate::{tmr, Effects, Message, Node, NodeId, Time, TimerId};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// A message of any workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AnyMsg {
+    Tmr(tmr::Msg),
+}
+
+impl Message for AnyMsg {
+    fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
+        match self {
+            AnyMsg::Tmr(m) => m.corrupt(rng),
+        }
+    }
+
+    fn collude(&mut self, key: u64) -> bool {
+        match self {
+            AnyMsg::Tmr(m) => m.collude(key),
+        }
+    }
+}
+
+/// A node of any workload.
+#[derive(Debug)]
+pub enum AnyNode {
+    Tmr(Hosted<tmr::TmrNode>),
+}
+
+/// A workload node with a scratch buffer for its effects, reused on every
+/// call so that wrapping costs no allocation.
+#[derive(Debug)]
+pub struct Hosted<N: Node> {
+    pub node: N,
+    scratch: Effects<N::Msg>,
+}
+
+impl<N: Node> Hosted<N> {
+    /// Host `node`.
+    pub fn new(node: N) -> Self {
+        Hosted { node, scratch: Effects::new() }
+    }
+
+    /// Run `f` on the node, then move what it asked for into `out`, wrapping messages.
+    fn call<F>(&mut self, out: &mut Effects<AnyMsg>, wrap: fn(N::Msg) -> AnyMsg, f: F)
+    where
+        F: FnOnce(&mut N, &mut Effects<N::Msg>),
+    {
+        self.scratch.clear();
+        f(&mut self.node, &mut self.scratch);
+        out.sends.extend(self.scratch.sends.drain(..).map(|(to, m)| (to, wrap(m))));
+        out.timers.append(&mut self.scratch.timers);
+        out.observations.append(&mut self.scratch.observations);
+    }
+}
+
+impl From<tmr::TmrNode> for AnyNode {
+    fn from(n: tmr::TmrNode) -> Self {
+        AnyNode::Tmr(Hosted::new(n))
+    }
+}
+
+impl Node for AnyNode {
+    type Msg = AnyMsg;
+
+    fn on_start(&mut self, now: Time, out: &mut Effects<AnyMsg>) {
+        match self {
+            AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_start(now, e)),
+        }
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: AnyMsg, out: &mut Effects<AnyMsg>) {
+        match (self, msg) {
+            (AnyNode::Tmr(h), AnyMsg::Tmr(m)) => {
+                h.call(out, AnyMsg::Tmr, |n, e| n.on_message(now, from, m, e))
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<AnyMsg>) {
+        match self {
+            AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_timer(now, timer, e)),
+        }
+    }
+}

@@ -72,6 +72,9 @@ pub async fn run(opts: &BenchOptions) -> Result<Vec<BenchPoint>> {
             progress: Progress::quiet(),
             watchdog: Duration::from_secs(10),
             window,
+            tui: false,
+            metrics_addr: None,
+            sandbox: false,
         };
         let outcome = crate::run::run(&exp, &run).await?;
         let r = &outcome.report;

@@ -44,6 +44,8 @@ pub enum Command {
         #[arg(long)]
         tmr_limit: Option<PathBuf>,
     },
+    /// A sandbox: deploy the experiment's topology with no schedule and inject faults by hand.
+    Up(RunArgs),
     /// Run a node agent (started by the orchestrator, not by hand).
     #[command(hide = true)]
     Agent {
@@ -73,6 +75,12 @@ pub struct RunArgs {
     /// Run for this long instead of the file's duration; later faults are skipped.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Open the live dashboard (keys inject faults by hand).
+    #[arg(long)]
+    pub tui: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Parse a humane duration (`250ms`, `30s`, `2m`).
@@ -108,7 +116,8 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, false),
+        Command::Up(args) => run(args, true),
         Command::Bench { windows, seconds, backend, tmr_limit } => {
             let opts = crate::bench::BenchOptions {
                 windows,
@@ -134,21 +143,33 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
     let exp = crate::experiment::load(&args.experiment)?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
+    // A sandbox runs until it is stopped (q, Ctrl-C), unless told otherwise.
+    let duration = match (sandbox, args.duration) {
+        (true, None) => Some(Duration::from_secs(24 * 3600)),
+        (_, d) => d,
+    };
     let opts = crate::run::RunOptions {
         agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
         out_dir: Some(out),
         backend: args.backend,
         seed: args.seed,
-        duration: args.duration,
-        progress: crate::run::Progress::detect(),
+        duration,
+        progress: if args.tui { crate::run::Progress::quiet() } else { crate::run::Progress::detect() },
         watchdog: Duration::from_secs(10),
         window: 0,
+        tui: args.tui,
+        metrics_addr: args.metrics_addr,
+        sandbox,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
+    if sandbox {
+        print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
     Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

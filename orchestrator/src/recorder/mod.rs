@@ -4,6 +4,7 @@
 
 pub mod events;
 mod outage;
+pub mod snapshot;
 
 use crate::report::{FaultRecord, Incident, Latency, NodeRecord, Recovery, Report, Requests, Tmr};
 use crate::topology::Topology;
@@ -84,11 +85,14 @@ pub struct Recorder {
     recoveries: Vec<(f64, NodeId, f64)>,
     faults: Vec<FaultRecord>,
     skipped: Vec<FaultRecord>,
+    /// What the dashboard and the exporter read besides the above.
+    live: snapshot::Live,
 }
 
 impl Recorder {
     /// A recorder for a run that starts at `t0` and lasts `duration`.
     pub fn new(topology: Topology, t0: Time, duration: Duration, events: EventLog) -> Recorder {
+        let n_nodes = topology.nodes.len();
         let nodes = topology
             .nodes
             .iter()
@@ -122,6 +126,7 @@ impl Recorder {
             recoveries: Vec::new(),
             faults: Vec::new(),
             skipped: Vec::new(),
+            live: snapshot::Live::new(n_nodes),
         }
     }
 
@@ -146,6 +151,7 @@ impl Recorder {
 
     /// Write an event to events.jsonl.
     pub fn event(&mut self, e: Event) {
+        self.live.log(&e);
         self.events.write(&e);
     }
 
@@ -181,6 +187,7 @@ impl Recorder {
                 }
             }
             Observation::RecoveryStarted { reason } => {
+                self.live.set_recovering(node, true);
                 let reason = match reason {
                     RecoveryReason::Restart => "restart",
                     RecoveryReason::Gap => "gap",
@@ -190,6 +197,7 @@ impl Recorder {
                 self.event(e);
             }
             Observation::RecoveryCompleted { restore, .. } => {
+                self.live.set_recovering(node, false);
                 self.tmr.state_transfers += 1;
                 let t = self.rel(at);
                 self.recoveries.push((t, node, restore.as_secs_f64()));
@@ -263,6 +271,7 @@ impl Recorder {
             }
         }
         let correct = p.outcome == Outcome::Ok;
+        self.live.request(t, correct, p.latency.filter(|_| correct));
         match self.outages.record(t, correct) {
             Some(outage::Change::Started(start)) => self.event(Event::OutageStarted { t: start }),
             Some(outage::Change::Ended { start, end }) => {
@@ -307,6 +316,7 @@ impl Recorder {
         }
         if state == NodeState::Down {
             n.crashes += 1;
+            self.live.set_recovering(node, false);
         }
         n.state = state;
         n.since = t;
@@ -324,6 +334,7 @@ impl Recorder {
             at_seconds: Some(t),
             until_seconds: None,
         });
+        self.live.injected(kind);
         self.event(Event::FaultStarted { t, fault, kind: kind.into(), target: target.into() });
         self.faults.len() - 1
     }

@@ -2,11 +2,13 @@
 //! observations, stop, report. One `select!` loop owns the run's state.
 
 pub mod control;
+mod live;
 mod progress;
 
 use crate::backend::{Backend, BackendChoice, BackendConfig, NodeLaunch};
 use crate::experiment::{Action, Experiment, FaultKind, Occurrence, Workload};
 use crate::recorder::events::{Event, EventLog};
+use crate::recorder::snapshot::SnapshotContext;
 use crate::recorder::{NodeState, Recorder};
 use crate::report::{self, Report};
 use anyhow::{Context, Result};
@@ -17,8 +19,10 @@ pub use progress::Progress;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tui::snapshot::RunState;
 use workloads::{tmr, NodeId, Time};
 
 /// How to run an experiment (the command line's overrides).
@@ -34,6 +38,12 @@ pub struct RunOptions {
     pub progress: Progress,
     /// Agents' watchdog.
     pub watchdog: Duration,
+    /// Open the dashboard.
+    pub tui: bool,
+    /// Serve Prometheus metrics here.
+    pub metrics_addr: Option<SocketAddr>,
+    /// No schedule: run until stopped, faults only by hand (`faultlab up`).
+    pub sandbox: bool,
     /// Benchmark mode: the client keeps this many requests outstanding
     /// instead of sending at the file's rate (0 = the file's open-loop rate).
     pub window: usize,
@@ -95,12 +105,6 @@ pub async fn choose_backend(
     Ok(Backend::Docker(Box::new(DockerRun { backend, cfg: cfg.clone() })))
 }
 
-struct Step {
-    at: Duration,
-    occurrence: usize,
-    begin: bool,
-}
-
 struct Running<'a> {
     exp: &'a Experiment,
     seed: u64,
@@ -122,6 +126,16 @@ struct Running<'a> {
     recorder: Recorder,
     connect_within: Duration,
     window: usize,
+    /// Every fault occurrence of the run (scheduled or injected by hand), its target as shown.
+    occurrences: Vec<Occurrence>,
+    targets: Vec<String>,
+    /// Pending steps: (run time, order) -> (occurrence, begin?).
+    schedule: BTreeMap<(Duration, u64), (usize, bool)>,
+    step_seq: u64,
+    /// Occurrences begun and not yet ended.
+    active: std::collections::BTreeSet<usize>,
+    /// Faults injected by hand so far.
+    manual: usize,
     /// Node state changes as the engine reports them (docker).
     engine_events: Option<mpsc::UnboundedReceiver<crate::backend::docker::NodeEvent>>,
 }
@@ -198,6 +212,12 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         connect_within: Duration::from_secs(20),
         window: opts.window,
         engine_events: None,
+        occurrences: Vec::new(),
+        targets: Vec::new(),
+        schedule: BTreeMap::new(),
+        step_seq: 0,
+        active: std::collections::BTreeSet::new(),
+        manual: 0,
     };
     running.engine_events = running.backend.events();
     let result = running.drive(duration, rx, opts).await;
@@ -297,55 +317,67 @@ impl Running<'_> {
             seed: self.seed,
             duration_seconds: duration.as_secs_f64(),
         });
-        let (occurrences, skipped) = self.exp.occurrences(self.seed, duration);
-        for plan in &skipped {
-            self.recorder.fault_skipped(plan.index, plan.kind.as_str(), &plan.target);
-            opts.progress.line(&format!(
-                "skipped: {} {} (line {}) would start after the run's end",
-                plan.kind.as_str(),
-                plan.target,
-                plan.line
-            ));
+        if !opts.sandbox {
+            self.plan(duration, opts);
         }
-        let mut steps: Vec<Step> = Vec::new();
-        for (i, o) in occurrences.iter().enumerate() {
-            steps.push(Step { at: o.start, occurrence: i, begin: true });
-            if let Some(end) = o.end.filter(|e| *e < duration) {
-                steps.push(Step { at: end, occurrence: i, begin: false });
-            }
-        }
-        steps.sort_by_key(|s| (s.at, !s.begin));
-        let mut steps = steps.into_iter().peekable();
-
-        let start = tokio::time::Instant::now();
-        let end = start + duration;
+        let (snap_tx, mut live) =
+            live::start(opts, self.snapshot_now(RunState::Starting, Duration::ZERO)).await?;
+        let mut commands = live.commands.take();
+        let mut start = tokio::time::Instant::now();
+        let mut end = start + duration;
+        let mut paused_at: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut interrupted = false;
         let mut ping = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let next_step = steps.peek().map(|s| start + s.at).unwrap_or(end + Duration::from_secs(3600));
+            let next_step = match (paused_at, self.schedule.first_key_value()) {
+                (None, Some((&(at, _), _))) => start + at,
+                _ => end + Duration::from_secs(3600),
+            };
+            let end_at = if paused_at.is_some() { end + Duration::from_secs(3600) } else { end };
             tokio::select! {
                 biased;
                 _ = tokio::signal::ctrl_c() => { interrupted = true; break; }
                 _ = sigterm.recv() => { interrupted = true; break; }
-                _ = tokio::time::sleep_until(end) => break,
+                _ = tokio::time::sleep_until(end_at) => break,
                 _ = tokio::time::sleep_until(next_step) => {
-                    if let Some(step) = steps.next() {
-                        let occ = &occurrences[step.occurrence];
-                        if step.begin {
-                            self.begin(step.occurrence, occ, opts).await?;
-                        } else {
-                            self.finish(step.occurrence, occ, opts).await?;
-                        }
+                    if let Some((_, (i, begin))) = self.schedule.pop_first() {
+                        let occ = self.occurrences[i].clone();
+                        if begin { self.begin(i, &occ, opts).await?; } else { self.finish(i, &occ, opts).await?; }
                     }
                 }
                 Some(msg) = rx.recv() => self.inbound(msg, opts),
                 Some(ev) = engine_event(&mut self.engine_events) => self.engine_event(ev),
+                Some(cmd) = live::next(&mut commands) => match cmd {
+                    tui::Command::Quit => { interrupted = true; break; }
+                    tui::Command::TogglePause => match paused_at.take() {
+                        // The schedule and the end move on by the time spent paused.
+                        Some(p) => {
+                            let held = p.elapsed();
+                            start += held;
+                            end += held;
+                            self.recorder.event(Event::Note { t: self.recorder.rel(monotonic_now()), node: None, text: "schedule resumed".into() });
+                        }
+                        None => {
+                            paused_at = Some(tokio::time::Instant::now());
+                            self.recorder.event(Event::Note { t: self.recorder.rel(monotonic_now()), node: None, text: "schedule paused".into() });
+                        }
+                    },
+                    tui::Command::HealAll => self.heal_all(opts).await?,
+                    tui::Command::Inject(spec) => {
+                        let now = start.elapsed();
+                        self.inject(&spec, now, opts).await?;
+                    }
+                },
                 _ = ping.tick() => {
                     for link in self.links.values() { link.send(Down::Ping); }
                 }
-                _ = tick.tick() => opts.progress.tick(start.elapsed(), duration, &self.recorder),
+                _ = tick.tick() => {
+                    opts.progress.tick(start.elapsed(), duration, &self.recorder);
+                    let state = if paused_at.is_some() { RunState::Paused } else { RunState::Running };
+                    let _ = snap_tx.send(Arc::new(self.snapshot_now(state, start.elapsed())));
+                }
             }
         }
         // Requests sent just before the end are decided within the deadline:
@@ -361,7 +393,132 @@ impl Running<'_> {
         }
         opts.progress.done();
         let end_rel = if interrupted { start.elapsed().min(duration) } else { duration };
-        Ok(self.recorder.finish(end_rel.as_secs_f64(), interrupted))
+        let report = self.recorder.finish(end_rel.as_secs_f64(), interrupted);
+        let state = if interrupted { RunState::Interrupted } else { RunState::Finished };
+        let _ = snap_tx.send(Arc::new(self.snapshot_now(state, end_rel)));
+        live.finish().await;
+        Ok(report)
+    }
+
+    /// Expand the file's schedule into steps.
+    fn plan(&mut self, duration: Duration, opts: &RunOptions) {
+        let (occurrences, skipped) = self.exp.occurrences(self.seed, duration);
+        for plan in &skipped {
+            self.recorder.fault_skipped(plan.index, plan.kind.as_str(), &plan.target);
+            opts.progress.line(&format!(
+                "skipped: {} {} (line {}) would start after the run's end",
+                plan.kind.as_str(),
+                plan.target,
+                plan.line
+            ));
+        }
+        let mut planned = Vec::new();
+        for occ in occurrences {
+            let target = self.target(&occ);
+            planned.push(tui::snapshot::FaultView {
+                kind: occ.kind.as_str().into(),
+                target: target.clone(),
+                start: occ.start.as_secs_f64(),
+                end: occ.end.map(|e| e.as_secs_f64()),
+                executed: false,
+                manual: false,
+            });
+            self.add_occurrence(occ, target, duration);
+        }
+        self.recorder.set_planned(planned);
+    }
+
+    fn add_occurrence(&mut self, occ: Occurrence, target: String, duration: Duration) -> usize {
+        let i = self.occurrences.len();
+        self.schedule.insert((occ.start, self.step_seq), (i, true));
+        if let Some(end) = occ.end.filter(|e| *e < duration) {
+            self.schedule.insert((end, self.step_seq + 1), (i, false));
+        }
+        self.step_seq += 2;
+        self.occurrences.push(occ);
+        self.targets.push(target);
+        i
+    }
+
+    /// A fault asked for by hand: validated like a file's, executed now, in the report.
+    async fn inject(
+        &mut self,
+        spec: &faults::spec::FaultSpec,
+        now: Duration,
+        opts: &RunOptions,
+    ) -> Result<()> {
+        let index = self.exp.faults.len() + self.manual;
+        self.manual += 1;
+        let occs: Result<Vec<Occurrence>, String> = {
+            let _ = (spec, index);
+            Err("injection by hand is not available yet".to_string())
+        };
+        let occs = match occs {
+            Ok(o) => o,
+            Err(e) => {
+                opts.progress.line(&format!("fault refused: {e}"));
+                let t = self.recorder.rel(monotonic_now());
+                self.recorder.event(Event::Note { t, node: None, text: format!("fault refused: {e}") });
+                return Ok(());
+            }
+        };
+        for mut occ in occs {
+            let first = occ.start <= now;
+            occ.start = occ.start.max(now);
+            let target = self.target(&occ);
+            let i = self.add_occurrence(occ, target, Duration::MAX);
+            if first {
+                // Run the begin step at once rather than on the next turn of the loop.
+                let key = self.schedule.iter().find(|(_, v)| **v == (i, true)).map(|(k, _)| *k);
+                if let Some(key) = key {
+                    self.schedule.remove(&key);
+                }
+                let occ = self.occurrences[i].clone();
+                self.begin(i, &occ, opts).await?;
+                if let Some(r) = self.records.get(&i).copied() {
+                    self.recorder.mark_manual(r);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// End every active fault now: crashed nodes restart, paused ones resume, rules go.
+    async fn heal_all(&mut self, opts: &RunOptions) -> Result<()> {
+        let active: Vec<usize> = self.active.iter().copied().collect();
+        for i in active {
+            self.schedule.retain(|_, v| v.0 != i);
+            let occ = self.occurrences[i].clone();
+            self.finish(i, &occ, opts).await?;
+        }
+        // Nodes down for good (a permanent crash) come back too.
+        let down: Vec<NodeId> =
+            (0..self.up.len()).filter(|i| !self.up[*i]).map(|i| NodeId(i as u16)).collect();
+        for n in down {
+            self.restart(n).await?;
+        }
+        Ok(())
+    }
+
+    fn snapshot_now(&self, run_state: RunState, elapsed: Duration) -> tui::Snapshot {
+        let mut node_faults = vec![Vec::new(); self.up.len()];
+        for &i in &self.active {
+            let occ = &self.occurrences[i];
+            for n in occurrence_nodes(occ) {
+                if let Some(v) = node_faults.get_mut(usize::from(n.0)) {
+                    v.push(occ.kind.as_str().to_string());
+                }
+            }
+        }
+        self.recorder.snapshot(&SnapshotContext {
+            experiment: self.exp.name.clone(),
+            concept: self.exp.concept.clone(),
+            backend: self.backend.name().to_string(),
+            seed: self.seed,
+            run_state,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            node_faults,
+        })
     }
 
     /// Record a state change the engine reported, at the engine's time
@@ -400,6 +557,10 @@ impl Running<'_> {
                     self.recorder.observe(msg.node, at, obs);
                 }
             }
+            Some(Up::Stats(st)) => {
+                let dropped = st.dropped_send + st.dropped_receive + st.dropped_unreachable;
+                self.recorder.node_traffic(msg.node, st.messages_sent, st.messages_received, dropped);
+            }
             Some(Up::Error(text)) => {
                 let name = self.name(msg.node);
                 opts.progress.line(&format!("{name}: {text}"));
@@ -429,16 +590,10 @@ impl Running<'_> {
     }
 
     fn target(&self, occ: &Occurrence) -> String {
-        let nodes = match &occ.action {
-            Action::Crash(n) | Action::Pause(n) | Action::Restart(n) | Action::Isolate(n) => n.clone(),
-            Action::Message(rules) => {
-                let mut n: Vec<NodeId> = rules.iter().map(|(n, _)| *n).collect();
-                n.dedup();
-                n
-            }
+        let names: Vec<String> = occurrence_nodes(occ).iter().map(|n| self.name(*n)).collect();
+        let Some(written) = self.exp.faults.get(occ.fault).map(|p| p.target.clone()) else {
+            return names.join(", ");
         };
-        let written = self.exp.faults.get(occ.fault).map(|p| p.target.clone()).unwrap_or_default();
-        let names: Vec<String> = nodes.iter().map(|n| self.name(*n)).collect();
         if names.join(", ") == written || occ.kind == FaultKind::Partition {
             written
         } else {
@@ -458,7 +613,8 @@ impl Running<'_> {
 
     async fn begin(&mut self, i: usize, occ: &Occurrence, opts: &RunOptions) -> Result<()> {
         let now = monotonic_now();
-        let target = self.target(occ);
+        let target = self.targets.get(i).cloned().unwrap_or_else(|| self.target(occ));
+        self.active.insert(i);
         let record = self.recorder.fault_started(occ.fault, occ.kind.as_str(), &target, now);
         self.records.insert(i, record);
         opts.progress.line(&format!(
@@ -478,6 +634,7 @@ impl Running<'_> {
                     self.crash(n).await?;
                     self.restart(n).await?;
                 }
+                self.active.remove(&i);
                 if let Some(r) = self.records.get(&i) {
                     self.recorder.fault_ended(*r, monotonic_now());
                 }
@@ -512,6 +669,9 @@ impl Running<'_> {
     }
 
     async fn finish(&mut self, i: usize, occ: &Occurrence, _opts: &RunOptions) -> Result<()> {
+        if !self.active.remove(&i) {
+            return Ok(());
+        }
         match &occ.action {
             Action::Crash(nodes) => {
                 for &n in nodes {
@@ -585,5 +745,18 @@ async fn engine_event(
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The nodes an occurrence acts on.
+fn occurrence_nodes(occ: &Occurrence) -> Vec<NodeId> {
+    match &occ.action {
+        Action::Crash(n) | Action::Pause(n) | Action::Restart(n) | Action::Isolate(n) => n.clone(),
+        Action::Message(rules) => {
+            let mut n: Vec<NodeId> = rules.iter().map(|(n, _)| *n).collect();
+            n.sort();
+            n.dedup();
+            n
+        }
     }
 }

@@ -1,0 +1,278 @@
+//! The live view of the recorder: what the dashboard draws and the
+//! Prometheus exporter serves, built from the same folded state as the report.
+
+use super::events::Event;
+use super::{NodeState, Recorder};
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+use tui::snapshot::{
+    FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Snapshot, TmrView, LATENCY_BUCKETS,
+};
+use workloads::NodeId;
+
+/// Event-log lines kept for the dashboard.
+const LOG_LINES: usize = 200;
+
+/// Requests sent in one second of the run.
+#[derive(Debug)]
+struct Second {
+    sent: u64,
+    ok: u64,
+    latency: Histogram<u64>,
+}
+
+impl Second {
+    fn new() -> Second {
+        // Two significant digits keep a per-second histogram small.
+        let mut latency =
+            Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits are valid"));
+        latency.auto(true);
+        Second { sent: 0, ok: 0, latency }
+    }
+}
+
+/// Per-node transport counters, as the agents last reported them.
+#[derive(Copy, Clone, Debug, Default)]
+struct Traffic {
+    sent: u64,
+    received: u64,
+    dropped: u64,
+}
+
+/// What only the live view needs.
+#[derive(Debug)]
+pub(super) struct Live {
+    seconds: Vec<Second>,
+    log: VecDeque<LogLine>,
+    recovering: Vec<bool>,
+    traffic: Vec<Traffic>,
+    injected: BTreeMap<String, u64>,
+    planned: Vec<FaultView>,
+    manual: BTreeSet<usize>,
+    latency_sum: f64,
+}
+
+impl Live {
+    pub(super) fn new(nodes: usize) -> Live {
+        Live {
+            seconds: Vec::new(),
+            log: VecDeque::new(),
+            recovering: vec![false; nodes],
+            traffic: vec![Traffic::default(); nodes],
+            injected: BTreeMap::new(),
+            planned: Vec::new(),
+            manual: BTreeSet::new(),
+            latency_sum: 0.0,
+        }
+    }
+
+    /// A request sent at run second `t` was folded.
+    pub(super) fn request(&mut self, t: f64, correct: bool, latency: Option<Duration>) {
+        let idx = t.max(0.0) as usize;
+        while self.seconds.len() <= idx {
+            self.seconds.push(Second::new());
+        }
+        let s = &mut self.seconds[idx];
+        s.sent += 1;
+        if correct {
+            s.ok += 1;
+        }
+        if let Some(l) = latency {
+            let _ = s.latency.record(u64::try_from(l.as_micros()).unwrap_or(u64::MAX).max(1));
+            self.latency_sum += l.as_secs_f64();
+        }
+    }
+
+    pub(super) fn set_recovering(&mut self, node: NodeId, on: bool) {
+        if let Some(r) = self.recovering.get_mut(usize::from(node.0)) {
+            *r = on;
+        }
+    }
+
+    pub(super) fn injected(&mut self, kind: &str) {
+        *self.injected.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Keep a readable line for the dashboard's event log.
+    pub(super) fn log(&mut self, e: &Event) {
+        let (t, text) = match e {
+            Event::RunStarted { experiment, backend, .. } => {
+                (0.0, format!("{experiment} started ({backend})"))
+            }
+            Event::FaultStarted { t, kind, target, .. } => (*t, format!("{kind} {target}")),
+            Event::FaultEnded { t, kind, target, .. } => (*t, format!("{kind} {target} ended")),
+            Event::FaultSkipped { kind, target, .. } => {
+                (0.0, format!("{kind} {target} skipped (after the end)"))
+            }
+            Event::NodeState { t, node, state } => (*t, format!("{node} is {state}")),
+            Event::RecoveryStarted { t, node, reason } => (*t, format!("{node} fetches state ({reason})")),
+            Event::RecoveryCompleted { t, node, restore_seconds } => {
+                (*t, format!("{node} recovered: state transfer {:.1} ms", restore_seconds * 1e3))
+            }
+            Event::Suspect { t, node, peer } => (*t, format!("{node} suspects {peer}")),
+            Event::Trust { t, node, peer } => (*t, format!("{node} trusts {peer} again")),
+            Event::OutageStarted { t } => (*t, "OUTAGE: requests failing".to_string()),
+            Event::OutageEnded { t, seconds, .. } => (*t, format!("service back after {seconds:.3} s")),
+            Event::Note { t, node, text } => {
+                (*t, node.as_ref().map(|n| format!("{n}: {text}")).unwrap_or_else(|| text.clone()))
+            }
+            Event::RunEnded { t, interrupted } => {
+                (*t, if *interrupted { "run interrupted".into() } else { "run finished".into() })
+            }
+            Event::Window { .. } => return,
+        };
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine { t, text });
+    }
+}
+
+/// What the runner knows that the recorder does not.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotContext {
+    pub experiment: String,
+    pub concept: Option<String>,
+    pub backend: String,
+    pub seed: u64,
+    pub run_state: RunState,
+    pub elapsed_seconds: f64,
+    /// Active faults per node, short names, indexed by node id.
+    pub node_faults: Vec<Vec<String>>,
+}
+
+impl Recorder {
+    /// The agents' latest transport counters for `node`.
+    pub fn node_traffic(&mut self, node: NodeId, sent: u64, received: u64, dropped: u64) {
+        if let Some(t) = self.live.traffic.get_mut(usize::from(node.0)) {
+            *t = Traffic { sent, received, dropped };
+        }
+    }
+
+    /// The faults the schedule will execute (shown dim on the timeline until they run).
+    pub fn set_planned(&mut self, planned: Vec<FaultView>) {
+        self.live.planned = planned;
+    }
+
+    /// The executed fault `record` was injected by hand.
+    pub fn mark_manual(&mut self, record: usize) {
+        self.live.manual.insert(record);
+    }
+
+    /// Everything the dashboard and the exporter show, now.
+    pub fn snapshot(&self, ctx: &SnapshotContext) -> Snapshot {
+        let r = &self.requests;
+        let elapsed = ctx.elapsed_seconds.max(1e-9);
+        let outage_time: f64 = self.outages.outages().iter().map(|o| o.end - o.start).sum::<f64>()
+            + self.outages.open().map(|s| (elapsed - s).max(0.0)).unwrap_or(0.0);
+        let failures = self.outages.outages().len() as u64;
+        let recovery: Vec<f64> = self.outages.outages().iter().map(|o| o.end - o.start).collect();
+        let mut sorted = recovery.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let p95 = (!sorted.is_empty())
+            .then(|| sorted[((0.95 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]);
+        // The last whole seconds folded so far (the newest may still be filling).
+        let full = self.live.seconds.len().saturating_sub(1);
+        let recent = &self.live.seconds[full.saturating_sub(10)..full];
+        let (rs, ro) = recent.iter().fold((0, 0), |(s, o), x| (s + x.sent, o + x.ok));
+        let q = |p: f64| (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(p) as f64 / 1e9);
+        let service = ServiceView {
+            requests_total: r.total,
+            requests_ok: r.ok,
+            requests_failed: r.failed,
+            requests_wrong: r.wrong,
+            availability: (r.total > 0).then(|| r.ok as f64 / r.total as f64),
+            availability_recent: (rs > 0).then(|| ro as f64 / rs as f64),
+            availability_time: (1.0 - outage_time / elapsed).clamp(0.0, 1.0),
+            in_outage: self.outages.open().is_some(),
+            failures,
+            mttf_seconds: (failures > 0).then(|| (elapsed - outage_time) / failures as f64),
+            mttr_seconds: (failures > 0).then(|| outage_time / failures as f64),
+            recovery_last_seconds: recovery.last().copied(),
+            recovery_p95_seconds: p95,
+            recovery_seconds: recovery,
+            latency_p50_seconds: q(0.5),
+            latency_p99_seconds: q(0.99),
+            latency_buckets: LATENCY_BUCKETS
+                .iter()
+                .map(|b| {
+                    let ns = (b * 1e9) as u64;
+                    if self.latency.is_empty() {
+                        0
+                    } else {
+                        self.latency.count_between(0, ns)
+                    }
+                })
+                .collect(),
+            latency_sum_seconds: self.live.latency_sum,
+            throughput: self.live.seconds[..full].iter().map(|s| s.ok).collect(),
+            latency_p99_us: self.live.seconds[..full]
+                .iter()
+                .map(|s| if s.latency.is_empty() { 0 } else { s.latency.value_at_quantile(0.99) })
+                .collect(),
+            availability_permille: self.live.seconds[..full]
+                .iter()
+                .map(|s| if s.sent == 0 { 1000 } else { s.ok * 1000 / s.sent })
+                .collect(),
+        };
+        let nodes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let t = self.live.traffic[i];
+                NodeView {
+                    name: n.name.clone(),
+                    role: n.role.clone(),
+                    status: match n.state {
+                        NodeState::Down => NodeStatus::Down,
+                        NodeState::Paused => NodeStatus::Paused,
+                        NodeState::Up if self.live.recovering[i] => NodeStatus::Recovering,
+                        NodeState::Up => NodeStatus::Up,
+                    },
+                    faults: ctx.node_faults.get(i).cloned().unwrap_or_default(),
+                    crashes: n.crashes,
+                    messages_sent: t.sent,
+                    messages_received: t.received,
+                    dropped: t.dropped,
+                }
+            })
+            .collect();
+        let mut faults: Vec<FaultView> = self
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FaultView {
+                kind: f.kind.clone(),
+                target: f.target.clone(),
+                start: f.at_seconds.unwrap_or(0.0),
+                end: f.until_seconds,
+                executed: true,
+                manual: self.live.manual.contains(&i),
+            })
+            .collect();
+        faults.extend(self.live.planned.iter().filter(|p| p.start > ctx.elapsed_seconds).cloned());
+        Snapshot {
+            experiment: ctx.experiment.clone(),
+            concept: ctx.concept.clone(),
+            backend: ctx.backend.clone(),
+            seed: ctx.seed,
+            run_state: ctx.run_state,
+            elapsed_seconds: ctx.elapsed_seconds,
+            duration_seconds: self.duration.as_secs_f64(),
+            nodes,
+            service,
+            tmr: Some(TmrView {
+                unanimous: self.tmr.unanimous,
+                majority: self.tmr.majority,
+                no_majority: self.tmr.no_majority,
+                state_transfers: self.tmr.state_transfers,
+            }),
+            suspicion: None,
+            faults,
+            faults_injected: self.live.injected.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            log: self.live.log.iter().cloned().collect(),
+        }
+    }
+}

@@ -57,9 +57,76 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A signed duration (a clock offset): `200ms`, `-1s`, `+30ms`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Offset(pub i64);
+
+impl Offset {
+    /// Parse a humane duration with an optional sign.
+    pub fn parse(s: &str) -> Result<Offset, String> {
+        let t = s.trim();
+        let (negative, rest) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let d = Dur::parse(rest).map_err(|_| {
+            format!("`{s}` is not an offset; expected a duration with an optional sign, like -200ms or 1s")
+        })?;
+        let nanos = i64::try_from(d.0.as_nanos())
+            .map_err(|_| format!("`{s}` is too large an offset (at most 292 years)"))?;
+        Ok(Offset(if negative { -nanos } else { nanos }))
+    }
+
+    /// Nanoseconds, negative for a clock behind the host's.
+    pub fn as_nanos(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let magnitude = Duration::from_nanos(self.0.unsigned_abs());
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}", humantime::format_duration(magnitude))
+    }
+}
+
+impl Serialize for Offset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Offset;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration with an optional sign, like -200ms or 1s")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Offset, E> {
+                Offset::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_take_a_sign_and_print_it_back() {
+        assert_eq!(Offset::parse("-200ms"), Ok(Offset(-200_000_000)));
+        assert_eq!(Offset::parse("+1s"), Ok(Offset(1_000_000_000)));
+        assert_eq!(Offset::parse("30ms"), Ok(Offset(30_000_000)));
+        assert!(Offset::parse("--1s").is_err());
+        assert!(Offset::parse("-").is_err());
+        assert_eq!(Offset(-1_500_000_000).to_string(), "-1s 500ms");
+        assert_eq!(Offset::parse(&Offset(-7_000_000).to_string()), Ok(Offset(-7_000_000)));
+    }
 
     #[test]
     fn parses_humane_forms_and_rejects_bare_numbers() {

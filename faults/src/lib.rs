@@ -12,6 +12,6 @@ pub mod rule;
 pub mod spec;
 mod stream;
 
-pub use duration::Dur;
-pub use interposer::{Interposer, InterposerStats, SendDecision};
-pub use rule::{ByzantineMode, DelayDistribution, Direction, FaultId, LinkScope, MessageFault};
+pub use duration::{Dur, Offset};
+pub use interposer::{Interposer, InterposerStats, ReceiveDecision, SendDecision};
+pub use rule::{ByzantineMode, DelayDistribution, Direction, FaultId, LinkScope, MessageFault, STALE_LAG};

@@ -64,7 +64,16 @@ pub enum ByzantineMode {
     Corrupt,
     /// All colluding nodes return the same wrong result.
     Collude,
+    /// Each peer receives its own wrong result: the node tells different
+    /// peers different things (the workload's [`workloads::Message::equivocate`]).
+    Equivocate,
+    /// Each message on a link is replaced by the one sent [`STALE_LAG`]
+    /// messages earlier on that link (the first ones repeat the oldest held).
+    Stale,
 }
+
+/// How many messages back a `Stale` rule replays on each link.
+pub const STALE_LAG: usize = 4;
 
 /// One message fault on one node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,4 +90,16 @@ pub enum MessageFault {
     /// Drop every message to (and, unless one-way, from) these peers: this
     /// node's side of a partition.
     Partition { cut: Vec<NodeId>, one_way: bool },
+    /// Processing delay: every message this node receives is handled after a
+    /// delay drawn from `distribution`, in arrival order.
+    Slow { distribution: DelayDistribution },
+    /// The node's clock reads `offset_nanos` off the host's, and runs
+    /// `1 + drift` times as fast from the moment the rule takes effect.
+    ClockSkew { offset_nanos: i64, drift: f64 },
+    /// Each message received from the scoped peers arrives twice with `probability`.
+    Duplicate { probability: f64, links: LinkScope },
+    /// Receive side of a forgery: messages that arrive from `liar` are taken
+    /// to come from `claimed` (the transport does not authenticate senders,
+    /// so this is exactly what a node claiming to be another achieves).
+    Forge { liar: NodeId, claimed: NodeId },
 }

@@ -8,7 +8,7 @@
 //! Fields that take two shapes (`target`, `every`, `link`) have hand-written
 //! visitors for the same reason.
 
-use crate::duration::Dur;
+use crate::duration::{Dur, Offset};
 use crate::rule::Direction;
 use serde::de::{self, value::MapAccessDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -77,6 +77,15 @@ pub struct FaultSpec {
     /// Byzantine: how results are falsified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ByzantineSpecMode>,
+    /// Byzantine `mode: forge`: the node the target claims to be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonate: Option<String>,
+    /// Clock skew: how far the node's clock is off the host's (`-200ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<Offset>,
+    /// Clock skew: how much faster the node's clock runs (0.01 = 1% fast, -0.5 = half speed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<f64>,
 }
 
 impl FaultSpec {
@@ -102,12 +111,15 @@ impl FaultSpec {
             ("shape", self.shape.is_some()),
             ("reorder", self.reorder.is_some()),
             ("mode", self.mode.is_some()),
+            ("impersonate", self.impersonate.is_some()),
+            ("offset", self.offset.is_some()),
+            ("drift", self.drift.is_some()),
         ];
         set.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }
 }
 
-/// Every fault kind the design names (some are not supported yet by the runner).
+/// Every fault kind the design names.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpecKind {
@@ -130,10 +142,12 @@ pub enum SpecKind {
     Partition,
     /// Falsify results.
     Byzantine,
-    /// Processing delay (not supported yet).
+    /// Processing delay: each received message is handled late.
     Slow,
-    /// Skewed clock (not supported yet).
+    /// Skewed clock: the node's `now` is offset and drifts.
     ClockSkew,
+    /// Received messages arrive twice.
+    Duplicate,
 }
 
 impl SpecKind {
@@ -151,6 +165,7 @@ impl SpecKind {
             SpecKind::Byzantine => "byzantine",
             SpecKind::Slow => "slow",
             SpecKind::ClockSkew => "clock_skew",
+            SpecKind::Duplicate => "duplicate",
         }
     }
 }
@@ -181,7 +196,7 @@ impl DelayLaw {
     }
 }
 
-/// Byzantine modes the design names (only corrupt and collude are supported yet).
+/// Byzantine modes the design names.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ByzantineSpecMode {
@@ -189,12 +204,25 @@ pub enum ByzantineSpecMode {
     Corrupt,
     /// Colluders return the same wrong result.
     Collude,
-    /// Different lies to different peers (not supported yet).
+    /// Different lies to different peers.
     Equivocate,
-    /// Old results (not supported yet).
+    /// Replays of old messages.
     Stale,
-    /// Messages in others' names (not supported yet).
+    /// Messages in another node's name (`impersonate`).
     Forge,
+}
+
+impl ByzantineSpecMode {
+    /// The name used in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ByzantineSpecMode::Corrupt => "corrupt",
+            ByzantineSpecMode::Collude => "collude",
+            ByzantineSpecMode::Equivocate => "equivocate",
+            ByzantineSpecMode::Stale => "stale",
+            ByzantineSpecMode::Forge => "forge",
+        }
+    }
 }
 
 /// Which node(s) a fault hits: a name, or `{role, count, pick}`.
@@ -433,6 +461,23 @@ mod tests {
         assert!(err.to_string().contains("unknown field `probabilty`, expected one of"), "{err}");
         let err = parse("{ at: 1s, kind: explode }").unwrap_err();
         assert!(err.to_string().contains("unknown variant `explode`"), "{err}");
+    }
+
+    #[test]
+    fn new_kinds_and_their_fields_parse() {
+        let f =
+            parse("{ at: 1s, kind: clock_skew, target: replica-1, offset: -200ms, drift: 0.01 }").unwrap();
+        assert_eq!(
+            (f.kind, f.offset, f.drift),
+            (SpecKind::ClockSkew, Some(Offset(-200_000_000)), Some(0.01))
+        );
+        let f = parse("{ at: 1s, kind: byzantine, target: replica-3, mode: forge, impersonate: replica-1 }")
+            .unwrap();
+        assert_eq!((f.mode, f.impersonate.as_deref()), (Some(ByzantineSpecMode::Forge), Some("replica-1")));
+        assert_eq!(parse("{ at: 1s, kind: duplicate, probability: 0.1 }").unwrap().kind, SpecKind::Duplicate);
+        assert_eq!(parse("{ at: 1s, kind: slow, delay: 5ms }").unwrap().kind, SpecKind::Slow);
+        let err = parse("{ at: 1s, kind: clock_skew, offset: soon }").unwrap_err();
+        assert!(err.to_string().contains("not an offset"), "{err}");
     }
 
     #[test]

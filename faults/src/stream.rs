@@ -18,6 +18,8 @@ pub(crate) enum Side {
     Send = 0,
     /// Messages the node receives from the peer.
     Receive = 1,
+    /// The node's own processing (peer = the node itself): slow rules.
+    Process = 2,
 }
 
 /// The splitmix64 output function: a bijective avalanche mix of 64 bits.

@@ -26,6 +26,12 @@ impl Message for AnyMsg {
             AnyMsg::Tmr(m) => m.collude(key),
         }
     }
+
+    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+        match self {
+            AnyMsg::Tmr(m) => m.equivocate(to, key),
+        }
+    }
 }
 
 /// A node of any workload.

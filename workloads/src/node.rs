@@ -36,6 +36,15 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + 'static
     /// node colluding under the same `key` computes identically, so that
     /// colluders agree on the lie. Returns false when there is nothing to falsify.
     fn collude(&mut self, key: u64) -> bool;
+
+    /// Replace the result this message carries with a wrong one that depends
+    /// on the receiver `to` (and on `key`), so that a Byzantine node tells
+    /// each peer a different lie. Returns false when there is nothing to
+    /// falsify; the default falsifies nothing.
+    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+        let _ = (to, key);
+        false
+    }
 }
 
 /// What a node asks its driver to do, collected during one call.

@@ -29,6 +29,13 @@ impl Message for Reply {
         self.value = Some(truth ^ (mix64(key ^ self.seq) | 1));
         true
     }
+
+    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+        let Some(truth) = self.value else { return false };
+        // Distinct per receiver (ids are 16-bit), never the truth.
+        self.value = Some(truth.wrapping_add(1 + u64::from(to.0) + ((mix64(key ^ self.seq) % 1000) << 16)));
+        true
+    }
 }
 
 fn reply(seq: u64) -> Reply {
@@ -370,7 +377,13 @@ fn stats_add_up_over_a_mixed_run() {
         ip.on_receive(Time::from_millis(i), B);
         ip.on_receive(Time::from_millis(i), A);
     }
-    let expected = InterposerStats { dropped_send: 10, dropped_receive: 10, delayed: 10, falsified: 10 };
+    let expected = InterposerStats {
+        dropped_send: 10,
+        dropped_receive: 10,
+        delayed: 10,
+        falsified: 10,
+        ..InterposerStats::default()
+    };
     assert_eq!(ip.stats(), &expected);
 }
 
@@ -393,7 +406,13 @@ fn any_rule() -> impl Strategy<Value = MessageFault> {
             DelayDistribution::Normal { mean: ms(mean), stddev: ms(mean) },
             reorder
         )),
-        (any::<u64>(), links).prop_map(|(key, links)| byzantine(ByzantineMode::Collude, key, links)),
+        (any::<u64>(), links.clone()).prop_map(|(key, links)| byzantine(ByzantineMode::Collude, key, links)),
+        (any::<u64>(), links.clone()).prop_map(|(key, links)| byzantine(
+            ByzantineMode::Equivocate,
+            key,
+            links
+        )),
+        links.prop_map(|links| byzantine(ByzantineMode::Stale, 0, links)),
         Just(MessageFault::Partition { cut: vec![B], one_way: true }),
     ]
 }
@@ -443,9 +462,222 @@ proptest! {
                     seqs.push(msg.seq);
                 }
             }
+            // Only a stale rule (a replay, asked for) may repeat a message.
+            let replays = rules.iter().any(|r| matches!(r, MessageFault::Byzantine { mode: ByzantineMode::Stale, .. }));
             let mut unique = seqs.clone();
+            unique.sort_unstable();
             unique.dedup();
-            prop_assert_eq!(unique.len(), seqs.len(), "a message was delivered twice");
+            prop_assert!(replays || unique.len() == seqs.len(), "a message was delivered twice");
         }
+    }
+}
+
+#[test]
+fn equivocation_tells_each_peer_a_different_lie() {
+    let mut ip = Interposer::new(ME, 3);
+    ip.install(FaultId(1), byzantine(ByzantineMode::Equivocate, 42, LinkScope::All));
+    let to_a = ip.on_send(Time::ZERO, A, reply(5));
+    let to_b = ip.on_send(Time::ZERO, B, reply(5));
+    let (SendDecision::Deliver { msg: a, .. }, SendDecision::Deliver { msg: b, .. }) = (to_a, to_b) else {
+        panic!("equivocation dropped a message");
+    };
+    assert_ne!(a.value, reply(5).value, "A heard the truth");
+    assert_ne!(b.value, reply(5).value, "B heard the truth");
+    assert_ne!(a.value, b.value, "A and B heard the same thing");
+    assert_eq!(ip.stats().falsified, 2);
+}
+
+#[test]
+fn stale_replays_what_was_sent_lag_messages_earlier_on_each_link() {
+    let mut ip = Interposer::new(ME, 3);
+    ip.install(FaultId(1), byzantine(ByzantineMode::Stale, 0, LinkScope::Peers(vec![A])));
+    let seqs: Vec<u64> = (0..10)
+        .map(|i| match ip.on_send(Time::from_millis(i), A, reply(i)) {
+            SendDecision::Deliver { msg, .. } => msg.seq,
+            SendDecision::Drop => panic!("stale never drops"),
+        })
+        .collect();
+    let lag = STALE_LAG as u64;
+    let expected: Vec<u64> = (0..10).map(|i: u64| i.saturating_sub(lag)).collect();
+    assert_eq!(seqs, expected);
+    // Another link is untouched and has no history of its own yet.
+    assert_eq!(
+        ip.on_send(Time::ZERO, B, reply(99)),
+        SendDecision::Deliver { at: Time::ZERO, msg: reply(99) }
+    );
+    // Once removed, what is sent is what leaves, and the history is gone.
+    ip.remove(FaultId(1));
+    assert_eq!(
+        ip.on_send(Time::ZERO, A, reply(50)),
+        SendDecision::Deliver { at: Time::ZERO, msg: reply(50) }
+    );
+    ip.install(FaultId(2), byzantine(ByzantineMode::Stale, 0, LinkScope::All));
+    assert_eq!(at_of(&ip.on_send(Time::ZERO, A, reply(60))), Some(Time::ZERO));
+    match ip.on_send(Time::ZERO, A, reply(61)) {
+        SendDecision::Deliver { msg, .. } => assert_eq!(msg.seq, 60, "the old history leaked"),
+        SendDecision::Drop => panic!("stale never drops"),
+    }
+}
+
+#[test]
+fn slow_holds_each_received_message_back_in_arrival_order() {
+    let mut ip = Interposer::new(ME, 3);
+    ip.install(FaultId(1), MessageFault::Slow { distribution: DelayDistribution::Fixed(ms(20)) });
+    assert_eq!(
+        ip.receive(Time::from_millis(1), A),
+        ReceiveDecision::Deliver { at: Time::from_millis(21), from: A, copies: 1 }
+    );
+    // Jittered: never handled before an earlier arrival.
+    ip.install(FaultId(1), MessageFault::Slow { distribution: jitter() });
+    let mut last = Time::ZERO;
+    for i in 0..500 {
+        let now = Time::from_millis(100 + i);
+        let ReceiveDecision::Deliver { at, .. } = ip.receive(now, if i % 2 == 0 { A } else { B }) else {
+            panic!("slow never drops");
+        };
+        assert!(at >= now && at >= last, "handled early or out of order");
+        last = at;
+    }
+    assert_eq!(ip.stats().slowed, 501);
+    // Healed: later arrivals still wait behind those held, then go at once.
+    ip.remove(FaultId(1));
+    let now = Time::from_millis(600);
+    assert_eq!(ip.receive(now, A), ReceiveDecision::Deliver { at: last.max(now), from: A, copies: 1 });
+    let later = last + ms(1);
+    assert_eq!(ip.receive(later, A), ReceiveDecision::Deliver { at: later, from: A, copies: 1 });
+}
+
+#[test]
+fn duplication_hands_messages_over_twice_at_its_rate_and_only_on_its_links() {
+    let mut ip = Interposer::new(ME, 9);
+    ip.install(FaultId(1), MessageFault::Duplicate { probability: 0.3, links: LinkScope::Peers(vec![A]) });
+    let n = 20_000;
+    let mut twice = 0u64;
+    for i in 0..n {
+        match ip.receive(Time::from_millis(i), A) {
+            ReceiveDecision::Deliver { copies: 2, .. } => twice += 1,
+            ReceiveDecision::Deliver { copies: 1, .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            ip.receive(Time::ZERO, B),
+            ReceiveDecision::Deliver { at: Time::ZERO, from: B, copies: 1 },
+            "B is not covered"
+        );
+    }
+    let rate = twice as f64 / n as f64;
+    // Binomial sd = sqrt(0.3 * 0.7 / 20000) ~ 0.0032: five of them.
+    assert!((rate - 0.3).abs() < 0.017, "duplicated {rate}");
+    assert_eq!(ip.stats().duplicated, twice);
+}
+
+#[test]
+fn forge_attributes_the_liars_messages_to_the_claimed_node() {
+    let mut ip = Interposer::new(ME, 1);
+    ip.install(FaultId(1), MessageFault::Forge { liar: A, claimed: B });
+    assert_eq!(ip.receive(Time::ZERO, A), ReceiveDecision::Deliver { at: Time::ZERO, from: B, copies: 1 });
+    assert_eq!(ip.receive(Time::ZERO, B), ReceiveDecision::Deliver { at: Time::ZERO, from: B, copies: 1 });
+    assert_eq!(ip.stats().forged, 1);
+    // Drops are decided on the real sender: a partition from the liar still cuts it.
+    ip.install(FaultId(2), MessageFault::Partition { cut: vec![A], one_way: false });
+    assert_eq!(ip.receive(Time::ZERO, A), ReceiveDecision::Drop);
+    ip.remove(FaultId(2));
+    ip.remove(FaultId(1));
+    assert_eq!(ip.receive(Time::ZERO, A), ReceiveDecision::Deliver { at: Time::ZERO, from: A, copies: 1 });
+}
+
+#[test]
+fn clock_skew_offsets_and_drifts_the_nodes_clock_from_its_installation() {
+    let mut ip = Interposer::new(ME, 1);
+    let t0 = Time::from_millis(1_000);
+    assert_eq!(ip.node_clock(t0), t0);
+    assert_eq!(ip.real_after(ms(100)), ms(100));
+    ip.install(FaultId(1), MessageFault::ClockSkew { offset_nanos: -200_000_000, drift: 0.0 });
+    assert_eq!(ip.node_clock(t0), Time::from_millis(800));
+    assert_eq!(ip.node_clock(Time::from_millis(100)), Time::ZERO, "saturates at the origin");
+    ip.install(FaultId(1), MessageFault::ClockSkew { offset_nanos: 0, drift: 0.5 });
+    assert_eq!(ip.node_clock(t0), t0, "drift runs from the first reading");
+    assert_eq!(ip.node_clock(Time::from_millis(3_000)), Time::from_millis(4_000));
+    assert_eq!(ip.real_after(ms(150)), ms(100), "a fast clock fires timers early");
+    ip.install(FaultId(1), MessageFault::ClockSkew { offset_nanos: 0, drift: -5.0 });
+    assert_eq!(ip.real_after(ms(1)), ms(100), "a clock never stops: 1% speed at least");
+    ip.remove(FaultId(1));
+    assert_eq!(ip.node_clock(Time::from_millis(5_000)), Time::from_millis(5_000));
+    assert_eq!(ip.real_after(ms(150)), ms(150));
+}
+
+/// A receive-side rule the property tests may install.
+fn any_receive_rule() -> impl Strategy<Value = MessageFault> {
+    let links = prop_oneof![Just(LinkScope::All), Just(LinkScope::Peers(vec![A]))];
+    prop_oneof![
+        (0.0..=1.0f64, links.clone()).prop_map(|(probability, links)| omission(
+            Direction::Receive,
+            probability,
+            links
+        )),
+        (0.0..=1.0f64, links).prop_map(|(probability, links)| MessageFault::Duplicate { probability, links }),
+        (0u64..30).prop_map(|m| MessageFault::Slow {
+            distribution: DelayDistribution::Normal { mean: ms(m), stddev: ms(m) }
+        }),
+        Just(MessageFault::Forge { liar: B, claimed: A }),
+        Just(MessageFault::Partition { cut: vec![B], one_way: false }),
+    ]
+}
+
+/// Receive `traffic` (from A?, gap in ms) with `rules` installed; the decisions.
+fn replay_receive(
+    seed: u64,
+    rules: &[MessageFault],
+    traffic: &[(bool, u64)],
+) -> Vec<(Time, ReceiveDecision)> {
+    let mut ip = Interposer::new(ME, seed);
+    for (i, rule) in rules.iter().enumerate() {
+        ip.install(FaultId(i as u64), rule.clone());
+    }
+    let mut now = Time::ZERO;
+    traffic
+        .iter()
+        .map(|(from_a, gap)| {
+            now += ms(*gap);
+            (now, ip.receive(now, if *from_a { A } else { B }))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn receive_decisions_repeat_per_seed_and_keep_their_invariants(
+        seed in any::<u64>(),
+        rules in prop::collection::vec(any_receive_rule(), 0..4),
+        traffic in prop::collection::vec((any::<bool>(), 0u64..5), 1..200),
+    ) {
+        let decisions = replay_receive(seed, &rules, &traffic);
+        prop_assert_eq!(&decisions, &replay_receive(seed, &rules, &traffic), "same seed, same decisions");
+        let duplicating = rules.iter().any(|r| matches!(r, MessageFault::Duplicate { .. }));
+        let forging = rules.iter().any(|r| matches!(r, MessageFault::Forge { .. }));
+        let mut last = Time::ZERO;
+        for ((now, decision), (from_a, _)) in decisions.iter().zip(&traffic) {
+            if let ReceiveDecision::Deliver { at, from, copies } = decision {
+                prop_assert!(*at >= *now, "handled before it arrived");
+                prop_assert!(*at >= last, "handled out of arrival order");
+                last = *at;
+                prop_assert!(*copies == 1 || (duplicating && *copies == 2), "a message was handed over twice");
+                let real = if *from_a { A } else { B };
+                prop_assert!(*from == real || (forging && real == B && *from == A), "sender changed");
+            }
+        }
+    }
+
+    #[test]
+    fn omission_rate_stays_within_a_statistical_bound(seed in any::<u64>(), p in 0.0..=1.0f64) {
+        let mut ip = Interposer::new(ME, seed);
+        ip.install(FaultId(1), omission(Direction::Send, p, LinkScope::All));
+        let n = 4_000u64;
+        let dropped = run(&mut ip, A, n).iter().filter(|d| at_of(d).is_none()).count() as f64;
+        // Six binomial standard deviations, plus a hair for p near 0 or 1.
+        let bound = 6.0 * (p * (1.0 - p) / n as f64).sqrt() + 1e-3;
+        prop_assert!((dropped / n as f64 - p).abs() <= bound, "dropped {} of {} at p = {}", dropped, n, p);
     }
 }

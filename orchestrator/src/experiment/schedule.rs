@@ -186,7 +186,9 @@ fn partition(selection: &Selection) -> Vec<(NodeId, MessageFault)> {
 fn message_rules(plan: &FaultPlan, seed: u64, nodes: &[NodeId]) -> Vec<(NodeId, MessageFault)> {
     let byz_key = |node: NodeId, mode: ByzantineMode| match mode {
         ByzantineMode::Collude => mix(&[seed, plan.index as u64, 0xC0_11DE]),
-        ByzantineMode::Corrupt => mix(&[seed, plan.index as u64, 0xC0_4407, u64::from(node.0)]),
+        ByzantineMode::Corrupt | ByzantineMode::Equivocate | ByzantineMode::Stale => {
+            mix(&[seed, plan.index as u64, 0xC0_4407, u64::from(node.0)])
+        }
     };
     let rule = |node: NodeId, links: LinkScope| match &plan.params {
         FaultParams::Omission { direction, probability } => {

@@ -185,7 +185,7 @@ impl Checker<'_> {
             SpecKind::Delay => FaultKind::Delay,
             SpecKind::Partition => FaultKind::Partition,
             SpecKind::Byzantine => FaultKind::Byzantine,
-            SpecKind::Slow | SpecKind::ClockSkew => {
+            SpecKind::Slow | SpecKind::ClockSkew | SpecKind::Duplicate => {
                 return Err(self.value_err(
                     &field("kind"),
                     format!(

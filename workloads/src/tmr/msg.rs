@@ -1,7 +1,7 @@
 //! The messages TMR nodes exchange, and how a faulty replica falsifies them.
 
 use super::ledger::{mix, Op, Snapshot};
-use crate::Message;
+use crate::{Message, NodeId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,19 @@ impl Message for Msg {
             _ => false,
         }
     }
+
+    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+        match self {
+            Msg::Result { seq, value } => {
+                // 1 + to + 2^16 * h: never zero, and distinct for distinct
+                // receivers (ids are 16-bit), so each peer hears its own lie.
+                let h = (mix(*seq ^ key) % 1_000_000) as i64;
+                *value = value.wrapping_add(1 + i64::from(to.0) + (h << 16));
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +77,29 @@ mod tests {
         let mut req = Msg::Request { seq: 1, op: Op::for_seq(1) };
         assert!(!req.collude(3));
         assert!(!Msg::StateRequest.corrupt(&mut rng));
+    }
+
+    #[test]
+    fn equivocation_tells_each_receiver_a_different_wrong_value() {
+        for seq in 0..500 {
+            let lies: Vec<Msg> = (0..5u16)
+                .map(|to| {
+                    let mut m = Msg::Result { seq, value: 9 };
+                    assert!(m.equivocate(NodeId(to), 77));
+                    m
+                })
+                .collect();
+            for (i, a) in lies.iter().enumerate() {
+                assert_ne!(a, &Msg::Result { seq, value: 9 });
+                assert!(lies[i + 1..].iter().all(|b| b != a), "two receivers heard the same lie");
+            }
+            // Deterministic: the same receiver and key give the same lie.
+            let mut again = Msg::Result { seq, value: 9 };
+            again.equivocate(NodeId(0), 77);
+            assert_eq!(again, lies[0]);
+        }
+        let mut out = Msg::Output { seq: 1, value: 5 };
+        assert!(!out.equivocate(NodeId(1), 3));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::proto::{AgentConfig, AgentStats, Down, Up};
 use crate::transport::{self, Inbound, Outbox, TransportCounters};
 use crate::AgentError;
 use bytes::Bytes;
-use faults::{FaultId, Interposer, MessageFault, SendDecision};
+use faults::{FaultId, Interposer, MessageFault, ReceiveDecision, SendDecision};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -210,6 +210,9 @@ struct Runtime<N: Node> {
     clock: ClockMap,
     timers: BinaryHeap<Reverse<(Time, u64, TimerId)>>,
     delayed: BinaryHeap<Delayed>,
+    /// Received messages a slow rule holds back: (when, as from whom, copies),
+    /// in handling order (the interposer keeps them FIFO).
+    held: VecDeque<(Time, NodeId, N::Msg, u32)>,
     /// Breaks ties so equal deadlines keep the order they were set in.
     seq: u64,
     loopback: VecDeque<N::Msg>,
@@ -232,6 +235,7 @@ impl<N: Node> Runtime<N> {
             clock: ClockMap::new(),
             timers: BinaryHeap::new(),
             delayed: BinaryHeap::new(),
+            held: VecDeque::new(),
             seq: 0,
             loopback: VecDeque::new(),
             observations: Vec::new(),
@@ -243,7 +247,8 @@ impl<N: Node> Runtime<N> {
     /// Runs the node until `Shutdown` (Ok) or a failure of the control channel.
     async fn run(&mut self, control: &mut Control, dog: &mut Watchdog) -> Result<(), AgentError> {
         let now = monotonic_now();
-        self.node.on_start(now, &mut self.effects);
+        let clock = self.interposer.node_clock(now);
+        self.node.on_start(clock, &mut self.effects);
         self.apply_effects(now);
         self.outbox.flush();
 
@@ -321,10 +326,8 @@ impl<N: Node> Runtime<N> {
     fn next_deadline(&self) -> Option<Time> {
         let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
         let d = self.delayed.peek().map(|Reverse((t, _, _, _))| *t);
-        match (t, d) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let h = self.held.front().map(|(t, ..)| *t);
+        [t, d, h].into_iter().flatten().min()
     }
 
     /// Fires every timer and releases every delayed message that is due, in
@@ -334,6 +337,12 @@ impl<N: Node> Runtime<N> {
         // starve control and inbound messages; the rest fires next round.
         for _ in 0..FIRE_BURST {
             let now = monotonic_now();
+            if self.held.front().is_some_and(|(t, ..)| *t <= now) {
+                if let Some((_, from, msg, copies)) = self.held.pop_front() {
+                    self.handle(now, from, msg, copies);
+                }
+                continue;
+            }
             let timer_due = self.timers.peek().is_some_and(|Reverse((t, _, _))| *t <= now);
             let delayed_due = self.delayed.peek().is_some_and(|Reverse((t, _, _, _))| *t <= now);
             let timer_first = match (self.timers.peek(), self.delayed.peek()) {
@@ -342,7 +351,8 @@ impl<N: Node> Runtime<N> {
             };
             if timer_due && (timer_first || !delayed_due) {
                 if let Some(Reverse((_, _, id))) = self.timers.pop() {
-                    self.node.on_timer(now, id, &mut self.effects);
+                    let clock = self.interposer.node_clock(now);
+                    self.node.on_timer(clock, id, &mut self.effects);
                     self.apply_effects(now);
                 }
             } else if delayed_due {
@@ -376,10 +386,20 @@ impl<N: Node> Runtime<N> {
 
     fn deliver(&mut self, from: NodeId, msg: N::Msg) {
         let now = monotonic_now();
-        if !self.interposer.on_receive(now, from) {
-            return;
+        match self.interposer.receive(now, from) {
+            ReceiveDecision::Drop => {}
+            ReceiveDecision::Deliver { at, from, copies } if at <= now => self.handle(now, from, msg, copies),
+            ReceiveDecision::Deliver { at, from, copies } => self.held.push_back((at, from, msg, copies)),
         }
-        self.node.on_message(now, from, msg, &mut self.effects);
+    }
+
+    /// Hands a message to the node (twice when duplicated), on the node's clock.
+    fn handle(&mut self, now: Time, from: NodeId, msg: N::Msg, copies: u32) {
+        let clock = self.interposer.node_clock(now);
+        for _ in 1..copies {
+            self.node.on_message(clock, from, msg.clone(), &mut self.effects);
+        }
+        self.node.on_message(clock, from, msg, &mut self.effects);
         self.apply_effects(now);
     }
 
@@ -414,6 +434,8 @@ impl<N: Node> Runtime<N> {
         }
         for (after, id) in self.effects.timers.drain(..) {
             self.seq += 1;
+            // The node measured `after` on its own (maybe skewed) clock.
+            let after = self.interposer.real_after(after);
             self.timers.push(Reverse((now + after, self.seq, id)));
         }
         self.observations.extend(self.effects.observations.drain(..).map(|o| (now, o)));

@@ -30,6 +30,16 @@ impl Message for TestMsg {
     fn collude(&mut self, _key: u64) -> bool {
         false
     }
+    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+        // Above the low byte (the pinged peer): a lie of its own per receiver.
+        match self {
+            TestMsg::Ping { seq, .. } => {
+                *seq ^= (key ^ u64::from(to.0)) << 40;
+                true
+            }
+            TestMsg::Pong { .. } => false,
+        }
+    }
 }
 
 /// Pings `targets` every `interval` (if any) and answers every ping; each
@@ -604,6 +614,149 @@ async fn a_paused_agent_survives_its_resume_and_still_has_a_watchdog() {
         // Still judged: an orchestrator that falls silent loses it.
         let status = timeout(Duration::from_secs(3), child.wait()).await.expect("exits").expect("status");
         assert_eq!(status.code(), Some(3), "watchdog exit is non-zero");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+/// Starts `n` agents (node 0 pings `targets`) with `faults[i]` active on node
+/// i from the start; returns their control connections, started.
+async fn started_with_faults(
+    run_id: &str,
+    targets: Vec<NodeId>,
+    faults: Vec<Vec<(FaultId, MessageFault)>>,
+) -> Vec<Orch> {
+    let mut orchs = Vec::new();
+    for (i, (mut cfg, f)) in configs(faults.len() as u16, run_id).into_iter().zip(faults).enumerate() {
+        let (addr, _task) =
+            spawn_agent(Duration::from_secs(5), if i == 0 { targets.clone() } else { vec![] }).await;
+        cfg.faults = f;
+        let mut o = Orch::connect(addr).await;
+        o.handshake(cfg).await;
+        orchs.push(o);
+    }
+    for o in &mut orchs {
+        o.send(Down::Start).await;
+    }
+    orchs
+}
+
+/// Request observations (with the agent's stamp) seen on `orch` until `n` arrived.
+async fn requests(orch: &mut Orch, n: usize) -> Vec<(Time, u64, Time, Duration)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match orch.recv().await {
+            Some(Up::Observations(obs)) => {
+                for (stamp, o) in obs {
+                    if let Observation::Request { seq, sent, latency: Some(l), .. } = o {
+                        out.push((stamp, seq, sent, l));
+                    }
+                }
+            }
+            Some(Up::Stats(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_node_handles_each_message_late_by_the_asked_amount() {
+    timeout(Duration::from_secs(20), async {
+        let slow =
+            MessageFault::Slow { distribution: faults::DelayDistribution::Fixed(Duration::from_millis(60)) };
+        let mut orchs =
+            started_with_faults("run-slow", vec![NodeId(1)], vec![vec![], vec![(FaultId(1), slow)]]).await;
+        let seen = requests(&mut orchs[0], 30).await;
+        assert!(seen.iter().all(|(.., l)| *l >= Duration::from_millis(60)), "{seen:?}");
+        assert!(seen.iter().all(|(.., l)| *l < Duration::from_millis(500)), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "handled in arrival order");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_clock_shifts_and_speeds_the_nodes_time_only() {
+    timeout(Duration::from_secs(20), async {
+        let skew = MessageFault::ClockSkew { offset_nanos: 10_000_000_000, drift: 1.0 };
+        let mut orchs =
+            started_with_faults("run-skew", vec![NodeId(1)], vec![vec![(FaultId(1), skew)], vec![]]).await;
+        let seen = requests(&mut orchs[0], 150).await;
+        let (first, last) = (seen[0], seen[seen.len() - 1]);
+        // The node's own times run 10 s ahead of the agent's stamps...
+        assert!(first.2.as_nanos() > first.0.as_nanos() + 9_000_000_000, "{first:?}");
+        // ...and twice as fast: its 5 ms timer fires every 2.5 ms of host time.
+        let node = last.2.since(first.2).as_secs_f64();
+        let host = last.0.since(first.0).as_secs_f64();
+        assert!(host > 0.1, "{host}");
+        assert!((node / host - 2.0).abs() < 0.3, "node {node} s over host {host} s");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplication_hands_every_pong_over_twice() {
+    timeout(Duration::from_secs(20), async {
+        let dup = MessageFault::Duplicate { probability: 1.0, links: faults::LinkScope::All };
+        let mut orchs =
+            started_with_faults("run-dup", vec![NodeId(1)], vec![vec![(FaultId(1), dup)], vec![]]).await;
+        let seen = requests(&mut orchs[0], 40).await;
+        let mut seqs: Vec<u64> = seen.iter().map(|r| r.1).collect();
+        seqs.sort_unstable();
+        // Every pong is observed twice, the copies one after the other.
+        for pair in seqs.chunks(2).filter(|c| c.len() == 2) {
+            assert_eq!(pair[0], pair[1], "{seqs:?}");
+        }
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_sender_sends_the_answers_elsewhere() {
+    timeout(Duration::from_secs(20), async {
+        // Node 1 takes node 0's pings for node 2's, so it answers node 2.
+        let forge = MessageFault::Forge { liar: NodeId(0), claimed: NodeId(2) };
+        let mut orchs = started_with_faults(
+            "run-forge",
+            vec![NodeId(1)],
+            vec![vec![], vec![(FaultId(1), forge)], vec![]],
+        )
+        .await;
+        let (p, _) = collect(&mut orchs[2], Duration::from_secs(5), |p, _| p[1] >= 20).await;
+        assert!(p[1] >= 20, "node 2 gets the pongs node 0 asked for: {p:?}");
+        let (p, _) = collect(&mut orchs[0], Duration::from_millis(300), |_, _| false).await;
+        assert_eq!(p[1], 0, "node 0 hears nothing back: {p:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_node_sends_different_values_to_different_peers() {
+    timeout(Duration::from_secs(20), async {
+        let lie = MessageFault::Byzantine {
+            mode: faults::ByzantineMode::Equivocate,
+            key: 0x5eed,
+            links: faults::LinkScope::All,
+        };
+        let mut orchs = started_with_faults(
+            "run-equiv",
+            vec![NodeId(1), NodeId(2)],
+            vec![vec![(FaultId(1), lie)], vec![], vec![]],
+        )
+        .await;
+        let seen = requests(&mut orchs[0], 40).await;
+        let lies_to = |peer: u16| -> Vec<u64> {
+            seen.iter().filter(|r| peer_of(r.1) == NodeId(peer)).map(|r| r.1 >> 40).collect()
+        };
+        let (to1, to2) = (lies_to(1), lies_to(2));
+        assert!(!to1.is_empty() && !to2.is_empty());
+        // Each peer was told its own value, and neither the truth (zero).
+        assert!(to1.iter().all(|v| *v == 0x5eed ^ 1), "{to1:?}");
+        assert!(to2.iter().all(|v| *v == 0x5eed ^ 2), "{to2:?}");
     })
     .await
     .expect("test finishes in time");

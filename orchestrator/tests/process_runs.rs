@@ -1,0 +1,118 @@
+//! Whole runs on the process backend: real agents as child processes, real
+//! faults, the report's numbers checked against what the faults must do.
+
+use orchestrator::backend::BackendChoice;
+use orchestrator::experiment::parse_str;
+use orchestrator::report::Report;
+use orchestrator::run::{run, Progress, RunOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn options(out: Option<PathBuf>) -> RunOptions {
+    RunOptions {
+        agent_exe: PathBuf::from(env!("CARGO_BIN_EXE_faultlab")),
+        out_dir: out,
+        backend: Some(BackendChoice::Process),
+        seed: None,
+        duration: None,
+        progress: Progress::quiet(),
+        watchdog: Duration::from_secs(5),
+        window: 0,
+        tui: false,
+        metrics_addr: None,
+        sandbox: false,
+    }
+}
+
+/// Runs take the machine's cores (five agents each): one at a time, so that
+/// deadlines measure the protocol and not the test harness.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn run_yaml(text: &str, out: Option<PathBuf>) -> Report {
+    let _one_at_a_time = SERIAL.lock().await;
+    let exp = parse_str(Path::new("test.yaml"), text).expect("valid experiment");
+    let outcome = tokio::time::timeout(Duration::from_secs(60), run(&exp, &options(out)))
+        .await
+        .expect("run finishes")
+        .expect("run succeeds");
+    outcome.report
+}
+
+const HEAD: &str = "seed: 3\nworkload: { kind: tmr, replicas: 3, voters: 1, rate: 1000/s, deadline: 50ms }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_crashed_replica_is_masked_and_votes_again_after_state_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name: one-crash\nduration: 5s\n{HEAD}faults:\n  - {{ at: 1s, for: 1500ms, kind: crash, target: replica-2 }}\n"
+    );
+    let r = run_yaml(&text, Some(dir.path().to_path_buf())).await;
+    assert!(r.requests.total >= 4500, "{:?}", r.requests);
+    assert_eq!(r.requests.wrong, 0);
+    assert!(r.availability.unwrap() >= 0.999, "availability {:?}", r.availability);
+    let tmr = r.tmr.as_ref().unwrap();
+    // While replica-2 was down every vote missed one result.
+    assert!(tmr.majority >= 1000, "{tmr:?}");
+    assert!(tmr.state_transfers >= 1, "the restarted replica fetched the state: {tmr:?}");
+    // After its state transfer it votes with the others: unanimous votes resume.
+    assert!(tmr.unanimous >= 2000, "{tmr:?}");
+    let crash = &r.faults[0];
+    assert_eq!((crash.kind.as_str(), crash.target.as_str()), ("crash", "replica-2"));
+    assert!((crash.at_seconds.unwrap() - 1.0).abs() < 0.2, "{crash:?}");
+    assert!(crash.until_seconds.unwrap() > 2.4, "{crash:?}");
+    // The outputs are on disk, and events.jsonl holds the crash and the recovery.
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert!(events.contains("\"type\":\"node_state\"") && events.contains("\"state\":\"down\""));
+    assert!(events.contains("\"type\":\"recovery_completed\""));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["requests"]["wrong"], 0);
+    assert!(json["detector"].is_null() && json.get("detector").is_some(), "null, not missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_crashed_replicas_stop_the_service_until_one_returns() {
+    let text = format!(
+        "name: two-crashes\nduration: 5s\n{HEAD}faults:\n  - {{ at: 1s, for: 1500ms, kind: crash, target: replica-1 }}\n  - {{ at: 1s, for: 1500ms, kind: crash, target: replica-3 }}\n"
+    );
+    let r = run_yaml(&text, None).await;
+    assert_eq!(r.requests.wrong, 0);
+    let a = r.availability.unwrap();
+    assert!(a < 0.85 && a > 0.4, "about 1.5 s of 5 s lost: {a}");
+    assert!(r.failures >= 1);
+    let first = &r.recovery_seconds.incidents[0];
+    // The outage starts at the crash and lasts until a replica is back and has the state.
+    assert!((first.start - 1.0).abs() < 0.2, "{first:?}");
+    assert!(first.seconds > 1.3 && first.seconds < 2.5, "{first:?}");
+    assert!(first.restore.is_some(), "the state transfer that ended it is named: {first:?}");
+    assert!(r.mttr_seconds.is_some() && r.mttf_seconds.is_some());
+    assert!(r.tmr.as_ref().unwrap().no_majority > 0);
+    assert!(r.availability_time < 0.85);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn value_faults_are_outvoted_until_two_replicas_collude() {
+    let text = format!(
+        "name: byzantine\nduration: 7s\n{HEAD}faults:\n  - {{ at: 1s, for: 1s, kind: byzantine, target: replica-3, mode: corrupt }}\n  - {{ at: 3s, for: 1s, kind: byzantine, target: {{ role: replica, count: 2 }}, mode: corrupt }}\n  - {{ at: 5s, for: 1s, kind: byzantine, target: {{ role: replica, count: 2 }}, mode: collude }}\nexpect:\n  requests.wrong: \"> 0\"\n  availability: \">= 0.99\"\n"
+    );
+    let r = run_yaml(&text, None).await;
+    let tmr = r.tmr.as_ref().unwrap();
+    // One liar: outvoted (majority verdicts). Two independent liars: no majority, failures.
+    assert!(tmr.majority >= 800, "{tmr:?}");
+    assert!(tmr.no_majority >= 800, "{tmr:?}");
+    assert!(r.requests.failed >= 800, "{:?}", r.requests);
+    // Two colluders agree on the same lie: it wins the vote and the oracle catches it.
+    assert!(r.requests.wrong >= 800, "{:?}", r.requests);
+    // The expectations are evaluated: one holds, one does not.
+    assert_eq!(r.expect.len(), 2);
+    assert!(r.expect.iter().any(|e| e.metric == "requests.wrong" && e.passed));
+    assert!(r.expect.iter().any(|e| e.metric == "availability" && !e.passed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omission_on_one_replica_is_masked_and_three_voters_survive_a_voter_crash() {
+    let text = "name: omission\nseed: 5\nduration: 4s\nworkload: { kind: tmr, replicas: 3, voters: 3, rate: 1000/s }\nfaults:\n  - { at: 1s, for: 2s, kind: omission, target: replica-1, direction: send, probability: 0.3 }\n  - { at: 1s, for: 2s, kind: crash, target: voter-2 }\n";
+    let r = run_yaml(text, None).await;
+    assert_eq!(r.requests.wrong, 0);
+    assert!(r.availability.unwrap() >= 0.999, "{:?}", r.requests);
+}

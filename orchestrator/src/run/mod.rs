@@ -176,11 +176,25 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .iter()
         .map(|n| NodeLaunch { id: n.id, name: n.name.clone(), role: n.role.clone() })
         .collect();
-    let endpoints = match backend.deploy(&launches).await {
-        Ok(e) => e,
-        Err(e) => {
+    let mut stop = Stop::new()?;
+    let deployed = tokio::select! {
+        r = backend.deploy(&launches) => Some(r),
+        _ = stop.recv() => None,
+    };
+    let endpoints = match deployed {
+        Some(Ok(e)) => e,
+        Some(Err(e)) => {
             let _ = backend.teardown().await;
             return Err(e).context("deploying the agents failed");
+        }
+        None => {
+            // Interrupted half-way: remove what the deploy made, by the run's label.
+            let _ = backend.teardown().await;
+            if backend.name() == "docker" {
+                let id = run_id.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::backend::docker::teardown_blocking(&id)).await;
+            }
+            anyhow::bail!("interrupted while deploying; everything the run made was removed");
         }
     };
     let (tx, rx) = mpsc::unbounded_channel();
@@ -220,7 +234,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         manual: 0,
     };
     running.engine_events = running.backend.events();
-    let result = running.drive(duration, rx, opts).await;
+    let result = running.drive(duration, rx, opts, &mut stop).await;
     // Whatever happened, nothing the run made outlives it.
     for link in running.links.values() {
         link.send(Down::Shutdown);
@@ -298,10 +312,14 @@ impl Running<'_> {
         duration: Duration,
         mut rx: mpsc::UnboundedReceiver<Inbound>,
         opts: &RunOptions,
+        stop: &mut Stop,
     ) -> Result<Report> {
         // Connect to every agent in parallel, then start them together.
         let nodes: Vec<NodeId> = self.exp.topology.nodes.iter().map(|n| n.id).collect();
-        let links = futures::future::join_all(nodes.iter().map(|&n| self.connect(n))).await;
+        let links = tokio::select! {
+            links = futures::future::join_all(nodes.iter().map(|&n| self.connect(n))) => links,
+            _ = stop.recv() => anyhow::bail!("interrupted while connecting to the agents"),
+        };
         for (n, link) in nodes.iter().zip(links) {
             self.links.insert(*n, link?);
         }
@@ -327,7 +345,6 @@ impl Running<'_> {
         let mut end = start + duration;
         let mut paused_at: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut interrupted = false;
         let mut ping = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -338,8 +355,7 @@ impl Running<'_> {
             let end_at = if paused_at.is_some() { end + Duration::from_secs(3600) } else { end };
             tokio::select! {
                 biased;
-                _ = tokio::signal::ctrl_c() => { interrupted = true; break; }
-                _ = sigterm.recv() => { interrupted = true; break; }
+                _ = stop.recv() => { interrupted = true; break; }
                 _ = tokio::time::sleep_until(end_at) => break,
                 _ = tokio::time::sleep_until(next_step) => {
                     if let Some((_, (i, begin))) = self.schedule.pop_first() {
@@ -757,6 +773,29 @@ fn occurrence_nodes(occ: &Occurrence) -> Vec<NodeId> {
             n.sort();
             n.dedup();
             n
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM, listened for from the start of a run so that an
+/// interrupt at any point ends in an orderly teardown.
+pub struct Stop {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    /// Start listening (from now on the signals no longer kill the process).
+    pub fn new() -> std::io::Result<Stop> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Stop { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    /// Wait for either signal.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
     }
 }

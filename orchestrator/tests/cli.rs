@@ -1,0 +1,130 @@
+//! The faultlab binary as a user runs it: bad input is refused before
+//! anything starts, and an interrupted run leaves no process behind.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_yaml_is_refused_with_its_location_before_anything_is_deployed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("unknown-key.yaml", "name: t\nduration: 5s\nworkload: { kind: tmr, replicaz: 3 }\n", ":3:"),
+        ("bad-target.yaml", "name: t\nduration: 5s\nworkload: { kind: tmr }\nfaults:\n  - { at: 1s, kind: crash, target: replica-9 }\n", ":5:"),
+        ("bad-duration.yaml", "name: t\nduration: soon\nworkload: { kind: tmr }\n", ":2:"),
+        ("wrong-type.yaml", "name: t\nduration: 5s\nworkload: { kind: tmr, replicas: three }\n", ":3:"),
+    ];
+    for (name, text, line) in cases {
+        let file = write(dir.path(), name, text);
+        let out = dir.path().join(format!("out-{name}"));
+        let res = Command::new(EXE)
+            .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&format!("{name}{line}")), "{name}: the error names file and line: {err}");
+        assert!(!out.exists(), "{name}: nothing was started");
+    }
+}
+
+#[test]
+fn every_library_experiment_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    assert!(files.len() >= 3);
+    let res = Command::new(EXE).arg("validate").args(&files).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+}
+
+/// Pids of the processes whose parent is `parent`.
+fn children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The fields after the command name (which may hold spaces) start after ") ".
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn interrupted_run_leaves_nothing(signal: nix::sys::signal::Signal) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "long.yaml",
+        "name: long\nduration: 60s\nworkload: { kind: tmr, rate: 500/s }\nfaults:\n  - { at: 1s, for: 1s, kind: crash, target: replica-1 }\n",
+    );
+    let out = dir.path().join("out");
+    let mut child = Command::new(EXE)
+        .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the agents are up and the crash has been restarted.
+    let started = Instant::now();
+    let events = out.join("events.jsonl");
+    loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if text.contains("\"fault_ended\"") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never started: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let agents = children(child.id());
+    assert_eq!(agents.len(), 5, "one agent per node");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "faultlab did not stop on {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "an interrupted run is not a pass");
+    for a in agents {
+        assert!(!alive(a), "agent {a} outlived its run");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert!(report["requests"]["total"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn sigterm_stops_the_run_and_removes_every_agent() {
+    interrupted_run_leaves_nothing(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_removes_every_agent() {
+    interrupted_run_leaves_nothing(nix::sys::signal::Signal::SIGINT);
+}

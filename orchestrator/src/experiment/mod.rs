@@ -6,12 +6,14 @@
 //! - `validate` turns the file into these typed forms, with located errors;
 //! - `schedule` expands fault plans into occurrences from a seed.
 
+mod conflict;
 mod schedule;
 mod validate;
 pub mod yaml;
 
 use crate::backend::BackendChoice;
 use crate::topology::Topology;
+use faults::spec::FaultSpec;
 use faults::{ByzantineMode, DelayDistribution, Direction, MessageFault};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +65,9 @@ pub enum FaultKind {
     Delay,
     Partition,
     Byzantine,
+    Slow,
+    ClockSkew,
+    Duplicate,
 }
 
 impl FaultKind {
@@ -78,6 +83,9 @@ impl FaultKind {
             FaultKind::Delay => "delay",
             FaultKind::Partition => "partition",
             FaultKind::Byzantine => "byzantine",
+            FaultKind::Slow => "slow",
+            FaultKind::ClockSkew => "clock_skew",
+            FaultKind::Duplicate => "duplicate",
         }
     }
 }
@@ -144,8 +152,17 @@ pub enum FaultParams {
     Omission { direction: Direction, probability: f64 },
     /// Delay messages.
     Delay { distribution: DelayDistribution, reorder: bool },
-    /// Falsify results.
+    /// Falsify results (corrupt, collude, equivocate, stale).
     Byzantine { mode: ByzantineMode },
+    /// Byzantine `mode: forge`: each possible liar and the node it claims to
+    /// be; the rules go on every other node of the run (`everyone`).
+    Forge { claims: Vec<(NodeId, NodeId)>, everyone: Vec<NodeId> },
+    /// Processing delay of each received message.
+    Slow { distribution: DelayDistribution },
+    /// The node's clock is `offset_nanos` off and runs `1 + drift` times as fast.
+    ClockSkew { offset_nanos: i64, drift: f64 },
+    /// Received messages arrive twice with `probability`.
+    Duplicate { probability: f64 },
 }
 
 /// One execution of a planned fault on concrete nodes.
@@ -245,6 +262,32 @@ impl Experiment {
     /// holds faults skipped because they would start after it.
     pub fn occurrences(&self, seed: u64, duration: Duration) -> (Vec<Occurrence>, Vec<FaultPlan>) {
         schedule::expand(&self.faults, seed, duration)
+    }
+
+    /// Validate one fault injected at run time (the dashboard's) against this
+    /// experiment's topology, and expand it into occurrences starting at
+    /// `now` (run-relative): its `at` counts from `now`, and no `at` means now.
+    /// `index` numbers the injected fault (past the file's faults) and picks
+    /// its random streams. Errors are plain text: there is no file.
+    pub fn live_occurrences(
+        &self,
+        spec: &FaultSpec,
+        now: Duration,
+        index: usize,
+    ) -> Result<Vec<Occurrence>, String> {
+        let plan = self.live_plan(spec, now, index)?;
+        let remaining = self.duration.saturating_sub(now);
+        let (mut occurrences, _) = schedule::expand(std::slice::from_ref(&plan), self.seed, remaining);
+        for o in &mut occurrences {
+            o.start += now;
+            o.end = o.end.map(|e| e + now);
+        }
+        Ok(occurrences)
+    }
+
+    /// The validated plan of a fault injected at `now` (see [`Experiment::live_occurrences`]).
+    pub fn live_plan(&self, spec: &FaultSpec, now: Duration, index: usize) -> Result<FaultPlan, String> {
+        validate::live(self, spec, now, index)
     }
 
     /// MTTF / (MTTF + MTTR) when a crash or pause fault runs on an

@@ -13,8 +13,14 @@
 //! - A symmetric partition gives every node the nodes of the other groups as
 //!   its cut. `one_way: true` cuts only the first group's sends to the others:
 //!   only the first group's nodes get a (one-way) rule.
-//! - Byzantine `collude` gives every node of one plan the same key; `corrupt`
-//!   gives each node its own.
+//! - Byzantine `collude` gives every node of one plan the same key; `corrupt`,
+//!   `equivocate` and `stale` give each node its own.
+//! - Receive-side kinds sit on the receiving end: `duplicate` on the target
+//!   (all it receives) or on `b` of a link `a -> b`, scoped to `a`; `slow` and
+//!   `clock_skew` on the target. A forgery (`mode: forge`) is carried out by
+//!   the receivers: every node but the liar and its victim (or `b` of a link)
+//!   takes what the liar sends for the victim's, since the transport does not
+//!   authenticate senders.
 //! - Occurrences end where their schedule says, even past the run's end (the
 //!   runner ends everything then); restart occurrences and permanent faults
 //!   have no end.
@@ -67,7 +73,7 @@ fn first_start(schedule: &Schedule) -> Duration {
 }
 
 /// The (start, end) windows of a schedule that start before `duration`.
-fn windows(
+pub(super) fn windows(
     schedule: &Schedule,
     duration: Duration,
     rng: &mut ChaCha8Rng,
@@ -160,9 +166,15 @@ fn action(plan: &FaultPlan, seed: u64, rng: &mut ChaCha8Rng) -> Action {
             Action::Message(nodes.into_iter().map(|n| (n, MessageFault::Silence)).collect())
         }
         FaultKind::Partition => Action::Message(partition(&plan.selection)),
-        FaultKind::Omission | FaultKind::Delay | FaultKind::Byzantine => {
-            Action::Message(message_rules(plan, seed, &nodes))
+        FaultKind::Byzantine if matches!(plan.params, FaultParams::Forge { .. }) => {
+            Action::Message(forge_rules(plan, &nodes))
         }
+        FaultKind::Omission
+        | FaultKind::Delay
+        | FaultKind::Byzantine
+        | FaultKind::Slow
+        | FaultKind::ClockSkew
+        | FaultKind::Duplicate => Action::Message(message_rules(plan, seed, &nodes)),
     }
 }
 
@@ -200,11 +212,22 @@ fn message_rules(plan: &FaultPlan, seed: u64, nodes: &[NodeId]) -> Vec<(NodeId, 
         FaultParams::Byzantine { mode } => {
             MessageFault::Byzantine { mode: *mode, key: byz_key(node, *mode), links }
         }
-        FaultParams::None => MessageFault::Silence,
+        FaultParams::Slow { distribution } => MessageFault::Slow { distribution: distribution.clone() },
+        FaultParams::ClockSkew { offset_nanos, drift } => {
+            MessageFault::ClockSkew { offset_nanos: *offset_nanos, drift: *drift }
+        }
+        FaultParams::Duplicate { probability } => {
+            MessageFault::Duplicate { probability: *probability, links }
+        }
+        // Forgeries are expanded by `forge_rules`; silence needs no parameters.
+        FaultParams::Forge { .. } | FaultParams::None => MessageFault::Silence,
     };
     match &plan.selection {
         Selection::Link { from, to } => {
-            let receive = matches!(plan.params, FaultParams::Omission { direction: Direction::Receive, .. });
+            let receive = matches!(
+                plan.params,
+                FaultParams::Omission { direction: Direction::Receive, .. } | FaultParams::Duplicate { .. }
+            );
             if receive {
                 vec![(*to, rule(*to, LinkScope::Peers(vec![*from])))]
             } else {
@@ -213,6 +236,27 @@ fn message_rules(plan: &FaultPlan, seed: u64, nodes: &[NodeId]) -> Vec<(NodeId, 
         }
         _ => nodes.iter().map(|&n| (n, rule(n, LinkScope::All))).collect(),
     }
+}
+
+/// Forgery: for each liar picked, every other node but its victim (or the
+/// link's receiver) attributes the liar's messages to the victim.
+fn forge_rules(plan: &FaultPlan, nodes: &[NodeId]) -> Vec<(NodeId, MessageFault)> {
+    let FaultParams::Forge { claims, everyone } = &plan.params else { return Vec::new() };
+    let claimed = |liar: NodeId| claims.iter().find(|(l, _)| *l == liar).map(|(_, c)| *c);
+    let mut rules = Vec::new();
+    if let Selection::Link { from, to } = &plan.selection {
+        if let Some(c) = claimed(*from) {
+            rules.push((*to, MessageFault::Forge { liar: *from, claimed: c }));
+        }
+        return rules;
+    }
+    for &liar in nodes {
+        let Some(c) = claimed(liar) else { continue };
+        for &r in everyone.iter().filter(|r| **r != liar && **r != c) {
+            rules.push((r, MessageFault::Forge { liar, claimed: c }));
+        }
+    }
+    rules
 }
 
 /// SplitMix64 over several words: independent, reproducible seeds.

@@ -32,8 +32,8 @@ duration: 60s
 workload: { kind: tmr }
 faults:
   - { at: 5s, kind: crash, target: replica-1 }
-  - { at: 5s, for: 2s, kind: pause, target: replica-1 }
-  - { every: 10s, for: 1s, kind: crash, target: replica-1 }
+  - { at: 5s, for: 2s, kind: pause, target: replica-2 }
+  - { every: 10s, for: 1s, kind: crash, target: replica-3 }
   - { every: { mttf: 20s, mttr: 2s, distribution: exponential }, kind: crash,
       target: { role: replica, count: 1, pick: random } }
   - { at: 5s, for: 3s, kind: delay, link: replica-1 -> voter-1,
@@ -228,10 +228,18 @@ fn misplaced_and_unsupported_fields_are_located() {
     assert_error_at(&text, 6, "probability", "`probability` does not apply to `crash`");
     let text = with_faults("  - { at: 10s, for: 1s, kind: restart, target: replica-1 }\n");
     assert_error_at(&text, 6, "for", "`for` does not apply to `restart`");
+    let text = with_faults("  - { at: 10s, kind: slow, target: replica-1, delay: 5ms, reorder: true }\n");
+    assert_error_at(&text, 6, "reorder", "`reorder` does not apply to `slow`");
     let text = with_faults("  - { at: 10s, kind: slow, target: replica-1 }\n");
-    assert_error_at(&text, 6, "slow", "`slow` faults are not supported yet");
-    let text = with_faults("  - { at: 10s, kind: byzantine, target: replica-1, mode: equivocate }\n");
-    assert_error_at(&text, 6, "equivocate", "`mode: equivocate` is not supported yet");
+    assert_error_at(&text, 6, "{", "`distribution: fixed` needs `delay`");
+    let text = with_faults(
+        "  - { at: 10s, kind: byzantine, target: replica-1, mode: corrupt, impersonate: replica-2 }\n",
+    );
+    assert_error_at(&text, 6, "impersonate", "`impersonate` applies to `mode: forge` only");
+    let text = with_faults("  - { at: 10s, kind: clock_skew, target: replica-1, probability: 0.5 }\n");
+    assert_error_at(&text, 6, "probability", "`probability` does not apply to `clock_skew`");
+    let text = with_faults("  - { at: 10s, kind: slow, link: replica-1 -> voter-1, delay: 5ms }\n");
+    assert_error_at(&text, 6, "link", "`link` does not apply to `slow`");
     let text =
         with_faults("  - { at: 10s, kind: delay, target: replica-1, distribution: fixed, min: 1ms }\n");
     assert_error_at(&text, 6, "min", "`min` does not apply to `distribution: fixed`");
@@ -517,6 +525,25 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
+    fn the_same_seed_gives_the_same_schedule(seed in any::<u64>(), mttf in 100u64..5_000, count in 1usize..=3) {
+        let e = ok(&random_file(mttf, count));
+        let (a, _) = e.occurrences(seed, e.duration);
+        prop_assert_eq!(&a, &e.occurrences(seed, e.duration).0);
+        prop_assert!(a.windows(2).all(|w| w[0].start <= w[1].start), "sorted by start");
+        for plan in 0..3 {
+            let mine: Vec<&Occurrence> = a.iter().filter(|o| o.fault == plan).collect();
+            prop_assert!(mine.iter().all(|o| o.start < e.duration));
+            // One plan's occurrences never overlap: each ends before the next starts.
+            prop_assert!(mine.windows(2).all(|w| w[0].end.is_some_and(|end| end <= w[1].start)));
+        }
+        for o in a.iter().filter(|o| o.fault == 0) {
+            let Action::Crash(nodes) = &o.action else { panic!("{:?}", o.action) };
+            prop_assert_eq!(nodes.len(), count);
+            prop_assert!(nodes.iter().all(|n| n.0 < 3), "only replicas are picked");
+        }
+    }
+
+    #[test]
     fn parse_never_panics_on_arbitrary_text(text in "[ -~\n\t]{0,300}") {
         let _ = parse(&text);
     }
@@ -527,4 +554,181 @@ proptest! {
             let _ = e.occurrences(e.seed, e.duration);
         }
     }
+}
+
+#[test]
+fn new_kinds_expand_into_their_rules() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: slow, target: replica-1, distribution: pareto, scale: 2ms, shape: 1.5 }\n",
+        "  - { at: 2s, for: 1s, kind: clock_skew, target: replica-2, offset: -250ms, drift: 0.01 }\n",
+        "  - { at: 3s, for: 1s, kind: duplicate, target: voter-1, probability: 0.2 }\n",
+        "  - { at: 4s, for: 1s, kind: duplicate, link: replica-1 -> voter-1 }\n",
+        "  - { at: 5s, for: 1s, kind: byzantine, target: replica-3, mode: equivocate }\n",
+        "  - { at: 6s, for: 1s, kind: byzantine, target: replica-3, mode: stale }\n",
+        "  - { at: 7s, for: 1s, kind: delay, target: replica-1, distribution: normal, mean: 20ms, stddev: 5ms }\n",
+    )));
+    let (occ, _) = e.occurrences(0, e.duration);
+    let rules: Vec<Vec<(NodeId, MessageFault)>> = occ
+        .iter()
+        .map(|o| match &o.action {
+            Action::Message(r) => r.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let pareto = DelayDistribution::Pareto { scale: Duration::from_millis(2), shape: 1.5 };
+    assert_eq!(rules[0], vec![(id(0), MessageFault::Slow { distribution: pareto })]);
+    assert_eq!(rules[1], vec![(id(1), MessageFault::ClockSkew { offset_nanos: -250_000_000, drift: 0.01 })]);
+    assert_eq!(rules[2], vec![(id(3), MessageFault::Duplicate { probability: 0.2, links: LinkScope::All })]);
+    // Duplication is received: it sits on the link's receiving end.
+    assert_eq!(
+        rules[3],
+        vec![(id(3), MessageFault::Duplicate { probability: 1.0, links: LinkScope::Peers(vec![id(0)]) })]
+    );
+    assert!(matches!(
+        rules[4][..],
+        [(n, MessageFault::Byzantine { mode: ByzantineMode::Equivocate, .. })] if n == id(2)
+    ));
+    assert!(
+        matches!(rules[5][..], [(n, MessageFault::Byzantine { mode: ByzantineMode::Stale, .. })] if n == id(2))
+    );
+    assert!(matches!(
+        &rules[6][..],
+        [(n, MessageFault::Delay { distribution: DelayDistribution::Normal { .. }, reorder: false, .. })] if *n == id(0)
+    ));
+    assert_eq!(
+        occ.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>()[..3],
+        ["slow", "clock_skew", "duplicate"]
+    );
+}
+
+#[test]
+fn forgeries_are_carried_out_by_the_receivers() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: byzantine, target: replica-3, mode: forge }\n",
+        "  - { at: 2s, for: 1s, kind: byzantine, target: replica-3, mode: forge, impersonate: replica-2 }\n",
+        "  - { at: 3s, for: 1s, kind: byzantine, link: replica-1 -> voter-1, mode: forge }\n",
+    )));
+    let (occ, _) = e.occurrences(0, e.duration);
+    let forge = |claimed: u16| MessageFault::Forge { liar: id(2), claimed: id(claimed) };
+    // replica-3 claims to be the next replica, replica-1, to everyone else.
+    assert_eq!(occ[0].action, Action::Message(vec![(id(1), forge(0)), (id(3), forge(0)), (id(4), forge(0))]));
+    assert_eq!(occ[1].action, Action::Message(vec![(id(0), forge(1)), (id(3), forge(1)), (id(4), forge(1))]));
+    assert_eq!(
+        occ[2].action,
+        Action::Message(vec![(id(3), MessageFault::Forge { liar: id(0), claimed: id(1) })])
+    );
+}
+
+#[test]
+fn new_kinds_check_their_parameters_where_written() {
+    let text = with_faults("  - { at: 1s, kind: duplicate, target: replica-1, probability: 1.5 }\n");
+    assert_error_at(&text, 6, "1.5", "probability must be between 0 and 1; got 1.5");
+    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1, drift: -2 }\n");
+    assert_error_at(&text, 6, "-2", "drift must be between -0.99");
+    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1 }\n");
+    assert_error_at(&text, 6, "{", "`clock_skew` needs `offset`");
+    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1, offset: soon }\n");
+    assert_error_at(&text, 6, "soon", "not an offset");
+    // voter-1 has no peer of its role to pass for.
+    let text = with_faults("  - { at: 1s, kind: byzantine, target: voter-1, mode: forge }\n");
+    assert_error_at(&text, 6, "{", "`mode: forge` needs `impersonate`");
+    let text = with_faults(
+        "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: replica-1 }\n",
+    );
+    assert_error_at(&text, 6, "replica-1 }", "cannot forge messages as itself");
+    let text = with_faults(
+        "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: voter-9 }\n",
+    );
+    assert_error_at(&text, 6, "voter-9", "unknown node `voter-9`");
+}
+
+#[test]
+fn contradictory_faults_name_both_lines() {
+    let text = with_faults(concat!(
+        "  - { at: 5s, for: 10s, kind: crash, target: replica-1 }\n",
+        "  - { at: 8s, for: 2s, kind: crash, target: replica-1 }\n",
+    ));
+    assert_error_at(
+        &text,
+        7,
+        "{",
+        "this crash of replica-1 at 8s contradicts the crash of replica-1 on line 6 (from 5s to 15s)",
+    );
+    let text = with_faults(concat!(
+        "  - { at: 5s, kind: crash, target: replica-2 }\n",
+        "  - { at: 1s, kind: restart, target: voter-1 }\n",
+        "  - { at: 20s, for: 1s, kind: pause, target: { role: replica, count: 2 } }\n",
+    ));
+    assert_error_at(&text, 8, "{", "a node cannot be paused while it is crashed");
+    let err = parse(&text).unwrap_err();
+    assert!(err.message.contains("line 6 (from 5s for good)"), "{err}");
+    // A periodic pause whose third occurrence meets a restart.
+    let text = with_faults(concat!(
+        "  - { every: 10s, for: 2s, kind: pause, target: replica-3 }\n",
+        "  - { at: 21s, kind: restart, target: replica-3 }\n",
+    ));
+    assert_error_at(&text, 7, "{", "cannot be restarted while it is down or frozen");
+    // Simultaneous, in either file order.
+    let text = with_faults(concat!(
+        "  - { at: 5s, for: 1s, kind: pause, target: replica-1 }\n",
+        "  - { at: 5s, for: 1s, kind: crash, target: replica-1 }\n",
+    ));
+    assert!(parse(&text).unwrap_err().message.contains("paused while it is crashed"));
+    // Back to back, on other nodes, a crash of a frozen node, random picks: all fine.
+    ok(&with_faults(concat!(
+        "  - { at: 5s, for: 5s, kind: crash, target: replica-1 }\n",
+        "  - { at: 10s, for: 5s, kind: crash, target: replica-1 }\n",
+        "  - { at: 5s, for: 5s, kind: crash, target: replica-2 }\n",
+        "  - { at: 20s, for: 5s, kind: pause, target: replica-3 }\n",
+        "  - { at: 22s, for: 1s, kind: crash, target: replica-3 }\n",
+        "  - { at: 6s, for: 5s, kind: crash, target: { role: replica, count: 1, pick: random } }\n",
+        "  - { at: 6s, for: 5s, kind: omission, target: replica-1 }\n",
+    )));
+}
+
+#[test]
+fn live_faults_are_checked_and_start_at_the_injection_time() {
+    let e = ok(DESIGN_EXAMPLE);
+    let spec = |text: &str| -> faults::spec::FaultSpec { serde_yaml::from_str(text).unwrap() };
+    // No time: now, for as long as asked.
+    let occ = e.live_occurrences(&spec("{ kind: crash, target: replica-1, for: 2s }"), secs(12), 7).unwrap();
+    assert_eq!(occ.len(), 1);
+    assert_eq!((occ[0].start, occ[0].end, occ[0].fault), (secs(12), Some(secs(14)), 7));
+    assert_eq!(occ[0].action, Action::Crash(vec![id(0)]));
+    // `at` counts from now; a period repeats until the run ends (30 s).
+    let occ = e
+        .live_occurrences(
+            &spec("{ at: 1s, every: 5s, for: 1s, kind: pause, target: replica-2 }"),
+            secs(10),
+            8,
+        )
+        .unwrap();
+    assert_eq!(occ.iter().map(|o| o.start).collect::<Vec<_>>(), vec![secs(11), secs(16), secs(21), secs(26)]);
+    // Random draws repeat for the same index.
+    let random =
+        spec("{ every: { mttf: 2s, mttr: 1s }, kind: crash, target: { role: replica, pick: random } }");
+    assert_eq!(e.live_occurrences(&random, secs(1), 9), e.live_occurrences(&random, secs(1), 9));
+    // The same rules as in a file, as plain text.
+    let err = e.live_occurrences(&spec("{ kind: crash, target: replica-7 }"), secs(1), 9).unwrap_err();
+    assert!(err.starts_with("unknown node `replica-7`; the nodes are replica-1"), "{err}");
+    let err = e.live_occurrences(&spec("{ kind: omission, target: replica-1, probability: 2 }"), secs(1), 9);
+    assert!(err.unwrap_err().contains("between 0 and 1"));
+    let err =
+        e.live_occurrences(&spec("{ at: 25s, kind: crash, target: replica-1 }"), secs(10), 9).unwrap_err();
+    assert!(err.contains("outside the run"), "{err}");
+    let err = e.live_occurrences(&spec("{ kind: crash, target: replica-1 }"), secs(30), 9).unwrap_err();
+    assert!(err.contains("the run is over"), "{err}");
+}
+
+/// A file with random schedules and random picks, for the determinism property.
+fn random_file(mttf_ms: u64, count: usize) -> String {
+    with_faults(&format!(
+        concat!(
+            "  - {{ every: {{ mttf: {m}ms, mttr: 300ms }}, kind: crash, target: {{ role: replica, count: {c}, pick: random }} }}\n",
+            "  - {{ every: {{ mttf: {m}ms, mttr: 200ms, distribution: weibull, shape: 1.5 }}, kind: pause, target: voter-1 }}\n",
+            "  - {{ every: 2s, for: 1s, kind: omission, target: {{ role: replica, count: 1, pick: random }}, probability: 0.5 }}\n",
+        ),
+        m = mttf_ms,
+        c = count
+    ))
 }

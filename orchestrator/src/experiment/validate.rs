@@ -1,6 +1,7 @@
 //! From the file as written to a typed, checked [`Experiment`]: every
 //! semantic error names the line and column of the key or value at fault.
 
+use super::conflict;
 use super::yaml::{self, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS};
 use super::{
     CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
@@ -80,6 +81,9 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, spec)| self.fault(i, spec, &topology, duration))
             .collect::<Res<Vec<_>>>()?;
+        if let Some(c) = conflict::first(&faults, &topology, duration) {
+            return Err(self.value_err(&format!("faults[{}]", c.index), c.message));
+        }
         let expect = file
             .expect
             .unwrap_or_default()
@@ -185,15 +189,9 @@ impl Checker<'_> {
             SpecKind::Delay => FaultKind::Delay,
             SpecKind::Partition => FaultKind::Partition,
             SpecKind::Byzantine => FaultKind::Byzantine,
-            SpecKind::Slow | SpecKind::ClockSkew | SpecKind::Duplicate => {
-                return Err(self.value_err(
-                    &field("kind"),
-                    format!(
-                        "`{}` faults are not supported yet; supported kinds: crash, pause, restart, isolate, silence, omission, delay, partition, byzantine",
-                        spec.kind.as_str()
-                    ),
-                ))
-            }
+            SpecKind::Slow => FaultKind::Slow,
+            SpecKind::ClockSkew => FaultKind::ClockSkew,
+            SpecKind::Duplicate => FaultKind::Duplicate,
         };
         for name in spec.present_fields() {
             if !applies(kind, name) {
@@ -204,7 +202,7 @@ impl Checker<'_> {
         }
         let schedule = self.schedule(&base, kind, spec, duration)?;
         let (selection, target) = self.selection(&base, kind, spec, topo)?;
-        let params = self.params(&base, kind, spec)?;
+        let params = self.params(&base, kind, spec, &selection, topo)?;
         let line = self.loc.value(&base).map_or(0, |p| p.line);
         Ok(FaultPlan { index: i, kind, target, line, schedule, selection, params })
     }
@@ -412,98 +410,205 @@ impl Checker<'_> {
         }
     }
 
-    fn params(&self, base: &str, kind: FaultKind, spec: &FaultSpec) -> Res<FaultParams> {
+    fn params(
+        &self,
+        base: &str,
+        kind: FaultKind,
+        spec: &FaultSpec,
+        selection: &Selection,
+        topo: &Topology,
+    ) -> Res<FaultParams> {
         let field = |name: &str| format!("{base}.{name}");
+        let probability = || -> Res<f64> {
+            let p = spec.probability.unwrap_or(1.0);
+            if !(0.0..=1.0).contains(&p) {
+                return Err(self.value_err(
+                    &field("probability"),
+                    format!("probability must be between 0 and 1; got {p}"),
+                ));
+            }
+            Ok(p)
+        };
         match kind {
-            FaultKind::Omission => {
-                let probability = spec.probability.unwrap_or(1.0);
-                if !(0.0..=1.0).contains(&probability) {
+            FaultKind::Omission => Ok(FaultParams::Omission {
+                direction: spec.direction.unwrap_or(Direction::Both),
+                probability: probability()?,
+            }),
+            FaultKind::Duplicate => Ok(FaultParams::Duplicate { probability: probability()? }),
+            FaultKind::Delay => Ok(FaultParams::Delay {
+                distribution: self.distribution(base, spec)?,
+                reorder: spec.reorder.unwrap_or(false),
+            }),
+            FaultKind::Slow => Ok(FaultParams::Slow { distribution: self.distribution(base, spec)? }),
+            FaultKind::ClockSkew => {
+                if spec.offset.is_none() && spec.drift.is_none() {
                     return Err(self.value_err(
-                        &field("probability"),
-                        format!("probability must be between 0 and 1; got {probability}"),
+                        base,
+                        "`clock_skew` needs `offset` (like -200ms) or `drift` (like 0.01 for 1% fast), or both",
                     ));
                 }
-                Ok(FaultParams::Omission {
-                    direction: spec.direction.unwrap_or(Direction::Both),
-                    probability,
-                })
-            }
-            FaultKind::Delay => {
-                let law = spec.distribution.unwrap_or(DelayLaw::Fixed);
-                let needs: &[&str] = match law {
-                    DelayLaw::Fixed => &["delay"],
-                    DelayLaw::Uniform => &["min", "max"],
-                    DelayLaw::Normal => &["mean", "stddev"],
-                    DelayLaw::Pareto => &["scale", "shape"],
-                };
-                let present = spec.present_fields();
-                for name in ["delay", "min", "max", "mean", "stddev", "scale", "shape"] {
-                    if present.contains(&name) && !needs.contains(&name) {
-                        return Err(self.key_err(
-                            &field(name),
-                            format!("`{name}` does not apply to `distribution: {}`", law.as_str()),
-                        ));
-                    }
-                }
-                if let Some(missing) = needs.iter().find(|n| !present.contains(n)) {
-                    let at =
-                        if spec.distribution.is_some() { field("distribution") } else { base.to_string() };
+                let drift = spec.drift.unwrap_or(0.0);
+                if !(drift.is_finite() && (-0.99..=10.0).contains(&drift)) {
                     return Err(self.value_err(
-                        &at,
+                        &field("drift"),
                         format!(
-                            "`distribution: {}` needs {} (missing `{missing}`)",
-                            law.as_str(),
-                            needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
+                            "drift must be between -0.99 (almost stopped) and 10 (11 times as fast); got {drift}"
                         ),
                     ));
                 }
-                let d = |v: Option<Dur>| v.map_or(Duration::ZERO, |d| d.0);
-                let distribution = match law {
-                    DelayLaw::Fixed => DelayDistribution::Fixed(d(spec.delay)),
-                    DelayLaw::Uniform => {
-                        let (min, max) = (d(spec.min), d(spec.max));
-                        if min > max {
-                            return Err(self.value_err(&field("max"), "`max` must not be below `min`"));
-                        }
-                        DelayDistribution::Uniform { min, max }
-                    }
-                    DelayLaw::Normal => {
-                        DelayDistribution::Normal { mean: d(spec.mean), stddev: d(spec.stddev) }
-                    }
-                    DelayLaw::Pareto => {
-                        let shape = spec.shape.unwrap_or(0.0);
-                        if !(shape.is_finite() && shape > 0.0) {
-                            return Err(self.value_err(
-                                &field("shape"),
-                                format!("the Pareto shape must be above zero; got {shape}"),
-                            ));
-                        }
-                        DelayDistribution::Pareto { scale: d(spec.scale), shape }
-                    }
-                };
-                Ok(FaultParams::Delay { distribution, reorder: spec.reorder.unwrap_or(false) })
+                Ok(FaultParams::ClockSkew { offset_nanos: spec.offset.map_or(0, |o| o.as_nanos()), drift })
             }
             FaultKind::Byzantine => {
-                let mode = match spec.mode.unwrap_or(ByzantineSpecMode::Corrupt) {
+                let mode = spec.mode.unwrap_or(ByzantineSpecMode::Corrupt);
+                if spec.impersonate.is_some() && mode != ByzantineSpecMode::Forge {
+                    return Err(self.key_err(
+                        &field("impersonate"),
+                        format!("`impersonate` applies to `mode: forge` only, not `mode: {}`", mode.as_str()),
+                    ));
+                }
+                let mode = match mode {
                     ByzantineSpecMode::Corrupt => ByzantineMode::Corrupt,
                     ByzantineSpecMode::Collude => ByzantineMode::Collude,
-                    other => {
-                        let name = match other {
-                            ByzantineSpecMode::Equivocate => "equivocate",
-                            ByzantineSpecMode::Stale => "stale",
-                            _ => "forge",
-                        };
-                        return Err(self.value_err(
-                            &field("mode"),
-                            format!("`mode: {name}` is not supported yet; supported modes: corrupt, collude"),
-                        ));
-                    }
+                    ByzantineSpecMode::Equivocate => ByzantineMode::Equivocate,
+                    ByzantineSpecMode::Stale => ByzantineMode::Stale,
+                    ByzantineSpecMode::Forge => return self.forge(base, spec, selection, topo),
                 };
                 Ok(FaultParams::Byzantine { mode })
             }
             _ => Ok(FaultParams::None),
         }
     }
+
+    /// Who each possible liar of a `mode: forge` fault claims to be:
+    /// `impersonate`, or else the next node of the liar's role.
+    fn forge(
+        &self,
+        base: &str,
+        spec: &FaultSpec,
+        selection: &Selection,
+        topo: &Topology,
+    ) -> Res<FaultParams> {
+        let field = |name: &str| format!("{base}.{name}");
+        let liars: Vec<NodeId> = match selection {
+            Selection::Nodes(n) => n.clone(),
+            Selection::Random { candidates, .. } => candidates.clone(),
+            Selection::Link { from, .. } => vec![*from],
+            Selection::Groups { .. } => Vec::new(),
+        };
+        let claimed = match &spec.impersonate {
+            Some(name) => Some(self.node(&field("impersonate"), name, topo)?),
+            None => None,
+        };
+        let mut claims = Vec::new();
+        for liar in liars {
+            let victim = match claimed {
+                Some(c) => c,
+                None => next_of_role(topo, liar).ok_or_else(|| {
+                    self.value_err(
+                        base,
+                        format!(
+                            "`mode: forge` needs `impersonate`, the node the target claims to be: `{}` has no peer of its role",
+                            topo.by_id(liar).map_or("?", |n| n.name.as_str())
+                        ),
+                    )
+                })?,
+            };
+            if victim == liar {
+                return Err(self.value_err(
+                    &field("impersonate"),
+                    "a node cannot forge messages as itself; `impersonate` must not be one of the targets",
+                ));
+            }
+            claims.push((liar, victim));
+        }
+        Ok(FaultParams::Forge { claims, everyone: topo.nodes.iter().map(|n| n.id).collect() })
+    }
+
+    /// A delay law and its parameters (for `delay` and `slow`).
+    fn distribution(&self, base: &str, spec: &FaultSpec) -> Res<DelayDistribution> {
+        let field = |name: &str| format!("{base}.{name}");
+        let law = spec.distribution.unwrap_or(DelayLaw::Fixed);
+        let needs: &[&str] = match law {
+            DelayLaw::Fixed => &["delay"],
+            DelayLaw::Uniform => &["min", "max"],
+            DelayLaw::Normal => &["mean", "stddev"],
+            DelayLaw::Pareto => &["scale", "shape"],
+        };
+        let present = spec.present_fields();
+        for name in ["delay", "min", "max", "mean", "stddev", "scale", "shape"] {
+            if present.contains(&name) && !needs.contains(&name) {
+                return Err(self.key_err(
+                    &field(name),
+                    format!("`{name}` does not apply to `distribution: {}`", law.as_str()),
+                ));
+            }
+        }
+        if let Some(missing) = needs.iter().find(|n| !present.contains(n)) {
+            let at = if spec.distribution.is_some() { field("distribution") } else { base.to_string() };
+            return Err(self.value_err(
+                &at,
+                format!(
+                    "`distribution: {}` needs {} (missing `{missing}`)",
+                    law.as_str(),
+                    needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" and ")
+                ),
+            ));
+        }
+        let d = |v: Option<Dur>| v.map_or(Duration::ZERO, |d| d.0);
+        Ok(match law {
+            DelayLaw::Fixed => DelayDistribution::Fixed(d(spec.delay)),
+            DelayLaw::Uniform => {
+                let (min, max) = (d(spec.min), d(spec.max));
+                if min > max {
+                    return Err(self.value_err(&field("max"), "`max` must not be below `min`"));
+                }
+                DelayDistribution::Uniform { min, max }
+            }
+            DelayLaw::Normal => DelayDistribution::Normal { mean: d(spec.mean), stddev: d(spec.stddev) },
+            DelayLaw::Pareto => {
+                let shape = spec.shape.unwrap_or(0.0);
+                if !(shape.is_finite() && shape > 0.0) {
+                    return Err(self.value_err(
+                        &field("shape"),
+                        format!("the Pareto shape must be above zero; got {shape}"),
+                    ));
+                }
+                DelayDistribution::Pareto { scale: d(spec.scale), shape }
+            }
+        })
+    }
+}
+
+/// The next node of `node`'s role after it, wrapping; None if it is alone.
+fn next_of_role(topo: &Topology, node: NodeId) -> Option<NodeId> {
+    let role = &topo.by_id(node)?.role;
+    let peers: Vec<NodeId> = topo.with_role(role).map(|n| n.id).collect();
+    let at = peers.iter().position(|p| *p == node)?;
+    let next = peers[(at + 1) % peers.len()];
+    (next != node).then_some(next)
+}
+
+/// Check one fault injected at run time (see [`Experiment::live_occurrences`]).
+pub(super) fn live(
+    exp: &Experiment,
+    spec: &FaultSpec,
+    now: Duration,
+    index: usize,
+) -> Result<FaultPlan, String> {
+    let remaining = exp.duration.saturating_sub(now);
+    if remaining.is_zero() {
+        return Err(format!("the run is over ({} of {})", Dur(now), Dur(exp.duration)));
+    }
+    // An injected fault with no time starts at once.
+    let mut spec = spec.clone();
+    if spec.at.is_none() && spec.every.is_none() {
+        spec.at = Some(Dur(Duration::ZERO));
+    }
+    let path = Path::new("");
+    let check = Checker { path, loc: Locator::default() };
+    let mut plan = check.fault(index, &spec, &exp.topology, remaining).map_err(|e| e.message)?;
+    plan.line = 0;
+    Ok(plan)
 }
 
 /// Whether the optional field `name` may appear on a fault of `kind`.
@@ -513,13 +618,16 @@ fn applies(kind: FaultKind, name: &str) -> bool {
         "at" | "every" => true,
         "for" => kind != Restart,
         "target" => kind != Partition,
-        "link" => matches!(kind, Omission | Delay | Byzantine),
+        "link" => matches!(kind, Omission | Delay | Byzantine | Duplicate),
         "groups" | "one_way" => kind == Partition,
-        "direction" | "probability" => kind == Omission,
-        "distribution" | "delay" | "min" | "max" | "mean" | "stddev" | "scale" | "shape" | "reorder" => {
-            kind == Delay
+        "direction" => kind == Omission,
+        "probability" => matches!(kind, Omission | Duplicate),
+        "distribution" | "delay" | "min" | "max" | "mean" | "stddev" | "scale" | "shape" => {
+            matches!(kind, Delay | Slow)
         }
-        "mode" => kind == Byzantine,
+        "reorder" => kind == Delay,
+        "mode" | "impersonate" => kind == Byzantine,
+        "offset" | "drift" => kind == ClockSkew,
         _ => false,
     }
 }

@@ -43,6 +43,12 @@ pub enum Command {
         /// The tmr-limit reference binary, run at the same windows for a ratio.
         #[arg(long)]
         tmr_limit: Option<PathBuf>,
+        /// Measure deploy time on docker (N agents, beside docker-compose) instead.
+        #[arg(long)]
+        deploy: bool,
+        /// Agent counts for --deploy.
+        #[arg(long = "nodes", default_values_t = vec![3usize, 5, 10])]
+        nodes: Vec<usize>,
     },
     /// A sandbox: deploy the experiment's topology with no schedule and inject faults by hand.
     Up(RunArgs),
@@ -118,7 +124,14 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
-        Command::Bench { windows, seconds, backend, tmr_limit } => {
+        Command::Bench { deploy: true, nodes, .. } => {
+            let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let points = rt.block_on(crate::bench::deploy::run(&exe, &nodes))?;
+            print!("{}", crate::bench::deploy::render(&points));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { windows, seconds, backend, tmr_limit, .. } => {
             let opts = crate::bench::BenchOptions {
                 windows,
                 seconds,

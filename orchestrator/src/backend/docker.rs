@@ -527,7 +527,7 @@ impl DockerBackend {
     }
 
     /// Kill the node's container (SIGKILL). A node already down stays down.
-    pub async fn crash(&mut self, node: NodeId) -> Result<(), DockerError> {
+    pub async fn crash(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
         let kill = || self.docker.kill_container(&c.name, Some(KillContainerOptions { signal: "SIGKILL" }));
         match kill().await {
@@ -546,7 +546,7 @@ impl DockerBackend {
     }
 
     /// Start a crashed node again; returns its endpoint (the published port may have changed).
-    pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, DockerError> {
+    pub async fn start(&self, node: NodeId) -> Result<AgentEndpoint, DockerError> {
         let (_, c) = self.container(node)?;
         match self.docker.start_container::<String>(&c.name, None).await {
             Ok(()) => {}

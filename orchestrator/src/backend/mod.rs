@@ -142,6 +142,40 @@ impl Backend {
         each!(self, b => b.crash(node))
     }
 
+    /// Kill several nodes at once (the engine kills them concurrently).
+    pub async fn crash_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => {
+                for &n in nodes {
+                    b.crash(n).await?;
+                }
+                Ok(())
+            }
+            Backend::Docker(d) => {
+                let b = &d.backend;
+                futures::future::try_join_all(nodes.iter().map(|&n| b.crash(n))).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Start several crashed nodes again at once.
+    pub async fn start_all(&mut self, nodes: &[NodeId]) -> Result<Vec<AgentEndpoint>, BackendError> {
+        match self {
+            Backend::Process(b) => {
+                let mut out = Vec::with_capacity(nodes.len());
+                for &n in nodes {
+                    out.push(b.start(n).await?);
+                }
+                Ok(out)
+            }
+            Backend::Docker(d) => {
+                let b = &d.backend;
+                Ok(futures::future::try_join_all(nodes.iter().map(|&n| b.start(n))).await?)
+            }
+        }
+    }
+
     /// Start a crashed node again.
     pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, BackendError> {
         each!(self, b => b.start(node))

@@ -1,5 +1,8 @@
 //! `faultlab bench`: voted requests per second and latency of the TMR service
-//! with no faults, measured end to end through real agents.
+//! with no faults, measured end to end through real agents; and (`deploy`)
+//! the time to bring agents up on the docker backend beside docker-compose.
+
+pub mod deploy;
 
 use crate::backend::BackendChoice;
 use crate::run::{Progress, RunOptions};

@@ -111,6 +111,8 @@ struct Running<'a> {
     token: String,
     run_id: String,
     backend: Backend,
+    /// Where each node's stable storage lives (`<root>/<node>`), as the agent sees it.
+    state_root: PathBuf,
     links: BTreeMap<NodeId, AgentLink>,
     incarnation: Vec<u32>,
     up: Vec<bool>,
@@ -192,7 +194,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
             let _ = backend.teardown().await;
             if backend.name() == "docker" {
                 let id = run_id.clone();
-                let _ = tokio::task::spawn_blocking(move || crate::backend::docker::teardown_blocking(&id)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::backend::docker::teardown_blocking(&id)).await;
             }
             anyhow::bail!("interrupted while deploying; everything the run made was removed");
         }
@@ -206,12 +209,24 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|(n, e)| Peer { id: n.id, name: n.name.clone(), addr: e.data_addr })
         .collect();
     let n = exp.topology.nodes.len();
+    // Stable storage that survives a node's crash: the run's volume in a
+    // container, a host directory for processes.
+    let host_state = match &opts.out_dir {
+        Some(dir) => std::path::absolute(dir.join("state")).unwrap_or_else(|_| dir.join("state")),
+        None => std::env::temp_dir().join(format!("faultlab-{run_id}-state")),
+    };
+    let state_root = if backend.name() == "docker" {
+        PathBuf::from(crate::backend::docker::STATE_DIR)
+    } else {
+        host_state.clone()
+    };
     let mut running = Running {
         exp,
         seed,
         token,
         run_id,
         backend,
+        state_root,
         links: BTreeMap::new(),
         incarnation: vec![0; n],
         up: vec![true; n],
@@ -234,6 +249,10 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         manual: 0,
     };
     running.engine_events = running.backend.events();
+    if let Workload::Checkpointing(p) = &exp.workload {
+        let config = running.checkpoint_config(p);
+        running.recorder.expect_checkpointing(&config);
+    }
     let result = running.drive(duration, rx, opts, &mut stop).await;
     // Whatever happened, nothing the run made outlives it.
     for link in running.links.values() {
@@ -241,6 +260,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let teardown = running.backend.teardown().await;
+    if opts.out_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&host_state);
+    }
     let mut report = result?;
     teardown.context("removing the run's agents failed")?;
     report.experiment = exp.name.clone();
@@ -262,11 +284,20 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
 }
 
 impl Running<'_> {
+    /// The checkpointing processes' configuration: every process, and the experiment's seed.
+    fn checkpoint_config(&self, p: &crate::experiment::CheckpointParams) -> workloads::checkpoint::Config {
+        let mut c = p.config.clone();
+        c.processes = self.exp.topology.with_role("process").map(|n| n.id).collect();
+        c.seed = self.seed;
+        c
+    }
+
     fn agent_config(&self, node: NodeId) -> Result<AgentConfig> {
         let spec = self.exp.topology.by_id(node).context("node outside the topology")?;
         let idx = usize::from(node.0);
         let incarnation = self.incarnation[idx];
         let workload = match &self.exp.workload {
+            Workload::Checkpointing(p) => WorkloadConfig::Checkpoint(self.checkpoint_config(p)),
             Workload::Tmr(p) => {
                 let ids = |role: &str| self.exp.topology.with_role(role).map(|n| n.id).collect::<Vec<_>>();
                 let role = match spec.role.as_str() {
@@ -298,6 +329,7 @@ impl Running<'_> {
             incarnation,
             faults: self.rules.get(&node).cloned().unwrap_or_default(),
             flush_interval: Duration::from_millis(20),
+            state_dir: Some(self.state_root.join(&spec.name)),
         })
     }
 
@@ -562,6 +594,7 @@ impl Running<'_> {
     fn deadline(&self) -> Duration {
         match &self.exp.workload {
             Workload::Tmr(p) => p.deadline,
+            Workload::Checkpointing(p) => p.config.step,
         }
     }
 
@@ -641,15 +674,11 @@ impl Running<'_> {
         ));
         match &occ.action {
             Action::Crash(nodes) => {
-                for &n in nodes {
-                    self.crash(n).await?;
-                }
+                self.crash_all(nodes).await?;
             }
             Action::Restart(nodes) => {
-                for &n in nodes {
-                    self.crash(n).await?;
-                    self.restart(n).await?;
-                }
+                self.crash_all(nodes).await?;
+                self.restart_all(nodes).await?;
                 self.active.remove(&i);
                 if let Some(r) = self.records.get(&i) {
                     self.recorder.fault_ended(*r, monotonic_now());
@@ -690,9 +719,7 @@ impl Running<'_> {
         }
         match &occ.action {
             Action::Crash(nodes) => {
-                for &n in nodes {
-                    self.restart(n).await?;
-                }
+                self.restart_all(nodes).await?;
             }
             Action::Restart(_) => return Ok(()),
             Action::Pause(nodes) => {
@@ -726,31 +753,46 @@ impl Running<'_> {
         Ok(())
     }
 
-    async fn crash(&mut self, n: NodeId) -> Result<()> {
-        let idx = usize::from(n.0);
-        if !self.up[idx] {
-            return Ok(());
+    /// Kill these nodes together (those already down stay down).
+    async fn crash_all(&mut self, nodes: &[NodeId]) -> Result<()> {
+        let nodes: Vec<NodeId> = nodes.iter().copied().filter(|n| self.up[usize::from(n.0)]).collect();
+        for &n in &nodes {
+            self.up[usize::from(n.0)] = false;
+            self.links.remove(&n);
         }
-        self.up[idx] = false;
-        self.links.remove(&n);
-        self.backend.crash(n).await?;
-        self.node_state(n, NodeState::Down);
+        self.backend.crash_all(&nodes).await?;
+        for &n in &nodes {
+            self.node_state(n, NodeState::Down);
+        }
         Ok(())
     }
 
     async fn restart(&mut self, n: NodeId) -> Result<()> {
-        let idx = usize::from(n.0);
-        if self.up[idx] {
+        self.restart_all(&[n]).await
+    }
+
+    /// Start these crashed nodes again together, each as a new incarnation
+    /// that gets the message faults active on it.
+    async fn restart_all(&mut self, nodes: &[NodeId]) -> Result<()> {
+        let nodes: Vec<NodeId> = nodes.iter().copied().filter(|n| !self.up[usize::from(n.0)]).collect();
+        if nodes.is_empty() {
             return Ok(());
         }
-        self.incarnation[idx] += 1;
-        let ep = self.backend.start(n).await?;
-        self.endpoints[idx] = (ep.control, ep.data_listen);
-        let link = self.connect(n).await?;
-        link.send(Down::Start);
-        self.links.insert(n, link);
-        self.up[idx] = true;
-        self.node_state(n, NodeState::Up);
+        for &n in &nodes {
+            self.incarnation[usize::from(n.0)] += 1;
+        }
+        let endpoints = self.backend.start_all(&nodes).await?;
+        for (&n, ep) in nodes.iter().zip(&endpoints) {
+            self.endpoints[usize::from(n.0)] = (ep.control, ep.data_listen);
+        }
+        let links = futures::future::join_all(nodes.iter().map(|&n| self.connect(n))).await;
+        for (&n, link) in nodes.iter().zip(links) {
+            let link = link?;
+            link.send(Down::Start);
+            self.links.insert(n, link);
+            self.up[usize::from(n.0)] = true;
+            self.node_state(n, NodeState::Up);
+        }
         Ok(())
     }
 }

@@ -146,6 +146,8 @@ struct Running<'a> {
 pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let seed = opts.seed.unwrap_or(exp.seed);
     let duration = opts.duration.unwrap_or(exp.duration);
+    // Faults injected by hand are validated against the run's own length.
+    let exp = &Experiment { duration, ..exp.clone() };
     if let Some(dir) = &opts.out_dir {
         std::fs::create_dir_all(dir.join("logs"))
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -497,11 +499,7 @@ impl Running<'_> {
     ) -> Result<()> {
         let index = self.exp.faults.len() + self.manual;
         self.manual += 1;
-        let occs: Result<Vec<Occurrence>, String> = {
-            let _ = (spec, index);
-            Err("injection by hand is not available yet".to_string())
-        };
-        let occs = match occs {
+        let occs = match self.exp.live_occurrences(spec, now, index) {
             Ok(o) => o,
             Err(e) => {
                 opts.progress.line(&format!("fault refused: {e}"));

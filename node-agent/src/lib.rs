@@ -10,6 +10,7 @@ mod control;
 mod error;
 pub mod proto;
 mod runtime;
+mod stable;
 mod transport;
 mod workload;
 

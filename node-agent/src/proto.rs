@@ -19,6 +19,8 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 pub enum WorkloadConfig {
     /// A TMR client, replica or voter.
     Tmr(workloads::tmr::Config),
+    /// A checkpointing process.
+    Checkpoint(workloads::checkpoint::Config),
 }
 
 /// A peer's data address.
@@ -53,6 +55,10 @@ pub struct AgentConfig {
     pub faults: Vec<(FaultId, MessageFault)>,
     /// How often the agent sends its observations up.
     pub flush_interval: Duration,
+    /// The node's stable-storage directory, which survives its crash (None:
+    /// writes are dropped). Emptied on the first start of a run.
+    #[serde(default)]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Orchestrator to agent.

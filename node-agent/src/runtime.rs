@@ -5,6 +5,7 @@
 use crate::clock::{monotonic_now, ClockMap};
 use crate::control::{self, Control, Watchdog};
 use crate::proto::{AgentConfig, AgentStats, Down, Up};
+use crate::stable::Stable;
 use crate::transport::{self, Inbound, Outbox, TransportCounters};
 use crate::AgentError;
 use bytes::Bytes;
@@ -77,6 +78,14 @@ where
         }
         Err(e) => return Err(control.fail(e).await),
     };
+    // Before the node is built: a first start must not see a previous run's records.
+    let stable = match Stable::open(configured.cfg.state_dir.as_deref(), configured.cfg.incarnation == 0) {
+        Ok(s) => s,
+        Err(e) => {
+            configured.acceptor.abort();
+            return Err(control.fail(e.into()).await);
+        }
+    };
     let node = match build(&configured.cfg) {
         Ok(n) => n,
         Err(e) => {
@@ -85,7 +94,7 @@ where
         }
     };
     let acceptor = configured.acceptor.abort_handle();
-    let mut rt = Runtime::new(node, configured);
+    let mut rt = Runtime::new(node, configured, stable);
     let result = rt.run(&mut control, &mut dog).await;
     acceptor.abort();
     match result {
@@ -219,10 +228,14 @@ struct Runtime<N: Node> {
     observations: Vec<(Time, Observation)>,
     flush_interval: Duration,
     received: u64,
+    /// The node's stable storage.
+    stable: Stable,
+    /// A stable-storage write failed: the node's guarantees are gone, so the agent stops.
+    fatal: Option<AgentError>,
 }
 
 impl<N: Node> Runtime<N> {
-    fn new(node: N, c: Configured<N::Msg>) -> Self {
+    fn new(node: N, c: Configured<N::Msg>, stable: Stable) -> Self {
         let outbox = Outbox::new(c.cfg.node, c.cfg.run_id.clone(), &c.cfg.peers, c.counters.clone());
         Runtime {
             me: c.cfg.node,
@@ -241,6 +254,8 @@ impl<N: Node> Runtime<N> {
             observations: Vec::new(),
             flush_interval: c.cfg.flush_interval.max(Duration::from_millis(1)),
             received: 0,
+            stable,
+            fatal: None,
         }
     }
 
@@ -319,6 +334,10 @@ impl<N: Node> Runtime<N> {
             self.outbox.flush();
             if self.observations.len() >= OBSERVATION_BATCH {
                 self.flush_observations(control);
+            }
+            if let Some(e) = self.fatal.take() {
+                self.flush_observations(control);
+                return Err(e);
             }
         }
     }
@@ -414,6 +433,13 @@ impl<N: Node> Runtime<N> {
 
     /// Carries out what the node asked for in the call made at `now`.
     fn apply_effects(&mut self, now: Time) {
+        // Stable writes first: nothing sent may depend on state a crash would lose.
+        if !self.effects.stable.is_empty() {
+            if let Err(e) = self.stable.write(self.effects.stable.drain(..)) {
+                self.effects.sends.clear();
+                self.fatal.get_or_insert(AgentError::Io(e));
+            }
+        }
         for (to, msg) in self.effects.sends.drain(..) {
             match self.interposer.on_send(now, to, msg) {
                 SendDecision::Drop => {}

@@ -172,6 +172,7 @@ fn configs(n: u16, run_id: &str) -> Vec<AgentConfig> {
             incarnation: 0,
             faults: vec![],
             flush_interval: Duration::from_millis(20),
+            state_dir: None,
         })
         .collect()
 }

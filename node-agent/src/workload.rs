@@ -3,6 +3,7 @@
 use crate::proto::{AgentConfig, WorkloadConfig};
 use crate::AgentError;
 use workloads::any::AnyNode;
+use workloads::checkpoint::CheckpointNode;
 use workloads::tmr::TmrNode;
 
 /// Builds the workload node the configuration names.
@@ -10,5 +11,11 @@ pub(crate) fn build(cfg: &AgentConfig) -> Result<AnyNode, AgentError> {
     let restarted = cfg.incarnation > 0;
     match &cfg.workload {
         WorkloadConfig::Tmr(c) => Ok(TmrNode::new(cfg.node, c, cfg.seed, restarted).into()),
+        WorkloadConfig::Checkpoint(c) => {
+            // What the node stored before its crash (the runtime emptied the
+            // directory if this is the run's first start).
+            let records = crate::stable::load(cfg.state_dir.as_deref())?;
+            Ok(CheckpointNode::new(cfg.node, c, records, restarted).into())
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! Adding a workload: a variant in [`AnyNode`], one in [`AnyMsg`], and an arm
 //! in each `match` below.
 
-use crate::{tmr, Effects, Message, Node, NodeId, Time, TimerId};
+use crate::{checkpoint, tmr, Effects, Message, Node, NodeId, Time, TimerId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -12,32 +12,39 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AnyMsg {
     Tmr(tmr::Msg),
+    Checkpoint(checkpoint::Msg),
 }
 
 impl Message for AnyMsg {
     fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
         match self {
             AnyMsg::Tmr(m) => m.corrupt(rng),
+            AnyMsg::Checkpoint(m) => m.corrupt(rng),
         }
     }
 
     fn collude(&mut self, key: u64) -> bool {
         match self {
             AnyMsg::Tmr(m) => m.collude(key),
+            AnyMsg::Checkpoint(m) => m.collude(key),
         }
     }
 
     fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
         match self {
             AnyMsg::Tmr(m) => m.equivocate(to, key),
+            AnyMsg::Checkpoint(m) => m.equivocate(to, key),
         }
     }
 }
 
 /// A node of any workload.
+// An agent hosts one node: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AnyNode {
     Tmr(Hosted<tmr::TmrNode>),
+    Checkpoint(Hosted<checkpoint::CheckpointNode>),
 }
 
 /// A workload node with a scratch buffer for its effects, reused on every
@@ -64,6 +71,7 @@ impl<N: Node> Hosted<N> {
         out.sends.extend(self.scratch.sends.drain(..).map(|(to, m)| (to, wrap(m))));
         out.timers.append(&mut self.scratch.timers);
         out.observations.append(&mut self.scratch.observations);
+        out.stable.append(&mut self.scratch.stable);
     }
 }
 
@@ -73,12 +81,19 @@ impl From<tmr::TmrNode> for AnyNode {
     }
 }
 
+impl From<checkpoint::CheckpointNode> for AnyNode {
+    fn from(n: checkpoint::CheckpointNode) -> Self {
+        AnyNode::Checkpoint(Hosted::new(n))
+    }
+}
+
 impl Node for AnyNode {
     type Msg = AnyMsg;
 
     fn on_start(&mut self, now: Time, out: &mut Effects<AnyMsg>) {
         match self {
             AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_start(now, e)),
+            AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_start(now, e)),
         }
     }
 
@@ -87,12 +102,18 @@ impl Node for AnyNode {
             (AnyNode::Tmr(h), AnyMsg::Tmr(m)) => {
                 h.call(out, AnyMsg::Tmr, |n, e| n.on_message(now, from, m, e))
             }
+            (AnyNode::Checkpoint(h), AnyMsg::Checkpoint(m)) => {
+                h.call(out, AnyMsg::Checkpoint, |n, e| n.on_message(now, from, m, e))
+            }
+            // Another workload's message: not ours to interpret.
+            _ => {}
         }
     }
 
     fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<AnyMsg>) {
         match self {
             AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_timer(now, timer, e)),
         }
     }
 }

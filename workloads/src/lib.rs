@@ -7,11 +7,12 @@
 //! drive it message by message; a simulator can drive it with virtual time.
 
 pub mod any;
+pub mod checkpoint;
 pub mod node;
 pub mod observation;
 pub mod time;
 pub mod tmr;
 
-pub use node::{Effects, Message, Node, NodeId, TimerId};
+pub use node::{Effects, Message, Node, NodeId, StableRecords, StableWrite, TimerId};
 pub use observation::{Observation, Outcome, Verdict};
 pub use time::Time;

@@ -47,6 +47,20 @@ pub trait Message: Serialize + DeserializeOwned + Clone + Debug + Send + 'static
     }
 }
 
+/// A write to the node's stable storage, which survives a crash of the node.
+/// The driver carries out every write of a call, in order, before any send of
+/// that call: nothing a node sends can depend on state a crash would lose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StableWrite {
+    /// Replace the record `key` with `bytes`, atomically.
+    Put { key: String, bytes: Vec<u8> },
+    /// Append `bytes` to the record `key` (created empty if absent).
+    Append { key: String, bytes: Vec<u8> },
+}
+
+/// A node's stable storage as loaded on a restart: record key to bytes.
+pub type StableRecords = std::collections::BTreeMap<String, Vec<u8>>;
+
 /// What a node asks its driver to do, collected during one call.
 #[derive(Debug)]
 pub struct Effects<M> {
@@ -56,11 +70,13 @@ pub struct Effects<M> {
     pub timers: Vec<(Duration, TimerId)>,
     /// Observations for the orchestrator's recorder, stamped with the time of the call.
     pub observations: Vec<Observation>,
+    /// Writes to stable storage, carried out before the sends.
+    pub stable: Vec<StableWrite>,
 }
 
 impl<M> Default for Effects<M> {
     fn default() -> Self {
-        Effects { sends: Vec::new(), timers: Vec::new(), observations: Vec::new() }
+        Effects { sends: Vec::new(), timers: Vec::new(), observations: Vec::new(), stable: Vec::new() }
     }
 }
 
@@ -85,9 +101,17 @@ impl<M> Effects<M> {
         self.observations.push(obs);
     }
 
+    /// Write to stable storage before this call's sends go out.
+    pub fn store(&mut self, write: StableWrite) {
+        self.stable.push(write);
+    }
+
     /// True when nothing was asked for.
     pub fn is_empty(&self) -> bool {
-        self.sends.is_empty() && self.timers.is_empty() && self.observations.is_empty()
+        self.sends.is_empty()
+            && self.timers.is_empty()
+            && self.observations.is_empty()
+            && self.stable.is_empty()
     }
 
     /// Forget everything collected (reuse the buffers).
@@ -95,6 +119,7 @@ impl<M> Effects<M> {
         self.sends.clear();
         self.timers.clear();
         self.observations.clear();
+        self.stable.clear();
     }
 }
 

@@ -48,6 +48,8 @@ pub enum Observation {
     Trust { peer: NodeId },
     /// Free-form note for the event log.
     Note { text: String },
+    /// What a checkpointing process did (checkpoint, rollback, log, output...).
+    Checkpoint(crate::checkpoint::CheckpointEvent),
 }
 
 /// Why a replica fetched the state from its peers.

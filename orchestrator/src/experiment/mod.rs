@@ -39,6 +39,7 @@ pub struct Experiment {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Workload {
     Tmr(TmrParams),
+    Checkpointing(CheckpointParams),
 }
 
 /// Parameters of the TMR workload.
@@ -51,6 +52,14 @@ pub struct TmrParams {
     pub deadline: Duration,
     pub vote_timeout: Duration,
     pub gap_timeout: Duration,
+}
+
+/// Parameters of the checkpointing workload (the processes' shared
+/// configuration, less the process list and the seed, which the run adds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointParams {
+    pub processes: usize,
+    pub config: workloads::checkpoint::Config,
 }
 
 /// The kinds of fault an experiment can name.

@@ -86,7 +86,7 @@ fn design_example_parses_into_typed_forms() {
     assert_eq!(e.duration, secs(30));
     assert_eq!(e.backend, BackendChoice::Auto);
     assert!(e.description.as_deref().is_some_and(|d| d.starts_with("Three replicas")));
-    let Workload::Tmr(p) = &e.workload;
+    let Workload::Tmr(p) = &e.workload else { panic!("a TMR workload") };
     assert_eq!((p.replicas, p.voters, p.clients), (3, 1, 1));
     assert_eq!(p.rate, 2000.0);
     assert_eq!(p.deadline, Duration::from_millis(50));

@@ -2,10 +2,12 @@
 //! semantic error names the line and column of the key or value at fault.
 
 use super::conflict;
-use super::yaml::{self, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS};
+use super::yaml::{
+    self, CheckpointProtocol, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS,
+};
 use super::{
-    CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
-    Selection, TmrParams, Workload,
+    CheckpointParams, CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan,
+    Lifetime, Schedule, Selection, TmrParams, Workload,
 };
 use crate::topology::Topology;
 use faults::spec::{
@@ -109,6 +111,7 @@ impl Checker<'_> {
     fn workload(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
         match w.kind {
             WorkloadKind::Tmr => {}
+            WorkloadKind::Checkpointing => return self.checkpointing(w),
         }
         let replicas = w.replicas.unwrap_or(3);
         if replicas % 2 != 1 {
@@ -154,6 +157,70 @@ impl Checker<'_> {
         let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
         let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
         Ok((Workload::Tmr(params), topology))
+    }
+
+    /// `kind: checkpointing`: processes `process-1`... running one protocol.
+    fn checkpointing(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+        use workloads::checkpoint::{Config, Protocol};
+        let protocol = match w.protocol {
+            Some(CheckpointProtocol::Independent) => Protocol::Independent,
+            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
+            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
+            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
+            None => {
+                return Err(self.value_err(
+                    "workload.kind",
+                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
+                ))
+            }
+        };
+        let processes = w.processes.unwrap_or(4);
+        if !(2..=64).contains(&processes) {
+            return Err(
+                self.value_err("workload.processes", format!("processes must be 2 to 64; got {processes}"))
+            );
+        }
+        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
+            let v = d.map_or(default, |d| d.0);
+            if v.is_zero() {
+                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+            }
+            Ok(v)
+        };
+        let interval = positive("interval", w.interval, Duration::from_secs(1))?;
+        let step = positive("step", w.step, Duration::from_millis(20))?;
+        let log_flush = positive("log_flush", w.log_flush, Duration::from_millis(50))?;
+        let checkpoint_cost = w.checkpoint_cost.map_or(Duration::from_millis(10), |d| d.0);
+        if checkpoint_cost >= interval {
+            return Err(self.value_err(
+                "workload.checkpoint_cost",
+                format!(
+                    "checkpoint_cost ({}) must be below the interval ({})",
+                    Dur(checkpoint_cost),
+                    Dur(interval)
+                ),
+            ));
+        }
+        let tokens = w.tokens.unwrap_or(8);
+        let hops = w.hops.unwrap_or(500);
+        if tokens == 0 || hops == 0 {
+            let at = if tokens == 0 { "workload.tokens" } else { "workload.hops" };
+            return Err(self.value_err(at, "tokens and hops must be at least 1"));
+        }
+        let config = Config {
+            protocol,
+            processes: Vec::new(),
+            tokens,
+            hops,
+            step,
+            balance: w.balance.unwrap_or(1000),
+            interval,
+            checkpoint_cost,
+            log_flush,
+            seed: 0,
+        };
+        let topology = Topology::from_roles(&[("process", processes)]);
+        Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
     }
 
     fn expectation(&self, metric: String, condition: String) -> Res<Expectation> {

@@ -130,6 +130,43 @@ pub struct WorkloadFile {
     pub vote_timeout: Option<Dur>,
     #[serde(default)]
     pub gap_timeout: Option<Dur>,
+    /// Checkpointing: the rollback-recovery protocol.
+    #[serde(default)]
+    pub protocol: Option<CheckpointProtocol>,
+    /// Checkpointing: number of processes.
+    #[serde(default)]
+    pub processes: Option<usize>,
+    /// Checkpointing: checkpoint (snapshot) interval.
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// Checkpointing: δ, the time a process stops working per checkpoint.
+    #[serde(default)]
+    pub checkpoint_cost: Option<Dur>,
+    /// Checkpointing: tokens (money carriers) circulating.
+    #[serde(default)]
+    pub tokens: Option<u32>,
+    /// Checkpointing: hops each token makes before its output.
+    #[serde(default)]
+    pub hops: Option<u32>,
+    /// Checkpointing: a process forwards the tokens it holds every `step`.
+    #[serde(default)]
+    pub step: Option<Dur>,
+    /// Checkpointing: each process's opening balance.
+    #[serde(default)]
+    pub balance: Option<i64>,
+    /// Checkpointing (optimistic logging): how often the log reaches stable storage.
+    #[serde(default)]
+    pub log_flush: Option<Dur>,
+}
+
+/// `protocol:` of the checkpointing workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointProtocol {
+    Independent,
+    Coordinated,
+    PessimisticLogging,
+    OptimisticLogging,
 }
 
 /// The workloads a file can name.
@@ -137,6 +174,7 @@ pub struct WorkloadFile {
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
     Tmr,
+    Checkpointing,
 }
 
 /// A request rate per second, written `2000/s` or `2k/s`.

@@ -2,6 +2,7 @@
 //! DESIGN.md. The report, the event log (and the dashboard and exporter) read
 //! it, so they never disagree.
 
+pub mod checkpoint;
 pub mod events;
 mod outage;
 pub mod snapshot;
@@ -87,6 +88,8 @@ pub struct Recorder {
     skipped: Vec<FaultRecord>,
     /// What the dashboard and the exporter read besides the above.
     live: snapshot::Live,
+    /// The checkpointing workload's metrics.
+    checkpoint: checkpoint::CheckpointRecorder,
 }
 
 impl Recorder {
@@ -127,7 +130,13 @@ impl Recorder {
             faults: Vec::new(),
             skipped: Vec::new(),
             live: snapshot::Live::new(n_nodes),
+            checkpoint: checkpoint::CheckpointRecorder::default(),
         }
+    }
+
+    /// The run hosts the checkpointing workload with this configuration (for its oracle).
+    pub fn expect_checkpointing(&mut self, config: &workloads::checkpoint::Config) {
+        self.checkpoint.configure(config);
     }
 
     /// Run-relative seconds of a monotonic time.
@@ -218,6 +227,13 @@ impl Recorder {
             Observation::Trust { peer } => {
                 let e = Event::Trust { t: self.rel(at), node: self.name(node), peer: self.name(peer) };
                 self.event(e);
+            }
+            Observation::Checkpoint(e) => {
+                let t = self.rel(at);
+                let t0 = self.t0;
+                self.checkpoint.observe(node, t, e, |p| {
+                    (i128::from(p.as_nanos()) - i128::from(t0.as_nanos())) as f64 / 1e9
+                });
             }
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
@@ -315,6 +331,7 @@ impl Recorder {
             n.down_seconds += t - n.since;
         }
         if state == NodeState::Down {
+            self.checkpoint.crashed(node, t);
             n.crashes += 1;
             self.live.set_recovering(node, false);
         }
@@ -480,7 +497,7 @@ impl Recorder {
                 .collect(),
             detector: None,
             tmr: Some(self.tmr.clone()),
-            checkpointing: None,
+            checkpointing: self.checkpoint.report().and_then(|r| serde_json::to_value(r).ok()),
             repeat: None,
             expect: Vec::new(),
         }

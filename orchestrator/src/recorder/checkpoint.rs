@@ -1,0 +1,276 @@
+//! The checkpointing workload's metrics: checkpoints and their cost,
+//! rollbacks and the work they undid, orphans, logged messages, outputs and
+//! how long output commit held them, and the golden-run oracle.
+//!
+//! The oracle: the workload's final balances do not depend on message order,
+//! so the fault-free golden run is computed in-process from the experiment's
+//! configuration ([`workloads::checkpoint::golden`]); `golden_match` says
+//! whether the last ledger every process reported equals it (every token
+//! absorbed where the golden run absorbs it, every balance equal). Money is
+//! conserved in any correct execution, so a match also checks the invariant.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use workloads::checkpoint::{golden, CheckpointEvent, Config};
+use workloads::NodeId;
+
+/// Distribution summary of a list of values.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Spread {
+    pub count: usize,
+    pub total: f64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Spread {
+        let mut v = values.to_vec();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let total: f64 = v.iter().sum();
+        let n = v.len();
+        Spread {
+            count: n,
+            total,
+            mean: (n > 0).then(|| total / n as f64),
+            p50: v.get(n.saturating_sub(1) / 2).copied(),
+            max: v.last().copied(),
+        }
+    }
+}
+
+/// `checkpointing` in report.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CheckpointReport {
+    pub protocol: Option<String>,
+    /// Checkpoints on stable storage (snapshot parts for coordinated).
+    pub checkpoints: u64,
+    /// Checkpoints another process asked for (markers).
+    pub forced: u64,
+    /// Time processes spent not working because of checkpoints (δ each).
+    pub overhead_seconds: f64,
+    /// Bytes of checkpoints written.
+    pub bytes: u64,
+    /// Rollbacks of processes (the crashed one included).
+    pub rollbacks: u64,
+    /// Rollbacks of processes that had not failed (dragged back).
+    pub survivors_rolled_back: u64,
+    /// Checkpoints discarded per rollback.
+    pub rollback_distance: Spread,
+    /// Per rollback, the computation time undone: from the state restored to
+    /// the crash (the failed process) or the rollback (the others).
+    pub lost_work_seconds: Spread,
+    /// Deliveries undone by survivors' rollbacks.
+    pub undone_deliveries: u64,
+    /// Log records replayed during recoveries.
+    pub replayed: u64,
+    /// Recoveries of crashed processes: from restart to computing again.
+    pub recovery_seconds: Spread,
+    /// Messages discarded because they came from a rolled-back state.
+    pub orphans: u64,
+    /// Messages written to stable logs, and their bytes.
+    pub logged_messages: u64,
+    pub logged_bytes: u64,
+    /// Distinct outputs released, of `outputs_expected`.
+    pub outputs: u64,
+    pub outputs_expected: u64,
+    /// Outputs released again after a replay (same token).
+    pub outputs_repeated: u64,
+    /// How long outputs waited to become impossible to roll back.
+    pub output_wait_seconds: Spread,
+    /// Every process's last ledger equals the golden run's final state.
+    pub golden_match: bool,
+    /// The sum of the last reported balances (the invariant, once all tokens are absorbed).
+    pub final_total: i64,
+    pub expected_total: i64,
+}
+
+/// Folds checkpointing observations.
+#[derive(Debug, Default)]
+pub struct CheckpointRecorder {
+    config: Option<Config>,
+    report: CheckpointReport,
+    distances: Vec<f64>,
+    lost: Vec<f64>,
+    recoveries: Vec<f64>,
+    waits: Vec<f64>,
+    outputs: BTreeSet<u32>,
+    /// Last ledger per process: (balance, delivered, absorbed).
+    ledgers: BTreeMap<NodeId, (i64, u64, u32)>,
+    /// Run-relative time of each node's last crash.
+    crashed_at: BTreeMap<NodeId, f64>,
+    seen: bool,
+}
+
+impl CheckpointRecorder {
+    /// The run's checkpointing configuration (for the oracle).
+    pub fn configure(&mut self, config: &Config) {
+        self.config = Some(config.clone());
+        self.report.protocol = Some(config.protocol.as_str().to_string());
+    }
+
+    /// Node `node` went down at run-relative time `t`.
+    pub fn crashed(&mut self, node: NodeId, t: f64) {
+        self.crashed_at.insert(node, t);
+    }
+
+    /// Fold one event; `t` is when it was observed and `rel` turns protocol
+    /// times into run-relative seconds.
+    pub fn observe(
+        &mut self,
+        node: NodeId,
+        t: f64,
+        e: CheckpointEvent,
+        rel: impl Fn(workloads::Time) -> f64,
+    ) {
+        self.seen = true;
+        let r = &mut self.report;
+        match e {
+            CheckpointEvent::Taken { bytes, forced, cost, .. } => {
+                r.checkpoints += 1;
+                r.forced += u64::from(forced);
+                r.overhead_seconds += cost.as_secs_f64();
+                r.bytes += bytes;
+            }
+            CheckpointEvent::Logged { messages, bytes } => {
+                r.logged_messages += messages;
+                r.logged_bytes += bytes;
+            }
+            CheckpointEvent::RolledBack { crashed, distance, undone, restored_to, replayed } => {
+                r.rollbacks += 1;
+                r.survivors_rolled_back += u64::from(!crashed);
+                r.undone_deliveries += undone.unwrap_or(0);
+                r.replayed += replayed;
+                self.distances.push(distance as f64);
+                let until = if crashed { self.crashed_at.get(&node).copied().unwrap_or(t) } else { t };
+                self.lost.push((until - rel(restored_to)).max(0.0));
+            }
+            CheckpointEvent::Recovered { took } => self.recoveries.push(took.as_secs_f64()),
+            CheckpointEvent::Orphans { messages } => r.orphans += messages,
+            CheckpointEvent::Output { token, waited } => {
+                if self.outputs.insert(token) {
+                    self.waits.push(waited.as_secs_f64());
+                } else {
+                    r.outputs_repeated += 1;
+                }
+            }
+            CheckpointEvent::Ledger { balance, delivered, absorbed } => {
+                self.ledgers.insert(node, (balance, delivered, absorbed));
+            }
+        }
+    }
+
+    /// The report section, or None when the run had no checkpointing workload.
+    pub fn report(&self) -> Option<CheckpointReport> {
+        let config = self.config.as_ref()?;
+        let mut r = self.report.clone();
+        r.rollback_distance = Spread::of(&self.distances);
+        r.lost_work_seconds = Spread::of(&self.lost);
+        r.recovery_seconds = Spread::of(&self.recoveries);
+        r.output_wait_seconds = Spread::of(&self.waits);
+        r.outputs = self.outputs.len() as u64;
+        r.outputs_expected = u64::from(config.tokens);
+        let balances = golden(config);
+        let absorbed = workloads::checkpoint::bank::golden_absorbed(config);
+        r.expected_total = balances.iter().sum();
+        r.final_total = self.ledgers.values().map(|l| l.0).sum();
+        r.golden_match = config.processes.iter().enumerate().all(|(i, p)| {
+            self.ledgers
+                .get(p)
+                .is_some_and(|l| Some(&l.0) == balances.get(i) && Some(&l.2) == absorbed.get(i))
+        });
+        Some(r)
+    }
+
+    /// True once any checkpointing observation arrived.
+    pub fn active(&self) -> bool {
+        self.seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use workloads::checkpoint::Protocol;
+    use workloads::Time;
+
+    fn config() -> Config {
+        Config {
+            protocol: Protocol::Independent,
+            processes: vec![NodeId(0), NodeId(1)],
+            tokens: 2,
+            hops: 5,
+            step: Duration::from_millis(10),
+            balance: 100,
+            interval: Duration::from_secs(1),
+            checkpoint_cost: Duration::from_millis(10),
+            log_flush: Duration::from_millis(10),
+            seed: 3,
+        }
+    }
+
+    #[test]
+    fn golden_match_needs_every_process_at_the_golden_state() {
+        let cfg = config();
+        let mut rec = CheckpointRecorder::default();
+        assert!(rec.report().is_none(), "no workload, no section");
+        rec.configure(&cfg);
+        let balances = golden(&cfg);
+        let absorbed = workloads::checkpoint::bank::golden_absorbed(&cfg);
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        rec.observe(
+            NodeId(0),
+            1.0,
+            CheckpointEvent::Ledger { balance: balances[0], delivered: 3, absorbed: absorbed[0] },
+            rel,
+        );
+        assert!(!rec.report().is_some_and(|r| r.golden_match), "process 1 has not reported");
+        rec.observe(
+            NodeId(1),
+            1.0,
+            CheckpointEvent::Ledger { balance: balances[1] + 1, delivered: 3, absorbed: absorbed[1] },
+            rel,
+        );
+        assert!(!rec.report().is_some_and(|r| r.golden_match));
+        rec.observe(
+            NodeId(1),
+            2.0,
+            CheckpointEvent::Ledger { balance: balances[1], delivered: 4, absorbed: absorbed[1] },
+            rel,
+        );
+        let r = rec.report().unwrap_or_default();
+        assert!(r.golden_match);
+        assert_eq!(r.final_total, 200);
+    }
+
+    #[test]
+    fn lost_work_of_a_crashed_process_runs_to_its_crash() {
+        let mut rec = CheckpointRecorder::default();
+        rec.configure(&config());
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        rec.crashed(NodeId(1), 5.0);
+        let e = CheckpointEvent::RolledBack {
+            crashed: true,
+            distance: 2,
+            undone: None,
+            restored_to: Time::from_millis(3500),
+            replayed: 0,
+        };
+        rec.observe(NodeId(1), 7.0, e, rel);
+        rec.observe(
+            NodeId(0),
+            7.0,
+            CheckpointEvent::Output { token: 1, waited: Duration::from_millis(30) },
+            rel,
+        );
+        rec.observe(NodeId(0), 8.0, CheckpointEvent::Output { token: 1, waited: Duration::ZERO }, rel);
+        let r = rec.report().unwrap_or_default();
+        assert_eq!(r.rollbacks, 1);
+        assert_eq!(r.survivors_rolled_back, 0);
+        assert_eq!(r.rollback_distance.max, Some(2.0));
+        assert!((r.lost_work_seconds.total - 1.5).abs() < 1e-9);
+        assert_eq!((r.outputs, r.outputs_repeated), (1, 1));
+    }
+}

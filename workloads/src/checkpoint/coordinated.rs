@@ -1,0 +1,460 @@
+//! Coordinated checkpointing with Chandy–Lamport snapshots: process 0 starts
+//! snapshot `k` every interval by recording its state and sending a marker on
+//! every channel; a process records its state on the first marker of `k` and
+//! relays markers; the messages arriving on a channel between the recording
+//! and that channel's marker are the channel's state. A process's part is on
+//! stable storage once every channel's marker has arrived; when all parts are
+//! (`SnapshotDone` to the initiator), the initiator commits `k`. Channels are
+//! assumed FIFO and reliable between crashes (TCP), as the algorithm requires.
+//!
+//! Recovery: the restarted process asks everyone for their latest complete
+//! snapshot; the smallest is complete everywhere (snapshots never overlap:
+//! the initiator starts `k+1` only after committing `k`) and is the recovery
+//! line. Every process restores its state and re-delivers its recorded
+//! channel state; messages of the old epoch are then discarded, as they were
+//! either recorded in the channel state or sent after the line.
+//!
+//! Output commit: an output made after a process recorded snapshot `k` is in
+//! snapshot `k+1`'s state and leaves when `k+1` is committed.
+
+use super::bank::{Bank, Delivery, Transfer};
+use super::core::Core;
+use super::{stable, timer, CheckpointEvent, Config, Msg, RETRY};
+use crate::{Effects, NodeId, Observation, StableRecords, Time, TimerId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One process's part of a snapshot, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Part {
+    epoch: u32,
+    id: u64,
+    at: Time,
+    bank: Bank,
+    /// Messages in flight towards this process when the snapshot was taken.
+    channel: Vec<(u16, Transfer)>,
+}
+
+/// A snapshot being recorded here: waiting for markers on some channels.
+#[derive(Debug)]
+struct Recording {
+    part: Part,
+    waiting: BTreeSet<u16>,
+    forced: bool,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Running,
+    Frozen,
+    Gathering { epoch: u32, replies: BTreeMap<u16, u64> },
+}
+
+/// A process taking part in Chandy–Lamport snapshots.
+#[derive(Debug)]
+pub struct Process {
+    pub(crate) core: Core,
+    epoch: u32,
+    /// The latest snapshot whose state was recorded here.
+    recorded: u64,
+    recording: Option<Recording>,
+    /// Complete parts kept (the latest two: the line is one of them).
+    parts: BTreeMap<u64, Part>,
+    /// Initiator: processes whose part of the current snapshot is stable.
+    done: BTreeSet<u16>,
+    committed: u64,
+    /// Outputs waiting for a commit: (token, snapshot that holds it, made at).
+    pending: Vec<(u32, u64, Time)>,
+    /// Messages from a later epoch, held until its rollback arrives.
+    early: Vec<(NodeId, Msg)>,
+    phase: Phase,
+    restarted: Option<StableRecords>,
+}
+
+fn slot(id: u64) -> String {
+    format!("snap-{}", id % 2)
+}
+
+impl Process {
+    /// Process `me`; `stable` holds its records when it restarts after a crash.
+    pub fn new(me: NodeId, cfg: &Config, stable: Option<StableRecords>) -> Process {
+        Process {
+            core: Core::new(me, cfg),
+            epoch: 0,
+            recorded: 0,
+            recording: None,
+            parts: BTreeMap::new(),
+            done: BTreeSet::new(),
+            committed: 0,
+            pending: Vec::new(),
+            early: Vec::new(),
+            phase: Phase::Running,
+            restarted: stable,
+        }
+    }
+
+    /// True while a recovery is under way here.
+    pub fn is_recovering(&self) -> bool {
+        !matches!(self.phase, Phase::Running)
+    }
+
+    fn complete(&self) -> u64 {
+        self.parts.keys().next_back().copied().unwrap_or(0)
+    }
+
+    fn initiator(&self) -> bool {
+        self.core.me == 0
+    }
+
+    pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        self.core.started = now;
+        out.set_timer(self.core.cfg.step, timer::STEP);
+        if self.initiator() {
+            out.set_timer(self.core.cfg.interval, timer::CHECKPOINT);
+        }
+        match self.restarted.take() {
+            None => {
+                let part =
+                    Part { epoch: 0, id: 0, at: now, bank: self.core.bank.clone(), channel: Vec::new() };
+                out.store(stable::put(&slot(0), &part));
+                self.parts.insert(0, part);
+            }
+            Some(records) => {
+                let mut best: Option<Part> = None;
+                for k in 0..2 {
+                    if let Some(p) = stable::get::<Part>(&records, &slot(k)) {
+                        if best.as_ref().is_none_or(|b| (p.epoch, p.id) > (b.epoch, b.id)) {
+                            best = Some(p);
+                        }
+                    }
+                }
+                let part = best.unwrap_or(Part {
+                    epoch: 0,
+                    id: 0,
+                    at: now,
+                    bank: Bank::new(self.core.me, &self.core.cfg),
+                    channel: Vec::new(),
+                });
+                self.core.bank = part.bank.clone();
+                self.recorded = part.id;
+                let epoch = stable::get::<u32>(&records, "epoch").unwrap_or(0).max(part.epoch) + 1;
+                self.parts.insert(part.id, part);
+                self.phase = Phase::Gathering { epoch, replies: BTreeMap::new() };
+                self.ask(out);
+                out.set_timer(RETRY, timer::RETRY);
+            }
+        }
+    }
+
+    fn ask(&self, out: &mut Effects<Msg>) {
+        if let Phase::Gathering { epoch, replies } = &self.phase {
+            for p in 0..self.core.n() as u16 {
+                if p != self.core.me && !replies.contains_key(&p) {
+                    out.send(self.core.id(p), Msg::RecoveryRequest { epoch: *epoch });
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Time, id: TimerId, out: &mut Effects<Msg>) {
+        match id {
+            timer::STEP => {
+                out.set_timer(self.core.cfg.step, timer::STEP);
+                if matches!(self.phase, Phase::Running) {
+                    for (to, tr) in self.core.forward(now) {
+                        out.send(
+                            to,
+                            Msg::Transfer { tr, epoch: self.epoch, interval: self.recorded, dv: Vec::new() },
+                        );
+                    }
+                }
+                self.core.report_ledger(now, false, &mut out.observations);
+            }
+            timer::CHECKPOINT => {
+                out.set_timer(self.core.cfg.interval, timer::CHECKPOINT);
+                let idle = self.recording.is_none() && self.committed >= self.recorded;
+                if matches!(self.phase, Phase::Running) && idle {
+                    self.record(now, self.recorded + 1, false, out);
+                }
+            }
+            timer::RETRY => {
+                if matches!(self.phase, Phase::Gathering { .. }) {
+                    self.ask(out);
+                    out.set_timer(RETRY, timer::RETRY);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Record the local state for snapshot `id` and send markers on every channel.
+    fn record(&mut self, now: Time, id: u64, forced: bool, out: &mut Effects<Msg>) {
+        let part = Part { epoch: self.epoch, id, at: now, bank: self.core.bank.clone(), channel: Vec::new() };
+        let waiting = (0..self.core.n() as u16).filter(|p| *p != self.core.me).collect();
+        self.recording = Some(Recording { part, waiting, forced });
+        self.recorded = id;
+        self.done.clear();
+        for p in self.core.peers() {
+            out.send(p, Msg::Marker { epoch: self.epoch, snapshot: id });
+        }
+        self.finish_if_complete(now, out);
+    }
+
+    /// Store this process's part once every channel's marker has arrived.
+    fn finish_if_complete(&mut self, now: Time, out: &mut Effects<Msg>) {
+        if self.recording.as_ref().is_none_or(|r| !r.waiting.is_empty()) {
+            return;
+        }
+        let Some(r) = self.recording.take() else { return };
+        let id = r.part.id;
+        let write = stable::put(&slot(id), &r.part);
+        let bytes = match &write {
+            crate::StableWrite::Put { bytes, .. } | crate::StableWrite::Append { bytes, .. } => {
+                bytes.len() as u64
+            }
+        };
+        out.store(write);
+        self.parts.insert(id, r.part);
+        while self.parts.len() > 2 {
+            self.parts.pop_first();
+        }
+        let cost = self.core.charge_checkpoint(now);
+        out.emit(Observation::Checkpoint(CheckpointEvent::Taken {
+            index: id,
+            bytes,
+            forced: r.forced,
+            cost,
+        }));
+        if self.initiator() {
+            self.on_done(now, self.core.me, id, out);
+        } else {
+            out.send(self.core.id(0), Msg::SnapshotDone { snapshot: id });
+        }
+    }
+
+    fn on_done(&mut self, now: Time, from: u16, id: u64, out: &mut Effects<Msg>) {
+        if id != self.recorded || id <= self.committed {
+            return;
+        }
+        self.done.insert(from);
+        if self.done.len() == self.core.n() {
+            for p in self.core.peers() {
+                out.send(p, Msg::Commit { snapshot: id });
+            }
+            self.commit(now, id, out);
+        }
+    }
+
+    fn commit(&mut self, now: Time, id: u64, out: &mut Effects<Msg>) {
+        self.committed = self.committed.max(id);
+        let committed = self.committed;
+        self.pending.retain(|&(token, snap, made)| {
+            if snap <= committed {
+                out.emit(Observation::Checkpoint(CheckpointEvent::Output { token, waited: now.since(made) }));
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    pub(super) fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        let Some(q) = self.core.index(from) else { return };
+        let later = match &msg {
+            Msg::Transfer { epoch, .. } | Msg::Marker { epoch, .. } => *epoch > self.epoch,
+            _ => false,
+        };
+        if later || (!matches!(self.phase, Phase::Running) && matches!(msg, Msg::Transfer { .. })) {
+            // A peer resumed after a rollback we have not heard of, or we are
+            // recovering: hold it until the rollback.
+            self.early.push((from, msg));
+            return;
+        }
+        match msg {
+            Msg::Transfer { tr, epoch, .. } => {
+                if epoch < self.epoch {
+                    out.emit(Observation::Checkpoint(CheckpointEvent::Orphans { messages: 1 }));
+                    return;
+                }
+                if let Some(r) = self.recording.as_mut() {
+                    if r.waiting.contains(&q) && !self.core.bank.is_duplicate(&tr) {
+                        r.part.channel.push((q, tr));
+                    }
+                }
+                self.deliver(now, tr);
+            }
+            Msg::Marker { epoch, snapshot }
+                if epoch == self.epoch && matches!(self.phase, Phase::Running) =>
+            {
+                if snapshot > self.recorded && self.recording.is_none() {
+                    self.record(now, snapshot, true, out);
+                }
+                if let Some(r) = self.recording.as_mut() {
+                    if r.part.id == snapshot {
+                        r.waiting.remove(&q);
+                    }
+                }
+                self.finish_if_complete(now, out);
+            }
+            Msg::SnapshotDone { snapshot } if self.initiator() => self.on_done(now, q, snapshot, out),
+            Msg::Commit { snapshot } => self.commit(now, snapshot, out),
+            Msg::RecoveryRequest { epoch } if epoch > self.epoch => {
+                if matches!(self.phase, Phase::Running) {
+                    self.phase = Phase::Frozen;
+                }
+                out.send(from, Msg::LatestReply { epoch, snapshot: self.complete() });
+            }
+            Msg::LatestReply { epoch, snapshot } => {
+                let own = self.complete();
+                if let Phase::Gathering { epoch: e, replies } = &mut self.phase {
+                    if *e == epoch {
+                        replies.insert(q, snapshot);
+                        if replies.len() + 1 >= self.core.n() {
+                            let line = replies.values().copied().chain([own]).min().unwrap_or(0);
+                            for p in self.core.peers() {
+                                out.send(p, Msg::Rollback { epoch, line: vec![line] });
+                            }
+                            self.rollback(now, epoch, line, true, out);
+                        }
+                    }
+                }
+            }
+            Msg::Rollback { epoch, line }
+                if epoch > self.epoch && !matches!(self.phase, Phase::Gathering { .. }) =>
+            {
+                self.rollback(now, epoch, line.first().copied().unwrap_or(0), false, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn deliver(&mut self, now: Time, tr: Transfer) {
+        if self.core.deliver(tr) == Delivery::Output {
+            self.pending.push((tr.token, self.recorded + 1, now));
+        }
+    }
+
+    /// Restore snapshot `line`, re-deliver its channel state and resume in `epoch`.
+    fn rollback(&mut self, now: Time, epoch: u32, line: u64, crashed: bool, out: &mut Effects<Msg>) {
+        let latest = self.complete();
+        let Some(mut part) = self.parts.get(&line).or_else(|| self.parts.values().next()).cloned() else {
+            return;
+        };
+        let before = self.core.bank.delivered;
+        self.core.bank = part.bank.clone();
+        self.pending.clear();
+        self.recording = None;
+        self.recorded = part.id;
+        for &(_, tr) in &part.channel {
+            self.deliver(now, tr);
+        }
+        let undone = (!crashed).then(|| before.saturating_sub(self.core.bank.delivered));
+        out.emit(Observation::Checkpoint(CheckpointEvent::RolledBack {
+            crashed,
+            distance: latest.saturating_sub(part.id),
+            undone,
+            restored_to: part.at,
+            replayed: part.channel.len() as u64,
+        }));
+        // Both slots hold the line now, so a stale later part never looks newer.
+        part.epoch = epoch;
+        out.store(stable::put(&slot(part.id), &part));
+        out.store(stable::put(&slot(part.id + 1), &part));
+        out.store(stable::put("epoch", &epoch));
+        self.parts.clear();
+        self.parts.insert(part.id, part);
+        self.committed = self.recorded;
+        self.done.clear();
+        self.epoch = epoch;
+        self.phase = Phase::Running;
+        if crashed {
+            out.emit(Observation::Checkpoint(CheckpointEvent::Recovered {
+                took: now.since(self.core.started),
+            }));
+        }
+        for (from, msg) in std::mem::take(&mut self.early) {
+            self.on_message(now, from, msg, out);
+        }
+        self.core.report_ledger(now, true, &mut out.observations);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::sim::Sim;
+    use crate::checkpoint::tests::config;
+    use crate::checkpoint::{CheckpointNode, Protocol};
+    use std::time::Duration;
+
+    /// Snapshot `id`'s parts, if every process has it.
+    fn snapshot(sim: &Sim, id: u64) -> Option<Vec<Part>> {
+        sim.nodes
+            .iter()
+            .map(|n| match n {
+                Some(CheckpointNode::Coordinated(p)) => p.parts.get(&id).cloned(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// No orphan message (a receipt whose send is not in the cut) and the
+    /// channel state holds exactly what was sent and not yet received.
+    fn assert_consistent(sim: &Sim, parts: &[Part]) {
+        let cfg = &sim.cfg;
+        let money: i64 = parts.iter().map(|p| p.bank.balance).sum::<i64>()
+            + parts.iter().flat_map(|p| &p.channel).map(|(_, tr)| tr.amount).sum::<i64>();
+        assert_eq!(money, cfg.balance * parts.len() as i64, "money is conserved in the cut");
+        for t in 0..cfg.tokens {
+            let delivered = parts.iter().map(|p| p.bank.seen(t)).max().unwrap_or(0);
+            let sent = parts.iter().filter_map(|p| p.bank.sent(t)).map(|tr| tr.hop).max().unwrap_or(0);
+            assert!(delivered <= sent, "token {t}: hop {delivered} received but only {sent} sent: an orphan");
+            let in_channel: Vec<u32> = parts
+                .iter()
+                .flat_map(|p| &p.channel)
+                .filter(|(_, tr)| tr.token == t)
+                .map(|(_, tr)| tr.hop)
+                .collect();
+            if sent > delivered {
+                assert_eq!(in_channel, vec![sent], "token {t}: the hop in flight is in the channel state");
+            } else {
+                assert!(in_channel.is_empty(), "token {t}: nothing in flight");
+            }
+        }
+    }
+
+    #[test]
+    fn every_complete_snapshot_is_a_consistent_cut_with_its_channel_state() {
+        let mut sim = Sim::new(config(Protocol::Coordinated, 4), 3);
+        let mut checked = std::collections::BTreeSet::new();
+        let mut with_channel = 0;
+        for ms in (5..600).step_by(5) {
+            sim.run_until(Time::from_millis(ms));
+            for id in 1..20 {
+                if !checked.contains(&id) {
+                    if let Some(parts) = snapshot(&sim, id) {
+                        assert_consistent(&sim, &parts);
+                        checked.insert(id);
+                        with_channel += usize::from(parts.iter().any(|p| !p.channel.is_empty()));
+                    }
+                }
+            }
+        }
+        assert!(checked.len() >= 5, "snapshots were taken: {checked:?}");
+        assert!(with_channel > 0, "some snapshot caught messages in flight");
+    }
+
+    #[test]
+    fn a_crash_rolls_everyone_back_to_the_last_committed_snapshot_only() {
+        let mut sim = Sim::new(config(Protocol::Coordinated, 4), 5);
+        sim.crash_at(2, Time::from_millis(170), Duration::from_millis(10));
+        sim.run_until(Time::from_millis(3_000));
+        let rollbacks = sim.rollbacks();
+        assert_eq!(rollbacks.len(), 4, "every process rolls back: {rollbacks:?}");
+        assert!(
+            rollbacks.iter().all(|r| r.2 <= 1),
+            "to the latest (or the one before) snapshot: {rollbacks:?}"
+        );
+        assert!(sim.matches_golden());
+    }
+}

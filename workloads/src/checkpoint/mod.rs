@@ -1,0 +1,311 @@
+//! Checkpointing and message logging: rollback recovery of a distributed
+//! computation whose right answer is known in advance.
+//!
+//! The computation ([`bank`]) is a bank whose money moves in tokens: token `t`
+//! makes `hops` hops along a route drawn from the seed, each hop carrying an
+//! amount from its sender's balance to its receiver's; a token's last hop is
+//! an *output* to the outside world. The money is invariant (balances plus
+//! tokens in flight), and because every hop's sender, receiver and amount are
+//! fixed by the seed, the final balances do not depend on the order messages
+//! arrive in: a fault-free golden run ([`golden`]) gives the exact final state
+//! every correct recovery must reach.
+//!
+//! Four protocols, one module each:
+//! - [`independent`]: uncoordinated checkpoints with dependency tracking; the
+//!   recovery line is computed at recovery time ([`line`]) and may domino;
+//! - [`coordinated`]: Chandy–Lamport snapshots (markers, recorded channel
+//!   state) with a commit round; every process rolls back to the last
+//!   committed snapshot;
+//! - [`pessimistic`]: receiver-based pessimistic logging; only the crashed
+//!   process replays its log;
+//! - [`optimistic`]: asynchronous logging with dependency vectors; a crash
+//!   loses the unlogged tail and processes that depend on it (orphans) roll back.
+//!
+//! **Piecewise determinism** is assumed throughout: a process's state is a
+//! function of the sequence of messages it delivered. The bank relies on it in
+//! one place, [`bank::Bank::deliver`] and [`bank::Bank::forward`]: a delivery
+//! adds a fixed amount, and forwarding a held token draws its next hop from
+//! the seed, never from the clock or from arrival order. Replaying the logged
+//! deliveries (logging protocols) or re-executing from a checkpoint therefore
+//! reproduces the lost state, and forwarding on the periodic tick (a timer, a
+//! nondeterministic event) does not need logging because what is forwarded
+//! does not depend on when.
+//!
+//! **Stable storage** is an effect: a node asks for [`crate::StableWrite`]s and
+//! its driver carries them out before any send of the same call, then hands
+//! the records back ([`crate::StableRecords`]) when the node restarts.
+//!
+//! Assumptions, stated where they bite: links are reliable and FIFO (TCP)
+//! except while a process is down; one process fails at a time (a second
+//! crash before the first recovery has finished is not handled).
+
+pub mod bank;
+pub mod coordinated;
+mod core;
+pub mod independent;
+pub mod line;
+pub mod optimistic;
+pub mod pessimistic;
+#[cfg(test)]
+pub(crate) mod sim;
+pub mod stable;
+
+pub use bank::{golden, Transfer};
+
+use crate::{Effects, Message, Node, NodeId, StableRecords, Time, TimerId};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which rollback-recovery protocol the processes run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Uncoordinated checkpoints, recovery line computed at recovery time.
+    Independent,
+    /// Chandy–Lamport snapshots committed by the initiator.
+    Coordinated,
+    /// Receiver-based pessimistic message logging.
+    PessimisticLogging,
+    /// Optimistic message logging with dependency vectors.
+    OptimisticLogging,
+}
+
+impl Protocol {
+    /// The name used in YAML and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Independent => "independent",
+            Protocol::Coordinated => "coordinated",
+            Protocol::PessimisticLogging => "pessimistic-logging",
+            Protocol::OptimisticLogging => "optimistic-logging",
+        }
+    }
+}
+
+/// Everything a checkpointing process needs to know, the same for all of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Every process, in order (index = position).
+    pub processes: Vec<NodeId>,
+    /// Tokens circulating.
+    pub tokens: u32,
+    /// Hops each token makes; the last one is an output.
+    pub hops: u32,
+    /// A process forwards the tokens it holds every `step`.
+    pub step: Duration,
+    /// Each process's opening balance.
+    pub balance: i64,
+    /// Checkpoint (snapshot) interval.
+    pub interval: Duration,
+    /// δ: a process does no work for this long after each checkpoint.
+    pub checkpoint_cost: Duration,
+    /// Optimistic logging: how often the volatile log is written to stable storage.
+    pub log_flush: Duration,
+    /// The computation's seed (every process draws the same routes).
+    pub seed: u64,
+}
+
+/// What a checkpointing process reports, for the recorder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CheckpointEvent {
+    /// A checkpoint reached stable storage. `forced`: another process asked
+    /// for it (a marker) rather than the local timer.
+    Taken { index: u64, bytes: u64, forced: bool, cost: Duration },
+    /// Messages written to the stable log.
+    Logged { messages: u64, bytes: u64 },
+    /// This process rolled back (`crashed`: it is the one that failed and
+    /// restarted). `distance`: checkpoints discarded; `undone`: deliveries
+    /// lost (None when unknown: a crashed process forgot them);
+    /// `restored_to`: when the state it returned to was current;
+    /// `replayed`: log records re-delivered.
+    RolledBack { crashed: bool, distance: u64, undone: Option<u64>, restored_to: Time, replayed: u64 },
+    /// A crashed process computes again; `took` since it restarted.
+    Recovered { took: Duration },
+    /// Messages thrown away because they were sent from a rolled-back state.
+    Orphans { messages: u64 },
+    /// An output (token `token`'s last hop) left for the outside world after
+    /// waiting `waited` to become impossible to roll back.
+    Output { token: u32, waited: Duration },
+    /// The process's ledger, for the golden-run oracle.
+    Ledger { balance: i64, delivered: u64, absorbed: u32 },
+}
+
+/// A checkpointing message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// A token hop. `epoch`/`interval`: the sender's recovery epoch and
+    /// checkpoint interval (checkpointing protocols); `dv`: the sender's
+    /// dependency vector (optimistic logging), empty otherwise.
+    Transfer { tr: Transfer, epoch: u32, interval: u64, dv: Vec<Dep> },
+    /// Independent: checkpoint `index` taken in `epoch`, with the intervals it depends on.
+    CheckpointInfo { epoch: u32, index: u64, deps: Deps },
+    /// A restarted process asks every peer to stop and describe its state.
+    RecoveryRequest { epoch: u32 },
+    /// Independent: the dependencies of every stable checkpoint and of the current state.
+    DepsReply { epoch: u32, checkpoints: Vec<Deps>, volatile: Deps },
+    /// Coordinated: the latest snapshot complete here.
+    LatestReply { epoch: u32, snapshot: u64 },
+    /// Roll back to `line` (independent: a checkpoint per process;
+    /// coordinated: one snapshot id) and resume in `epoch`.
+    Rollback { epoch: u32, line: Vec<u64> },
+    /// Coordinated: Chandy–Lamport marker of snapshot `snapshot`, taken in `epoch`.
+    Marker { epoch: u32, snapshot: u64 },
+    /// Coordinated: this process's part of `snapshot` is on stable storage.
+    SnapshotDone { snapshot: u64 },
+    /// Coordinated: `snapshot` is complete everywhere.
+    Commit { snapshot: u64 },
+    /// Logging: process `process` restarted; its incarnation `incarnation`
+    /// is recoverable up to delivery `upto` (states after it are lost).
+    Recovered { process: u16, incarnation: u32, upto: u64 },
+    /// Optimistic: the sender's deliveries up to `upto` of `incarnation` are logged.
+    Logged { incarnation: u32, upto: u64 },
+}
+
+/// Per process: the latest checkpoint interval a state depends on (None: none).
+pub type Deps = Vec<Option<u64>>;
+
+/// One entry of a dependency vector: (incarnation, delivery count), ordered
+/// lexicographically.
+pub type Dep = (u32, u64);
+
+impl Message for Msg {
+    fn corrupt(&mut self, _rng: &mut dyn RngCore) -> bool {
+        // No result to falsify: the workload studies crashes, not values.
+        false
+    }
+
+    fn collude(&mut self, _key: u64) -> bool {
+        false
+    }
+}
+
+/// The timers a checkpointing process sets.
+pub(crate) mod timer {
+    use crate::TimerId;
+    /// Forward held tokens.
+    pub const STEP: TimerId = TimerId(1);
+    /// Take a checkpoint (the initiator: start a snapshot).
+    pub const CHECKPOINT: TimerId = TimerId(2);
+    /// Optimistic: flush the volatile log.
+    pub const FLUSH: TimerId = TimerId(3);
+    /// Retry an unanswered recovery request or announcement.
+    pub const RETRY: TimerId = TimerId(4);
+}
+
+/// How long a restarted process waits for answers before asking again.
+pub(crate) const RETRY: Duration = Duration::from_millis(100);
+
+/// A checkpointing process running one of the protocols.
+#[derive(Debug)]
+pub enum CheckpointNode {
+    Independent(Box<independent::Process>),
+    Coordinated(Box<coordinated::Process>),
+    Pessimistic(Box<pessimistic::Process>),
+    Optimistic(Box<optimistic::Process>),
+}
+
+impl CheckpointNode {
+    /// Process `me` of `config`; a `restarted` one recovers from `stable`
+    /// (the records its stable storage held when it crashed).
+    pub fn new(me: NodeId, config: &Config, stable: StableRecords, restarted: bool) -> CheckpointNode {
+        let stable = restarted.then_some(stable);
+        match config.protocol {
+            Protocol::Independent => {
+                CheckpointNode::Independent(Box::new(independent::Process::new(me, config, stable)))
+            }
+            Protocol::Coordinated => {
+                CheckpointNode::Coordinated(Box::new(coordinated::Process::new(me, config, stable)))
+            }
+            Protocol::PessimisticLogging => {
+                CheckpointNode::Pessimistic(Box::new(pessimistic::Process::new(me, config, stable)))
+            }
+            Protocol::OptimisticLogging => {
+                CheckpointNode::Optimistic(Box::new(optimistic::Process::new(me, config, stable)))
+            }
+        }
+    }
+
+    /// The bank state (tests and the simulator).
+    pub fn bank(&self) -> &bank::Bank {
+        match self {
+            CheckpointNode::Independent(p) => &p.core.bank,
+            CheckpointNode::Coordinated(p) => &p.core.bank,
+            CheckpointNode::Pessimistic(p) => &p.core.bank,
+            CheckpointNode::Optimistic(p) => &p.core.bank,
+        }
+    }
+
+    /// True while the process takes part in a recovery and does no work.
+    pub fn is_recovering(&self) -> bool {
+        match self {
+            CheckpointNode::Independent(p) => p.is_recovering(),
+            CheckpointNode::Coordinated(p) => p.is_recovering(),
+            CheckpointNode::Pessimistic(_) | CheckpointNode::Optimistic(_) => false,
+        }
+    }
+}
+
+impl Node for CheckpointNode {
+    type Msg = Msg;
+
+    fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        match self {
+            CheckpointNode::Independent(p) => p.on_start(now, out),
+            CheckpointNode::Coordinated(p) => p.on_start(now, out),
+            CheckpointNode::Pessimistic(p) => p.on_start(now, out),
+            CheckpointNode::Optimistic(p) => p.on_start(now, out),
+        }
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        match self {
+            CheckpointNode::Independent(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::Coordinated(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::Pessimistic(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::Optimistic(p) => p.on_message(now, from, msg, out),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        match self {
+            CheckpointNode::Independent(p) => p.on_timer(now, timer, out),
+            CheckpointNode::Coordinated(p) => p.on_timer(now, timer, out),
+            CheckpointNode::Pessimistic(p) => p.on_timer(now, timer, out),
+            CheckpointNode::Optimistic(p) => p.on_timer(now, timer, out),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small configuration: `n` processes (ids 0..n), fast steps.
+    pub(crate) fn config(protocol: Protocol, n: u16) -> Config {
+        Config {
+            protocol,
+            processes: (0..n).map(NodeId).collect(),
+            tokens: 6,
+            hops: 60,
+            step: Duration::from_millis(5),
+            balance: 1000,
+            interval: Duration::from_millis(40),
+            checkpoint_cost: Duration::from_millis(1),
+            log_flush: Duration::from_millis(10),
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn messages_carry_no_result_to_falsify() {
+        let mut m = Msg::Commit { snapshot: 1 };
+        let mut rng = rand_chacha::ChaCha8Rng::from_seed([0; 32]);
+        assert!(!m.corrupt(&mut rng));
+        assert!(!m.collude(1));
+        assert_eq!(m, Msg::Commit { snapshot: 1 });
+    }
+
+    use rand::SeedableRng;
+}

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use workloads::checkpoint::{golden, CheckpointEvent, Config};
 use workloads::NodeId;
 
@@ -84,6 +85,15 @@ pub struct CheckpointReport {
     /// The sum of the last reported balances (the invariant, once all tokens are absorbed).
     pub final_total: i64,
     pub expected_total: i64,
+    /// The checkpoint interval τ and cost δ of this run.
+    pub interval_seconds: f64,
+    pub checkpoint_cost_seconds: f64,
+    /// The system's MTTF M from the fault schedule, and Young's τ ≈ √(2·δ·M).
+    pub mttf_seconds: Option<f64>,
+    pub young_interval_seconds: Option<f64>,
+    /// What fault tolerance cost: checkpoint overhead plus lost work (seconds
+    /// of process time), the quantity Young's interval minimises.
+    pub cost_seconds: f64,
 }
 
 /// Folds checkpointing observations.
@@ -105,9 +115,17 @@ pub struct CheckpointRecorder {
 
 impl CheckpointRecorder {
     /// The run's checkpointing configuration (for the oracle).
-    pub fn configure(&mut self, config: &Config) {
+    /// `mttf`: the system's MTTF M, when the fault schedule gives one.
+    pub fn configure(&mut self, config: &Config, mttf: Option<Duration>) {
         self.config = Some(config.clone());
-        self.report.protocol = Some(config.protocol.as_str().to_string());
+        let r = &mut self.report;
+        r.protocol = Some(config.protocol.as_str().to_string());
+        r.interval_seconds = config.interval.as_secs_f64();
+        r.checkpoint_cost_seconds = config.checkpoint_cost.as_secs_f64();
+        r.mttf_seconds = mttf.map(|m| m.as_secs_f64());
+        // Young (1974): τ ≈ √(2·δ·M), valid for δ ≪ M.
+        r.young_interval_seconds =
+            mttf.map(|m| (2.0 * config.checkpoint_cost.as_secs_f64() * m.as_secs_f64()).sqrt());
     }
 
     /// Node `node` went down at run-relative time `t`.
@@ -169,6 +187,7 @@ impl CheckpointRecorder {
         r.lost_work_seconds = Spread::of(&self.lost);
         r.recovery_seconds = Spread::of(&self.recoveries);
         r.output_wait_seconds = Spread::of(&self.waits);
+        r.cost_seconds = r.overhead_seconds + r.lost_work_seconds.total;
         r.outputs = self.outputs.len() as u64;
         r.outputs_expected = u64::from(config.tokens);
         let balances = golden(config);
@@ -192,7 +211,6 @@ impl CheckpointRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use workloads::checkpoint::Protocol;
     use workloads::Time;
 
@@ -216,7 +234,7 @@ mod tests {
         let cfg = config();
         let mut rec = CheckpointRecorder::default();
         assert!(rec.report().is_none(), "no workload, no section");
-        rec.configure(&cfg);
+        rec.configure(&cfg, None);
         let balances = golden(&cfg);
         let absorbed = workloads::checkpoint::bank::golden_absorbed(&cfg);
         let rel = |t: Time| t.as_nanos() as f64 / 1e9;
@@ -248,7 +266,7 @@ mod tests {
     #[test]
     fn lost_work_of_a_crashed_process_runs_to_its_crash() {
         let mut rec = CheckpointRecorder::default();
-        rec.configure(&config());
+        rec.configure(&config(), Some(Duration::from_secs(50)));
         let rel = |t: Time| t.as_nanos() as f64 / 1e9;
         rec.crashed(NodeId(1), 5.0);
         let e = CheckpointEvent::RolledBack {
@@ -272,5 +290,8 @@ mod tests {
         assert_eq!(r.rollback_distance.max, Some(2.0));
         assert!((r.lost_work_seconds.total - 1.5).abs() < 1e-9);
         assert_eq!((r.outputs, r.outputs_repeated), (1, 1));
+        // √(2 · 10 ms · 50 s) = 1 s.
+        assert!(r.young_interval_seconds.is_some_and(|y| (y - 1.0).abs() < 1e-9));
+        assert!((r.cost_seconds - 1.5).abs() < 1e-9, "no checkpoint: the cost is the lost work");
     }
 }

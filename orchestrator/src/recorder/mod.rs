@@ -135,8 +135,9 @@ impl Recorder {
     }
 
     /// The run hosts the checkpointing workload with this configuration (for its oracle).
-    pub fn expect_checkpointing(&mut self, config: &workloads::checkpoint::Config) {
-        self.checkpoint.configure(config);
+    /// `mttf`: the system's MTTF when the faults give one (for Young's interval).
+    pub fn expect_checkpointing(&mut self, config: &workloads::checkpoint::Config, mttf: Option<Duration>) {
+        self.checkpoint.configure(config, mttf);
     }
 
     /// Run-relative seconds of a monotonic time.

@@ -253,7 +253,13 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     running.engine_events = running.backend.events();
     if let Workload::Checkpointing(p) = &exp.workload {
         let config = running.checkpoint_config(p);
-        running.recorder.expect_checkpointing(&config);
+        // The system's MTTF for Young's interval: the mean up time of the
+        // first crash fault on a random schedule (each occurrence is one failure).
+        let mttf = exp.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
+            (FaultKind::Crash, crate::experiment::Schedule::Random { mttf, .. }) => Some(*mttf),
+            _ => None,
+        });
+        running.recorder.expect_checkpointing(&config, mttf);
     }
     let result = running.drive(duration, rx, opts, &mut stop).await;
     // Whatever happened, nothing the run made outlives it.

@@ -457,4 +457,44 @@ mod tests {
         );
         assert!(sim.matches_golden());
     }
+
+    /// Overhead plus lost work (seconds of process time) of one run with
+    /// interval `tau`, under crashes of a random process every `mttf` on average.
+    fn cost(tau: Duration, delta: Duration, mttf: f64, seed: u64) -> f64 {
+        use crate::checkpoint::CheckpointEvent;
+        use rand::{Rng, SeedableRng};
+        let mut cfg = config(Protocol::Coordinated, 4);
+        (cfg.interval, cfg.checkpoint_cost, cfg.hops) = (tau, delta, 100_000);
+        let mut sim = Sim::new(cfg, seed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut t = 0.0;
+        loop {
+            t += -mttf * (1.0 - rng.gen::<f64>()).ln();
+            if t > 30.0 {
+                break;
+            }
+            let at = Time::from_nanos((t * 1e9) as u64);
+            sim.crash_at(rng.gen_range(0..4), at, Duration::from_millis(10));
+        }
+        sim.run_until(Time::from_millis(30_000));
+        sim.events_seen
+            .iter()
+            .map(|(at, _, e)| match e {
+                CheckpointEvent::Taken { cost, .. } => cost.as_secs_f64(),
+                CheckpointEvent::RolledBack { restored_to, .. } => at.since(*restored_to).as_secs_f64(),
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn youngs_interval_costs_less_than_much_shorter_or_longer_ones() {
+        // δ = 10 ms, M = 2 s: Young's τ = √(2·0.01·2) = 0.2 s.
+        let (delta, mttf) = (Duration::from_millis(10), 2.0);
+        let total = |tau_ms: u64| -> f64 {
+            (1..4).map(|seed| cost(Duration::from_millis(tau_ms), delta, mttf, seed)).sum()
+        };
+        let (short, young, long) = (total(25), total(200), total(1600));
+        assert!(young < short && young < long, "short {short:.2} s, Young {young:.2} s, long {long:.2} s");
+    }
 }

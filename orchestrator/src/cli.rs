@@ -29,6 +29,22 @@ pub enum Command {
     },
     /// Remove every container, network and volume labelled faultlab.*.
     Clean,
+    /// The experiment library, one line per file: file, duration, concept.
+    List {
+        /// The library directory.
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Explain an experiment: the concept, what to watch, what the numbers should show.
+    Explain {
+        /// The experiment file.
+        file: PathBuf,
+    },
+    /// Rebuild DIR/report.html from DIR/report.json and DIR/events.jsonl.
+    Report {
+        /// A run's output directory.
+        dir: PathBuf,
+    },
     /// Measure voted requests per second and latency of TMR with no faults.
     Bench {
         /// Requests kept outstanding (repeat for several points).
@@ -87,6 +103,9 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Run N times (seeds derived from the base seed) and report R(t), MTTF and availability's spread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
 }
 
 /// Parse a humane duration (`250ms`, `30s`, `2m`).
@@ -122,6 +141,23 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+        Command::List { dir } => {
+            let entries = crate::library::entries(&dir)
+                .with_context(|| format!("cannot read the library {}", dir.display()))?;
+            print!("{}", crate::library::render_list(&entries));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { file } => {
+            let exp = crate::experiment::load(&file)?;
+            print!("{}", crate::library::explain(&exp));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { dir } => {
+            let out = crate::html::write_for_dir(&dir)?;
+            println!("{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
         Command::Bench { deploy: true, nodes, .. } => {
@@ -183,6 +219,39 @@ fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
         print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(dir) = &outcome.out_dir {
+        crate::html::write_for_dir(dir)?;
+    }
     print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
+    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `faultlab run FILE --repeat N`: N runs, then the reliability statistics.
+fn run_repeated(args: RunArgs) -> Result<ExitCode> {
+    if args.tui {
+        anyhow::bail!("--repeat runs headless; drop --tui");
+    }
+    let exp = crate::experiment::load(&args.experiment)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
+    let opts = crate::run::RunOptions {
+        agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
+        out_dir: Some(out),
+        backend: args.backend,
+        seed: args.seed,
+        duration: args.duration,
+        progress: crate::run::Progress::detect(),
+        watchdog: Duration::from_secs(10),
+        window: 0,
+        tui: false,
+        metrics_addr: args.metrics_addr,
+        sandbox: false,
+    };
+    let n = args.repeat.unwrap_or(1) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let outcome = rt.block_on(crate::repeat::run(&exp, &opts, n))?;
+    print!("{}", crate::repeat::render_summary(&outcome.report, &outcome.repeat));
+    if let Some(d) = &outcome.out_dir {
+        println!("  output         {}", d.display());
+    }
     Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,0 +1,546 @@
+//! The experiment library: `faultlab list` (one line per file) and
+//! `faultlab explain FILE` (the concept, what to watch, what the numbers
+//! should show), in words for a student. The text is derived from the
+//! file's `concept`, `description`, fault list and `expect:`, plus a table
+//! of what each report.json metric means.
+
+use crate::experiment::{
+    CmpOp, Expectation, Experiment, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule, Selection,
+    Workload,
+};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One row of `faultlab list`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub file: PathBuf,
+    /// The concept, or the error that kept the file from loading.
+    pub concept: Result<String, String>,
+    pub duration: Option<Duration>,
+}
+
+/// The experiment files (`*.yaml`, `*.yml`) of `dir`, sorted by file name.
+pub fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| match crate::experiment::load(&file) {
+            Ok(exp) => Entry {
+                concept: Ok(exp.concept.clone().unwrap_or_else(|| "(no concept given)".into())),
+                duration: Some(exp.duration),
+                file,
+            },
+            Err(e) => Entry { concept: Err(e.message), duration: None, file },
+        })
+        .collect())
+}
+
+/// The library as a table: file, duration, concept.
+pub fn render_list(entries: &[Entry]) -> String {
+    let name = |e: &Entry| e.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let w = entries.iter().map(|e| name(e).len()).max().unwrap_or(4).max(4);
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<w$}  {:>8}  concept", "file", "duration");
+    for e in entries {
+        let dur = e.duration.map(secs).unwrap_or_else(|| "-".into());
+        let concept = match &e.concept {
+            Ok(c) => c.clone(),
+            Err(msg) => format!("INVALID: {msg}"),
+        };
+        let _ = writeln!(s, "{:<w$}  {dur:>8}  {concept}", name(e));
+    }
+    let _ = writeln!(
+        s,
+        "\n{} experiments. `faultlab explain FILE` says what each shows; `faultlab run FILE` runs it.",
+        entries.len()
+    );
+    s
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 3600.0 && s % 3600.0 == 0.0 {
+        format!("{:.0} h", s / 3600.0)
+    } else if s >= 120.0 && s % 60.0 == 0.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s == s.trunc() {
+        format!("{s:.0} s")
+    } else if s >= 1.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{:.0} ms", s * 1e3)
+    }
+}
+
+/// Wrap `text` to `width` columns with `indent` before each line.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    wrap_hanging(text, width, indent, indent)
+}
+
+/// Wrap a bullet: `first` before the first line, `rest` before the others.
+fn wrap_hanging(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    let mut indent = first;
+    for word in text.split_whitespace() {
+        if !line.is_empty()
+            && indent.chars().count() + line.chars().count() + 1 + word.chars().count() > width
+        {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+            indent = rest;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    out
+}
+
+/// The text of `faultlab explain`.
+pub fn explain(exp: &Experiment) -> String {
+    let mut s = String::new();
+    let file = exp.path.display();
+    let _ = writeln!(s, "{}  ({file}, {})", exp.name, secs(exp.duration));
+    if let Some(c) = &exp.concept {
+        let _ = writeln!(s, "\nCONCEPT\n{}", wrap(c, 78, "  ").trim_end());
+    }
+    if let Some(d) = &exp.description {
+        let _ = writeln!(s, "\nWHAT HAPPENS\n{}", wrap(d, 78, "  ").trim_end());
+    }
+    let _ = writeln!(s, "\nTHE SETUP\n{}", wrap(&setup(exp), 78, "  ").trim_end());
+    let _ = writeln!(s, "\nWHAT TO WATCH ON THE DASHBOARD\n  (faultlab run {file} --tui)");
+    if exp.faults.is_empty() {
+        let _ = writeln!(s, "  No fault is scheduled: press a key on the dashboard to inject one by hand.");
+    }
+    for f in &exp.faults {
+        let when = schedule_phrase(&f.schedule, exp.duration);
+        let what = fault_phrase(exp, f);
+        let watch = watch_phrase(exp, f);
+        let _ = write!(s, "{}", wrap_hanging(&format!("- {when}, {what}. {watch}"), 78, "  ", "    "));
+    }
+    let _ = write!(s, "{}", wrap_hanging(&general_watch(exp), 78, "  ", "    "));
+    let _ = writeln!(s, "\nWHAT THE NUMBERS SHOULD SHOW (report.json, checked at the end of the run)");
+    if exp.expect.is_empty() {
+        let _ = writeln!(s, "  The file states no expectation: read the summary table and report.html.");
+    }
+    for e in &exp.expect {
+        let _ = write!(s, "{}", wrap_hanging(&format!("- {}", expectation_phrase(e)), 78, "  ", "    "));
+    }
+    let _ = writeln!(
+        s,
+        "\nAFTERWARDS\n{}",
+        wrap(
+            "report.html in the output directory shows availability over time with a red band for each \
+             fault, the node states, the recovery incidents and these expectations marked PASS or FAIL. \
+             `faultlab run` exits non-zero when an expectation fails.",
+            78,
+            "  "
+        )
+        .trim_end()
+    );
+    s
+}
+
+fn setup(exp: &Experiment) -> String {
+    if let Workload::Tmr(p) = &exp.workload {
+        return format!(
+            "{} replicas compute every request; {} compare their answers and pass on the majority's; \
+             {} send {} requests per second, open loop (they keep sending while the service is down); \
+             a reply later than {} counts as a failure.",
+            p.replicas,
+            if p.voters == 1 { "a single voter".to_string() } else { format!("{} voters", p.voters) },
+            if p.clients == 1 { "one client".to_string() } else { format!("{} clients", p.clients) },
+            p.rate,
+            secs(p.deadline)
+        );
+    }
+    if let Workload::Checkpointing(p) = &exp.workload {
+        let c = &p.config;
+        return format!(
+            "{} processes pass {} tokens (money) around, {} hops each, one step every {}; they checkpoint \
+             every {} ({:?} protocol), each checkpoint costing {} of work. After a crash they roll back to a \
+             recovery line and the final balances are compared with a fault-free golden run.",
+            p.processes,
+            c.tokens,
+            c.hops,
+            secs(c.step),
+            secs(c.interval),
+            c.protocol,
+            secs(c.checkpoint_cost)
+        );
+    }
+    let roles: Vec<String> = {
+        let mut r: Vec<(String, usize)> = Vec::new();
+        for n in &exp.topology.nodes {
+            match r.iter_mut().find(|(name, _)| *name == n.role) {
+                Some(x) => x.1 += 1,
+                None => r.push((n.role.clone(), 1)),
+            }
+        }
+        r.into_iter().map(|(role, k)| format!("{k} {role}{}", if k == 1 { "" } else { "s" })).collect()
+    };
+    format!("The workload runs on {}.", roles.join(", "))
+}
+
+fn schedule_phrase(s: &Schedule, run: Duration) -> String {
+    match *s {
+        Schedule::Once { at, length: Some(l) } => format!("at {} for {}", secs(at), secs(l)),
+        Schedule::Once { at, length: None } => format!("at {}", secs(at)),
+        Schedule::Periodic { first, period, length } => format!(
+            "every {} from {}{}",
+            secs(period),
+            secs(first),
+            length.map(|l| format!(", each time for {}", secs(l))).unwrap_or_default()
+        ),
+        Schedule::Random { first, mttf, mttr, law } => {
+            let law = match law {
+                Lifetime::Exponential => "exponential".to_string(),
+                Lifetime::Weibull { shape } => format!("Weibull, shape {shape}"),
+            };
+            let from = if first.is_zero() { String::new() } else { format!(" counted from {}", secs(first)) };
+            if mttr >= run {
+                format!("once, at a random time ({law}, mean {}{from}) and never repaired", secs(mttf))
+            } else {
+                format!(
+                    "at random times ({law}: mean time to failure {}, mean time to repair {}{from})",
+                    secs(mttf),
+                    secs(mttr)
+                )
+            }
+        }
+    }
+}
+
+fn permanent(f: &FaultPlan, run: Duration) -> bool {
+    match f.schedule {
+        Schedule::Once { length, .. } => length.is_none(),
+        Schedule::Random { mttr, .. } => mttr >= run,
+        Schedule::Periodic { .. } => false,
+    }
+}
+
+fn fault_phrase(exp: &Experiment, f: &FaultPlan) -> String {
+    let t = &f.target;
+    let forever = permanent(f, exp.duration);
+    match (f.kind, &f.params) {
+        (FaultKind::Crash, _) if forever => format!("{t} crashes for good (killed, never restarted)"),
+        (FaultKind::Crash, _) => format!("{t} crashes (killed) and is restarted when the fault ends"),
+        (FaultKind::Pause, _) => format!("{t} is frozen (alive but not running) and then resumes"),
+        (FaultKind::Restart, _) => format!("{t} is killed and started again at once"),
+        (FaultKind::Isolate, _) => format!("{t} loses its network: it runs but can reach nobody"),
+        (FaultKind::Silence, _) => format!("{t} goes fail-silent: it keeps running but sends nothing"),
+        (FaultKind::Omission, FaultParams::Omission { direction, probability }) => format!(
+            "{t} loses {:.0} % of the messages it {}",
+            probability * 100.0,
+            match format!("{direction:?}").to_lowercase().as_str() {
+                "send" => "sends",
+                "receive" => "receives",
+                _ => "sends and receives",
+            }
+        ),
+        (FaultKind::Delay, _) => format!("messages on {t} are delayed"),
+        (FaultKind::Partition, _) => {
+            format!("the network splits into groups {t} that cannot talk to each other")
+        }
+        (FaultKind::Byzantine, FaultParams::Byzantine { mode }) => {
+            let mode = format!("{mode:?}").to_lowercase();
+            let how = match mode.as_str() {
+                "corrupt" => "returns its own random wrong results",
+                "collude" => "returns the same wrong result as its accomplices",
+                "equivocate" => "tells different peers different things",
+                "stale" => "replays old results",
+                _ => "lies",
+            };
+            format!("{t} turns Byzantine: it {how}")
+        }
+        (FaultKind::Byzantine, FaultParams::Forge { .. }) => {
+            format!("{t} forges messages in another node's name")
+        }
+        (FaultKind::Slow, _) => format!("{t} becomes slow: it handles every message late"),
+        (FaultKind::ClockSkew, _) => format!("{t}'s clock goes wrong (offset and drift)"),
+        (FaultKind::Duplicate, _) => format!("messages to {t} arrive twice"),
+        (kind, _) => format!("{} on {t}", kind.as_str()),
+    }
+}
+
+/// The roles a fault hits (by the nodes it names).
+fn roles_hit(exp: &Experiment, f: &FaultPlan) -> Vec<String> {
+    let ids: Vec<workloads::NodeId> = match &f.selection {
+        Selection::Nodes(n) => n.clone(),
+        Selection::Random { candidates, .. } => candidates.clone(),
+        Selection::Link { from, .. } => vec![*from],
+        Selection::Groups { .. } => Vec::new(),
+    };
+    let mut roles: Vec<String> =
+        ids.iter().filter_map(|id| exp.topology.by_id(*id).map(|n| n.role.clone())).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
+    let tmr = if let Workload::Tmr(p) = &exp.workload { Some(p) } else { None };
+    let roles = roles_hit(exp, f);
+    let only = |r: &str| roles.len() == 1 && roles[0] == r;
+    let row = match f.kind {
+        FaultKind::Crash | FaultKind::Restart => "Watch its row turn red (down)",
+        FaultKind::Pause => "Watch its row turn yellow (paused)",
+        FaultKind::Partition => "Watch the suspicion matrix split along the partition",
+        _ => "Its row stays green (the process is alive)",
+    };
+    let back = match f.kind {
+        FaultKind::Crash if !permanent(f, exp.duration) => {
+            " and green again when it is restarted (a restarted replica first fetches the state from its peers)"
+        }
+        _ => "",
+    };
+    let effect = match (tmr, f.kind) {
+        (Some(p), _) if only("replica") => {
+            let k = p.replicas.saturating_sub(1) / 2;
+            match f.kind {
+                FaultKind::Byzantine => format!(
+                    "; the voter outvotes the liar as long as at most {k} of the {} replicas lie at once, so \
+                     majority verdicts rise and no wrong answer reaches the client",
+                    p.replicas
+                ),
+                FaultKind::Slow | FaultKind::Delay => {
+                    "; the late replica's answers miss the vote, the timely majority decides".into()
+                }
+                _ => format!(
+                    "; {} replicas mask {k} faulty one{}: while no more than that are faulty at once, \
+                     availability stays at 100 % and the verdicts move from unanimous to majority",
+                    p.replicas,
+                    if k == 1 { "" } else { "s" }
+                ),
+            }
+        }
+        (Some(p), _) if only("voter") && p.voters == 1 => {
+            "; every request passes through the single voter, a single point of failure: availability drops \
+             while it lasts"
+                .into()
+        }
+        (Some(_), _) if only("voter") => "; the other voters still forward the majority's answer".into(),
+        (_, FaultKind::Partition) => "; nodes on each side suspect the other side".into(),
+        (None, FaultKind::Crash) => {
+            "; the others notice through timeouts only (a crash sends no message)".into()
+        }
+        _ => String::new(),
+    };
+    format!("{row}{back}{effect}.")
+}
+
+fn general_watch(exp: &Experiment) -> String {
+    match &exp.workload {
+        Workload::Tmr(_) => {
+            "- All along: the availability gauge and the throughput line, the voter verdicts \
+             (unanimous / majority / no majority) and the fault timeline at the bottom."
+                .into()
+        }
+        Workload::Checkpointing(_) => {
+            "- All along: the checkpoint counters; after the crash, the rollbacks and \
+             how far each process went back (rollback distance, lost work)."
+                .into()
+        }
+        #[allow(unreachable_patterns)]
+        _ => "- All along: the node rows, the fault timeline and the workload's own counters.".into(),
+    }
+}
+
+fn op_words(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Lt => "below",
+        CmpOp::Le => "at most",
+        CmpOp::Gt => "above",
+        CmpOp::Ge => "at least",
+        CmpOp::Eq => "exactly",
+        CmpOp::Ne => "not",
+    }
+}
+
+fn expectation_phrase(e: &Expectation) -> String {
+    let value = if is_ratio(&e.metric) && e.value <= 1.0 && e.value > 0.0 && e.value != 1.0 {
+        format!("{} ({} %)", e.value, trim(e.value * 100.0))
+    } else {
+        trim(e.value)
+    };
+    format!("{} {} {}: {}", e.metric, op_words(e.op), value, metric_meaning(&e.metric))
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn is_ratio(metric: &str) -> bool {
+    metric.starts_with("availability") || metric.ends_with("query_accuracy") || metric.ends_with("ratio")
+}
+
+/// What a report.json metric means, in a sentence.
+pub fn metric_meaning(metric: &str) -> String {
+    let last = metric.rsplit('.').next().unwrap_or(metric);
+    let exact: &[(&str, &str)] = &[
+        ("availability", "the fraction of requests answered correctly within the deadline"),
+        ("availability_time", "the fraction of the run's time the service was up (1 minus the outages' total length over the run)"),
+        ("availability_model", "MTTF / (MTTF + MTTR) computed from the file's fault schedule, to compare with the measured availability"),
+        ("failures", "how many times the service failed (outages: from the first request without a correct reply to the next one answered)"),
+        ("mttf_seconds", "mean time to failure: total up time divided by the number of outages"),
+        ("mttr_seconds", "mean time to repair: total outage time divided by the number of outages"),
+        ("requests.total", "requests the clients sent"),
+        ("requests.ok", "requests answered correctly within the deadline"),
+        ("requests.failed", "requests with no correct reply in time (lost, late, or the voter could not decide)"),
+        ("requests.wrong", "wrong answers that reached the client: a fault that was not masked but passed on as the truth"),
+        ("tmr.unanimous", "votes where every replica agreed"),
+        ("tmr.majority", "votes where a majority agreed and the odd one out was outvoted: a fault masked"),
+        ("tmr.no_majority", "votes where no majority agreed: the voter could not answer"),
+        ("tmr.state_transfers", "restarted replicas that fetched the state from their peers before voting again"),
+        ("detector.false_suspicions", "times a detector suspected a node that was in fact alive (a mistake)"),
+        ("detector.query_accuracy", "P_A: the fraction of time a live node is trusted"),
+        ("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
+        ("checkpointing.orphans", "messages received but, after the rollback, never sent: their receivers had to roll back too"),
+        ("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
+        ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
+        ("repeat.runs", "how many runs the series made"),
+        ("repeat.mttf_seconds", "the MTTF estimated over all runs, from each run's time to its first failure"),
+    ];
+    if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
+        return (*m).to_string();
+    }
+    let prefix: &[(&str, &str)] = &[
+        ("latency_seconds", "the time from sending a request to its correct reply, in seconds"),
+        ("recovery_seconds", "how long outages lasted, from the first failed request to the next correct reply, in seconds"),
+        ("detector.detection_seconds", "T_D: the time from a crash to the detector's permanent suspicion, in seconds"),
+        ("detector.mistake_recurrence_seconds", "E[T_MR]: the mean time between two wrong suspicions"),
+        ("detector.mistake_duration_seconds", "E[T_M]: how long a wrong suspicion lasts on average"),
+        ("checkpointing.checkpoints", "checkpoints written to stable storage"),
+        ("checkpointing.overhead_seconds", "time spent checkpointing instead of working"),
+        ("checkpointing.rollback_distance", "how many checkpoints a process went back when it rolled back (the domino effect makes this large)"),
+        ("checkpointing.lost_work_seconds", "work done after the recovery line and thrown away by the rollback, in seconds"),
+        ("checkpointing.rollbacks", "processes rolled back"),
+        ("checkpointing.logged_messages", "messages written to the message log"),
+        ("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
+        ("checkpointing.bytes", "bytes written to stable storage"),
+        ("repeat.reliability_curve", "R(t), the probability of no service failure up to t, from the repeated runs"),
+        ("repeat.availability", "availability across the repeated runs"),
+    ];
+    if let Some((_, m)) = prefix.iter().find(|(k, _)| metric.starts_with(k)) {
+        return format!("{m}{}", stat_suffix(last));
+    }
+    // Workloads added later: guess from the word.
+    let words: &[(&str, &str)] = &[
+        ("duplicate", "requests executed more than once"),
+        ("block", "participants left waiting, unable to decide"),
+        ("agree", "whether the loyal nodes agreed"),
+        ("wrong", "wrong results"),
+        ("suspicion", "suspicions raised by failure detectors"),
+    ];
+    if let Some((_, m)) = words.iter().find(|(w, _)| metric.contains(w)) {
+        return format!("{m} (report.json `{metric}`)");
+    }
+    format!("the report.json value `{metric}`")
+}
+
+fn stat_suffix(last: &str) -> &'static str {
+    match last {
+        "p50" => " (median)",
+        "p95" => " (95th percentile)",
+        "p99" => " (99th percentile)",
+        "max" => " (the largest)",
+        "mean" => " (the mean)",
+        "count" => " (how many)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn library() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+    }
+
+    #[test]
+    fn list_covers_the_library_sorted() {
+        let entries = entries(&library()).unwrap();
+        assert!(entries.len() >= 5, "{entries:?}");
+        let names: Vec<_> = entries.iter().map(|e| e.file.clone()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        let table = render_list(&entries);
+        assert!(table.contains("tmr-masks-one-crash.yaml"), "{table}");
+        assert!(table.contains("30 s"), "{table}");
+        assert!(table.lines().next().unwrap().starts_with("file"));
+    }
+
+    #[test]
+    fn a_broken_file_is_listed_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.yaml"), "name: x\nbogus: 1\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not an experiment").unwrap();
+        let entries = entries(dir.path()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(render_list(&entries).contains("INVALID"));
+    }
+
+    #[test]
+    fn explain_tmr_masks_one_crash() {
+        let exp = crate::experiment::load(&library().join("tmr-masks-one-crash.yaml")).unwrap();
+        let raw = explain(&exp);
+        let file = exp.path.display().to_string();
+        assert!(raw.lines().filter(|l| !l.contains(&file)).all(|l| l.chars().count() <= 80), "{raw}");
+        let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains("CONCEPT") && text.contains("k-fault tolerance"), "{text}");
+        assert!(text.contains("at 10 s for 5 s, replica-2 crashes"), "{text}");
+        assert!(text.contains("row turn red"), "{text}");
+        assert!(text.contains("availability stays at 100 %"), "{text}");
+        assert!(text.contains("loses 30 % of the messages it sends"), "{text}");
+        assert!(text.contains("availability at least 0.999 (99.9 %)"), "{text}");
+        assert!(text.contains("requests.wrong exactly 0: wrong answers that reached the client"), "{text}");
+    }
+
+    #[test]
+    fn explain_every_library_file() {
+        for e in entries(&library()).unwrap() {
+            let Ok(exp) = crate::experiment::load(&e.file) else { continue };
+            let text = explain(&exp);
+            assert!(text.contains("WHAT TO WATCH"), "{}", e.file.display());
+            // One bullet per fault, one for "all along", one per expectation.
+            let tail = &text[text.find("WHAT TO WATCH").unwrap()..];
+            let bullets = tail.matches("\n  - ").count();
+            assert_eq!(bullets, exp.faults.len() + 1 + exp.expect.len(), "{text}");
+            for x in &exp.expect {
+                assert!(text.contains(&x.metric), "{}: {}", e.file.display(), x.metric);
+            }
+        }
+    }
+
+    #[test]
+    fn voter_crash_is_a_single_point_of_failure() {
+        let text = "name: v\nduration: 20s\nworkload: { kind: tmr, rate: 100/s }\nfaults:\n  - { at: 5s, kind: crash, target: voter-1 }\n";
+        let exp = crate::experiment::parse_str(Path::new("v.yaml"), text).unwrap();
+        let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(t.contains("at 5 s, voter-1 crashes for good"), "{t}");
+        assert!(t.contains("single point of failure"), "{t}");
+    }
+
+    #[test]
+    fn metric_meanings_cover_the_report() {
+        assert!(metric_meaning("recovery_seconds.p95").contains("95th percentile"));
+        assert!(metric_meaning("checkpointing.rollback_distance.max").contains("domino"));
+        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
+        assert!(metric_meaning("whatever.x").contains("`whatever.x`"));
+    }
+}

@@ -1,0 +1,439 @@
+//! Metrics of the classroom workloads: Byzantine agreement (OM(m)), commit
+//! protocols (2PC / 3PC) and RPC failure semantics.
+//!
+//! Which generals are loyal is judged here, not by the generals: a general
+//! is faulty in an instance when any executed fault (byzantine, crash,
+//! omission...) covered it at any moment between the commander's order and
+//! the last decision. Agreement (IC1) is checked among the loyal lieutenants
+//! that decided; validity (IC2) only when the commander was loyal.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use workloads::byzantine::AgreementEvent;
+use workloads::commit::CommitEvent;
+use workloads::rpc::{CallOutcome, RpcEvent};
+use workloads::{NodeId, Time};
+
+/// An executed fault as the classroom metrics need it: the nodes it covered and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpan {
+    pub nodes: Vec<NodeId>,
+    pub start: f64,
+    /// None while it lasts (or forever).
+    pub end: Option<f64>,
+}
+
+impl FaultSpan {
+    fn covers(&self, node: NodeId, from: f64, to: f64) -> bool {
+        self.nodes.contains(&node) && self.start <= to && self.end.is_none_or(|e| e >= from)
+    }
+}
+
+/// The classroom workloads' recorders, and the nodes each executed fault covered.
+#[derive(Debug, Default)]
+pub struct Classroom {
+    pub byzantine: ByzantineRecorder,
+    pub commit: CommitRecorder,
+    pub rpc: RpcRecorder,
+    /// Executed fault record (index into the report's faults) → nodes it covered.
+    nodes: BTreeMap<usize, Vec<NodeId>>,
+}
+
+impl Classroom {
+    /// Fault record `record` covers `nodes`.
+    pub fn fault_nodes(&mut self, record: usize, nodes: Vec<NodeId>) {
+        self.nodes.insert(record, nodes);
+    }
+
+    /// The spans of the executed faults, given each record's (start, end).
+    pub fn spans(&self, times: impl Fn(usize) -> Option<(f64, Option<f64>)>) -> Vec<FaultSpan> {
+        self.nodes
+            .iter()
+            .filter_map(|(r, nodes)| {
+                times(*r).map(|(start, end)| FaultSpan { nodes: nodes.clone(), start, end })
+            })
+            .collect()
+    }
+}
+
+fn faulty(spans: &[FaultSpan], node: NodeId, from: f64, to: f64) -> bool {
+    spans.iter().any(|s| s.covers(node, from, to))
+}
+
+/// `byzantine` in report.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ByzantineReport {
+    /// Instances in which at least one loyal lieutenant decided.
+    pub instances: u64,
+    /// Instances in which every loyal lieutenant decided the same order (IC1).
+    pub agreement: u64,
+    /// Instances in which loyal lieutenants decided differently.
+    pub disagreements: u64,
+    /// Instances with a loyal commander (where validity applies).
+    pub validity_checked: u64,
+    /// Of those, instances in which every loyal lieutenant obeyed the commander (IC2).
+    pub validity: u64,
+    /// Of those, instances in which some loyal lieutenant decided otherwise.
+    pub validity_violations: u64,
+    /// Instances whose commander was faulty.
+    pub traitor_commander: u64,
+    /// Instances with some faulty lieutenant.
+    pub traitor_lieutenant: u64,
+    /// Loyal lieutenants' decisions of the default order (no majority).
+    pub retreats: u64,
+    /// agreement / instances.
+    pub agreement_rate: Option<f64>,
+    /// validity / validity_checked.
+    pub validity_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Instance {
+    order: Option<(NodeId, f64, u64)>,
+    decisions: Vec<(NodeId, f64, u64)>,
+}
+
+/// Byzantine-agreement instances, judged at the end of the run.
+#[derive(Debug, Default)]
+pub struct ByzantineRecorder {
+    instances: BTreeMap<u64, Instance>,
+}
+
+impl ByzantineRecorder {
+    /// Fold what `node` reported at run-relative `t`.
+    pub fn observe(&mut self, node: NodeId, t: f64, e: AgreementEvent) {
+        match e {
+            AgreementEvent::Ordered { instance, value } => {
+                self.instances.entry(instance).or_default().order = Some((node, t, value));
+            }
+            AgreementEvent::Decided { instance, value } => {
+                self.instances.entry(instance).or_default().decisions.push((node, t, value));
+            }
+        }
+    }
+
+    /// The metrics over instances decided by `end`, under the executed faults `spans`.
+    pub fn report(&self, spans: &[FaultSpan], end: f64) -> Option<ByzantineReport> {
+        if self.instances.is_empty() {
+            return None;
+        }
+        let mut r = ByzantineReport::default();
+        for inst in self.instances.values() {
+            let Some(last) = inst.decisions.iter().map(|d| d.1).reduce(f64::max) else { continue };
+            if last > end {
+                continue;
+            }
+            let first = inst.decisions.iter().map(|d| d.1).reduce(f64::min).unwrap_or(last);
+            // Without the order's time, the instance began at most a second before the first decision.
+            let from = inst.order.map_or(first - 1.0, |o| o.1);
+            let loyal: Vec<u64> =
+                inst.decisions.iter().filter(|d| !faulty(spans, d.0, from, last)).map(|d| d.2).collect();
+            if inst.decisions.len() > loyal.len() {
+                r.traitor_lieutenant += 1;
+            }
+            if loyal.is_empty() {
+                continue;
+            }
+            r.instances += 1;
+            r.retreats += loyal.iter().filter(|v| **v == workloads::byzantine::om::RETREAT).count() as u64;
+            if loyal.iter().all(|v| *v == loyal[0]) {
+                r.agreement += 1;
+            } else {
+                r.disagreements += 1;
+            }
+            match inst.order {
+                Some((commander, _, order)) if !faulty(spans, commander, from, last) => {
+                    r.validity_checked += 1;
+                    if loyal.iter().all(|v| *v == order) {
+                        r.validity += 1;
+                    } else {
+                        r.validity_violations += 1;
+                    }
+                }
+                _ => r.traitor_commander += 1,
+            }
+        }
+        r.agreement_rate = (r.instances > 0).then(|| r.agreement as f64 / r.instances as f64);
+        r.validity_rate = (r.validity_checked > 0).then(|| r.validity as f64 / r.validity_checked as f64);
+        Some(r)
+    }
+}
+
+/// `commit` in report.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CommitReport {
+    /// Transactions the coordinator started.
+    pub transactions: u64,
+    /// Transactions some node committed / aborted.
+    pub committed: u64,
+    pub aborted: u64,
+    /// Transactions committed by some node and aborted by another (atomicity broken; should be 0).
+    pub inconsistent: u64,
+    /// Started transactions no node had decided by the end.
+    pub undecided: u64,
+    /// Participant-transaction pairs that blocked (2PC: READY, nobody could tell the outcome).
+    pub blocked: u64,
+    /// Distinct transactions with a blocked participant.
+    pub blocked_transactions: u64,
+    /// Time participants spent blocked, summed (still blocked at the end: until the end).
+    pub blocked_seconds: f64,
+    /// The longest a participant stayed blocked on one transaction.
+    pub max_blocked_seconds: f64,
+    /// Transactions a participant decided for a silent coordinator (3PC termination).
+    pub terminations: u64,
+    /// Coordinator restarts, and the undecided transactions it found in its log.
+    pub coordinator_recoveries: u64,
+    pub in_doubt_at_recovery: u64,
+}
+
+#[derive(Debug, Default)]
+struct TxnTrack {
+    started: bool,
+    commit: bool,
+    abort: bool,
+}
+
+/// Commit-protocol transactions and blocking.
+#[derive(Debug, Default)]
+pub struct CommitRecorder {
+    txns: BTreeMap<u64, TxnTrack>,
+    /// Open blocks: (participant, txn) → since.
+    open: BTreeMap<(NodeId, u64), f64>,
+    blocked: BTreeSet<(NodeId, u64)>,
+    durations: Vec<f64>,
+    terminations: u64,
+    recoveries: u64,
+    in_doubt: u64,
+}
+
+impl CommitRecorder {
+    /// Fold what `node` reported at `t`; a note for the event log when a participant blocks or unblocks.
+    pub fn observe(
+        &mut self,
+        node: NodeId,
+        t: f64,
+        e: CommitEvent,
+        rel: impl Fn(Time) -> f64,
+    ) -> Option<String> {
+        match e {
+            CommitEvent::Started { txn } => self.txns.entry(txn).or_default().started = true,
+            CommitEvent::Decided { txn, commit } => {
+                let tr = self.txns.entry(txn).or_default();
+                if commit {
+                    tr.commit = true;
+                } else {
+                    tr.abort = true;
+                }
+            }
+            CommitEvent::Blocked { txn, since } => {
+                self.blocked.insert((node, txn));
+                self.open.insert((node, txn), rel(since));
+                return Some(format!("blocked on transaction {txn}: READY, and nobody knows the outcome"));
+            }
+            CommitEvent::Unblocked { txn, blocked } => {
+                if self.open.remove(&(node, txn)).is_some() {
+                    self.durations.push(blocked.as_secs_f64());
+                }
+                return Some(format!("unblocked on transaction {txn} after {:.2} s", blocked.as_secs_f64()));
+            }
+            CommitEvent::Terminated { txn, commit } => {
+                self.terminations += 1;
+                let what = if commit { "commit" } else { "abort" };
+                return Some(format!(
+                    "termination protocol: transaction {txn} decided {what} without the coordinator"
+                ));
+            }
+            CommitEvent::Recovered { in_doubt } => {
+                self.recoveries += 1;
+                self.in_doubt += in_doubt;
+                return Some(format!("coordinator read its log: {in_doubt} transactions without a decision"));
+            }
+        }
+        let _ = t;
+        None
+    }
+
+    /// How many participants are blocked now (for the live view).
+    pub fn blocked_now(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The metrics at run-relative `end`.
+    pub fn report(&self, end: f64) -> Option<CommitReport> {
+        if self.txns.is_empty() {
+            return None;
+        }
+        let mut durations = self.durations.clone();
+        durations.extend(self.open.values().map(|since| (end - since).max(0.0)));
+        let started = self.txns.values().filter(|t| t.started);
+        Some(CommitReport {
+            transactions: started.clone().count() as u64,
+            committed: self.txns.values().filter(|t| t.commit).count() as u64,
+            aborted: self.txns.values().filter(|t| t.abort).count() as u64,
+            inconsistent: self.txns.values().filter(|t| t.commit && t.abort).count() as u64,
+            undecided: started.filter(|t| !t.commit && !t.abort).count() as u64,
+            blocked: self.blocked.len() as u64,
+            blocked_transactions: self.blocked.iter().map(|(_, t)| *t).collect::<BTreeSet<_>>().len() as u64,
+            blocked_seconds: durations.iter().fold(0.0, |a, b| a + b),
+            max_blocked_seconds: durations.iter().copied().fold(0.0, f64::max),
+            terminations: self.terminations,
+            coordinator_recoveries: self.recoveries,
+            in_doubt_at_recovery: self.in_doubt,
+        })
+    }
+}
+
+/// `rpc` in report.json.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RpcReport {
+    /// Calls the client finished, and how.
+    pub calls: u64,
+    pub ok: u64,
+    pub timed_out: u64,
+    pub refused: u64,
+    /// Client-visible failures: timed out or refused.
+    pub failed: u64,
+    /// Tries beyond the first.
+    pub retries: u64,
+    /// Executions of calls by the server, and of calls it had already executed.
+    pub executions: u64,
+    pub duplicate_executions: u64,
+    /// Retries the server answered from its memory without executing (at-most-once).
+    pub filtered: u64,
+    /// Requests that reached the server (executed, filtered or refused).
+    pub requests_received: u64,
+    /// Tries that never reached the server (lost on the way, or to a dead server).
+    pub lost_requests: u64,
+    /// Replies the server sent that never reached the client.
+    pub lost_replies: u64,
+}
+
+/// RPC calls, executions and losses.
+#[derive(Debug, Default)]
+pub struct RpcRecorder {
+    seen: bool,
+    r: RpcReport,
+    attempts: u64,
+    replies: u64,
+    executed: BTreeSet<u64>,
+}
+
+impl RpcRecorder {
+    /// Fold what a node reported (events after the run's end are ignored by the caller).
+    pub fn observe(&mut self, e: RpcEvent) {
+        self.seen = true;
+        let r = &mut self.r;
+        match e {
+            RpcEvent::Call { attempts, outcome, replies, .. } => {
+                r.calls += 1;
+                r.retries += u64::from(attempts.saturating_sub(1));
+                self.attempts += u64::from(attempts);
+                self.replies += u64::from(replies);
+                match outcome {
+                    CallOutcome::Ok => r.ok += 1,
+                    CallOutcome::TimedOut => r.timed_out += 1,
+                    CallOutcome::Refused => r.refused += 1,
+                }
+            }
+            RpcEvent::LateReply { .. } => self.replies += 1,
+            RpcEvent::Executed { seq, .. } => {
+                r.executions += 1;
+                r.requests_received += 1;
+                if !self.executed.insert(seq) {
+                    r.duplicate_executions += 1;
+                }
+            }
+            RpcEvent::Filtered { .. } => {
+                r.filtered += 1;
+                r.requests_received += 1;
+            }
+            RpcEvent::Refused { .. } => r.requests_received += 1,
+        }
+    }
+
+    /// The metrics; losses are counts of tries and replies that went missing
+    /// (calls still open at the end make them approximate).
+    pub fn report(&self) -> Option<RpcReport> {
+        if !self.seen {
+            return None;
+        }
+        let mut r = self.r.clone();
+        r.failed = r.timed_out + r.refused;
+        r.lost_requests = self.attempts.saturating_sub(r.requests_received);
+        r.lost_replies = r.requests_received.saturating_sub(self.replies);
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use workloads::byzantine::om::RETREAT;
+
+    fn span(node: u16, start: f64, end: Option<f64>) -> FaultSpan {
+        FaultSpan { nodes: vec![NodeId(node)], start, end }
+    }
+
+    #[test]
+    fn loyalty_is_judged_from_the_faults_covering_the_instance() {
+        let mut b = ByzantineRecorder::default();
+        // Instance 1 at t=1: lieutenant 3 lies and decides something else; instance 2 at t=5: all loyal.
+        b.observe(NodeId(0), 1.0, AgreementEvent::Ordered { instance: 1, value: 7 });
+        b.observe(NodeId(1), 1.1, AgreementEvent::Decided { instance: 1, value: 7 });
+        b.observe(NodeId(2), 1.1, AgreementEvent::Decided { instance: 1, value: 7 });
+        b.observe(NodeId(3), 1.1, AgreementEvent::Decided { instance: 1, value: 9 });
+        b.observe(NodeId(0), 5.0, AgreementEvent::Ordered { instance: 2, value: 8 });
+        b.observe(NodeId(1), 5.1, AgreementEvent::Decided { instance: 2, value: 8 });
+        b.observe(NodeId(2), 5.1, AgreementEvent::Decided { instance: 2, value: RETREAT });
+        let r = b.report(&[span(3, 0.5, Some(2.0))], 10.0).unwrap();
+        assert_eq!((r.instances, r.agreement, r.disagreements), (2, 1, 1));
+        assert_eq!((r.validity_checked, r.validity, r.validity_violations), (2, 1, 1));
+        assert_eq!((r.traitor_lieutenant, r.retreats), (1, 1));
+        // The same instances with the commander faulty: validity does not apply.
+        let r = b.report(&[span(0, 0.0, None)], 10.0).unwrap();
+        assert_eq!((r.validity_checked, r.traitor_commander), (0, 2));
+        assert_eq!(r.validity_rate, None);
+    }
+
+    #[test]
+    fn blocked_time_counts_until_unblocked_or_the_end() {
+        let mut c = CommitRecorder::default();
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        c.observe(NodeId(0), 1.0, CommitEvent::Started { txn: 1 }, rel);
+        c.observe(NodeId(0), 1.0, CommitEvent::Started { txn: 2 }, rel);
+        c.observe(NodeId(1), 2.0, CommitEvent::Blocked { txn: 1, since: Time::from_millis(1500) }, rel);
+        c.observe(NodeId(2), 2.0, CommitEvent::Blocked { txn: 1, since: Time::from_millis(1500) }, rel);
+        c.observe(
+            NodeId(1),
+            4.0,
+            CommitEvent::Unblocked { txn: 1, blocked: Duration::from_millis(2500) },
+            rel,
+        );
+        c.observe(NodeId(1), 4.0, CommitEvent::Decided { txn: 1, commit: false }, rel);
+        c.observe(NodeId(2), 4.0, CommitEvent::Decided { txn: 2, commit: true }, rel);
+        let r = c.report(10.0).unwrap();
+        assert_eq!((r.transactions, r.committed, r.aborted, r.undecided), (2, 1, 1, 0));
+        assert_eq!((r.blocked, r.blocked_transactions), (2, 1));
+        assert!((r.blocked_seconds - (2.5 + 8.5)).abs() < 1e-9, "{}", r.blocked_seconds);
+        assert!((r.max_blocked_seconds - 8.5).abs() < 1e-9);
+        assert_eq!(c.blocked_now(), 1);
+    }
+
+    #[test]
+    fn duplicates_and_losses_are_counted_from_both_ends() {
+        let mut r = RpcRecorder::default();
+        r.observe(RpcEvent::Executed { seq: 1, attempt: 0 });
+        r.observe(RpcEvent::Executed { seq: 1, attempt: 1 });
+        r.observe(RpcEvent::Call { seq: 1, attempts: 3, outcome: CallOutcome::Ok, replies: 1 });
+        r.observe(RpcEvent::Refused { seq: 2, attempt: 1 });
+        r.observe(RpcEvent::Call { seq: 2, attempts: 2, outcome: CallOutcome::Refused, replies: 1 });
+        let rep = r.report().unwrap();
+        assert_eq!((rep.calls, rep.ok, rep.failed, rep.retries), (2, 1, 1, 3));
+        assert_eq!((rep.executions, rep.duplicate_executions), (2, 1));
+        // 5 tries, 3 received: 2 lost on the way; 3 replies sent (a refusal is a
+        // reply), 2 received: 1 lost.
+        assert_eq!((rep.lost_requests, rep.lost_replies), (2, 1));
+    }
+}

@@ -213,7 +213,7 @@ impl Recorder {
                 .collect(),
             availability_permille: self.live.seconds[..full]
                 .iter()
-                .map(|s| if s.sent == 0 { 1000 } else { s.ok * 1000 / s.sent })
+                .map(|s| (s.ok * 1000).checked_div(s.sent).unwrap_or(1000))
                 .collect(),
         };
         let nodes = self

@@ -155,12 +155,21 @@ pub fn explain(exp: &Experiment) -> String {
 fn setup(exp: &Experiment) -> String {
     if let Workload::Tmr(p) = &exp.workload {
         return format!(
-            "{} replicas compute every request; {} compare their answers and pass on the majority's; \
-             {} send {} requests per second, open loop (they keep sending while the service is down); \
-             a reply later than {} counts as a failure.",
+            "{} replicas compute every request; {} their answers and pass{} on the majority's; \
+             {} {} requests per second, open loop (without waiting for replies, so an outage costs \
+             requests); a reply later than {} counts as a failure.",
             p.replicas,
-            if p.voters == 1 { "a single voter".to_string() } else { format!("{} voters", p.voters) },
-            if p.clients == 1 { "one client".to_string() } else { format!("{} clients", p.clients) },
+            if p.voters == 1 {
+                "a single voter compares".to_string()
+            } else {
+                format!("{} voters compare", p.voters)
+            },
+            if p.voters == 1 { "es" } else { "" },
+            if p.clients == 1 {
+                "one client sends".to_string()
+            } else {
+                format!("{} clients send", p.clients)
+            },
             p.rate,
             secs(p.deadline)
         );
@@ -210,7 +219,7 @@ fn schedule_phrase(s: &Schedule, run: Duration) -> String {
             };
             let from = if first.is_zero() { String::new() } else { format!(" counted from {}", secs(first)) };
             if mttr >= run {
-                format!("once, at a random time ({law}, mean {}{from}) and never repaired", secs(mttf))
+                format!("at a random time ({law}, mean {}{from})", secs(mttf))
             } else {
                 format!(
                     "at random times ({law}: mean time to failure {}, mean time to repair {}{from})",
@@ -308,6 +317,25 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
     let effect = match (tmr, f.kind) {
         (Some(p), _) if only("replica") => {
             let k = p.replicas.saturating_sub(1) / 2;
+            let others = overlapping_replica_faults(exp, f);
+            if others.len() + 1 > k && !others.is_empty() {
+                let names: Vec<&str> = others.iter().map(|o| o.target.as_str()).collect();
+                let lying =
+                    f.kind == FaultKind::Byzantine && others.iter().all(|o| o.kind == FaultKind::Byzantine);
+                return format!(
+                    "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {k} \
+                     that {} replicas mask: {}.",
+                    names.join(" and "),
+                    others.len() + 1,
+                    p.replicas,
+                    if lying {
+                        "if they tell the same lie they outvote the truth and wrong answers reach the client"
+                    } else {
+                        "the voter finds no majority, so requests fail and availability drops until they \
+                         recover (but no wrong answer gets through)"
+                    }
+                );
+            }
             match f.kind {
                 FaultKind::Byzantine => format!(
                     "; the voter outvotes the liar as long as at most {k} of the {} replicas lie at once, so \
@@ -340,7 +368,27 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
     format!("{row}{back}{effect}.")
 }
 
+/// Other one-off faults on replicas whose time overlaps this one's.
+fn overlapping_replica_faults<'a>(exp: &'a Experiment, f: &FaultPlan) -> Vec<&'a FaultPlan> {
+    let span = |p: &FaultPlan| match p.schedule {
+        Schedule::Once { at, length } => Some((at, length.map_or(exp.duration, |l| at + l))),
+        _ => None,
+    };
+    let Some((a0, a1)) = span(f) else { return Vec::new() };
+    exp.faults
+        .iter()
+        .filter(|o| o.index != f.index && roles_hit(exp, o) == ["replica"])
+        .filter(|o| span(o).is_some_and(|(b0, b1)| b0 < a1 && a0 < b1))
+        .collect()
+}
+
 fn general_watch(exp: &Experiment) -> String {
+    if crate::repeat::tmr_model_replicas(exp).is_some() {
+        return "- All along: nothing is repaired, so the service fails for good when the second replica \
+                crashes. One run is one story: run the file with --repeat 20 and the report puts the measured \
+                R_TMR(t) beside 3R² − 2R³ (from one replica's measured R(t)) and MTTF_TMR beside 5/(6λ)."
+            .into();
+    }
     match &exp.workload {
         Workload::Tmr(_) => {
             "- All along: the availability gauge and the throughput line, the voter verdicts \
@@ -534,6 +582,25 @@ mod tests {
         let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(t.contains("at 5 s, voter-1 crashes for good"), "{t}");
         assert!(t.contains("single point of failure"), "{t}");
+    }
+
+    #[test]
+    fn two_crashes_at_once_break_tmr() {
+        let exp = crate::experiment::load(&library().join("tmr-two-crashes-break-it.yaml")).unwrap();
+        let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(t.contains("Together with replica-3 that makes 2 faulty replicas at once"), "{t}");
+        assert!(t.contains("no majority"), "{t}");
+        assert!(!t.contains("availability stays at 100 %"), "{t}");
+        assert!(t.contains("a single voter compares their answers and passes on"), "{t}");
+    }
+
+    #[test]
+    fn the_reliability_model_file_points_at_repeat() {
+        let exp = crate::experiment::load(&library().join("tmr-reliability-model.yaml")).unwrap();
+        assert!(crate::repeat::tmr_model_replicas(&exp).is_some());
+        let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(t.contains("at a random time (exponential, mean 10 s), replica-2 crashes for good"), "{t}");
+        assert!(t.contains("--repeat 20"), "{t}");
     }
 
     #[test]

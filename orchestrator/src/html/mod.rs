@@ -389,7 +389,7 @@ fn flatten(
 /// A list of objects as a table whose columns are the union of their keys.
 fn array_table(s: &mut String, list: &[Value]) {
     // Identifying columns first; the rest in the report's order.
-    let mut cols: Vec<String> = ["run", "name", "node", "fault", "kind", "target"]
+    let mut cols: Vec<String> = ["run", "t", "name", "node", "fault", "kind", "target"]
         .iter()
         .filter(|c| list.iter().any(|i| i.get(**c).is_some()))
         .map(|c| (*c).to_string())

@@ -289,7 +289,8 @@ pub(super) fn repeat(s: &mut String, r: &Value) {
     let curve = points(rep.get("reliability_curve"));
     let model = rep.get("tmr_model").filter(|v| v.is_object());
     let replica = model.map(|m| points(m.get("replica_curve"))).unwrap_or_default();
-    let end = curve.iter().chain(&replica).map(|p| p.0).fold(0.0, f64::max);
+    let run_end = r.get("duration_seconds").and_then(Value::as_f64).unwrap_or(0.0);
+    let end = curve.iter().chain(&replica).map(|p| p.0).fold(run_end, f64::max);
     if !curve.is_empty() {
         let fr = Frame::new(280.0, 0.0, end, 0.0, 1.0);
         s.push_str("<p class=\"legend\"><span><span class=\"sw\" style=\"background:#2f6fdf\"></span>service R(t) with its band</span>");

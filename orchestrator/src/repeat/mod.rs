@@ -390,7 +390,10 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             a.mean, a.min, a.max, a.stddev
         );
     }
-    let end = repeat.reliability_curve.last().map(|p| p.t).unwrap_or(0.0);
+    let end = aggregate
+        .get("duration_seconds")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| repeat.reliability_curve.last().map_or(0.0, |p| p.t));
     let mut line = String::from("  R(t)          ");
     for k in 1..=4 {
         let t = end * k as f64 / 4.0;
@@ -412,7 +415,8 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
         );
         let _ = writeln!(
             s,
-            "  MTTF_TMR       measured {}  vs model 5/(6λ) = {} (file's λ: {}): shorter than one replica's 1/λ",
+            "  MTTF_TMR       measured {}; model 5/(6λ) = {} with the measured λ, {} with the file's: \
+             shorter than one replica's 1/λ",
             num(m.mttf_tmr_measured_seconds, " s"),
             num(m.mttf_tmr_model_seconds, " s"),
             num(m.mttf_tmr_nominal_seconds, " s"),

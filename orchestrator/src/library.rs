@@ -302,6 +302,7 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
     let tmr = if let Workload::Tmr(p) = &exp.workload { Some(p) } else { None };
     let roles = roles_hit(exp, f);
     let only = |r: &str| roles.len() == 1 && roles[0] == r;
+    let tmr_replica = tmr.is_some() && only("replica");
     let row = match f.kind {
         FaultKind::Crash | FaultKind::Restart => "Watch its row turn red (down)",
         FaultKind::Pause => "Watch its row turn yellow (paused)",
@@ -309,9 +310,10 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
         _ => "Its row stays green (the process is alive)",
     };
     let back = match f.kind {
-        FaultKind::Crash if !permanent(f, exp.duration) => {
+        FaultKind::Crash if !permanent(f, exp.duration) && tmr_replica => {
             " and green again when it is restarted (a restarted replica first fetches the state from its peers)"
         }
+        FaultKind::Crash if !permanent(f, exp.duration) => " and green again when it is restarted",
         _ => "",
     };
     let effect = match (tmr, f.kind) {
@@ -458,6 +460,23 @@ pub fn metric_meaning(metric: &str) -> String {
         ("checkpointing.orphans", "messages received but, after the rollback, never sent: their receivers had to roll back too"),
         ("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
         ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
+        ("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
+        ("checkpointing.replayed", "logged messages replayed to the recovering process"),
+        ("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
+        ("byzantine.instances", "rounds of agreement run (one per value the commander sends)"),
+        ("byzantine.disagreements", "rounds in which loyal generals decided different values: agreement broken"),
+        ("byzantine.validity_violations", "rounds with a loyal commander in which a loyal general decided something other than the commander's value"),
+        ("byzantine.validity", "1 when every loyal general followed a loyal commander"),
+        ("byzantine.traitor_commander", "rounds in which the commander was the traitor"),
+        ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor"),
+        ("commit.committed", "transactions that committed"),
+        ("commit.blocked", "participants that voted yes and then had to wait, unable to commit or abort on their own (blocked)"),
+        ("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
+        ("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
+        ("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
+        ("rpc.duplicate_executions", "calls the server executed more than once (retries of calls whose reply was lost)"),
+        ("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
+        ("rpc.lost_replies", "replies lost on the way back to the client"),
         ("repeat.runs", "how many runs the series made"),
         ("repeat.mttf_seconds", "the MTTF estimated over all runs, from each run's time to its first failure"),
     ];
@@ -609,5 +628,7 @@ mod tests {
         assert!(metric_meaning("checkpointing.rollback_distance.max").contains("domino"));
         assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
         assert!(metric_meaning("whatever.x").contains("`whatever.x`"));
+        assert!(metric_meaning("commit.blocked").contains("blocked"));
+        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
     }
 }

@@ -9,7 +9,7 @@ use futures::{SinkExt, StreamExt};
 use node_agent::proto::{Down, Up, MAX_FRAME};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -62,7 +62,7 @@ fn launches(n: usize) -> Vec<NodeLaunch> {
 }
 
 /// faultlab's deploy of `n` agents, then a kill and a restart of node-1.
-async fn faultlab_deploy(exe: &PathBuf, n: usize) -> Result<(Duration, Duration, Duration, String)> {
+async fn faultlab_deploy(exe: &Path, n: usize) -> Result<(Duration, Duration, Duration, String)> {
     let mut backend = DockerBackend::connect().await?;
     // The image is built once, outside the timing (both sides use the same one).
     let image = backend.ensure_image(exe).await?;
@@ -70,7 +70,7 @@ async fn faultlab_deploy(exe: &PathBuf, n: usize) -> Result<(Duration, Duration,
     let cfg = BackendConfig {
         run_id: format!("bench{:08x}", rand::random::<u32>()),
         token: token.clone(),
-        agent_exe: exe.clone(),
+        agent_exe: exe.to_path_buf(),
         watchdog: Duration::from_secs(30),
     };
     let t = Instant::now();
@@ -149,7 +149,7 @@ fn tempfile_dir() -> Result<PathBuf> {
 }
 
 /// Measure N = each of `sizes`, faultlab then compose.
-pub async fn run(exe: &PathBuf, sizes: &[usize]) -> Result<Vec<DeployPoint>> {
+pub async fn run(exe: &Path, sizes: &[usize]) -> Result<Vec<DeployPoint>> {
     let compose_available = tokio::process::Command::new("docker-compose")
         .arg("version")
         .stdout(std::process::Stdio::null())

@@ -192,38 +192,38 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The run options the command line asks for (a headless run unless --tui).
+fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
+    let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
+    Ok(crate::run::RunOptions {
+        out_dir: Some(out),
+        backend: args.backend,
+        seed: args.seed,
+        duration: args.duration,
+        progress: if args.tui { crate::run::Progress::quiet() } else { crate::run::Progress::detect() },
+        tui: args.tui,
+        metrics_addr: args.metrics_addr,
+        ..crate::run::RunOptions::new(exe)
+    })
+}
+
 fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
     let exp = crate::experiment::load(&args.experiment)?;
-    let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
     // A sandbox runs until it is stopped (q, Ctrl-C), unless told otherwise.
     let duration = match (sandbox, args.duration) {
         (true, None) => Some(Duration::from_secs(24 * 3600)),
         (_, d) => d,
     };
-    let opts = crate::run::RunOptions {
-        agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
-        out_dir: Some(out),
-        backend: args.backend,
-        seed: args.seed,
-        duration,
-        progress: if args.tui { crate::run::Progress::quiet() } else { crate::run::Progress::detect() },
-        watchdog: Duration::from_secs(10),
-        window: 0,
-        tui: args.tui,
-        metrics_addr: args.metrics_addr,
-        sandbox,
-    };
+    let opts = crate::run::RunOptions { duration, sandbox, ..run_options(&args, out)? };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
-    if sandbox {
-        print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
-        return Ok(ExitCode::SUCCESS);
-    }
     if let Some(dir) = &outcome.out_dir {
         crate::html::write_for_dir(dir)?;
     }
     print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
-    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    // A sandbox has no expectations: stopping it is how it ends.
+    Ok(if sandbox || outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `faultlab run FILE --repeat N`: N runs, then the reliability statistics.
@@ -232,20 +232,8 @@ fn run_repeated(args: RunArgs) -> Result<ExitCode> {
         anyhow::bail!("--repeat runs headless; drop --tui");
     }
     let exp = crate::experiment::load(&args.experiment)?;
-    let out = args.out.unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
-    let opts = crate::run::RunOptions {
-        agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
-        out_dir: Some(out),
-        backend: args.backend,
-        seed: args.seed,
-        duration: args.duration,
-        progress: crate::run::Progress::detect(),
-        watchdog: Duration::from_secs(10),
-        window: 0,
-        tui: false,
-        metrics_addr: args.metrics_addr,
-        sandbox: false,
-    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
+    let opts = run_options(&args, out)?;
     let n = args.repeat.unwrap_or(1) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::repeat::run(&exp, &opts, n))?;

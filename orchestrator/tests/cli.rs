@@ -114,7 +114,8 @@ fn interrupted_run_leaves_nothing(signal: nix::sys::signal::Signal) {
     for a in agents {
         assert!(!alive(a), "agent {a} outlived its run");
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["interrupted"], true);
     assert!(report["requests"]["total"].as_u64().unwrap() > 0);
 }

@@ -5,7 +5,7 @@
 use orchestrator::backend::docker::DockerBackend;
 use orchestrator::backend::BackendChoice;
 use orchestrator::experiment::parse_str;
-use orchestrator::run::{run, Progress, RunOptions};
+use orchestrator::run::{run, RunOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,17 +30,10 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     let exp = parse_str(Path::new("docker.yaml"), text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
-        agent_exe: PathBuf::from(env!("CARGO_BIN_EXE_faultlab")),
         out_dir: Some(dir.path().to_path_buf()),
         backend: Some(BackendChoice::Docker),
-        seed: None,
-        duration: None,
-        progress: Progress::quiet(),
         watchdog: Duration::from_secs(5),
-        window: 0,
-        tui: false,
-        metrics_addr: None,
-        sandbox: false,
+        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
     };
     let outcome = tokio::time::timeout(Duration::from_secs(120), run(&exp, &opts)).await.unwrap().unwrap();
     let r = outcome.report;

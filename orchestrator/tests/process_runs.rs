@@ -4,23 +4,16 @@
 use orchestrator::backend::BackendChoice;
 use orchestrator::experiment::parse_str;
 use orchestrator::report::Report;
-use orchestrator::run::{run, Progress, RunOptions};
+use orchestrator::run::{run, RunOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn options(out: Option<PathBuf>) -> RunOptions {
     RunOptions {
-        agent_exe: PathBuf::from(env!("CARGO_BIN_EXE_faultlab")),
         out_dir: out,
         backend: Some(BackendChoice::Process),
-        seed: None,
-        duration: None,
-        progress: Progress::quiet(),
         watchdog: Duration::from_secs(5),
-        window: 0,
-        tui: false,
-        metrics_addr: None,
-        sandbox: false,
+        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
     }
 }
 

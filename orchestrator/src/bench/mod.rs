@@ -5,11 +5,10 @@
 pub mod deploy;
 
 use crate::backend::BackendChoice;
-use crate::run::{Progress, RunOptions};
+use crate::run::RunOptions;
 use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -66,19 +65,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
     for &window in &opts.windows {
         let exp = experiment(opts.seconds)?;
-        let run = RunOptions {
-            agent_exe: opts.agent_exe.clone(),
-            out_dir: None,
-            backend: Some(opts.backend),
-            seed: None,
-            duration: None,
-            progress: Progress::quiet(),
-            watchdog: Duration::from_secs(10),
-            window,
-            tui: false,
-            metrics_addr: None,
-            sandbox: false,
-        };
+        let run = RunOptions { backend: Some(opts.backend), window, ..RunOptions::new(opts.agent_exe.clone()) };
         let outcome = crate::run::run(&exp, &run).await?;
         let r = &outcome.report;
         let us = |v: Option<f64>| v.unwrap_or(0.0) * 1e6;

@@ -49,6 +49,26 @@ pub struct RunOptions {
     pub window: usize,
 }
 
+impl RunOptions {
+    /// A headless run of the file as written: the file's backend, seed and
+    /// duration, no outputs, no dashboard, nothing printed.
+    pub fn new(agent_exe: PathBuf) -> RunOptions {
+        RunOptions {
+            agent_exe,
+            out_dir: None,
+            backend: None,
+            seed: None,
+            duration: None,
+            progress: Progress::quiet(),
+            watchdog: Duration::from_secs(10),
+            tui: false,
+            metrics_addr: None,
+            sandbox: false,
+            window: 0,
+        }
+    }
+}
+
 /// The result of a run.
 #[derive(Debug)]
 pub struct RunOutcome {

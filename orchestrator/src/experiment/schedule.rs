@@ -123,27 +123,9 @@ fn draw(rng: &mut ChaCha8Rng, mean: Duration, law: Lifetime) -> Duration {
     Duration::from_secs_f64(if x.is_finite() { x.clamp(0.0, 86_400.0) } else { 86_400.0 })
 }
 
-/// The gamma function (Lanczos approximation, g = 7), enough for Weibull means.
+/// The gamma function for x > 0 (Weibull means need Γ(1 + 1/k)).
 fn gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        std::f64::consts::PI / ((std::f64::consts::PI * x).sin() * gamma(1.0 - x))
-    } else {
-        let x = x - 1.0;
-        let t = x + 7.5;
-        let sum = G.iter().enumerate().skip(1).fold(G[0], |acc, (i, g)| acc + g / (x + i as f64));
-        (2.0 * std::f64::consts::PI).sqrt() * t.powf(x + 0.5) * (-t).exp() * sum
-    }
+    crate::repeat::stats::ln_gamma(x).exp()
 }
 
 /// What one occurrence of `plan` does, with random picks drawn from `rng`.

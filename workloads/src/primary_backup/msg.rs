@@ -1,0 +1,53 @@
+//! The messages of primary/backup.
+
+use crate::tmr::{Op, Snapshot};
+use crate::{Message, NodeId};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// A primary/backup message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Client to the primary: apply request `seq`.
+    Request { seq: u64, op: Op },
+    /// Primary to client: the result of request `seq`.
+    Reply { seq: u64, value: i64 },
+    /// Replica to client: the primary of `view` is `primary` (a redirect, or a new primary's announcement).
+    Primary { view: u64, primary: NodeId },
+    /// Primary to backup: apply request `seq` in `view`.
+    Update { view: u64, seq: u64, op: Op },
+    /// Backup to primary: everything up to `seq` is applied.
+    Ack { view: u64, seq: u64 },
+    /// Replica to replica: heartbeat `seq` of incarnation `epoch`, and the sender's view.
+    Heartbeat { epoch: u64, seq: u64, view: u64, primary: Option<NodeId> },
+    /// New primary to the replicas it trusts: I lead `view`.
+    NewView { view: u64 },
+    /// Replica to the new primary: I follow `view`; my state is at `seq`.
+    ViewAck { view: u64, seq: u64 },
+    /// Send me your state.
+    StateRequest,
+    /// A replica's state in `view`.
+    StateReply { view: u64, snapshot: Snapshot },
+}
+
+impl Message for Msg {
+    fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
+        match self {
+            Msg::Reply { value, .. } => {
+                *value = value.wrapping_add(rng.next_u64().max(1) as i64);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn collude(&mut self, key: u64) -> bool {
+        match self {
+            Msg::Reply { seq, value } => {
+                *value = value.wrapping_add(1 + (crate::tmr::ledger::mix(*seq ^ key) % 1_000_000) as i64);
+                true
+            }
+            _ => false,
+        }
+    }
+}

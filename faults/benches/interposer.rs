@@ -39,7 +39,10 @@ fn bench(c: &mut Criterion) {
     faulty.install(
         FaultId(2),
         MessageFault::Delay {
-            distribution: DelayDistribution::Uniform { min: Duration::from_micros(100), max: Duration::from_millis(2) },
+            distribution: DelayDistribution::Uniform {
+                min: Duration::from_micros(100),
+                max: Duration::from_millis(2),
+            },
             reorder: false,
             links: LinkScope::All,
         },

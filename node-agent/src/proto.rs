@@ -21,6 +21,16 @@ pub enum WorkloadConfig {
     Tmr(workloads::tmr::Config),
     /// A checkpointing process.
     Checkpoint(workloads::checkpoint::Config),
+    /// A general of the Byzantine-agreement workload (OM(m)).
+    Byzantine(workloads::byzantine::Config),
+    /// A commit coordinator or participant (2PC / 3PC).
+    Commit(workloads::commit::Config),
+    /// An RPC client or server.
+    Rpc(workloads::rpc::Config),
+    /// A heartbeat node watching its peers with a failure detector.
+    Heartbeat(workloads::heartbeat::Config),
+    /// A primary/backup client or replica.
+    PrimaryBackup(workloads::primary_backup::Config),
 }
 
 /// A peer's data address.

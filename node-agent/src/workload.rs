@@ -4,6 +4,8 @@ use crate::proto::{AgentConfig, WorkloadConfig};
 use crate::AgentError;
 use workloads::any::AnyNode;
 use workloads::checkpoint::CheckpointNode;
+use workloads::heartbeat::HeartbeatNode;
+use workloads::primary_backup::PrimaryBackupNode;
 use workloads::tmr::TmrNode;
 
 /// Builds the workload node the configuration names.
@@ -17,5 +19,14 @@ pub(crate) fn build(cfg: &AgentConfig) -> Result<AnyNode, AgentError> {
             let records = crate::stable::load(cfg.state_dir.as_deref())?;
             Ok(CheckpointNode::new(cfg.node, c, records, restarted).into())
         }
+        WorkloadConfig::Heartbeat(c) => Ok(HeartbeatNode::new(cfg.node, c).into()),
+        WorkloadConfig::Byzantine(c) => Ok(workloads::byzantine::General::new(cfg.node, c).into()),
+        WorkloadConfig::Commit(c) => {
+            // The coordinator's log survives its crash.
+            let records = crate::stable::load(cfg.state_dir.as_deref())?;
+            Ok(workloads::commit::CommitNode::new(cfg.node, c, &records).into())
+        }
+        WorkloadConfig::Rpc(c) => Ok(workloads::rpc::RpcNode::new(cfg.node, c, restarted).into()),
+        WorkloadConfig::PrimaryBackup(c) => Ok(PrimaryBackupNode::new(cfg.node, c, restarted).into()),
     }
 }

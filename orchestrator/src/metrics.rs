@@ -170,12 +170,22 @@ pub fn encode(s: &Snapshot) -> String {
         "histogram",
         "Outage lengths, from the first failed request to the next correct one.",
     );
-    let recovery: Vec<(f64, u64)> = RECOVERY_BUCKETS
-        .iter()
-        .map(|le| (*le, v.recovery_seconds.iter().filter(|r| **r <= *le).count() as u64))
-        .collect();
-    let sum: f64 = v.recovery_seconds.iter().sum();
-    out.histogram("faultlab_recovery_seconds", &recovery, sum, v.recovery_seconds.len() as u64);
+    out.seconds_histogram("faultlab_recovery_seconds", &v.recovery_seconds);
+
+    if let Some(d) = &s.detector {
+        out.family(
+            "faultlab_detector_detection_seconds",
+            "histogram",
+            "Failure detection time: from a crash to the permanent suspicion that follows.",
+        );
+        out.seconds_histogram("faultlab_detector_detection_seconds", &d.detection_seconds);
+        out.family(
+            "faultlab_detector_false_suspicions_total",
+            "counter",
+            "Suspicions of nodes that were up (detector mistakes).",
+        );
+        out.sample("faultlab_detector_false_suspicions_total", &[], d.false_suspicions as f64);
+    }
 
     if let Some(t) = &s.tmr {
         out.family("faultlab_tmr_votes_total", "counter", "Voter verdicts by result.");
@@ -230,6 +240,15 @@ impl Exposition {
             self.text.push('}');
         }
         let _ = writeln!(self.text, " {}", number(value));
+    }
+
+    /// A histogram of durations in seconds over [`RECOVERY_BUCKETS`].
+    fn seconds_histogram(&mut self, name: &str, samples: &[f64]) {
+        let buckets: Vec<(f64, u64)> = RECOVERY_BUCKETS
+            .iter()
+            .map(|le| (*le, samples.iter().filter(|r| **r <= *le).count() as u64))
+            .collect();
+        self.histogram(name, &buckets, samples.iter().sum(), samples.len() as u64);
     }
 
     /// `_bucket` lines (cumulative, ending in `+Inf` = count), `_sum` and `_count`.

@@ -31,6 +31,12 @@ pub struct Report {
     pub detector: Option<serde_json::Value>,
     pub tmr: Option<Tmr>,
     pub checkpointing: Option<serde_json::Value>,
+    /// Byzantine agreement (OM(m)): instances, agreement, validity.
+    pub byzantine: Option<crate::recorder::classroom::ByzantineReport>,
+    /// Commit protocols: transactions, outcomes, blocking.
+    pub commit: Option<crate::recorder::classroom::CommitReport>,
+    /// RPC semantics: calls, retries, executions, duplicates, losses.
+    pub rpc: Option<crate::recorder::classroom::RpcReport>,
     pub repeat: Option<serde_json::Value>,
     pub expect: Vec<ExpectResult>,
 }

@@ -1,5 +1,6 @@
 //! The faultlab binary as a user runs it: bad input is refused before
 //! anything starts, and an interrupted run leaves no process behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,6 +1,7 @@
 //! Whole TMR runs on the docker backend: the same faults and the same
 //! results as on the process backend, with node states from the engine.
 //! Skips without a daemon, fails instead when FAULTLAB_REQUIRE_DOCKER=1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use orchestrator::backend::docker::DockerBackend;
 use orchestrator::backend::BackendChoice;

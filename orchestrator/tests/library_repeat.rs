@@ -1,4 +1,5 @@
 //! `faultlab list`, `explain`, `report` and `run --repeat` as a user runs them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

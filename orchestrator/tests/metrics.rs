@@ -1,5 +1,6 @@
 //! The Prometheus exporter over real HTTP on 127.0.0.1: scrape, parse with
 //! `prometheus-parse`, update the snapshot, scrape again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use orchestrator::metrics::{serve, CONTENT_TYPE};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -218,4 +219,32 @@ fn the_grafana_dashboard_is_json_and_queries_metrics_we_export() {
             assert!(exported.contains(&format!("\n{metric}")), "{metric} is not exported");
         }
     }
+}
+
+#[tokio::test]
+async fn detector_quality_is_exported_when_a_detector_runs() {
+    let mut s = snapshot();
+    assert!(!orchestrator::metrics::encode(&s).contains("faultlab_detector_"), "no detector, no family");
+    s.detector =
+        Some(tui::snapshot::DetectorView { false_suspicions: 4, detection_seconds: vec![0.45, 0.52, 2.0] });
+    let (tx, rx) = watch::channel(Arc::new(s));
+    let (addr, task) = serve(SocketAddr::from(([127, 0, 0, 1], 0)), rx).await.unwrap();
+    let (status, _, body) =
+        tokio::time::timeout(Duration::from_secs(5), get(addr, "/metrics")).await.unwrap();
+    assert!(status.contains("200"), "{status}");
+    let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert_eq!(value(&scrape, "faultlab_detector_false_suspicions_total", &[]), 4.0);
+    let count = scrape.samples.iter().find(|x| x.metric == "faultlab_detector_detection_seconds").map(|x| {
+        match &x.value {
+            Value::Histogram(h) => {
+                let le_half = h.iter().find(|b| (b.less_than - 0.5).abs() < 1e-9).map(|b| b.count);
+                assert_eq!(le_half, Some(1.0), "one detection within 0.5 s: {h:?}");
+                h.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            other => panic!("not a histogram: {other:?}"),
+        }
+    });
+    assert_eq!(count, Some(3.0));
+    drop(tx);
+    task.abort();
 }

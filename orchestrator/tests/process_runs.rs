@@ -1,5 +1,6 @@
 //! Whole runs on the process backend: real agents as child processes, real
 //! faults, the report's numbers checked against what the faults must do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use orchestrator::backend::BackendChoice;
 use orchestrator::experiment::parse_str;

@@ -93,6 +93,15 @@ pub struct TmrView {
     pub state_transfers: u64,
 }
 
+/// Failure-detector quality against ground truth, so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DetectorView {
+    /// Suspicions of nodes that were up.
+    pub false_suspicions: u64,
+    /// Detection times of crashes (crash to permanent suspicion), seconds.
+    pub detection_seconds: Vec<f64>,
+}
+
 /// A fault on the timeline: planned (from the file) or executed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FaultView {
@@ -130,6 +139,11 @@ pub struct Snapshot {
     pub tmr: Option<TmrView>,
     /// `suspicion[i][j]`: node i suspects node j now (None when no detector runs).
     pub suspicion: Option<Vec<Vec<bool>>>,
+    /// Failure-detector quality so far (None when no detector runs).
+    pub detector: Option<DetectorView>,
+    /// The workload's own numbers, one line each (label, text): checkpoints
+    /// and rollbacks, blocked transactions, agreement instances...
+    pub workload: Vec<(String, String)>,
     pub faults: Vec<FaultView>,
     /// Faults injected so far, per kind (for the exporter).
     pub faults_injected: Vec<(String, u64)>,

@@ -4,7 +4,10 @@
 //! Adding a workload: a variant in [`AnyNode`], one in [`AnyMsg`], and an arm
 //! in each `match` below.
 
-use crate::{checkpoint, tmr, Effects, Message, Node, NodeId, Time, TimerId};
+use crate::{
+    byzantine, checkpoint, commit, heartbeat, primary_backup, rpc, tmr, Effects, Message, Node, NodeId, Time,
+    TimerId,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +16,11 @@ use serde::{Deserialize, Serialize};
 pub enum AnyMsg {
     Tmr(tmr::Msg),
     Checkpoint(checkpoint::Msg),
+    Byzantine(byzantine::Msg),
+    Commit(commit::Msg),
+    Rpc(rpc::Msg),
+    Heartbeat(heartbeat::Msg),
+    PrimaryBackup(primary_backup::Msg),
 }
 
 impl Message for AnyMsg {
@@ -20,6 +28,11 @@ impl Message for AnyMsg {
         match self {
             AnyMsg::Tmr(m) => m.corrupt(rng),
             AnyMsg::Checkpoint(m) => m.corrupt(rng),
+            AnyMsg::Byzantine(m) => m.corrupt(rng),
+            AnyMsg::Commit(m) => m.corrupt(rng),
+            AnyMsg::Rpc(m) => m.corrupt(rng),
+            AnyMsg::Heartbeat(m) => m.corrupt(rng),
+            AnyMsg::PrimaryBackup(m) => m.corrupt(rng),
         }
     }
 
@@ -27,6 +40,11 @@ impl Message for AnyMsg {
         match self {
             AnyMsg::Tmr(m) => m.collude(key),
             AnyMsg::Checkpoint(m) => m.collude(key),
+            AnyMsg::Byzantine(m) => m.collude(key),
+            AnyMsg::Commit(m) => m.collude(key),
+            AnyMsg::Rpc(m) => m.collude(key),
+            AnyMsg::Heartbeat(m) => m.collude(key),
+            AnyMsg::PrimaryBackup(m) => m.collude(key),
         }
     }
 
@@ -34,6 +52,11 @@ impl Message for AnyMsg {
         match self {
             AnyMsg::Tmr(m) => m.equivocate(to, key),
             AnyMsg::Checkpoint(m) => m.equivocate(to, key),
+            AnyMsg::Byzantine(m) => m.equivocate(to, key),
+            AnyMsg::Commit(m) => m.equivocate(to, key),
+            AnyMsg::Rpc(m) => m.equivocate(to, key),
+            AnyMsg::Heartbeat(m) => m.equivocate(to, key),
+            AnyMsg::PrimaryBackup(m) => m.equivocate(to, key),
         }
     }
 }
@@ -45,6 +68,11 @@ impl Message for AnyMsg {
 pub enum AnyNode {
     Tmr(Hosted<tmr::TmrNode>),
     Checkpoint(Hosted<checkpoint::CheckpointNode>),
+    Byzantine(Hosted<byzantine::General>),
+    Commit(Hosted<commit::CommitNode>),
+    Rpc(Hosted<rpc::RpcNode>),
+    Heartbeat(Hosted<heartbeat::HeartbeatNode>),
+    PrimaryBackup(Hosted<primary_backup::PrimaryBackupNode>),
 }
 
 /// A workload node with a scratch buffer for its effects, reused on every
@@ -81,6 +109,36 @@ impl From<tmr::TmrNode> for AnyNode {
     }
 }
 
+impl From<heartbeat::HeartbeatNode> for AnyNode {
+    fn from(n: heartbeat::HeartbeatNode) -> Self {
+        AnyNode::Heartbeat(Hosted::new(n))
+    }
+}
+
+impl From<primary_backup::PrimaryBackupNode> for AnyNode {
+    fn from(n: primary_backup::PrimaryBackupNode) -> Self {
+        AnyNode::PrimaryBackup(Hosted::new(n))
+    }
+}
+
+impl From<byzantine::General> for AnyNode {
+    fn from(n: byzantine::General) -> Self {
+        AnyNode::Byzantine(Hosted::new(n))
+    }
+}
+
+impl From<commit::CommitNode> for AnyNode {
+    fn from(n: commit::CommitNode) -> Self {
+        AnyNode::Commit(Hosted::new(n))
+    }
+}
+
+impl From<rpc::RpcNode> for AnyNode {
+    fn from(n: rpc::RpcNode) -> Self {
+        AnyNode::Rpc(Hosted::new(n))
+    }
+}
+
 impl From<checkpoint::CheckpointNode> for AnyNode {
     fn from(n: checkpoint::CheckpointNode) -> Self {
         AnyNode::Checkpoint(Hosted::new(n))
@@ -94,6 +152,11 @@ impl Node for AnyNode {
         match self {
             AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_start(now, e)),
             AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_start(now, e)),
+            AnyNode::Byzantine(h) => h.call(out, AnyMsg::Byzantine, |n, e| n.on_start(now, e)),
+            AnyNode::Commit(h) => h.call(out, AnyMsg::Commit, |n, e| n.on_start(now, e)),
+            AnyNode::Rpc(h) => h.call(out, AnyMsg::Rpc, |n, e| n.on_start(now, e)),
+            AnyNode::Heartbeat(h) => h.call(out, AnyMsg::Heartbeat, |n, e| n.on_start(now, e)),
+            AnyNode::PrimaryBackup(h) => h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_start(now, e)),
         }
     }
 
@@ -105,6 +168,21 @@ impl Node for AnyNode {
             (AnyNode::Checkpoint(h), AnyMsg::Checkpoint(m)) => {
                 h.call(out, AnyMsg::Checkpoint, |n, e| n.on_message(now, from, m, e))
             }
+            (AnyNode::Byzantine(h), AnyMsg::Byzantine(m)) => {
+                h.call(out, AnyMsg::Byzantine, |n, e| n.on_message(now, from, m, e))
+            }
+            (AnyNode::Commit(h), AnyMsg::Commit(m)) => {
+                h.call(out, AnyMsg::Commit, |n, e| n.on_message(now, from, m, e))
+            }
+            (AnyNode::Rpc(h), AnyMsg::Rpc(m)) => {
+                h.call(out, AnyMsg::Rpc, |n, e| n.on_message(now, from, m, e))
+            }
+            (AnyNode::Heartbeat(h), AnyMsg::Heartbeat(m)) => {
+                h.call(out, AnyMsg::Heartbeat, |n, e| n.on_message(now, from, m, e))
+            }
+            (AnyNode::PrimaryBackup(h), AnyMsg::PrimaryBackup(m)) => {
+                h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_message(now, from, m, e))
+            }
             // Another workload's message: not ours to interpret.
             _ => {}
         }
@@ -114,6 +192,11 @@ impl Node for AnyNode {
         match self {
             AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_timer(now, timer, e)),
             AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::Byzantine(h) => h.call(out, AnyMsg::Byzantine, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::Commit(h) => h.call(out, AnyMsg::Commit, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::Rpc(h) => h.call(out, AnyMsg::Rpc, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::Heartbeat(h) => h.call(out, AnyMsg::Heartbeat, |n, e| n.on_timer(now, timer, e)),
+            AnyNode::PrimaryBackup(h) => h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_timer(now, timer, e)),
         }
     }
 }

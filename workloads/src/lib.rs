@@ -7,9 +7,14 @@
 //! drive it message by message; a simulator can drive it with virtual time.
 
 pub mod any;
+pub mod byzantine;
 pub mod checkpoint;
+pub mod commit;
+pub mod heartbeat;
 pub mod node;
 pub mod observation;
+pub mod primary_backup;
+pub mod rpc;
 pub mod time;
 pub mod tmr;
 

@@ -48,8 +48,27 @@ pub enum Observation {
     Trust { peer: NodeId },
     /// Free-form note for the event log.
     Note { text: String },
+    /// A primary/backup replica went through a phase of taking over `view`.
+    Failover { phase: FailoverPhase, view: u64 },
     /// What a checkpointing process did (checkpoint, rollback, log, output...).
     Checkpoint(crate::checkpoint::CheckpointEvent),
+    /// What a general did in one Byzantine-agreement instance (ordered, decided).
+    Agreement(crate::byzantine::AgreementEvent),
+    /// What a commit-protocol node did (started, decided, blocked, terminated...).
+    Commit(crate::commit::CommitEvent),
+    /// What an RPC client or server did (a call finished, an execution, a filtered retry...).
+    Rpc(crate::rpc::RpcEvent),
+}
+
+/// The phases of a primary/backup failover, in order.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FailoverPhase {
+    /// The backup that takes over suspects the primary (detection ends).
+    Detected,
+    /// Every trusted replica acknowledged the new view (failover ends).
+    ViewInstalled,
+    /// The new primary holds the newest state and serves (catch-up ends).
+    CaughtUp,
 }
 
 /// Why a replica fetched the state from its peers.

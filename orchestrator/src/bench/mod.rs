@@ -65,7 +65,8 @@ pub async fn run(opts: &BenchOptions) -> Result<Vec<BenchPoint>> {
     let mut points = Vec::new();
     for &window in &opts.windows {
         let exp = experiment(opts.seconds)?;
-        let run = RunOptions { backend: Some(opts.backend), window, ..RunOptions::new(opts.agent_exe.clone()) };
+        let run =
+            RunOptions { backend: Some(opts.backend), window, ..RunOptions::new(opts.agent_exe.clone()) };
         let outcome = crate::run::run(&exp, &run).await?;
         let r = &outcome.report;
         let us = |v: Option<f64>| v.unwrap_or(0.0) * 1e6;

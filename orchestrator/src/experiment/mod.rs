@@ -40,6 +40,51 @@ pub struct Experiment {
 pub enum Workload {
     Tmr(TmrParams),
     Checkpointing(CheckpointParams),
+    Byzantine(ByzantineParams),
+    Commit(CommitParams),
+    Rpc(RpcParams),
+    Heartbeat(HeartbeatParams),
+    PrimaryBackup(PrimaryBackupParams),
+}
+
+/// Parameters of the heartbeat workload: `nodes` nodes watching each other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeartbeatParams {
+    pub nodes: usize,
+    pub detector: workloads::heartbeat::DetectorConfig,
+}
+
+/// Parameters of primary/backup: replicas, one open-loop client, the detector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrimaryBackupParams {
+    pub replicas: usize,
+    pub rate: f64,
+    pub deadline: Duration,
+    /// The client sends an unanswered request again after this.
+    pub retry: Duration,
+    pub gap_timeout: Duration,
+    pub detector: workloads::heartbeat::DetectorConfig,
+}
+
+/// Parameters of the Byzantine-agreement workload (the generals' list and
+/// the seed are added by the run).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByzantineParams {
+    pub generals: usize,
+    pub config: workloads::byzantine::Config,
+}
+
+/// Parameters of the commit workload (the nodes and the seed are added by the run).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommitParams {
+    pub participants: usize,
+    pub config: workloads::commit::Config,
+}
+
+/// Parameters of the RPC workload (the nodes are added by the run).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcParams {
+    pub config: workloads::rpc::Config,
 }
 
 /// Parameters of the TMR workload.

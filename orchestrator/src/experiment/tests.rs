@@ -217,7 +217,7 @@ fn workload_shape_errors_are_located() {
     let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: fast\n";
     assert_error_at(text, 5, "fast", "`fast` is not a rate");
     let text = "name: t\nduration: 30s\nworkload:\n  kind: mapreduce\n";
-    assert_error_at(text, 4, "mapreduce", "unknown variant `mapreduce`, expected `tmr`");
+    assert_error_at(text, 4, "mapreduce", "unknown variant `mapreduce`, expected one of `tmr`");
     let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  deadline: 10ms\n  vote_timeout: 20ms\n";
     assert_error_at(text, 6, "20ms", "must not exceed the deadline");
 }
@@ -251,7 +251,12 @@ fn misplaced_and_unsupported_fields_are_located() {
     let text = with_faults("  - { every: 10s, kind: crash, target: replica-1 }\n");
     assert_error_at(&text, 6, "10s", "a fixed `every` needs `for`");
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\ndetector: { kind: phi-accrual }\n";
-    assert_error_at(text, 4, "detector", "`detector` is not supported yet");
+    assert_error_at(
+        text,
+        4,
+        "detector",
+        "`detector` applies to the heartbeat and primary-backup workloads only",
+    );
 }
 
 #[test]
@@ -731,4 +736,39 @@ fn random_file(mttf_ms: u64, count: usize) -> String {
         m = mttf_ms,
         c = count
     ))
+}
+
+#[test]
+fn detector_sections_are_checked_per_kind() {
+    use workloads::heartbeat::DetectorKind;
+    let base = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3 }\n";
+    let e = ok(&format!("{base}detector: {{ kind: phi-accrual, interval: 50ms }}\n"));
+    let Workload::Heartbeat(p) = &e.workload else { panic!("a heartbeat workload") };
+    assert_eq!(p.nodes, 3);
+    assert_eq!(p.detector.interval, Duration::from_millis(50));
+    // Akka's defaults.
+    assert_eq!(
+        p.detector.kind,
+        DetectorKind::PhiAccrual {
+            threshold: 8.0,
+            window: 1000,
+            min_std_dev: Duration::from_millis(100),
+            acceptable_pause: Duration::from_secs(3)
+        }
+    );
+    assert_error_at(
+        &format!("{base}detector: {{ kind: fixed, alpha: 5ms }}\n"),
+        4,
+        "alpha",
+        "`alpha` does not apply to `kind: fixed`",
+    );
+    assert_error_at(
+        &format!("{base}detector: {{ kind: fixed, interval: 100ms, timeout: 100ms }}\n"),
+        4,
+        "100ms }",
+        "must exceed the heartbeat interval",
+    );
+    let pb = ok("name: t\nduration: 30s\nworkload: { kind: primary-backup, replicas: 2 }\n");
+    assert!(matches!(pb.workload, Workload::PrimaryBackup(ref p) if p.replicas == 2));
+    assert_eq!(pb.topology.nodes.len(), 3);
 }

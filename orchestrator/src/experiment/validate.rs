@@ -2,6 +2,9 @@
 //! semantic error names the line and column of the key or value at fault.
 
 use super::conflict;
+
+mod classroom;
+mod detector;
 use super::yaml::{
     self, CheckpointProtocol, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS,
 };
@@ -66,17 +69,22 @@ impl Checker<'_> {
         if file.name.trim().is_empty() {
             return Err(self.value_err("name", "the name must not be empty"));
         }
-        if file.detector.is_some() {
+        let detected = matches!(file.workload.kind, WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup);
+        if file.detector.is_some() && !detected {
             return Err(self.key_err(
                 "detector",
-                "`detector` is not supported yet: no workload here uses a failure detector; remove it",
+                "`detector` applies to the heartbeat and primary-backup workloads only; remove it",
             ));
         }
         let duration = file.duration.0;
         if duration.is_zero() {
             return Err(self.value_err("duration", "the duration must be above zero"));
         }
-        let (workload, topology) = self.workload(&file.workload)?;
+        let (workload, topology) = if detected {
+            self.detected(&file.workload, file.detector.as_ref())?
+        } else {
+            self.workload(&file.workload)?
+        };
         let faults = file
             .faults
             .iter()
@@ -112,6 +120,10 @@ impl Checker<'_> {
         match w.kind {
             WorkloadKind::Tmr => {}
             WorkloadKind::Checkpointing => return self.checkpointing(w),
+            WorkloadKind::ByzantineAgreement => return self.byzantine(w),
+            WorkloadKind::Commit => return self.commit(w),
+            WorkloadKind::Rpc => return self.rpc(w),
+            WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup => return self.detected(w, None),
         }
         let replicas = w.replicas.unwrap_or(3);
         if replicas % 2 != 1 {
@@ -167,7 +179,7 @@ impl Checker<'_> {
             Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
             Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
             Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
-            None => {
+            None | Some(CheckpointProtocol::TwoPhaseCommit | CheckpointProtocol::ThreePhaseCommit) => {
                 return Err(self.value_err(
                     "workload.kind",
                     "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",

@@ -44,9 +44,49 @@ pub struct ExperimentFile {
     /// Metric path → condition, in file order.
     #[serde(default)]
     pub expect: Option<ExpectFile>,
-    /// Accepted here only to reject it with a located "not supported yet".
+    /// The failure detector of the workloads that use one.
     #[serde(default)]
-    pub detector: Option<Ignored>,
+    pub detector: Option<DetectorFile>,
+}
+
+/// `detector:` as written: the kind and, flat, every kind's parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorFile {
+    pub kind: DetectorKindFile,
+    /// Heartbeat interval η.
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// How often nodes ask their detectors.
+    #[serde(default)]
+    pub check: Option<Dur>,
+    /// Fixed: Δ, counted from the last heartbeat received.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// φ-accrual: suspect when φ reaches this.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// φ-accrual and Chen: arrivals kept.
+    #[serde(default)]
+    pub window: Option<usize>,
+    /// φ-accrual: floor of the standard deviation.
+    #[serde(default)]
+    pub min_std_dev: Option<Dur>,
+    /// φ-accrual: pause accepted on top of the mean.
+    #[serde(default)]
+    pub acceptable_pause: Option<Dur>,
+    /// Chen: safety margin α after the expected arrival.
+    #[serde(default)]
+    pub alpha: Option<Dur>,
+}
+
+/// The detectors a file can name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetectorKindFile {
+    Fixed,
+    PhiAccrual,
+    Chen,
 }
 
 /// `expect:` in file order.
@@ -136,6 +176,9 @@ pub struct WorkloadFile {
     /// Checkpointing: number of processes.
     #[serde(default)]
     pub processes: Option<usize>,
+    /// Heartbeat: number of nodes.
+    #[serde(default)]
+    pub nodes: Option<usize>,
     /// Checkpointing: checkpoint (snapshot) interval.
     #[serde(default)]
     pub interval: Option<Dur>,
@@ -157,9 +200,36 @@ pub struct WorkloadFile {
     /// Checkpointing (optimistic logging): how often the log reaches stable storage.
     #[serde(default)]
     pub log_flush: Option<Dur>,
+    /// Byzantine agreement: generals (the commander and its lieutenants).
+    #[serde(default)]
+    pub generals: Option<usize>,
+    /// Byzantine agreement: m, the traitors OM(m) is run to tolerate.
+    #[serde(default)]
+    pub traitors: Option<usize>,
+    /// Byzantine agreement: the time one round of messages is given.
+    #[serde(default)]
+    pub round: Option<Dur>,
+    /// Commit: participants besides the coordinator.
+    #[serde(default)]
+    pub participants: Option<usize>,
+    /// Commit: the coordinator's log write between the last vote and the decision.
+    #[serde(default)]
+    pub decide_after: Option<Dur>,
+    /// Commit: how long a node waits before acting; RPC: how long the client waits before retrying.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Commit: probability that a participant votes to abort.
+    #[serde(default)]
+    pub abort_probability: Option<f64>,
+    /// RPC: `at-least-once` or `at-most-once`.
+    #[serde(default)]
+    pub semantics: Option<RpcSemantics>,
+    /// RPC: tries after the first before the client gives up.
+    #[serde(default)]
+    pub retries: Option<u32>,
 }
 
-/// `protocol:` of the checkpointing workload.
+/// `protocol:` of the checkpointing workload (and of the commit workload: `2pc`, `3pc`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckpointProtocol {
@@ -167,6 +237,18 @@ pub enum CheckpointProtocol {
     Coordinated,
     PessimisticLogging,
     OptimisticLogging,
+    #[serde(rename = "2pc")]
+    TwoPhaseCommit,
+    #[serde(rename = "3pc")]
+    ThreePhaseCommit,
+}
+
+/// `semantics:` of the RPC workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RpcSemantics {
+    AtLeastOnce,
+    AtMostOnce,
 }
 
 /// The workloads a file can name.
@@ -175,6 +257,18 @@ pub enum CheckpointProtocol {
 pub enum WorkloadKind {
     Tmr,
     Checkpointing,
+    /// Lamport's oral-messages algorithm OM(m).
+    #[serde(rename = "byzantine-agreement")]
+    ByzantineAgreement,
+    /// Two- or three-phase commit.
+    Commit,
+    /// RPC failure semantics.
+    Rpc,
+    /// Heartbeat failure detection.
+    Heartbeat,
+    /// Passive replication with failover.
+    #[serde(rename = "primary-backup")]
+    PrimaryBackup,
 }
 
 /// A request rate per second, written `2000/s` or `2k/s`.
@@ -361,6 +455,9 @@ pub const REPORT_ROOTS: &[&str] = &[
     "detector",
     "tmr",
     "checkpointing",
+    "byzantine",
+    "commit",
+    "rpc",
     "repeat",
 ];
 

@@ -3,7 +3,10 @@
 //! it, so they never disagree.
 
 pub mod checkpoint;
+pub mod classroom;
+pub mod detector;
 pub mod events;
+mod failover;
 mod outage;
 pub mod snapshot;
 
@@ -90,6 +93,12 @@ pub struct Recorder {
     live: snapshot::Live,
     /// The checkpointing workload's metrics.
     checkpoint: checkpoint::CheckpointRecorder,
+    /// Failure-detector QoS against ground truth, and the suspicion matrix.
+    detector: detector::DetectorTracker,
+    /// Primary/backup takeover phases, for the recovery breakdown.
+    failovers: failover::FailoverLog,
+    /// Byzantine agreement, commit protocols and RPC semantics.
+    classroom: classroom::Classroom,
 }
 
 impl Recorder {
@@ -131,6 +140,9 @@ impl Recorder {
             skipped: Vec::new(),
             live: snapshot::Live::new(n_nodes),
             checkpoint: checkpoint::CheckpointRecorder::default(),
+            detector: detector::DetectorTracker::new(n_nodes),
+            failovers: failover::FailoverLog::default(),
+            classroom: classroom::Classroom::default(),
         }
     }
 
@@ -222,12 +234,20 @@ impl Recorder {
                 self.event(e);
             }
             Observation::Suspect { peer } => {
+                self.detector.suspicion(usize::from(node.0), usize::from(peer.0), true, self.rel(at));
                 let e = Event::Suspect { t: self.rel(at), node: self.name(node), peer: self.name(peer) };
                 self.event(e);
             }
             Observation::Trust { peer } => {
+                self.detector.suspicion(usize::from(node.0), usize::from(peer.0), false, self.rel(at));
                 let e = Event::Trust { t: self.rel(at), node: self.name(node), peer: self.name(peer) };
                 self.event(e);
+            }
+            Observation::Failover { phase, view } => {
+                let t = self.rel(at);
+                self.failovers.record(t, phase, view);
+                let text = format!("failover to view {view}: {phase:?}");
+                self.event(Event::Note { t, node: Some(self.name(node)), text });
             }
             Observation::Checkpoint(e) => {
                 let t = self.rel(at);
@@ -236,6 +256,21 @@ impl Recorder {
                     (i128::from(p.as_nanos()) - i128::from(t0.as_nanos())) as f64 / 1e9
                 });
             }
+            Observation::Agreement(e) => {
+                let t = self.rel(at);
+                self.classroom.byzantine.observe(node, t, e);
+            }
+            Observation::Commit(e) => {
+                let t0 = self.t0;
+                let rel = |p: Time| (i128::from(p.as_nanos()) - i128::from(t0.as_nanos())) as f64 / 1e9;
+                let t = self.rel(at);
+                if let Some(text) = self.classroom.commit.observe(node, t, e, rel) {
+                    self.event(Event::Note { t, node: Some(self.name(node)), text });
+                }
+            }
+            // Within the run only, like requests.
+            Observation::Rpc(_) if at.since(self.t0) >= self.duration => {}
+            Observation::Rpc(e) => self.classroom.rpc.observe(e),
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
                 self.event(e);
@@ -321,6 +356,23 @@ impl Recorder {
         }
     }
 
+    /// These nodes run failure detectors, each watching the others: the
+    /// report gets a `detector` section and the dashboard a suspicion matrix.
+    pub fn enable_detector(&mut self, monitors: &[NodeId]) {
+        self.detector.enable(monitors.iter().map(|n| usize::from(n.0)).collect());
+    }
+
+    /// Who suspects whom now, `[monitor][monitored]` (None when no detector runs).
+    pub fn suspicion(&self) -> Option<Vec<Vec<bool>>> {
+        self.detector.matrix()
+    }
+
+    /// False suspicions and detection times so far, for the exporter
+    /// (`faultlab_detector_false_suspicions_total`, `faultlab_detector_detection_seconds`).
+    pub fn detector_totals(&self, now: Time) -> Option<(usize, Vec<f64>)> {
+        self.detector.enabled().then(|| self.detector.totals(self.rel(now).max(0.0)))
+    }
+
     /// A node changed state at `at` (from the backend or the runner).
     pub fn node_state(&mut self, node: NodeId, state: NodeState, at: Time) {
         let t = self.rel(at);
@@ -338,6 +390,7 @@ impl Recorder {
         }
         n.state = state;
         n.since = t;
+        self.detector.node_state(usize::from(node.0), state == NodeState::Up, t);
         let e = Event::NodeState { t, node: n.name.clone(), state: state.as_str().into() };
         self.event(e);
     }
@@ -355,6 +408,11 @@ impl Recorder {
         self.live.injected(kind);
         self.event(Event::FaultStarted { t, fault, kind: kind.into(), target: target.into() });
         self.faults.len() - 1
+    }
+
+    /// The executed fault `record` (from `fault_started`) covers `nodes`.
+    pub fn fault_nodes(&mut self, record: usize, nodes: Vec<NodeId>) {
+        self.classroom.fault_nodes(record, nodes);
     }
 
     /// The executed fault `record` (from `fault_started`) ended at `at`.
@@ -427,14 +485,15 @@ impl Recorder {
                 let cause = self.faults.iter().filter(|f| f.at_seconds.is_some_and(|a| a <= o.start)).max_by(
                     |a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal),
                 );
+                let split = self.failovers.breakdown(o.start, o.end);
                 Incident {
                     start: o.start,
                     end: o.end,
                     seconds: o.end - o.start,
-                    detection: None,
-                    failover: None,
+                    detection: split.detection,
+                    failover: split.failover,
                     restore,
-                    catch_up: None,
+                    catch_up: split.catch_up,
                     fault: cause.map(|f| f.fault),
                     fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| o.start - a),
                     failed_requests: o.failed,
@@ -496,9 +555,20 @@ impl Recorder {
                     down_seconds: n.down_seconds,
                 })
                 .collect(),
-            detector: None,
+            detector: self
+                .detector
+                .report(end, &self.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>())
+                .and_then(|r| serde_json::to_value(r).ok()),
             tmr: Some(self.tmr.clone()),
             checkpointing: self.checkpoint.report().and_then(|r| serde_json::to_value(r).ok()),
+            byzantine: self.classroom.byzantine.report(
+                &self
+                    .classroom
+                    .spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds)))),
+                end,
+            ),
+            commit: self.classroom.commit.report(end),
+            rpc: self.classroom.rpc.report(),
             repeat: None,
             expect: Vec::new(),
         }

@@ -7,7 +7,8 @@ use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tui::snapshot::{
-    FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Snapshot, TmrView, LATENCY_BUCKETS,
+    DetectorView, FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Snapshot, TmrView,
+    LATENCY_BUCKETS,
 };
 use workloads::NodeId;
 
@@ -263,16 +264,75 @@ impl Recorder {
             duration_seconds: self.duration.as_secs_f64(),
             nodes,
             service,
-            tmr: Some(TmrView {
+            tmr: self.nodes.iter().any(|n| n.role == "voter").then_some(TmrView {
                 unanimous: self.tmr.unanimous,
                 majority: self.tmr.majority,
                 no_majority: self.tmr.no_majority,
                 state_transfers: self.tmr.state_transfers,
             }),
-            suspicion: None,
+            suspicion: self.detector.matrix(),
+            detector: self.detector.enabled().then(|| {
+                let (false_suspicions, detection_seconds) = self.detector.totals(ctx.elapsed_seconds);
+                DetectorView { false_suspicions: false_suspicions as u64, detection_seconds }
+            }),
+            workload: self.workload_lines(ctx.elapsed_seconds),
             faults,
             faults_injected: self.live.injected.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             log: self.live.log.iter().cloned().collect(),
         }
+    }
+}
+
+impl Recorder {
+    /// The running workload's own numbers, a line each, for the dashboard.
+    fn workload_lines(&self, now: f64) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        if let Some(c) = self.checkpoint.report() {
+            lines.push((
+                "checkpointing".to_string(),
+                format!(
+                    "{} checkpoints ({} forced), {} rollbacks ({} of survivors), {} orphans, {} logged",
+                    c.checkpoints,
+                    c.forced,
+                    c.rollbacks,
+                    c.survivors_rolled_back,
+                    c.orphans,
+                    c.logged_messages
+                ),
+            ));
+        }
+        let spans =
+            self.classroom.spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds))));
+        if let Some(b) = self.classroom.byzantine.report(&spans, now) {
+            lines.push((
+                "agreement".to_string(),
+                format!(
+                    "{} instances, {} agreed, {} disagreements, {} validity violations",
+                    b.instances, b.agreement, b.disagreements, b.validity_violations
+                ),
+            ));
+        }
+        if let Some(c) = self.classroom.commit.report(now) {
+            lines.push((
+                "commit".to_string(),
+                format!(
+                    "{} transactions, {} committed, {} aborted; BLOCKED now: {} participants",
+                    c.transactions,
+                    c.committed,
+                    c.aborted,
+                    self.classroom.commit.blocked_now()
+                ),
+            ));
+        }
+        if let Some(r) = self.classroom.rpc.report() {
+            lines.push((
+                "rpc".to_string(),
+                format!(
+                    "{} calls, {} retries, {} executions, {} DUPLICATE executions",
+                    r.calls, r.retries, r.executions, r.duplicate_executions
+                ),
+            ));
+        }
+        lines
     }
 }

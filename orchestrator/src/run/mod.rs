@@ -271,6 +271,11 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         manual: 0,
     };
     running.engine_events = running.backend.events();
+    match &exp.workload {
+        Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
+        Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),
+        _ => {}
+    }
     if let Workload::Checkpointing(p) = &exp.workload {
         let config = running.checkpoint_config(p);
         // The system's MTTF for Young's interval: the mean up time of the
@@ -320,12 +325,53 @@ impl Running<'_> {
         c
     }
 
+    /// The nodes of these roles, in this order.
+    fn ids(&self, roles: &[&str]) -> Vec<NodeId> {
+        roles.iter().flat_map(|r| self.exp.topology.with_role(r).map(|n| n.id)).collect()
+    }
+
     fn agent_config(&self, node: NodeId) -> Result<AgentConfig> {
         let spec = self.exp.topology.by_id(node).context("node outside the topology")?;
         let idx = usize::from(node.0);
         let incarnation = self.incarnation[idx];
         let workload = match &self.exp.workload {
             Workload::Checkpointing(p) => WorkloadConfig::Checkpoint(self.checkpoint_config(p)),
+            Workload::Byzantine(p) => {
+                let mut c = p.config.clone();
+                c.generals = self.ids(&["commander", "lieutenant"]);
+                c.seed = self.seed;
+                WorkloadConfig::Byzantine(c)
+            }
+            Workload::Commit(p) => {
+                let mut c = p.config.clone();
+                c.coordinator = self.ids(&["coordinator"]).first().copied().unwrap_or(NodeId(0));
+                c.participants = self.ids(&["participant"]);
+                c.seed = self.seed;
+                WorkloadConfig::Commit(c)
+            }
+            Workload::Rpc(p) => {
+                let mut c = p.config.clone();
+                c.server = self.ids(&["server"]).first().copied().unwrap_or(NodeId(0));
+                c.client = self.ids(&["client"]).first().copied().unwrap_or(NodeId(0));
+                WorkloadConfig::Rpc(c)
+            }
+            Workload::Heartbeat(p) => WorkloadConfig::Heartbeat(workloads::heartbeat::Config {
+                nodes: self.ids(&["node"]),
+                detector: p.detector.clone(),
+            }),
+            Workload::PrimaryBackup(p) => {
+                use workloads::primary_backup::{Config, Role};
+                WorkloadConfig::PrimaryBackup(Config {
+                    role: if spec.role == "client" { Role::Client } else { Role::Replica },
+                    replicas: self.ids(&["replica"]),
+                    clients: self.ids(&["client"]),
+                    rate: p.rate,
+                    deadline: p.deadline,
+                    retry: p.retry,
+                    gap_timeout: p.gap_timeout,
+                    detector: p.detector.clone(),
+                })
+            }
             Workload::Tmr(p) => {
                 let ids = |role: &str| self.exp.topology.with_role(role).map(|n| n.id).collect::<Vec<_>>();
                 let role = match spec.role.as_str() {
@@ -619,6 +665,11 @@ impl Running<'_> {
         match &self.exp.workload {
             Workload::Tmr(p) => p.deadline,
             Workload::Checkpointing(p) => p.config.step,
+            Workload::Byzantine(p) => p.config.interval,
+            Workload::Commit(p) => p.config.timeout,
+            Workload::Rpc(p) => p.config.timeout * (p.config.retries + 1),
+            Workload::Heartbeat(p) => p.detector.interval,
+            Workload::PrimaryBackup(p) => p.deadline,
         }
     }
 
@@ -689,6 +740,7 @@ impl Running<'_> {
         let target = self.targets.get(i).cloned().unwrap_or_else(|| self.target(occ));
         self.active.insert(i);
         let record = self.recorder.fault_started(occ.fault, occ.kind.as_str(), &target, now);
+        self.recorder.fault_nodes(record, occurrence_nodes(occ));
         self.records.insert(i, record);
         opts.progress.line(&format!(
             "{:>7.2}s  {} {target}{}",

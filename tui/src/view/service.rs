@@ -109,5 +109,27 @@ fn details(s: &Snapshot, big: bool) -> Vec<Line<'static>> {
         votes.extend(pair("transfers", t.state_transfers.to_string()));
         lines.push(Line::from(votes));
     }
+    if let Some(d) = &s.detector {
+        let mut det = vec![Span::styled("detector ", bold.fg(Color::Blue))];
+        let worst = d
+            .detection_seconds
+            .iter()
+            .copied()
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        // Mistakes first: on a narrow panel the end of the line is cut.
+        let wrong = if d.false_suspicions > 0 { bold.fg(Color::Red) } else { bold };
+        det.push(Span::raw("false suspicions "));
+        det.push(Span::styled(d.false_suspicions.to_string(), wrong));
+        det.push(Span::raw("  "));
+        det.extend(pair("detections", d.detection_seconds.len().to_string()));
+        det.extend(pair("slowest", seconds(worst)));
+        lines.push(Line::from(det));
+    }
+    for (label, text) in &s.workload {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label} "), bold.fg(Color::Blue)),
+            Span::raw(text.clone()),
+        ]));
+    }
     lines
 }

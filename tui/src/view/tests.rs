@@ -277,3 +277,27 @@ fn the_log_follows_the_tail_and_scrolls_back() {
     assert!(has(&screen, "event number 29"));
     assert!(has(&screen, "scrolled back 20"));
 }
+
+#[test]
+fn detector_quality_and_the_workloads_own_numbers_show_in_the_service_panel() {
+    let mut s = suspicious(8.0);
+    s.detector =
+        Some(crate::snapshot::DetectorView { false_suspicions: 3, detection_seconds: vec![0.4, 0.6] });
+    s.workload = vec![("checkpointing".into(), "12 checkpoints (2 forced), 3 rollbacks".into())];
+    let screen = render(&app(s), 120, 40);
+    let det = line_with(&screen, "detector ");
+    assert!(det.contains("detections 2") && det.contains("false suspicions 3"), "{det}");
+    let wide = render(&app(suspicious_with_detector()), 200, 60);
+    assert!(line_with(&wide, "detector ").contains("slowest 600.0 ms"));
+    assert!(line_with(&screen, "checkpointing ").contains("3 rollbacks"));
+    // Without them the lines are gone.
+    let screen = render(&app(suspicious(8.0)), 120, 40);
+    assert!(!has(&screen, "false suspicions"));
+}
+
+fn suspicious_with_detector() -> Snapshot {
+    let mut s = suspicious(8.0);
+    s.detector =
+        Some(crate::snapshot::DetectorView { false_suspicions: 3, detection_seconds: vec![0.4, 0.6] });
+    s
+}

@@ -110,3 +110,47 @@ async fn omission_on_one_replica_is_masked_and_three_voters_survive_a_voter_cras
     assert_eq!(r.requests.wrong, 0);
     assert!(r.availability.unwrap() >= 0.999, "{:?}", r.requests);
 }
+
+/// Scrape the exporter over HTTP while the run goes on.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prometheus_endpoint_shows_the_run_live() {
+    use prometheus_parse::{Scrape, Value};
+    let _one_at_a_time = SERIAL.lock().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let text = format!("name: live\nduration: 5s\n{HEAD}faults:\n  - {{ at: 1s, for: 3s, kind: crash, target: replica-2 }}\n");
+    let exp = parse_str(Path::new("live.yaml"), &text).unwrap();
+    let opts = RunOptions { metrics_addr: Some(addr), ..options(None) };
+    let run = tokio::spawn(async move { run(&exp, &opts).await });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let body = tokio::time::timeout(Duration::from_secs(5), scrape(addr)).await.unwrap();
+    let parsed = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let get = |metric: &str, label: Option<(&str, &str)>| {
+        parsed
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no {metric} in\n{body}"))
+    };
+    // Mid-run: requests are being answered, replica-2 is down, the crash is counted.
+    assert!(get("faultlab_requests_total", Some(("outcome", "ok"))) > 500.0);
+    assert_eq!(get("faultlab_node_up", Some(("node", "replica-2"))), 0.0);
+    assert_eq!(get("faultlab_node_up", Some(("node", "replica-1"))), 1.0);
+    assert_eq!(get("faultlab_faults_injected_total", Some(("kind", "crash"))), 1.0);
+    assert!(get("faultlab_tmr_votes_total", Some(("result", "majority"))) > 0.0);
+    let report = run.await.unwrap().unwrap().report;
+    assert_eq!(report.requests.wrong, 0);
+}

@@ -6,6 +6,6 @@ pub mod snapshot;
 pub mod state;
 pub mod view;
 
-pub use run::run_dashboard;
+pub use run::{run_dashboard, run_with};
 pub use snapshot::Snapshot;
 pub use state::{App, Command};

@@ -107,42 +107,8 @@ pub struct CheckpointParams {
     pub config: workloads::checkpoint::Config,
 }
 
-/// The kinds of fault an experiment can name.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum FaultKind {
-    Crash,
-    Pause,
-    Restart,
-    Isolate,
-    Silence,
-    Omission,
-    Delay,
-    Partition,
-    Byzantine,
-    Slow,
-    ClockSkew,
-    Duplicate,
-}
-
-impl FaultKind {
-    /// The name used in YAML and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::Crash => "crash",
-            FaultKind::Pause => "pause",
-            FaultKind::Restart => "restart",
-            FaultKind::Isolate => "isolate",
-            FaultKind::Silence => "silence",
-            FaultKind::Omission => "omission",
-            FaultKind::Delay => "delay",
-            FaultKind::Partition => "partition",
-            FaultKind::Byzantine => "byzantine",
-            FaultKind::Slow => "slow",
-            FaultKind::ClockSkew => "clock_skew",
-            FaultKind::Duplicate => "duplicate",
-        }
-    }
-}
+/// The kinds of fault an experiment can name (the YAML's own `kind`).
+pub use faults::spec::SpecKind as FaultKind;
 
 /// One entry of `faults:`, validated.
 #[derive(Clone, Debug)]

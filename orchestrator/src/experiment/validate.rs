@@ -13,9 +13,7 @@ use super::{
     Lifetime, Schedule, Selection, TmrParams, Workload,
 };
 use crate::topology::Topology;
-use faults::spec::{
-    ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, SpecKind, TargetSpec,
-};
+use faults::spec::{ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, TargetSpec};
 use faults::{ByzantineMode, DelayDistribution, Direction, Dur};
 use std::path::Path;
 use std::time::Duration;
@@ -258,20 +256,7 @@ impl Checker<'_> {
     fn fault(&self, i: usize, spec: &FaultSpec, topo: &Topology, duration: Duration) -> Res<FaultPlan> {
         let base = format!("faults[{i}]");
         let field = |name: &str| format!("{base}.{name}");
-        let kind = match spec.kind {
-            SpecKind::Crash => FaultKind::Crash,
-            SpecKind::Pause => FaultKind::Pause,
-            SpecKind::Restart => FaultKind::Restart,
-            SpecKind::Isolate => FaultKind::Isolate,
-            SpecKind::Silence => FaultKind::Silence,
-            SpecKind::Omission => FaultKind::Omission,
-            SpecKind::Delay => FaultKind::Delay,
-            SpecKind::Partition => FaultKind::Partition,
-            SpecKind::Byzantine => FaultKind::Byzantine,
-            SpecKind::Slow => FaultKind::Slow,
-            SpecKind::ClockSkew => FaultKind::ClockSkew,
-            SpecKind::Duplicate => FaultKind::Duplicate,
-        };
+        let kind = spec.kind;
         for name in spec.present_fields() {
             if !applies(kind, name) {
                 return Err(

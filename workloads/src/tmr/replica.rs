@@ -173,6 +173,16 @@ impl Replica {
         self.recovery = Some(Recovery { reason, started: now, asked: now, rounds: 1 });
         self.gap_since = None;
         out.emit(Observation::RecoveryStarted { reason });
+        if self.peers.is_empty() {
+            // A lone replica has nobody to ask: it goes on from what it has
+            // (after a restart, the initial state), and a gap is filled by
+            // re-deriving the missing requests, as when no peer could fill it.
+            match reason {
+                RecoveryReason::Restart => self.complete(now, now, out),
+                RecoveryReason::Gap => self.fill_gap(now, now, out),
+            }
+            return;
+        }
         self.ask_peers(out);
     }
 
@@ -285,5 +295,26 @@ mod tests {
             out.observations,
             vec![Observation::RecoveryCompleted { seq: 12, restore: Duration::from_millis(3) }]
         );
+    }
+
+    #[test]
+    fn a_lone_replica_restarts_without_waiting_for_peers_and_answers_again() {
+        let cfg = config(1, 1, 1000.0);
+        let mut r = Replica::new(cfg.replicas[0], &cfg, true);
+        let mut out = Effects::new();
+        r.on_start(Time::ZERO, &mut out);
+        assert!(!r.is_recovering(), "nobody to fetch from: recovery ends at once");
+        assert!(out.sends.iter().all(|(_, m)| !matches!(m, Msg::StateRequest)));
+        // Requests resume at seq 100: the gap is filled from the ops and it answers.
+        out.clear();
+        r.on_request(Time::from_millis(1), 100, Op::for_seq(100), &mut out);
+        let mut t = 1;
+        while results(&out).is_empty() && t < 1000 {
+            t += 1;
+            r.on_timer(Time::from_millis(t), TICK_TIMER, &mut out);
+        }
+        let mut oracle = Ledger::new();
+        let expected = (1..=100).map(|seq| oracle.apply(seq, Op::for_seq(seq))).last().unwrap();
+        assert_eq!(results(&out), vec![(100, expected)]);
     }
 }

@@ -20,6 +20,10 @@ use std::time::Duration;
 use workloads::observation::RecoveryReason;
 use workloads::{NodeId, Observation, Outcome, Time, Verdict};
 
+/// How long after an outage's start a fault may be recorded and still count
+/// as its cause (seconds): requests in flight when it strikes fail too.
+const CAUSE_GRACE: f64 = 0.25;
+
 /// Width of the request-outcome windows in events.jsonl.
 pub const WINDOW: Duration = Duration::from_millis(100);
 
@@ -482,9 +486,16 @@ impl Recorder {
                     .filter(|(t, _, _)| *t >= o.start && *t <= o.end + 1.0)
                     .map(|(_, _, r)| *r)
                     .next_back();
-                let cause = self.faults.iter().filter(|f| f.at_seconds.is_some_and(|a| a <= o.start)).max_by(
-                    |a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal),
-                );
+                // A request sent just before a crash fails because of it: a
+                // fault recorded up to CAUSE_GRACE after the outage's start
+                // still caused it.
+                let cause = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.at_seconds.is_some_and(|a| a <= o.start + CAUSE_GRACE))
+                    .max_by(|a, b| {
+                        a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal)
+                    });
                 let split = self.failovers.breakdown(o.start, o.end);
                 Incident {
                     start: o.start,
@@ -495,7 +506,7 @@ impl Recorder {
                     restore,
                     catch_up: split.catch_up,
                     fault: cause.map(|f| f.fault),
-                    fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| o.start - a),
+                    fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| (o.start - a).max(0.0)),
                     failed_requests: o.failed,
                 }
             })
@@ -559,7 +570,7 @@ impl Recorder {
                 .detector
                 .report(end, &self.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>())
                 .and_then(|r| serde_json::to_value(r).ok()),
-            tmr: Some(self.tmr.clone()),
+            tmr: self.nodes.iter().any(|n| n.role == "voter").then(|| self.tmr.clone()),
             checkpointing: self.checkpoint.report().and_then(|r| serde_json::to_value(r).ok()),
             byzantine: self.classroom.byzantine.report(
                 &self
@@ -583,4 +594,46 @@ impl Recorder {
 fn window_in(windows: &mut BTreeMap<u64, WindowCounts>, t0: Time, at: Time) -> &mut WindowCounts {
     let idx = u64::try_from(at.since(t0).as_nanos() / WINDOW.as_nanos()).unwrap_or(u64::MAX);
     windows.entry(idx).or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(r: &mut Recorder, seq: u64, sent_ms: u64, outcome: Outcome) {
+        let sent = Time::from_millis(sent_ms);
+        r.observe(NodeId(4), sent, Observation::Request { seq, sent, outcome, latency: None });
+    }
+
+    #[test]
+    fn requests_fold_in_send_order_into_one_outage_caused_by_the_fault_that_struck_during_it() {
+        let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(4), EventLog::discard());
+        r.fault_started(0, "crash", "replica-1", Time::from_millis(500));
+        // The crash is recorded a hair after the first request it made fail was sent.
+        r.fault_started(1, "crash", "replica-2", Time::from_millis(1002));
+        // Decided out of order: the failed ones time out after a later success arrives.
+        request(&mut r, 1, 900, Outcome::Ok);
+        request(&mut r, 4, 3000, Outcome::Ok);
+        request(&mut r, 2, 1000, Outcome::Failed);
+        request(&mut r, 3, 2000, Outcome::Wrong);
+        let report = r.finish(4.0, false);
+        assert_eq!(report.requests, Requests { total: 4, ok: 2, failed: 1, wrong: 1 });
+        assert_eq!(report.failures, 1);
+        let i = &report.recovery_seconds.incidents[0];
+        assert_eq!((i.start, i.end), (1.0, 3.0));
+        assert_eq!(i.fault, Some(1), "the second crash, not the first");
+        assert_eq!(i.fault_to_outage, Some(0.0));
+        assert_eq!(report.mttr_seconds, Some(2.0));
+        assert_eq!(report.mttf_seconds, Some(2.0));
+        assert!((report.availability_time - 0.5).abs() < 1e-9);
+        assert!(report.tmr.is_some(), "a TMR topology reports its verdicts");
+    }
+
+    #[test]
+    fn workloads_without_voters_report_no_tmr_section() {
+        let topo = Topology::from_roles(&[("server", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(1), EventLog::discard());
+        assert!(r.finish(1.0, false).tmr.is_none());
+    }
 }

@@ -42,11 +42,22 @@ pub struct ProcessBackend {
     agents: BTreeMap<NodeId, Agent>,
 }
 
+/// Agents' ports come from below the kernel's ephemeral range (32768 and
+/// up on Linux): a port picked there and released could be taken by any
+/// outgoing connection, the agents' own included, before the agent binds it.
+const AGENT_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
 fn free_port() -> Result<u16, ProcessError> {
-    // Bind-and-release: the kernel hands out ports in a cycle, so the
-    // port stays free until the agent binds it a moment later.
-    let l = TcpListener::bind("127.0.0.1:0").map_err(ProcessError::Port)?;
-    Ok(l.local_addr().map_err(ProcessError::Port)?.port())
+    let mut last = std::io::Error::other("no free port");
+    for _ in 0..256 {
+        let port = rand::random::<u16>() % (AGENT_PORTS.end - AGENT_PORTS.start) + AGENT_PORTS.start;
+        // Free now; nothing else hands it out, so it stays free until the agent binds it.
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => return Ok(port),
+            Err(e) => last = e,
+        }
+    }
+    Err(ProcessError::Port(last))
 }
 
 impl ProcessBackend {
@@ -177,6 +188,20 @@ impl Drop for ProcessBackend {
                     let _ = kill(pid, Signal::SIGKILL);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ports_are_free_and_outside_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        assert!(ports.iter().all(|p| AGENT_PORTS.contains(p)), "{ports:?}");
+        for p in &ports[..5] {
+            assert!(TcpListener::bind(("127.0.0.1", *p)).is_ok(), "port {p} is free");
         }
     }
 }

@@ -108,8 +108,9 @@ fn draw_panel(frame: &mut Frame<'_>, panel: Panel, area: Rect, app: &App) {
     }
 }
 
-/// One column: nodes, service, then what fits, dropping the matrix first,
-/// then the log, the charts and the timeline.
+/// One column: nodes, service, then what fits: where a failure detector
+/// runs, the suspicion matrix comes next (it is what such an experiment is
+/// about); then the timeline, the charts and the log, dropped in reverse.
 fn narrow(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let s = &app.snapshot;
     let n = s.nodes.len() as u16;
@@ -124,7 +125,7 @@ fn narrow(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     claims.push(Claim { panel: Panel::Log, min: 3, want: u16::MAX });
     let priority =
-        [Panel::Nodes, Panel::Service, Panel::Timeline, Panel::Charts, Panel::Log, Panel::Suspicion];
+        [Panel::Nodes, Panel::Service, Panel::Suspicion, Panel::Timeline, Panel::Charts, Panel::Log];
     for (panel, rect) in stack(area, &allot(area.height, &claims, &priority)) {
         draw_panel(frame, panel, rect, app);
     }

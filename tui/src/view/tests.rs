@@ -301,3 +301,11 @@ fn suspicious_with_detector() -> Snapshot {
         Some(crate::snapshot::DetectorView { false_suspicions: 3, detection_seconds: vec![0.4, 0.6] });
     s
 }
+
+#[test]
+fn on_one_column_the_suspicion_matrix_outranks_the_other_optional_panels() {
+    // 80 columns, a few rows more than 24: room for one optional panel.
+    let screen = render(&app(suspicious(8.0)), 80, 28);
+    assert!(has(&screen, "suspicion: row suspects column"), "{}", screen.join("\n"));
+    assert!(line_with(&screen, "replica-2 ").contains("paused"));
+}

@@ -172,11 +172,7 @@ async fn configure<M: workloads::Message>(cfg: AgentConfig) -> Result<Configured
 
 /// The interposer's seed, a stream apart from the node's own (splitmix64).
 fn interposer_seed(seed: u64) -> u64 {
-    let mut z = seed ^ 0x6661_756c_746c_6162; // "faultlab"
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    workloads::seed::splitmix64(seed ^ 0x6661_756c_746c_6162) // "faultlab"
 }
 
 fn apply_rule(interposer: &mut Interposer, down: Down) {

@@ -15,6 +15,7 @@ pub mod node;
 pub mod observation;
 pub mod primary_backup;
 pub mod rpc;
+pub mod seed;
 pub mod time;
 pub mod tmr;
 

@@ -241,19 +241,8 @@ fn forge_rules(plan: &FaultPlan, nodes: &[NodeId]) -> Vec<(NodeId, MessageFault)
     rules
 }
 
-/// SplitMix64 over several words: independent, reproducible seeds.
-fn mix(words: &[u64]) -> u64 {
-    let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
-    for &w in words {
-        h ^= w;
-        h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = h;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        h = z ^ (z >> 31);
-    }
-    h
-}
+/// Independent, reproducible seeds from several words.
+use workloads::seed::splitmix64_words as mix;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -17,20 +17,14 @@ use serde_json::{json, Value};
 use stats::{CurvePoint, Lifetime, MttfEstimate, Spread};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use workloads::seed::splitmix64;
 
 /// Confidence level of every band and interval: 1 − α.
 pub const ALPHA: f64 = 0.05;
 
 /// The seed of run `i` (1-based) of a repeated experiment with base `seed`.
 pub fn run_seed(seed: u64, i: usize) -> u64 {
-    splitmix(seed ^ splitmix(i as u64))
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    splitmix64(seed ^ splitmix64(i as u64))
 }
 
 /// One finished run of the series.

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tui::snapshot::RunState;
+use workloads::seed::splitmix64;
 use workloads::{tmr, NodeId, Time};
 
 /// How to run an experiment (the command line's overrides).
@@ -93,14 +94,6 @@ pub fn monotonic_now() -> Time {
         ),
         Err(_) => Time::ZERO,
     }
-}
-
-fn mix(mut z: u64) -> u64 {
-    // splitmix64: derive independent seeds from the experiment's.
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Pick the backend: the file's choice unless overridden; `auto` is docker
@@ -399,7 +392,7 @@ impl Running<'_> {
             listen: self.endpoints[idx].1,
             peers: self.peers.iter().filter(|p| p.id != node).cloned().collect(),
             workload,
-            seed: mix(self.seed ^ mix(u64::from(node.0) << 32 | u64::from(incarnation))),
+            seed: splitmix64(self.seed ^ splitmix64(u64::from(node.0) << 32 | u64::from(incarnation))),
             incarnation,
             faults: self.rules.get(&node).cloned().unwrap_or_default(),
             flush_interval: Duration::from_millis(20),

@@ -45,13 +45,8 @@ pub struct Bank {
     pub absorbed: u32,
 }
 
-/// splitmix64: the seed's hash for routes and amounts.
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// The seed's hash for routes and amounts.
+pub use crate::seed::splitmix64 as mix;
 
 /// Who holds token `token` before its first hop.
 fn first_holder(token: u32, n: u16) -> u16 {

@@ -5,14 +5,9 @@ use serde::{Deserialize, Serialize};
 /// Number of accounts in the ledger.
 pub const ACCOUNTS: usize = 16;
 
-/// A cheap, well-mixing 64-bit hash (splitmix64's finaliser): ops and collusion
-/// values are derived from it so every node computes the same numbers.
-pub fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// The hash ops and collusion values are derived from, so every node
+/// computes the same numbers.
+pub use crate::seed::splitmix64 as mix;
 
 /// One request's operation: add `delta` to an account.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

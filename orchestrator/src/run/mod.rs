@@ -86,15 +86,7 @@ impl RunOutcome {
 
 /// The monotonic clock agents stamp with (CLOCK_MONOTONIC, shared by every
 /// process and container on the host).
-pub fn monotonic_now() -> Time {
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(ts) => Time::from_nanos(
-            u64::try_from(ts.tv_sec()).unwrap_or(0) * 1_000_000_000
-                + u64::try_from(ts.tv_nsec()).unwrap_or(0),
-        ),
-        Err(_) => Time::ZERO,
-    }
-}
+pub use node_agent::monotonic_now;
 
 /// Pick the backend: the file's choice unless overridden; `auto` is docker
 /// when the daemon answers a ping, else process.

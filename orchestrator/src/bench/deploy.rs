@@ -5,14 +5,10 @@
 use crate::backend::docker::{self, DockerBackend};
 use crate::backend::{BackendConfig, NodeLaunch, NodeState};
 use anyhow::{bail, Context, Result};
-use futures::{SinkExt, StreamExt};
-use node_agent::proto::{Down, Up, MAX_FRAME};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use workloads::NodeId;
 
 /// One measured N.
@@ -33,22 +29,9 @@ pub struct DeployPoint {
 async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<()> {
     let until = Instant::now() + within;
     loop {
-        let attempt = async {
-            let stream = TcpStream::connect(addr).await?;
-            let mut conn =
-                Framed::new(stream, LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec());
-            let hello = postcard::to_allocvec(&Down::Hello { token: token.to_string() })?;
-            conn.send(bytes::Bytes::from(hello)).await?;
-            match conn.next().await {
-                Some(Ok(f)) => match postcard::from_bytes::<Up>(&f)? {
-                    Up::Hello { .. } => Ok(()),
-                    other => Err(anyhow::anyhow!("unexpected {other:?}")),
-                },
-                _ => Err(anyhow::anyhow!("closed")),
-            }
-        };
+        let attempt = crate::run::control::hello(addr, token, "bench");
         match tokio::time::timeout(Duration::from_millis(500), attempt).await {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(_)) => return Ok(()),
             _ if Instant::now() >= until => bail!("agent at {addr} did not answer within {within:?}"),
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }

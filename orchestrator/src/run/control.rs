@@ -50,7 +50,8 @@ impl AgentLink {
     }
 }
 
-type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+/// A control connection.
+pub type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 
 fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
@@ -71,6 +72,22 @@ async fn recv(conn: &mut Conn, node: &str) -> Result<Up, ControlError> {
     }
 }
 
+/// One attempt at the handshake: connect and prove the token. A refused
+/// token is `PermissionDenied`; anything else may pass on a retry.
+pub async fn hello(addr: SocketAddr, token: &str, node: &str) -> std::io::Result<Conn> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut conn = Framed::new(stream, codec());
+    send(&mut conn, node, &Down::Hello { token: token.to_string() })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    match recv(&mut conn, node).await.map_err(|e| std::io::Error::other(e.to_string()))? {
+        Up::Hello { .. } => Ok(conn),
+        Up::Error(m) => Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, m)),
+        other => Err(std::io::Error::other(format!("unexpected {other:?}"))),
+    }
+}
+
 /// Connect to an agent (retrying while it starts), hand it its configuration,
 /// wait until it is ready, and start forwarding its frames to `inbound`.
 pub async fn connect(
@@ -83,20 +100,7 @@ pub async fn connect(
     let node = config.name.clone();
     let started = tokio::time::Instant::now();
     let mut conn = loop {
-        let attempt = async {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let mut conn = Framed::new(stream, codec());
-            send(&mut conn, &node, &Down::Hello { token: token.to_string() })
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            match recv(&mut conn, &node).await.map_err(|e| std::io::Error::other(e.to_string()))? {
-                Up::Hello { .. } => Ok(conn),
-                Up::Error(m) => Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, m)),
-                other => Err(std::io::Error::other(format!("unexpected {other:?}"))),
-            }
-        };
-        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        match tokio::time::timeout(Duration::from_secs(2), hello(addr, token, &node)).await {
             Ok(Ok(conn)) => break conn,
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Err(ControlError::Refused { node, message: e.to_string() })

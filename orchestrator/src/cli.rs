@@ -223,7 +223,7 @@ fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
     }
     print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
     // A sandbox has no expectations: stopping it is how it ends.
-    Ok(if sandbox || outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if sandbox { ExitCode::SUCCESS } else { ExitCode::from(outcome.verdict().exit_code()) })
 }
 
 /// `faultlab run FILE --repeat N`: N runs, then the reliability statistics.
@@ -241,5 +241,14 @@ fn run_repeated(args: RunArgs) -> Result<ExitCode> {
     if let Some(d) = &outcome.out_dir {
         println!("  output         {}", d.display());
     }
-    Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let r = &outcome.report;
+    let invalid = r.get("interrupted").and_then(serde_json::Value::as_bool) == Some(true)
+        || r.get("valid").and_then(serde_json::Value::as_bool) == Some(false);
+    Ok(if invalid {
+        ExitCode::from(crate::run::Verdict::Invalid.exit_code())
+    } else if outcome.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::run::Verdict::ExpectationFailed.exit_code())
+    })
 }

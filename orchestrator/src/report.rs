@@ -13,13 +13,28 @@ pub struct Report {
     pub run_id: String,
     pub duration_seconds: f64,
     pub interrupted: bool,
+    /// False when the run did not really run as written (an agent died or
+    /// went silent outside a fault, a fault could not be executed, a client
+    /// stopped sending): its numbers then prove nothing and `run` fails.
+    pub valid: bool,
+    /// Why the run is invalid, in the order it was seen.
+    pub run_failures: Vec<RunFailure>,
     pub requests: Requests,
     pub throughput_per_second: f64,
     pub latency_seconds: Latency,
     pub availability: Option<f64>,
     pub availability_time: f64,
     pub availability_model: Option<f64>,
+    /// The model with the measured restart time added to every repair:
+    /// MTTF / (MTTF + MTTR + restart). The measured availability pays for
+    /// restarts too, so a class compares it with this one.
+    pub availability_model_with_restart: Option<f64>,
     pub failures: u64,
+    /// Outages not explained by a stall of the host that runs the agents
+    /// (see `host_stalls`): the failures the faults and the protocol caused.
+    pub failures_excluding_host_stalls: u64,
+    /// Stretches when the orchestrator's loop or an agent's ran late.
+    pub host_stalls: Vec<HostStall>,
     pub mttf_seconds: Option<f64>,
     pub mttr_seconds: Option<f64>,
     /// One-sided 95% lower bound on the MTTF when no failure was seen: T / ln(1/0.05).
@@ -80,22 +95,68 @@ pub struct Incident {
     /// State transfer time of the replica whose recovery ended the outage.
     pub restore: Option<f64>,
     pub catch_up: Option<f64>,
-    /// The most recent fault executed at or before the outage start.
+    /// From the outage's start until the restart of the crashed node whose
+    /// recovery ended it was issued (the repair time the schedule asked for).
+    pub down: Option<f64>,
+    /// From that restart being issued until the node served its control
+    /// channel again (its process or container restarted).
+    pub restart: Option<f64>,
+    /// The node whose restart or takeover ended the outage.
+    pub recovered_node: Option<String>,
+    /// The most recent fault active at the outage's start (or ended within
+    /// the effect window before it); None when no fault can explain it.
     pub fault: Option<usize>,
     /// From that fault's injection to the outage's start.
     pub fault_to_outage: Option<f64>,
+    /// `fault`, `host_stall` (no fault active, and the host stalled) or `none`.
+    pub cause: String,
+    /// Whether the outage coincides with a host stall.
+    pub host_stall: bool,
     /// Requests failed or wrong during it.
     pub failed_requests: u64,
 }
 
-/// A fault as executed (not as planned).
+/// A stretch of time when the orchestrator's loop or an agent's ran late
+/// by more than the stall threshold (run-relative seconds).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostStall {
+    pub start: f64,
+    pub end: f64,
+    pub seconds: f64,
+    /// `orchestrator` or the agent's node name.
+    pub source: String,
+}
+
+/// Something that makes the run invalid.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunFailure {
+    pub t: f64,
+    pub node: Option<String>,
+    pub reason: String,
+}
+
+/// A fault as executed (not as planned). Three instants for each end: when
+/// the schedule wanted it, when the orchestrator issued the action (for a
+/// crash: just before the kill), and when it took effect as the engine or
+/// the agent reported it. `at_seconds`/`until_seconds` are the issued ones.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FaultRecord {
     pub fault: usize,
     pub kind: String,
     pub target: String,
     pub at_seconds: Option<f64>,
     pub until_seconds: Option<f64>,
+    pub scheduled_seconds: Option<f64>,
+    pub effective_seconds: Option<f64>,
+    pub end_scheduled_seconds: Option<f64>,
+    pub end_effective_seconds: Option<f64>,
+    /// For a crash with `for`: the repair time the schedule asked for, and
+    /// the one achieved (from the kill until the node served its control
+    /// channel again), which includes the restart.
+    pub repair_requested_seconds: Option<f64>,
+    pub repair_achieved_seconds: Option<f64>,
+    /// The backend could not execute it (the error); the run is then invalid.
+    pub failed: Option<String>,
 }
 
 /// A node and what happened to it.

@@ -25,7 +25,13 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         r.backend,
         r.seed,
         r.duration_seconds,
-        if r.interrupted { ", INTERRUPTED" } else { "" }
+        if r.interrupted {
+            ", INTERRUPTED"
+        } else if !r.valid {
+            ", INVALID"
+        } else {
+            ""
+        }
     );
     let q = &r.requests;
     let _ = writeln!(
@@ -40,6 +46,12 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         ratio(Some(r.availability_time)),
         r.availability_model.map(|m| format!(", model MTTF/(MTTF+MTTR) {m:.5}")).unwrap_or_default()
     );
+    if let Some(m) = r.availability_model_with_restart {
+        let _ = writeln!(
+            s,
+            "                 model with the measured restart time {m:.5} (compare with this one)"
+        );
+    }
     let l = &r.latency_seconds;
     let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));
     match (r.mttf_seconds, r.mttr_seconds) {
@@ -76,8 +88,13 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
                 format!("{:.2}-{:.2} s", i.start, i.end),
                 secs(Some(i.seconds)),
                 i.failed_requests,
-                i.restore.map(|x| format!(", state transfer {}", secs(Some(x)))).unwrap_or_default(),
-                i.fault_to_outage.map(|x| format!(", {} after the fault", secs(Some(x)))).unwrap_or_default()
+                breakdown(i),
+                match (i.cause.as_str(), i.fault_to_outage) {
+                    ("fault", Some(x)) => format!(", {} after the fault", secs(Some(x))),
+                    ("host_stall", _) => ", during a host stall, no fault active".to_string(),
+                    ("none", _) => ", no fault active".to_string(),
+                    _ => String::new(),
+                }
             );
         }
     }
@@ -91,11 +108,31 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     for f in &r.faults {
         let _ = writeln!(
             s,
-            "  fault          {} {} at {}{}",
+            "  fault          {} {} at {}{}{}{}",
             f.kind,
             f.target,
-            f.at_seconds.map(|a| format!("{a:.2} s")).unwrap_or_default(),
-            f.until_seconds.map(|u| format!(" until {u:.2} s")).unwrap_or_else(|| " (to the end)".into())
+            f.at_seconds.map(|a| format!("{a:.3} s")).unwrap_or_default(),
+            f.until_seconds.map(|u| format!(" until {u:.3} s")).unwrap_or_else(|| " (to the end)".into()),
+            f.repair_achieved_seconds
+                .map(|a| format!(
+                    ", repaired in {}{}",
+                    secs(Some(a)),
+                    f.repair_requested_seconds
+                        .map(|q| format!(" ({} asked)", secs(Some(q))))
+                        .unwrap_or_default()
+                ))
+                .unwrap_or_default(),
+            f.failed.as_ref().map(|e| format!("  FAILED: {e}")).unwrap_or_default()
+        );
+    }
+    if !r.host_stalls.is_empty() {
+        let worst = r.host_stalls.iter().map(|h| h.seconds).fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "  host stalls    {} (worst {}); failures not explained by them: {}",
+            r.host_stalls.len(),
+            secs(Some(worst)),
+            r.failures_excluding_host_stalls
         );
     }
     for f in &r.skipped_faults {
@@ -111,8 +148,33 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
             if e.passed { "PASS" } else { "FAIL" }
         );
     }
+    for f in &r.run_failures {
+        let _ = writeln!(s, "  INVALID RUN    {}", f.reason);
+    }
     if let Some(d) = out_dir {
         let _ = writeln!(s, "  output         {}", d.display());
     }
     s
+}
+
+/// An incident's parts, as far as the workload knows them.
+fn breakdown(i: &crate::report::Incident) -> String {
+    let parts = [
+        ("detection", i.detection),
+        ("failover", i.failover),
+        ("down", i.down),
+        ("restart", i.restart),
+        ("state transfer", i.restore),
+        ("catch-up", i.catch_up),
+    ];
+    let mut out = String::new();
+    for (name, v) in parts {
+        if let Some(v) = v {
+            let _ = write!(out, ", {name} {}", secs(Some(v)));
+        }
+    }
+    if let Some(n) = &i.recovered_node {
+        let _ = write!(out, " ({n})");
+    }
+    out
 }

@@ -557,7 +557,7 @@ impl DockerBackend {
     }
 
     /// Freeze the node's container.
-    pub async fn pause(&mut self, node: NodeId) -> Result<(), DockerError> {
+    pub async fn pause(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
         match self.docker.pause_container(&c.name).await {
             Ok(()) => Ok(()),
@@ -567,7 +567,7 @@ impl DockerBackend {
     }
 
     /// Thaw the node's container.
-    pub async fn resume(&mut self, node: NodeId) -> Result<(), DockerError> {
+    pub async fn resume(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
         match self.docker.unpause_container(&c.name).await {
             Ok(()) => Ok(()),
@@ -577,7 +577,7 @@ impl DockerBackend {
     }
 
     /// Disconnect the node from the data network (the control port stays reachable).
-    pub async fn isolate(&mut self, node: NodeId) -> Result<(), DockerError> {
+    pub async fn isolate(&self, node: NodeId) -> Result<(), DockerError> {
         let (run, c) = self.container(node)?;
         let opts = DisconnectNetworkOptions { container: c.name.clone(), force: true };
         match self.docker.disconnect_network(&run.data_net, opts).await {
@@ -590,7 +590,7 @@ impl DockerBackend {
     }
 
     /// Connect the node to the data network again, with the same IP.
-    pub async fn reconnect(&mut self, node: NodeId) -> Result<(), DockerError> {
+    pub async fn reconnect(&self, node: NodeId) -> Result<(), DockerError> {
         let (run, c) = self.container(node)?;
         match self.connect_data(&run.data_net, c).await {
             Ok(()) => Ok(()),

@@ -115,10 +115,19 @@ impl Backend {
         }
     }
 
-    /// Whether node state changes come from the engine (its events stream)
-    /// rather than from the runner's own actions.
-    pub fn reports_state(&self) -> bool {
+    /// Whether the backend cuts a node off the data network itself (docker);
+    /// otherwise the runner isolates it in the interposer.
+    pub fn isolates(&self) -> bool {
         matches!(self, Backend::Docker(_))
+    }
+
+    /// Where a node's stable storage lives as the agent sees it, when the
+    /// backend mounts it (docker's volume); None: the host directory itself.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        match self {
+            Backend::Process(_) => None,
+            Backend::Docker(_) => Some(PathBuf::from(docker::STATE_DIR)),
+        }
     }
 
     /// The engine's node state changes, once per deploy (docker only).
@@ -142,15 +151,11 @@ impl Backend {
         each!(self, b => b.crash(node))
     }
 
-    /// Kill several nodes at once (the engine kills them concurrently).
+    /// Kill several nodes at once: every kill is issued before any is
+    /// waited for, so faults due at one instant strike together.
     pub async fn crash_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
         match self {
-            Backend::Process(b) => {
-                for &n in nodes {
-                    b.crash(n).await?;
-                }
-                Ok(())
-            }
+            Backend::Process(b) => Ok(b.crash_all(nodes).await?),
             Backend::Docker(d) => {
                 let b = &d.backend;
                 futures::future::try_join_all(nodes.iter().map(|&n| b.crash(n))).await?;
@@ -176,36 +181,62 @@ impl Backend {
         }
     }
 
+    /// Freeze several nodes at once.
+    pub async fn pause_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => {
+                for &n in nodes {
+                    b.pause(n).await?;
+                }
+                Ok(())
+            }
+            Backend::Docker(d) => {
+                let b = &d.backend;
+                futures::future::try_join_all(nodes.iter().map(|&n| b.pause(n))).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Thaw several nodes at once.
+    pub async fn resume_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
+        match self {
+            Backend::Process(b) => {
+                for &n in nodes {
+                    b.resume(n).await?;
+                }
+                Ok(())
+            }
+            Backend::Docker(d) => {
+                let b = &d.backend;
+                futures::future::try_join_all(nodes.iter().map(|&n| b.resume(n))).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Cut several nodes off the data network (docker; the process backend
+    /// isolates in the interposer, see [`Backend::isolates`]).
+    pub async fn isolate_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
+        if let Backend::Docker(d) = self {
+            let b = &d.backend;
+            futures::future::try_join_all(nodes.iter().map(|&n| b.isolate(n))).await?;
+        }
+        Ok(())
+    }
+
+    /// Reconnect several isolated nodes.
+    pub async fn reconnect_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
+        if let Backend::Docker(d) = self {
+            let b = &d.backend;
+            futures::future::try_join_all(nodes.iter().map(|&n| b.reconnect(n))).await?;
+        }
+        Ok(())
+    }
+
     /// Start a crashed node again.
     pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, BackendError> {
         each!(self, b => b.start(node))
-    }
-
-    /// Freeze a node.
-    pub async fn pause(&mut self, node: NodeId) -> Result<(), BackendError> {
-        each!(self, b => b.pause(node))
-    }
-
-    /// Thaw a node.
-    pub async fn resume(&mut self, node: NodeId) -> Result<(), BackendError> {
-        each!(self, b => b.resume(node))
-    }
-
-    /// Cut a node off the data network, where the backend can (else None:
-    /// the runner isolates it in the interposer instead).
-    pub async fn isolate(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
-        match self {
-            Backend::Process(_) => None,
-            Backend::Docker(d) => Some(d.backend.isolate(node).await.map_err(BackendError::from)),
-        }
-    }
-
-    /// Reconnect an isolated node.
-    pub async fn reconnect(&mut self, node: NodeId) -> Option<Result<(), BackendError>> {
-        match self {
-            Backend::Process(_) => None,
-            Backend::Docker(d) => Some(d.backend.reconnect(node).await.map_err(BackendError::from)),
-        }
     }
 
     /// Remove everything the run made.

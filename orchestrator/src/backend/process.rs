@@ -141,6 +141,23 @@ impl ProcessBackend {
         Ok(())
     }
 
+    /// Kill several agents: every SIGKILL is sent before any is reaped, so
+    /// they die within microseconds of each other.
+    pub async fn crash_all(&mut self, nodes: &[NodeId]) -> Result<(), ProcessError> {
+        let mut children = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            let agent = self.agents.get_mut(n).ok_or(ProcessError::UnknownNode(*n))?;
+            if let Some(mut child) = agent.child.take() {
+                let _ = child.start_kill();
+                children.push(child);
+            }
+        }
+        for mut child in children {
+            let _ = child.wait().await;
+        }
+        Ok(())
+    }
+
     /// Start a crashed node again on the same ports.
     pub async fn start(&mut self, node: NodeId) -> Result<AgentEndpoint, ProcessError> {
         self.crash(node).await?;

@@ -313,10 +313,15 @@ impl Experiment {
     /// MTTF / (MTTF + MTTR) when a crash or pause fault runs on an
     /// `every: {mttf, mttr}` schedule (the first such fault).
     pub fn availability_model(&self) -> Option<f64> {
+        self.repair_model().and_then(|(f, r)| (f + r > 0.0).then(|| f / (f + r)))
+    }
+
+    /// (MTTF, MTTR) in seconds of the first crash fault on an `every:
+    /// {mttf, mttr}` schedule: the repairs whose restart time adds to the MTTR.
+    pub fn repair_model(&self) -> Option<(f64, f64)> {
         self.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
             (FaultKind::Crash | FaultKind::Pause, Schedule::Random { mttf, mttr, .. }) => {
-                let (f, r) = (mttf.as_secs_f64(), mttr.as_secs_f64());
-                (f + r > 0.0).then(|| f / (f + r))
+                Some((mttf.as_secs_f64(), mttr.as_secs_f64()))
             }
             _ => None,
         })

@@ -46,6 +46,8 @@ pub enum Event {
     },
     /// A note from a node or the orchestrator.
     Note { t: f64, node: Option<String>, text: String },
+    /// Something made the run invalid (an agent died outside a fault...).
+    RunInvalid { t: f64, node: Option<String>, reason: String },
     /// The run ended.
     RunEnded { t: f64, interrupted: bool },
 }

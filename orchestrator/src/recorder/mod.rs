@@ -10,7 +10,9 @@ mod failover;
 mod outage;
 pub mod snapshot;
 
-use crate::report::{FaultRecord, Incident, Latency, NodeRecord, Recovery, Report, Requests, Tmr};
+use crate::report::{
+    FaultRecord, HostStall, Incident, Latency, NodeRecord, Recovery, Report, Requests, RunFailure, Tmr,
+};
 use crate::topology::Topology;
 use events::{Event, EventLog};
 use hdrhistogram::Histogram;
@@ -23,6 +25,12 @@ use workloads::{NodeId, Observation, Outcome, Time, Verdict};
 /// How long after an outage's start a fault may be recorded and still count
 /// as its cause (seconds): requests in flight when it strikes fail too.
 const CAUSE_GRACE: f64 = 0.25;
+
+/// How far the orchestrator's loop or an agent's may run late before the
+/// host counts as stalled (seconds). Tokio's timers are late by about a
+/// millisecond on an idle host; 25 ms is half the tightest deadline of the
+/// library, enough to fail requests on its own.
+pub const STALL_THRESHOLD: f64 = 0.025;
 
 /// Width of the request-outcome windows in events.jsonl.
 pub const WINDOW: Duration = Duration::from_millis(100);
@@ -103,6 +111,16 @@ pub struct Recorder {
     failovers: failover::FailoverLog,
     /// Byzantine agreement, commit protocols and RPC semantics.
     classroom: classroom::Classroom,
+    /// When each node came back up after being down, and when its restart
+    /// was issued (run-relative), for the recovery breakdown.
+    ups: Vec<(f64, NodeId, Option<f64>)>,
+    /// How long after a fault ends an outage that starts may still be its
+    /// effect (seconds): requests in flight when it ended, the workload's deadline.
+    effect_window: f64,
+    /// Host stalls seen: (start, end, source).
+    stalls: Vec<(f64, f64, String)>,
+    /// What made the run invalid.
+    run_failures: Vec<RunFailure>,
 }
 
 impl Recorder {
@@ -147,7 +165,50 @@ impl Recorder {
             detector: detector::DetectorTracker::new(n_nodes),
             failovers: failover::FailoverLog::default(),
             classroom: classroom::Classroom::default(),
+            ups: Vec::new(),
+            effect_window: CAUSE_GRACE,
+            stalls: Vec::new(),
+            run_failures: Vec::new(),
         }
+    }
+
+    /// Outages that start up to `deadline` (plus a grace) after a fault
+    /// ended may still be its effect.
+    pub fn set_effect_window(&mut self, deadline: Duration) {
+        self.effect_window = deadline.as_secs_f64() + CAUSE_GRACE;
+    }
+
+    /// The host stalled from `start` to `end` (monotonic), as `source` saw it
+    /// (a late wake-up of the orchestrator's loop, or an agent's lag).
+    pub fn host_stall(&mut self, start: Time, end: Time, source: &str) {
+        let (s, e) = (self.rel(start), self.rel(end));
+        if e - s < STALL_THRESHOLD {
+            return;
+        }
+        // Stalls seen by several agents at once are one stretch per source.
+        if let Some(last) = self.stalls.iter_mut().rev().find(|(_, _, src)| src == source) {
+            if s <= last.1 {
+                last.1 = last.1.max(e);
+                return;
+            }
+        }
+        self.stalls.push((s, e, source.to_string()));
+        let text = format!("host stall: {source} ran {:.0} ms late", (e - s) * 1e3);
+        self.event(Event::Note { t: s, node: None, text });
+    }
+
+    /// The run stopped being a valid run at `at`: an agent died or went
+    /// silent outside a fault, a fault could not be executed...
+    pub fn run_failure(&mut self, at: Time, node: Option<NodeId>, reason: String) {
+        let t = self.rel(at);
+        let node = node.map(|n| self.name(n));
+        self.event(Event::RunInvalid { t, node: node.clone(), reason: reason.clone() });
+        self.run_failures.push(RunFailure { t, node, reason });
+    }
+
+    /// Whether something has made the run invalid.
+    pub fn is_valid(&self) -> bool {
+        self.run_failures.is_empty()
     }
 
     /// The run hosts the checkpointing workload with this configuration (for its oracle).
@@ -387,6 +448,9 @@ impl Recorder {
         if n.state != NodeState::Up {
             n.down_seconds += t - n.since;
         }
+        if n.state == NodeState::Down && state == NodeState::Up {
+            self.ups.push((t, node, None));
+        }
         if state == NodeState::Down {
             self.checkpoint.crashed(node, t);
             n.crashes += 1;
@@ -399,15 +463,34 @@ impl Recorder {
         self.event(e);
     }
 
-    /// A fault was executed at `at`.
-    pub fn fault_started(&mut self, fault: usize, kind: &str, target: &str, at: Time) -> usize {
+    /// A crashed node serves again at `up`; its restart was issued at `issued`.
+    pub fn node_restarted(&mut self, node: NodeId, issued: Time, up: Time) {
+        self.node_state(node, NodeState::Up, up);
+        let issued = self.rel(issued);
+        if let Some(last) = self.ups.last_mut().filter(|u| u.1 == node) {
+            last.2 = Some(issued);
+        }
+    }
+
+    /// A fault was issued at `at` (for a crash: just before the kill); the
+    /// schedule wanted it at `scheduled` (run-relative seconds, None when
+    /// injected by hand).
+    pub fn fault_started(
+        &mut self,
+        fault: usize,
+        kind: &str,
+        target: &str,
+        scheduled: Option<f64>,
+        at: Time,
+    ) -> usize {
         let t = self.rel(at);
         self.faults.push(FaultRecord {
             fault,
             kind: kind.into(),
             target: target.into(),
             at_seconds: Some(t),
-            until_seconds: None,
+            scheduled_seconds: scheduled,
+            ..FaultRecord::default()
         });
         self.live.injected(kind);
         self.event(Event::FaultStarted { t, fault, kind: kind.into(), target: target.into() });
@@ -419,13 +502,58 @@ impl Recorder {
         self.classroom.fault_nodes(record, nodes);
     }
 
-    /// The executed fault `record` (from `fault_started`) ended at `at`.
-    pub fn fault_ended(&mut self, record: usize, at: Time) {
+    /// The fault's start took effect at `at`, as the engine or agent reported it.
+    pub fn fault_effective(&mut self, record: usize, at: Time) {
+        let t = self.rel(at);
+        if let Some(r) = self.faults.get_mut(record) {
+            r.effective_seconds.get_or_insert(t);
+        }
+    }
+
+    /// The backend could not execute the fault: it is marked failed and the run is invalid.
+    pub fn fault_failed(&mut self, record: usize, at: Time, error: String) {
+        let Some(r) = self.faults.get_mut(record) else { return };
+        r.failed = Some(error.clone());
+        let reason = format!("{} {} could not be executed: {error}", r.kind, r.target);
+        self.run_failure(at, None, reason);
+    }
+
+    /// The executed fault `record` (from `fault_started`) ended at `at`
+    /// (issued); the schedule wanted it at `scheduled`.
+    pub fn fault_ended(&mut self, record: usize, scheduled: Option<f64>, at: Time) {
         let t = self.rel(at);
         let Some(r) = self.faults.get_mut(record) else { return };
         r.until_seconds = Some(t);
+        r.end_scheduled_seconds = scheduled;
+        if r.kind == "crash" {
+            r.repair_requested_seconds = scheduled.zip(r.scheduled_seconds).map(|(e, s)| e - s);
+        }
         let e = Event::FaultEnded { t, fault: r.fault, kind: r.kind.clone(), target: r.target.clone() };
         self.event(e);
+    }
+
+    /// The fault's end took effect at `at` (a crashed node serves again):
+    /// for a crash, the repair achieved runs from the kill to this instant.
+    pub fn fault_end_effective(&mut self, record: usize, at: Time) {
+        let t = self.rel(at);
+        let Some(r) = self.faults.get_mut(record) else { return };
+        r.end_effective_seconds = Some(t);
+        if r.kind == "crash" {
+            r.repair_achieved_seconds = r.at_seconds.map(|a| t - a);
+        }
+    }
+
+    /// Mean time from a crashed node's restart being issued to it serving
+    /// again, over the run's fail-resume crashes (None when there were none).
+    pub fn mean_restart_seconds(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .faults
+            .iter()
+            .filter(|f| f.kind == "crash")
+            .filter_map(|f| Some(f.end_effective_seconds? - f.until_seconds?))
+            .filter(|d| *d >= 0.0)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     }
 
     /// A planned fault was skipped (it would start after the run's end).
@@ -434,10 +562,16 @@ impl Recorder {
             fault,
             kind: kind.into(),
             target: target.into(),
-            at_seconds: None,
-            until_seconds: None,
+            ..FaultRecord::default()
         });
         self.event(Event::FaultSkipped { fault, kind: kind.into(), target: target.into() });
+    }
+
+    /// How long `node` has been down or paused up to `end` (run-relative seconds).
+    pub fn down_seconds(&self, node: NodeId, end: f64) -> f64 {
+        self.nodes.get(usize::from(node.0)).map_or(0.0, |n| {
+            n.down_seconds + if n.state != NodeState::Up { (end - n.since).max(0.0) } else { 0.0 }
+        })
     }
 
     /// Counts so far, for progress lines.
@@ -477,40 +611,9 @@ impl Recorder {
         let outages = self.outages.outages();
         let outage_time: f64 = outages.iter().map(|o| o.end - o.start).sum();
         let failures = outages.len() as u64;
-        let incidents: Vec<Incident> = outages
-            .iter()
-            .map(|o| {
-                let restore = self
-                    .recoveries
-                    .iter()
-                    .filter(|(t, _, _)| *t >= o.start && *t <= o.end + 1.0)
-                    .map(|(_, _, r)| *r)
-                    .next_back();
-                // A request sent just before a crash fails because of it: a
-                // fault recorded up to CAUSE_GRACE after the outage's start
-                // still caused it.
-                let cause = self
-                    .faults
-                    .iter()
-                    .filter(|f| f.at_seconds.is_some_and(|a| a <= o.start + CAUSE_GRACE))
-                    .max_by(|a, b| {
-                        a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal)
-                    });
-                let split = self.failovers.breakdown(o.start, o.end);
-                Incident {
-                    start: o.start,
-                    end: o.end,
-                    seconds: o.end - o.start,
-                    detection: split.detection,
-                    failover: split.failover,
-                    restore,
-                    catch_up: split.catch_up,
-                    fault: cause.map(|f| f.fault),
-                    fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| (o.start - a).max(0.0)),
-                    failed_requests: o.failed,
-                }
-            })
-            .collect();
+        let incidents: Vec<Incident> = outages.iter().map(|o| self.incident(o)).collect();
+        let failures_excluding_host_stalls =
+            incidents.iter().filter(|i| i.cause != "host_stall").count() as u64;
         let mut secs: Vec<f64> = incidents.iter().map(|i| i.seconds).collect();
         secs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let pct = |p: f64| -> Option<f64> {
@@ -541,11 +644,20 @@ impl Recorder {
             run_id: String::new(),
             duration_seconds: end,
             interrupted,
+            valid: self.run_failures.is_empty(),
+            run_failures: self.run_failures.clone(),
             throughput_per_second: if end > 0.0 { self.requests.ok as f64 / end } else { 0.0 },
             availability: (self.requests.total > 0)
                 .then(|| self.requests.ok as f64 / self.requests.total as f64),
             availability_time: if end > 0.0 { (1.0 - outage_time / end).clamp(0.0, 1.0) } else { 1.0 },
             availability_model: None,
+            availability_model_with_restart: None,
+            failures_excluding_host_stalls,
+            host_stalls: self
+                .stalls
+                .iter()
+                .map(|(s, e, src)| HostStall { start: *s, end: *e, seconds: e - s, source: src.clone() })
+                .collect(),
             requests: self.requests.clone(),
             latency_seconds: latency,
             failures,
@@ -585,6 +697,66 @@ impl Recorder {
         }
     }
 
+    /// One outage with its cause and its recovery breakdown.
+    fn incident(&self, o: &outage::Outage) -> Incident {
+        // The cause: the most recent fault active at the outage's start. A
+        // request sent just before a crash fails because of it, so a fault
+        // issued up to CAUSE_GRACE after the start counts; one that ended
+        // more than the effect window before it does not.
+        let cause = self
+            .faults
+            .iter()
+            .filter(|f| f.failed.is_none())
+            .filter(|f| f.at_seconds.is_some_and(|a| a <= o.start + CAUSE_GRACE))
+            .filter(|f| f.until_seconds.is_none_or(|u| o.start <= u + self.effect_window))
+            .max_by(|a, b| a.at_seconds.partial_cmp(&b.at_seconds).unwrap_or(std::cmp::Ordering::Equal));
+        let host_stall = self.stalls.iter().any(|(s, e, _)| *s <= o.end && o.start <= e + self.effect_window);
+        let split = self.failovers.breakdown(o.start, o.end);
+        let mut incident = Incident {
+            start: o.start,
+            end: o.end,
+            seconds: o.end - o.start,
+            detection: split.detection,
+            failover: split.failover,
+            restore: None,
+            catch_up: split.catch_up,
+            down: None,
+            restart: None,
+            recovered_node: None,
+            fault: cause.map(|f| f.fault),
+            fault_to_outage: cause.and_then(|f| f.at_seconds).map(|a| (o.start - a).max(0.0)),
+            cause: match (cause, host_stall) {
+                (Some(_), _) => "fault",
+                (None, true) => "host_stall",
+                (None, false) => "none",
+            }
+            .to_string(),
+            host_stall,
+            failed_requests: o.failed,
+        };
+        if split.detection.is_none() {
+            // A restart ended it: the first node back up during the outage
+            // (down until its restart was issued, then restarting), then
+            // that node's own state transfer, then the first correct reply.
+            let up = self.ups.iter().find(|(t, _, _)| *t >= o.start && *t <= o.end);
+            if let Some(&(up_at, node, issued)) = up {
+                let issued = issued.unwrap_or(up_at).clamp(o.start, up_at);
+                let restored = self
+                    .recoveries
+                    .iter()
+                    .find(|(t, n, _)| *n == node && *t >= up_at)
+                    .map(|(t, _, _)| t.min(o.end).max(up_at));
+                let ready = restored.unwrap_or(up_at);
+                incident.down = Some(issued - o.start);
+                incident.restart = Some(up_at - issued);
+                incident.restore = restored.map(|r| r - up_at);
+                incident.catch_up = Some((o.end - ready).max(0.0));
+                incident.recovered_node = Some(self.name(node));
+            }
+        }
+        incident
+    }
+
     /// The first error writing events.jsonl, if any.
     pub fn take_event_error(&mut self) -> Option<std::io::Error> {
         self.events.take_error()
@@ -609,9 +781,9 @@ mod tests {
     fn requests_fold_in_send_order_into_one_outage_caused_by_the_fault_that_struck_during_it() {
         let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
         let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(4), EventLog::discard());
-        r.fault_started(0, "crash", "replica-1", Time::from_millis(500));
+        r.fault_started(0, "crash", "replica-1", Some(0.5), Time::from_millis(500));
         // The crash is recorded a hair after the first request it made fail was sent.
-        r.fault_started(1, "crash", "replica-2", Time::from_millis(1002));
+        r.fault_started(1, "crash", "replica-2", Some(1.0), Time::from_millis(1002));
         // Decided out of order: the failed ones time out after a later success arrives.
         request(&mut r, 1, 900, Outcome::Ok);
         request(&mut r, 4, 3000, Outcome::Ok);
@@ -628,6 +800,100 @@ mod tests {
         assert_eq!(report.mttf_seconds, Some(2.0));
         assert!((report.availability_time - 0.5).abs() < 1e-9);
         assert!(report.tmr.is_some(), "a TMR topology reports its verdicts");
+    }
+
+    fn tmr() -> Recorder {
+        let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
+        Recorder::new(topo, Time::ZERO, Duration::from_secs(30), EventLog::discard())
+    }
+
+    #[test]
+    fn an_outage_is_blamed_only_on_a_fault_active_at_its_start() {
+        let mut r = tmr();
+        r.set_effect_window(Duration::from_millis(50));
+        let b = r.fault_started(0, "byzantine", "replica-3", Some(24.0), Time::from_millis(24_000));
+        r.fault_ended(b, Some(28.0), Time::from_millis(28_000));
+        // Late requests 0.9 s after the fault ended: not its doing.
+        request(&mut r, 1, 28_000, Outcome::Ok);
+        request(&mut r, 2, 28_900, Outcome::Failed);
+        request(&mut r, 3, 28_950, Outcome::Ok);
+        // Within the effect window after the end (0.05 + 0.25 s): still its effect.
+        request(&mut r, 4, 28_010, Outcome::Ok);
+        let report = r.finish(30.0, false);
+        let i = &report.recovery_seconds.incidents[0];
+        assert_eq!((i.fault, i.cause.as_str()), (None, "none"));
+        assert_eq!(report.failures_excluding_host_stalls, 1);
+    }
+
+    #[test]
+    fn an_outage_during_a_host_stall_with_no_fault_is_flagged_and_excluded() {
+        let mut r = tmr();
+        request(&mut r, 1, 1000, Outcome::Ok);
+        r.host_stall(Time::from_millis(1990), Time::from_millis(2200), "orchestrator");
+        // Shorter than the threshold: not a stall.
+        r.host_stall(Time::from_millis(5000), Time::from_millis(5010), "client-1");
+        request(&mut r, 2, 2100, Outcome::Failed);
+        request(&mut r, 3, 2300, Outcome::Ok);
+        let c = r.fault_started(0, "crash", "replica-1", Some(10.0), Time::from_millis(10_000));
+        request(&mut r, 4, 10_001, Outcome::Failed);
+        request(&mut r, 5, 10_500, Outcome::Ok);
+        r.fault_ended(c, Some(12.0), Time::from_millis(12_000));
+        let report = r.finish(30.0, false);
+        assert_eq!(report.host_stalls.len(), 1);
+        assert!((report.host_stalls[0].seconds - 0.21).abs() < 1e-9);
+        let causes: Vec<&str> = report.recovery_seconds.incidents.iter().map(|i| i.cause.as_str()).collect();
+        assert_eq!(causes, ["host_stall", "fault"]);
+        assert_eq!((report.failures, report.failures_excluding_host_stalls), (2, 1));
+    }
+
+    #[test]
+    fn a_restart_incident_splits_into_down_restart_restore_catch_up_that_add_up() {
+        let mut r = tmr();
+        let (a, c) = (NodeId(0), NodeId(2));
+        let f1 = r.fault_started(0, "crash", "replica-1", Some(10.0), Time::from_millis(10_000));
+        let f3 = r.fault_started(1, "crash", "replica-3", Some(10.0), Time::from_millis(10_000));
+        r.node_state(a, NodeState::Down, Time::from_millis(10_000));
+        r.node_state(c, NodeState::Down, Time::from_millis(10_001));
+        request(&mut r, 1, 9_999, Outcome::Ok);
+        request(&mut r, 2, 10_000, Outcome::Failed);
+        // replica-1 restarts first and ends the outage; replica-3 recovers after it.
+        r.fault_ended(f1, Some(14.0), Time::from_millis(14_000));
+        r.node_restarted(a, Time::from_millis(14_000), Time::from_millis(14_030));
+        r.fault_end_effective(f1, Time::from_millis(14_030));
+        let rec = |restore_ms| Observation::RecoveryCompleted {
+            seq: 1,
+            restore: Duration::from_millis(restore_ms),
+        };
+        r.observe(a, Time::from_millis(14_032), rec(2));
+        request(&mut r, 3, 14_040, Outcome::Ok);
+        r.fault_ended(f3, Some(14.05), Time::from_millis(14_050));
+        r.node_restarted(c, Time::from_millis(14_050), Time::from_millis(14_060));
+        r.observe(c, Time::from_millis(14_069), rec(2));
+        let report = r.finish(30.0, false);
+        let i = &report.recovery_seconds.incidents[0];
+        assert_eq!(i.recovered_node.as_deref(), Some("replica-1"), "the recovery that ended it");
+        let parts = [i.down, i.restart, i.restore, i.catch_up].map(|p| p.unwrap_or(f64::NAN));
+        for (got, want) in parts.iter().zip([4.0, 0.03, 0.002, 0.008]) {
+            assert!((got - want).abs() < 1e-6, "{parts:?}");
+        }
+        assert!((parts.iter().sum::<f64>() - i.seconds).abs() < 1e-9, "the parts add up to the outage");
+        let f = &report.faults[f1];
+        assert!((f.repair_achieved_seconds.unwrap_or(0.0) - 4.03).abs() < 1e-9);
+        assert_eq!(f.repair_requested_seconds, Some(4.0));
+    }
+
+    #[test]
+    fn a_failed_fault_or_a_lost_agent_makes_the_run_invalid() {
+        let mut r = tmr();
+        assert!(r.is_valid());
+        let f = r.fault_started(0, "pause", "replica-1", Some(1.0), Time::from_millis(1000));
+        r.fault_failed(f, Time::from_millis(1001), "no such container".into());
+        r.run_failure(Time::from_millis(5000), Some(NodeId(4)), "client-1 died at 5.0 s".into());
+        let report = r.finish(30.0, false);
+        assert!(!report.valid);
+        assert_eq!(report.run_failures.len(), 2);
+        assert_eq!(report.run_failures[1].node.as_deref(), Some("client-1"));
+        assert!(report.faults[0].failed.is_some());
     }
 
     #[test]

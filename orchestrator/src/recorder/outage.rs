@@ -1,6 +1,8 @@
 //! Outages from request outcomes folded in send order (DESIGN.md, "Metrics"):
 //! an outage starts at the send time of the first failed request and ends at
-//! the send time of the next request answered correctly.
+//! the send time of the next request answered correctly. Outages that touch
+//! or overlap (a burst of requests sent at one instant, some failed and some
+//! not) are one outage: a failure is a stretch of time, not a count of ties.
 
 /// A finished outage, in run-relative seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +45,30 @@ impl OutageTracker {
             (Some((start, n)), true) => {
                 let (start, failed) = (*start, *n);
                 self.open = None;
-                self.done.push(Outage { start, end: t, failed });
-                Some(Change::Ended { start, end: t })
+                // A correct reply to a request sent at the very instant the
+                // outage began ends nothing yet: the outage stays open until
+                // a later request is answered.
+                if t <= start {
+                    self.open = Some((start, failed));
+                    return None;
+                }
+                Some(self.push(Outage { start, end: t, failed }))
+            }
+        }
+    }
+
+    /// Add a finished outage, merged with the previous one when they touch.
+    fn push(&mut self, o: Outage) -> Change {
+        match self.done.last_mut() {
+            Some(prev) if o.start <= prev.end => {
+                prev.end = prev.end.max(o.end);
+                prev.failed += o.failed;
+                Change::Ended { start: prev.start, end: prev.end }
+            }
+            _ => {
+                let change = Change::Ended { start: o.start, end: o.end };
+                self.done.push(o);
+                change
             }
         }
     }
@@ -52,7 +76,7 @@ impl OutageTracker {
     /// Close an outage still open at the run's end; returns its start.
     pub fn close(&mut self, end: f64) -> Option<f64> {
         let (start, failed) = self.open.take()?;
-        self.done.push(Outage { start, end: end.max(start), failed });
+        self.push(Outage { start, end: end.max(start), failed });
         Some(start)
     }
 
@@ -84,6 +108,30 @@ mod tests {
         assert_eq!(t.record(2.5, false), None);
         assert_eq!(t.record(3.0, true), Some(Change::Ended { start: 2.0, end: 3.0 }));
         assert_eq!(t.outages(), &[Outage { start: 2.0, end: 3.0, failed: 2 }]);
+    }
+
+    #[test]
+    fn ties_at_one_instant_make_one_outage_not_many() {
+        // A burst sent at one instant (a host stall released), alternating
+        // failed and answered: one outage, not one per failed request.
+        let mut t = OutageTracker::default();
+        t.record(19.0, true);
+        for _ in 0..7 {
+            t.record(19.2632, false);
+            t.record(19.2632, true);
+        }
+        t.record(19.2637, true);
+        assert_eq!(t.outages(), &[Outage { start: 19.2632, end: 19.2637, failed: 7 }]);
+    }
+
+    #[test]
+    fn an_outage_that_starts_where_the_previous_ended_extends_it() {
+        let mut t = OutageTracker::default();
+        t.record(1.0, false);
+        t.record(2.0, true);
+        t.record(2.0, false);
+        t.record(3.0, true);
+        assert_eq!(t.outages(), &[Outage { start: 1.0, end: 3.0, failed: 2 }]);
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl Live {
             Event::Note { t, node, text } => {
                 (*t, node.as_ref().map(|n| format!("{n}: {text}")).unwrap_or_else(|| text.clone()))
             }
+            Event::RunInvalid { t, reason, .. } => (*t, format!("RUN INVALID: {reason}")),
             Event::RunEnded { t, interrupted } => {
                 (*t, if *interrupted { "run interrupted".into() } else { "run finished".into() })
             }

@@ -277,6 +277,7 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
         "backend": first.and_then(|r| r.get("backend")).cloned().unwrap_or(Value::Null),
         "duration_seconds": first.and_then(|r| lookup(r, "duration_seconds")),
         "interrupted": runs.iter().any(|r| lookup(&r.report, "interrupted") == Some(1.0)),
+        "valid": runs.iter().all(|r| lookup(&r.report, "valid") != Some(0.0)),
         "requests": {
             "total": sum("requests.total"),
             "ok": sum("requests.ok"),
@@ -336,6 +337,7 @@ fn run_passed(report: &Value) -> bool {
 /// Whether the aggregate passed: every expectation held and no run was interrupted.
 pub fn passed(aggregate: &Value) -> bool {
     aggregate.get("interrupted").and_then(Value::as_bool) != Some(true)
+        && aggregate.get("valid").and_then(Value::as_bool) != Some(false)
         && aggregate
             .get("expect")
             .and_then(Value::as_array)

@@ -116,6 +116,10 @@ pub struct AgentStats {
     pub falsified: u64,
     /// Messages the transport dropped because their peer could not be reached.
     pub dropped_unreachable: u64,
+    /// The worst lateness of the agent's own loop since the last stats, and
+    /// when it ended: a host stall as this agent saw it.
+    #[serde(default)]
+    pub worst_lag: Option<(Time, Duration)>,
 }
 
 /// First frame on a data connection: who is sending.

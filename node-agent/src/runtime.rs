@@ -223,6 +223,8 @@ struct Runtime<N: Node> {
     loopback: VecDeque<N::Msg>,
     observations: Vec<(Time, Observation)>,
     flush_interval: Duration,
+    /// The worst lateness of the loop's tick since the last stats.
+    worst_lag: Option<(Time, Duration)>,
     received: u64,
     /// The node's stable storage.
     stable: Stable,
@@ -249,6 +251,7 @@ impl<N: Node> Runtime<N> {
             loopback: VecDeque::new(),
             observations: Vec::new(),
             flush_interval: c.cfg.flush_interval.max(Duration::from_millis(1)),
+            worst_lag: None,
             received: 0,
             stable,
             fatal: None,
@@ -304,8 +307,12 @@ impl<N: Node> Runtime<N> {
                     // Force a reset: the timer wheel may wake us a hair early.
                     wake_at = None;
                 }
-                _ = tick.tick() => {
+                at = tick.tick() => {
                     let now = Instant::now();
+                    let late = now.saturating_duration_since(at);
+                    if self.worst_lag.is_none_or(|(_, w)| late > w) {
+                        self.worst_lag = Some((monotonic_now(), late));
+                    }
                     dog.check(now)?;
                     if now >= next_flush {
                         self.flush_observations(control);
@@ -470,7 +477,7 @@ impl<N: Node> Runtime<N> {
         }
     }
 
-    fn stats(&self) -> AgentStats {
+    fn stats(&mut self) -> AgentStats {
         let i = self.interposer.stats();
         AgentStats {
             messages_sent: self.outbox.sent,
@@ -480,6 +487,7 @@ impl<N: Node> Runtime<N> {
             delayed: i.delayed,
             falsified: i.falsified,
             dropped_unreachable: self.counters.unreachable.load(Ordering::Relaxed),
+            worst_lag: self.worst_lag.take(),
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Running<'a> {
     engine_events: Option<mpsc::UnboundedReceiver<crate::backend::docker::NodeEvent>>,
     /// The end of the loop's last stall (silence is not judged right after one).
     last_stall: Instant,
+    /// When each node was last resumed from a pause fault.
+    resumed: Vec<Option<Time>>,
     /// The rules each node's latest configuration carried.
     configured_rules: BTreeMap<NodeId, Vec<FaultId>>,
 }
@@ -170,6 +172,7 @@ impl<'a> Running<'a> {
             engine_events,
             last_stall: Instant::now(),
             configured_rules: BTreeMap::new(),
+            resumed: vec![None; n],
         }
     }
 
@@ -601,6 +604,7 @@ impl<'a> Running<'a> {
             }
             Op::Resume => {
                 self.heard[idx] = Instant::now();
+                self.resumed[idx] = Some(done.effective);
                 if self.up[idx] {
                     self.recorder.node_state(done.node, NodeState::Up, done.issued);
                 }
@@ -653,6 +657,16 @@ impl<'a> Running<'a> {
                 }
             }
             Some(Up::Stats(st)) => {
+                if let Some((at, late)) = st.worst_lag {
+                    let start = Time::from_nanos(at.as_nanos().saturating_sub(u64::try_from(late.as_nanos()).unwrap_or(0)));
+                    // A node frozen by a pause fault is late because of the fault.
+                    let frozen = self.paused.get(idx) == Some(&true)
+                        || self.resumed.get(idx).copied().flatten().is_some_and(|r| start <= r);
+                    if !frozen {
+                        let name = self.name(msg.node);
+                        self.recorder.host_stall(start, at, &name);
+                    }
+                }
                 let dropped = st.dropped_send + st.dropped_receive + st.dropped_unreachable;
                 self.recorder.node_traffic(msg.node, st.messages_sent, st.messages_received, dropped);
             }
@@ -735,7 +749,8 @@ impl<'a> Running<'a> {
             .sum();
         let expected = rate * up_seconds;
         let sent = self.recorder.requests().total as f64;
-        if expected >= 100.0 && sent < 0.8 * expected {
+        // A second's worth of slack: start-up, and requests in flight at the end.
+        if expected >= 100.0 && sent + rate < 0.8 * expected {
             let reason = format!(
                 "the clients sent {sent:.0} requests where their rate asks for about {expected:.0}: a client stopped sending"
             );

@@ -658,7 +658,9 @@ impl<'a> Running<'a> {
             }
             Some(Up::Stats(st)) => {
                 if let Some((at, late)) = st.worst_lag {
-                    let start = Time::from_nanos(at.as_nanos().saturating_sub(u64::try_from(late.as_nanos()).unwrap_or(0)));
+                    let start = Time::from_nanos(
+                        at.as_nanos().saturating_sub(u64::try_from(late.as_nanos()).unwrap_or(0)),
+                    );
                     // A node frozen by a pause fault is late because of the fault.
                     let frozen = self.paused.get(idx) == Some(&true)
                         || self.resumed.get(idx).copied().flatten().is_some_and(|r| start <= r);

@@ -1,5 +1,5 @@
 //! Whole TMR runs on the docker backend: the same faults and the same
-//! results as on the process backend, with node states from the engine.
+//! results as on the process backend; a slow engine delays no other fault.
 //! Skips without a daemon, fails instead when FAULTLAB_REQUIRE_DOCKER=1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -68,4 +68,35 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     let nets =
         docker.list_networks(Some(bollard::network::ListNetworksOptions { filters: filter })).await.unwrap();
     assert!(nets.is_empty(), "networks left: {nets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_nine_containers_delays_no_other_fault() {
+    if !docker_or_skip("restarting_nine_containers").await {
+        return;
+    }
+    // Nine containers restart at 5 s (a second or more of engine work); a
+    // byzantine fault is due at 9 s and must start then and last its 3 s.
+    let text = "name: docker-nine\nseed: 3\nduration: 14s\nworkload: { kind: tmr, replicas: 9, rate: 200/s, deadline: 100ms }\nfaults:\n  - { at: 5s, for: 1s, kind: crash, target: { role: replica, count: 9 } }\n  - { at: 9s, for: 3s, kind: byzantine, target: replica-2, mode: corrupt }\n";
+    let exp = parse_str(Path::new("nine.yaml"), text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out_dir: Some(dir.path().to_path_buf()),
+        backend: Some(BackendChoice::Docker),
+        watchdog: Duration::from_secs(5),
+        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(180), run(&exp, &opts)).await.unwrap().unwrap();
+    let r = outcome.report;
+    assert!(r.valid, "{:?}", r.run_failures);
+    let crash = r.faults.iter().find(|f| f.kind == "crash").unwrap();
+    assert!(crash.failed.is_none() && crash.end_effective_seconds.is_some(), "{crash:?}");
+    let byz = r.faults.iter().find(|f| f.kind == "byzantine").unwrap();
+    let (at, until) = (byz.at_seconds.unwrap(), byz.until_seconds.unwrap());
+    assert!((at - 9.0).abs() < 0.05, "the byzantine fault started on time: {byz:?}");
+    assert!((until - at - 3.0).abs() < 0.05, "and ran its full length: {byz:?}");
+    // The nine containers came back (each is up again, and served).
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let ups = events.lines().filter(|l| l.contains("\"state\":\"up\"")).count();
+    assert!(ups >= 9, "{ups} nodes came back");
 }

@@ -444,6 +444,9 @@ pub fn metric_meaning(metric: &str) -> String {
         ("availability_time", "the fraction of the run's time the service was up (1 minus the outages' total length over the run)"),
         ("availability_model", "MTTF / (MTTF + MTTR) computed from the file's fault schedule, to compare with the measured availability"),
         ("failures", "how many times the service failed (outages: from the first request without a correct reply to the next one answered)"),
+        ("availability_model_with_restart", "the model with the measured restart time added to every repair, MTTF / (MTTF + MTTR + restart): the one to compare the measured availability with, since every restart costs real time"),
+        ("failures_excluding_host_stalls", "outages not explained by a stall of the host (no fault active and the orchestrator's or an agent's loop ran 25 ms or more late): the failures the faults and the protocol caused"),
+        ("valid", "1 when the run really ran as written: no agent died or went silent outside a fault, every fault was executed, the clients kept sending"),
         ("mttf_seconds", "mean time to failure: total up time divided by the number of outages"),
         ("mttr_seconds", "mean time to repair: total outage time divided by the number of outages"),
         ("requests.total", "requests the clients sent"),
@@ -629,6 +632,8 @@ mod tests {
         assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
         assert!(metric_meaning("whatever.x").contains("`whatever.x`"));
         assert!(metric_meaning("commit.blocked").contains("blocked"));
+        assert!(metric_meaning("failures_excluding_host_stalls").contains("stall"));
+        assert!(metric_meaning("valid").contains("agent died"));
         assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
     }
 }

@@ -149,4 +149,9 @@ pub struct Snapshot {
     pub faults_injected: Vec<(String, u64)>,
     /// The newest events last.
     pub log: Vec<LogLine>,
+    /// Why the run is invalid (an agent died or went silent outside a
+    /// fault...), shown at once: its numbers no longer prove anything.
+    pub invalid: Option<String>,
+    /// Host stalls seen so far (the orchestrator's or an agent's loop ran late).
+    pub host_stalls: u64,
 }

@@ -263,6 +263,8 @@ impl Recorder {
             run_state: ctx.run_state,
             elapsed_seconds: ctx.elapsed_seconds,
             duration_seconds: self.duration.as_secs_f64(),
+            invalid: self.run_failures.first().map(|f| f.reason.clone()),
+            host_stalls: self.stalls.len() as u64,
             nodes,
             service,
             tmr: self.nodes.iter().any(|n| n.role == "voter").then_some(TmrView {

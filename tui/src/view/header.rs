@@ -20,16 +20,23 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, s: &Snapshot) {
         title.push(Span::raw(" — "));
         title.push(Span::raw(concept.as_str()));
     }
+    if let Some(why) = &s.invalid {
+        title = vec![Span::styled(format!("RUN INVALID: {why}"), bold.fg(Color::Red))];
+    }
     frame.render_widget(Paragraph::new(Line::from(title)), first);
 
-    let (word, colour) = run_state_look(s.run_state);
+    let (word, colour) = match &s.invalid {
+        Some(_) => ("✖ INVALID RUN", Color::Red),
+        None => run_state_look(s.run_state),
+    };
     let state = format!("{word} ");
     let clock = if s.duration_seconds > 0.0 {
         format!(" {:.1} s / {:.0} s ", s.elapsed_seconds, s.duration_seconds)
     } else {
         format!(" {:.1} s ", s.elapsed_seconds)
     };
-    let about = format!(" {} · seed {}", if s.backend.is_empty() { "?" } else { &s.backend }, s.seed);
+    let stalls = if s.host_stalls > 0 { format!(" · {} host stalls", s.host_stalls) } else { String::new() };
+    let about = format!(" {} · seed {}{stalls}", if s.backend.is_empty() { "?" } else { &s.backend }, s.seed);
     let [state_area, gauge_area, clock_area, about_area] = Layout::horizontal([
         Constraint::Length(state.chars().count() as u16),
         Constraint::Min(0),

@@ -309,3 +309,17 @@ fn on_one_column_the_suspicion_matrix_outranks_the_other_optional_panels() {
     assert!(has(&screen, "suspicion: row suspects column"), "{}", screen.join("\n"));
     assert!(line_with(&screen, "replica-2 ").contains("paused"));
 }
+
+#[test]
+fn an_invalid_run_says_so_in_the_header_at_once_and_host_stalls_are_counted() {
+    let mut s = all_up(6.0);
+    let screen = render(&app(s.clone()), 80, 24);
+    assert!(!has(&screen, "INVALID"), "a valid run says nothing of it");
+    assert!(!has(&screen, "host stalls"));
+    s.invalid = Some("client-1 died at 5.0 s outside any fault".into());
+    s.host_stalls = 2;
+    let screen = render(&app(s), 100, 24);
+    assert!(line_with(&screen, "RUN INVALID").contains("client-1 died at 5.0 s"));
+    assert!(has(&screen, "INVALID RUN"), "the state word too");
+    assert!(has(&screen, "2 host stalls"));
+}

@@ -571,10 +571,7 @@ impl<'a> Running<'a> {
         match done.op {
             Op::Crash => {
                 self.recorder.node_state(done.node, NodeState::Down, done.issued);
-                if self.engine_events.is_some() {
-                    // The engine's die event says when the kill took effect.
-                    self.dying.entry(done.node).or_default().extend(done.records.iter().copied());
-                } else {
+                if self.engine_events.is_none() {
                     for &r in &done.records {
                         self.recorder.fault_effective(r, done.effective);
                     }
@@ -911,6 +908,11 @@ impl<'a> Running<'a> {
         self.up[idx] = false;
         self.paused[idx] = false;
         self.links.remove(&n);
+        if self.engine_events.is_some() {
+            // The engine's die event (which may come before its answer to
+            // the kill) says when the kill took effect.
+            self.dying.entry(n).or_default().extend(record);
+        }
         batch.push(Op::Crash, n, record, None);
     }
 

@@ -154,3 +154,42 @@ async fn the_prometheus_endpoint_shows_the_run_live() {
     let report = run.await.unwrap().unwrap().report;
     assert_eq!(report.requests.wrong, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_due_at_one_instant_strike_together_and_end_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name: together\nduration: 4s\n{HEAD}faults:\n  - {{ at: 1s, for: 1s, kind: crash, target: replica-1 }}\n  - {{ at: 1s, for: 1s, kind: crash, target: replica-2 }}\n"
+    );
+    let r = run_yaml(&text, Some(dir.path().to_path_buf())).await;
+    assert!(r.valid, "{:?}", r.run_failures);
+    let [a, b] = [&r.faults[0], &r.faults[1]];
+    let gap = |x: Option<f64>, y: Option<f64>| (x.unwrap() - y.unwrap()).abs();
+    // One batch: issued at the same turn of the loop, killed before either is reaped.
+    assert!(gap(a.at_seconds, b.at_seconds) < 0.001, "{a:?} {b:?}");
+    assert!(gap(a.until_seconds, b.until_seconds) < 0.001, "{a:?} {b:?}");
+    for f in [a, b] {
+        assert_eq!(f.scheduled_seconds, Some(1.0));
+        assert_eq!(f.end_scheduled_seconds, Some(2.0));
+        assert!(
+            f.at_seconds.unwrap() >= 1.0 && f.effective_seconds.unwrap() >= f.at_seconds.unwrap(),
+            "{f:?}"
+        );
+        let repair = f.repair_achieved_seconds.unwrap();
+        assert!(repair > 1.0 && repair < 1.5, "asked 1 s, achieved {repair}: {f:?}");
+    }
+    // The two nodes went down within a millisecond of each other.
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let downs: Vec<f64> = events
+        .lines()
+        .filter(|l| l.contains("\"state\":\"down\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_f64().unwrap())
+        .collect();
+    assert_eq!(downs.len(), 2, "{events}");
+    assert!((downs[0] - downs[1]).abs() < 0.001, "{downs:?}");
+    // Two replicas down at once break TMR: one outage, ended by a restart.
+    let i = &r.recovery_seconds.incidents[0];
+    assert_eq!(i.cause, "fault");
+    let parts: f64 = [i.down, i.restart, i.restore, i.catch_up].iter().map(|p| p.unwrap()).sum();
+    assert!((parts - i.seconds).abs() < 1e-6, "{i:?}");
+}

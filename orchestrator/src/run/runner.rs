@@ -448,11 +448,13 @@ impl<'a> Running<'a> {
     /// kind go to the engine together.
     fn run_steps(&mut self, due: &[Step], opts: &RunOptions) {
         let mut batch = Batch::default();
+        // One instant for the whole batch: they are issued together.
+        let now = monotonic_now();
         for step in due {
             if step.begin {
-                self.begin(step.occurrence, Some(step.at), &mut batch, opts);
+                self.begin(step.occurrence, Some(step.at), now, &mut batch, opts);
             } else {
-                self.finish(step.occurrence, Some(step.at), &mut batch);
+                self.finish(step.occurrence, Some(step.at), now, &mut batch);
             }
         }
         self.dispatch(batch);
@@ -490,7 +492,7 @@ impl<'a> Running<'a> {
             if first {
                 // Run the begin step at once rather than on the next turn of the loop.
                 if self.steps.take_begin(i).is_some() {
-                    self.begin(i, None, &mut batch, opts);
+                    self.begin(i, None, monotonic_now(), &mut batch, opts);
                     if let Some(r) = self.records.get(&i).copied() {
                         self.recorder.mark_manual(r);
                     }
@@ -506,7 +508,7 @@ impl<'a> Running<'a> {
         let active: Vec<usize> = self.active.iter().copied().collect();
         for i in active {
             self.steps.cancel(i);
-            self.finish(i, None, &mut batch);
+            self.finish(i, None, monotonic_now(), &mut batch);
         }
         // Nodes down for good (a permanent crash) come back too.
         for idx in 0..self.up.len() {
@@ -785,9 +787,15 @@ impl<'a> Running<'a> {
 
     /// Begin occurrence `i` (scheduled at `scheduled`, None by hand): the
     /// fault is recorded as issued now, its backend actions join `batch`.
-    fn begin(&mut self, i: usize, scheduled: Option<Duration>, batch: &mut Batch, opts: &RunOptions) {
+    fn begin(
+        &mut self,
+        i: usize,
+        scheduled: Option<Duration>,
+        now: Time,
+        batch: &mut Batch,
+        opts: &RunOptions,
+    ) {
         let occ = self.occurrences[i].clone();
-        let now = monotonic_now();
         let target = self.targets.get(i).cloned().unwrap_or_else(|| self.target(&occ));
         self.active.insert(i);
         let record = self.recorder.fault_started(
@@ -848,7 +856,7 @@ impl<'a> Running<'a> {
     }
 
     /// End occurrence `i` (due at `scheduled`, None by hand).
-    fn finish(&mut self, i: usize, scheduled: Option<Duration>, batch: &mut Batch) {
+    fn finish(&mut self, i: usize, scheduled: Option<Duration>, now: Time, batch: &mut Batch) {
         if !self.active.remove(&i) {
             return;
         }
@@ -880,7 +888,6 @@ impl<'a> Running<'a> {
             }
             Action::Message(_) => {}
         }
-        let now = monotonic_now();
         for (node, id) in self.installed.remove(&i).unwrap_or_default() {
             if let Some(link) = self.links.get(&node) {
                 link.send(Down::Remove { id });

@@ -59,6 +59,8 @@ pub struct Running<'a> {
     up: Vec<bool>,
     /// Frozen by a fault (its silence is expected).
     paused: Vec<bool>,
+    /// A restart was issued and has not come back yet.
+    starting: Vec<bool>,
     /// When each node's agent was last heard from.
     heard: Vec<Instant>,
     /// Nodes already reported dead or silent.
@@ -152,6 +154,7 @@ impl<'a> Running<'a> {
             incarnation: vec![0; n],
             up: vec![true; n],
             paused: vec![false; n],
+            starting: vec![false; n],
             heard: vec![Instant::now(); n],
             lost: vec![false; n],
             endpoints,
@@ -559,6 +562,13 @@ impl<'a> Running<'a> {
     fn action_done(&mut self, done: Done, opts: &RunOptions) {
         let idx = usize::from(done.node.0);
         let name = self.name(done.node);
+        if done.op == Op::Start {
+            // A later restart (or a crash) of the same node supersedes this one.
+            if self.incarnation.get(idx) != Some(&done.incarnation) {
+                return;
+            }
+            self.starting[idx] = false;
+        }
         if let Err(e) = &done.result {
             opts.progress.line(&format!("{name}: {e}"));
             let reason = format!("{name}: {e}");
@@ -580,10 +590,6 @@ impl<'a> Running<'a> {
                 }
             }
             Op::Start => {
-                // A later restart of the same node supersedes this one.
-                if self.incarnation.get(idx) != Some(&done.incarnation) {
-                    return;
-                }
                 let Ok(Some(link)) = done.result else { return };
                 self.sync_rules(done.node, &link);
                 link.send(Down::Start);
@@ -909,7 +915,12 @@ impl<'a> Running<'a> {
     /// Kill a node that is up (one already down stays down).
     fn crash_into(&mut self, n: NodeId, record: Option<usize>, batch: &mut Batch) {
         let idx = usize::from(n.0);
-        if !self.up[idx] {
+        if self.starting[idx] {
+            // Crashed again before its restart came back: the restart's
+            // result is stale, and the kill (issued after it) undoes it.
+            self.starting[idx] = false;
+            self.incarnation[idx] += 1;
+        } else if !self.up[idx] {
             return;
         }
         self.up[idx] = false;
@@ -933,6 +944,7 @@ impl<'a> Running<'a> {
         self.incarnation[idx] += 1;
         match self.agent_config(n) {
             Ok(cfg) => {
+                self.starting[idx] = true;
                 self.configured_rules.insert(n, cfg.faults.iter().map(|(id, _)| *id).collect());
                 batch.push(Op::Start, n, record, Some(cfg));
             }

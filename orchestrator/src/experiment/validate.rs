@@ -21,7 +21,10 @@ use workloads::NodeId;
 
 /// Parse `text` and check it.
 pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
-    let file = yaml::parse(text).map_err(|e| located(path, e.pos, e.message))?;
+    let file = yaml::parse(text).map_err(|e| match e.pos {
+        Some(pos) => located(path, pos, e.message),
+        None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+    })?;
     let check = Checker { path, loc: Locator::new(text) };
     check.experiment(file)
 }

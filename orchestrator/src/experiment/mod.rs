@@ -7,6 +7,7 @@
 //! - `schedule` expands fault plans into occurrences from a seed.
 
 mod conflict;
+pub mod limits;
 mod schedule;
 mod validate;
 pub mod yaml;

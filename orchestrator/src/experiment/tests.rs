@@ -918,3 +918,60 @@ fn heartbeat_groups_are_bounded_by_their_traffic_not_a_fixed_count() {
     let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 1 }\n";
     assert_error_at(text, 3, "1 }", "nodes must be 2 or more");
 }
+
+/// The fuzz target's seed corpus, also run here on the stable toolchain:
+/// each seed, then deterministic mutations of it (bounded by count).
+#[test]
+fn seed_corpus_and_its_mutations_parse_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/parse_experiment");
+    let mut seeds: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    seeds.sort();
+    assert!(seeds.len() >= 10, "{} seeds in {}", seeds.len(), dir.display());
+    let marks =
+        ["", "{", "}", "[", "]", ":", "- ", "\n", "  ", "'", "\"", "*a", "&a ", "!!", "\t", "\u{feff}", "~"];
+    let mut state = 7u64;
+    let mut rejected = 0;
+    for path in &seeds {
+        let bytes = std::fs::read(path).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let whole = load(path);
+        match name.as_str() {
+            "overlap" => assert!(whole.unwrap_err().message.contains("cannot lie")),
+            "deep" => assert!(whole.unwrap_err().message.contains("nested deeper")),
+            _ => {
+                if let Err(e) = whole {
+                    panic!("seed {name} should load: {e}");
+                }
+            }
+        }
+        for _ in 0..150 {
+            let mut next = || {
+                state = workloads::seed::splitmix64(state);
+                state
+            };
+            let cut =
+                |i: usize| (0..=i.min(text.len())).rev().find(|j| text.is_char_boundary(*j)).unwrap_or(0);
+            let a = cut(next() as usize % (text.len() + 1));
+            let b = cut(next() as usize % (text.len() + 1));
+            let (a, b) = (a.min(b), a.max(b));
+            let mark = marks[next() as usize % marks.len()];
+            let mutant = match next() % 4 {
+                0 => text[..a].to_string(),
+                1 => format!("{}{mark}{}", &text[..a], &text[a..]),
+                2 => format!("{}{}", &text[..a], &text[b..]),
+                _ => format!("{}{mark}{}", &text[..a], &text[b..]),
+            };
+            match parse(&mutant) {
+                Ok(e) => {
+                    let _ = e.occurrences(e.seed, e.duration);
+                }
+                Err(e) => {
+                    rejected += 1;
+                    assert!(!e.to_string().contains(":0:"), "{e}");
+                }
+            }
+        }
+    }
+    assert!(rejected > 0, "mutations that break a file are rejected");
+}

@@ -61,8 +61,12 @@ pub struct Report {
 pub struct Requests {
     pub total: u64,
     pub ok: u64,
+    /// Includes `unsent`.
     pub failed: u64,
     pub wrong: u64,
+    /// Due at the rate but never sent: the client's bound on outstanding
+    /// requests was reached (the service was not keeping up).
+    pub unsent: u64,
 }
 
 /// Latency of correct replies.

@@ -36,6 +36,10 @@ pub enum Observation {
     /// outage is measured between send times), `latency` is set for replies
     /// that arrived (also for wrong ones).
     Request { seq: u64, sent: Time, outcome: Outcome, latency: Option<Duration> },
+    /// The client could not send `count` requests that were due by `at`
+    /// (its bound on outstanding requests was reached): they count as
+    /// requests that were not served. They carry no sequence numbers.
+    Unsent { count: u64, at: Time },
     /// A voter decided a request.
     Vote { seq: u64, verdict: Verdict },
     /// A replica started recovering (state transfer) from its peers.

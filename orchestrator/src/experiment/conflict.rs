@@ -1,6 +1,9 @@
 //! Contradictory faults: two container-level faults on one node whose
 //! windows overlap in a way the node cannot live through (crashed twice at
-//! once, paused while crashed, restarted while down, frozen twice).
+//! once, paused while crashed, restarted while down, frozen twice), and a
+//! byzantine fault on a node that is crashed or restarted meanwhile: a down
+//! node sends nothing, so it cannot lie, and the run would report a liar's
+//! effect that was in fact a crash's.
 //!
 //! Only schedules fixed by the file are checked (`at` and fixed `every` on
 //! named nodes or `pick: first`); random times and random picks are drawn
@@ -51,8 +54,14 @@ pub(super) fn first(plans: &[FaultPlan], topo: &Topology, duration: Duration) ->
     // Fixed schedules draw nothing; the generator is only there to satisfy the signature.
     let mut unused = ChaCha8Rng::seed_from_u64(0);
     for plan in plans {
-        if !matches!(plan.kind, FaultKind::Crash | FaultKind::Pause | FaultKind::Restart | FaultKind::Isolate)
-        {
+        if !matches!(
+            plan.kind,
+            FaultKind::Crash
+                | FaultKind::Pause
+                | FaultKind::Restart
+                | FaultKind::Isolate
+                | FaultKind::Byzantine
+        ) {
             continue;
         }
         if matches!(plan.schedule, Schedule::Random { .. }) {
@@ -90,11 +99,14 @@ fn contradicts(earlier: FaultKind, later: FaultKind) -> bool {
     use FaultKind::*;
     match earlier {
         // A crashed node can be neither crashed, paused, restarted nor cut off again.
-        Crash => matches!(later, Crash | Pause | Restart),
+        // A crashed node cannot lie either: it has nothing to send.
+        Crash => matches!(later, Crash | Pause | Restart | Byzantine),
         // A frozen node may still die (crash), but not freeze twice or restart.
         Pause => matches!(later, Pause | Restart),
         Isolate => later == Isolate,
-        Restart => matches!(later, Restart | Crash | Pause),
+        Restart => matches!(later, Restart | Crash | Pause | Byzantine),
+        // A liar cannot be killed while it lies (a down node sends nothing).
+        Byzantine => matches!(later, Crash | Restart),
         _ => false,
     }
 }
@@ -117,6 +129,11 @@ fn conflict(earlier: &Window, later: &Window, topo: &Topology) -> Conflict {
         (FaultKind::Crash, FaultKind::Crash) => "a node cannot crash while it is crashed",
         (FaultKind::Pause, FaultKind::Pause) => "a node cannot be paused twice at once",
         (FaultKind::Isolate, FaultKind::Isolate) => "a node cannot be isolated twice at once",
+        (FaultKind::Crash | FaultKind::Restart, FaultKind::Byzantine)
+        | (FaultKind::Byzantine, FaultKind::Crash | FaultKind::Restart) => {
+            "a crashed node sends nothing, so it cannot lie: the byzantine fault would not \
+             be exercised and its effect would be the crash's"
+        }
         _ => "a node cannot be restarted while it is down or frozen, nor hit during its restart",
     };
     Conflict {

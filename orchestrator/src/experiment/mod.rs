@@ -7,6 +7,7 @@
 //! - `schedule` expands fault plans into occurrences from a seed.
 
 mod conflict;
+pub mod limits;
 mod schedule;
 mod validate;
 pub mod yaml;
@@ -250,9 +251,9 @@ impl Expectation {
     }
 }
 
-/// An error in an experiment file, located.
+/// An error in an experiment file, located (`line` 0: the file as a whole,
+/// printed `file: message`).
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", path.display())]
 pub struct ExperimentError {
     pub path: PathBuf,
     pub line: usize,
@@ -260,20 +261,42 @@ pub struct ExperimentError {
     pub message: String,
 }
 
+impl std::fmt::Display for ExperimentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.path.display(), self.message),
+            (line, 0) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
 /// Read, parse and validate an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, ExperimentError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError {
-        path: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the file: {e}"),
+    let whole = |message: String| ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message };
+    let file = std::fs::File::open(path).map_err(|e| whole(format!("cannot read the file: {e}")))?;
+    // Read one byte past the limit, so a huge file (or /dev/zero) is never read whole.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, yaml::MAX_FILE_BYTES as u64 + 1), &mut bytes)
+        .map_err(|e| whole(format!("cannot read the file: {e}")))?;
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        let len =
+            std::fs::metadata(path).map_or(bytes.len(), |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+        return Err(whole(yaml::too_large(len.max(bytes.len()))));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole(format!(
+            "the file is not UTF-8 text (byte {} is not); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     parse_str(path, &text)
 }
 
 /// Parse and validate an experiment from text; `path` is used in errors and kept.
+/// A leading UTF-8 byte-order mark (which some Windows editors write) is skipped.
 pub fn parse_str(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
-    validate::build(path, text)
+    validate::build(path, text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
 impl Experiment {

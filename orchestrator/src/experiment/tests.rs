@@ -278,8 +278,85 @@ fn links_and_partitions_check_their_nodes() {
 fn syntax_errors_are_located() {
     let err = parse("name: t\nduration: 30s\nworkload: { kind: tmr\n").unwrap_err();
     assert!(err.line >= 3, "{err}");
+    // An empty file lacks everything: the error is about the file, not a place in it.
     let err = parse("").unwrap_err();
-    assert!(err.line >= 1, "{err}");
+    assert!(err.to_string().starts_with("exp.yaml: "), "{err}");
+}
+
+#[test]
+fn file_level_errors_name_the_file_without_a_position() {
+    let err = parse("name: t\nworkload: { kind: tmr }\n").unwrap_err();
+    assert_eq!(err.to_string(), "exp.yaml: missing field `duration`");
+    assert!(!err.to_string().contains(":0"), "{err}");
+}
+
+/// A valid file, then `depth` levels of nesting under a key serde skips over.
+fn nested(depth: usize, flow: bool) -> String {
+    let head = "name: t\nduration: 30s\nworkload: { kind: tmr }\ndescription: ";
+    if flow {
+        format!("{head}{}{}\n", "[".repeat(depth), "]".repeat(depth))
+    } else {
+        format!("{head}\n  {}x\n", "- ".repeat(depth))
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_before_serde_reads_it() {
+    // 100,000 levels (200 KB): serde_yaml alone spends minutes on this.
+    for flow in [true, false] {
+        let text = nested(100_000, flow);
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("nested deeper than 64 levels"), "{err}");
+        assert_eq!(err.line, if flow { 4 } else { 5 }, "{err}");
+        assert!(err.to_string().starts_with(&format!("exp.yaml:{}:", err.line)), "{err}");
+    }
+    // Within the budget, the depth itself is no error (the type is: a list is no description).
+    let err = parse(&nested(yaml::MAX_DEPTH - 1, true)).unwrap_err();
+    assert!(!err.message.contains("nested deeper"), "{err}");
+    let err = parse(&nested(yaml::MAX_DEPTH, true)).unwrap_err();
+    assert!(err.message.contains("nested deeper"), "{err}");
+}
+
+#[test]
+fn oversized_files_are_refused_whole() {
+    let filler = format!("# {}\n", "x".repeat(1000)).repeat(yaml::MAX_FILE_BYTES / 1000 + 1);
+    let text = format!("name: t\nduration: 30s\nworkload: {{ kind: tmr }}\n{filler}");
+    let err = parse(&text).unwrap_err();
+    assert!(err.to_string().starts_with("exp.yaml: the file is "), "{err}");
+    assert!(err.message.contains("over the limit of 1048576 bytes"), "{err}");
+    let path = std::env::temp_dir().join(format!("faultlab-oversized-{}.yaml", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    let err = load(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(err.message.contains(&format!("the file is {} bytes", text.len())), "{err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let e = ok("\u{feff}name: t\nduration: 30s\nworkload: { kind: tmr }\n");
+    assert_eq!(e.name, "t");
+    // Errors then point where an editor shows them (the mark takes no column).
+    assert_error_at(
+        "\u{feff}name: t\nduration: soon\nworkload: { kind: tmr }\n",
+        2,
+        "soon",
+        "not a duration",
+    );
+    assert_error_at(
+        "\u{feff}name: t\nduration: 1s\nworkload: { kind: tmr, replica: 3 }\n",
+        3,
+        "replica",
+        "unknown field",
+    );
+}
+
+#[test]
+fn load_reports_text_that_is_not_utf8() {
+    let path = std::env::temp_dir().join(format!("faultlab-latin1-{}.yaml", std::process::id()));
+    std::fs::write(&path, b"name: caf\xe9\nduration: 1s\nworkload: { kind: tmr }\n").unwrap();
+    let err = load(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(err.to_string().contains(": the file is not UTF-8 text (byte 9 is not)"), "{err}");
 }
 
 #[test]
@@ -496,7 +573,7 @@ fn every_file_in_the_library_loads() {
 #[test]
 fn load_reports_a_missing_file() {
     let err = load(Path::new("/nonexistent/x.yaml")).unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/x.yaml:"), "{err}");
+    assert!(err.to_string().starts_with("/nonexistent/x.yaml: cannot read the file"), "{err}");
     assert!(err.message.contains("cannot read"), "{err}");
 }
 
@@ -679,6 +756,40 @@ fn contradictory_faults_name_both_lines() {
         "  - { at: 5s, for: 1s, kind: crash, target: replica-1 }\n",
     ));
     assert!(parse(&text).unwrap_err().message.contains("paused while it is crashed"));
+    // A liar crashed while it lies, in either order, and a restart in its window.
+    let text = with_faults(concat!(
+        "  - { at: 5s, for: 10s, kind: byzantine, target: replica-2, mode: corrupt }\n",
+        "  - { at: 8s, for: 2s, kind: crash, target: replica-2 }\n",
+    ));
+    assert_error_at(
+        &text,
+        7,
+        "{",
+        "this crash of replica-2 at 8s contradicts the byzantine of replica-2 on line 6",
+    );
+    assert!(parse(&text).unwrap_err().message.contains("a crashed node sends nothing, so it cannot lie"));
+    let text = with_faults(concat!(
+        "  - { at: 5s, for: 10s, kind: crash, target: replica-3 }\n",
+        "  - { at: 12s, for: 5s, kind: byzantine, target: replica-3 }\n",
+    ));
+    assert_error_at(
+        &text,
+        7,
+        "{",
+        "this byzantine of replica-3 at 12s contradicts the crash of replica-3 on line 6",
+    );
+    let text = with_faults(concat!(
+        "  - { every: 10s, for: 3s, kind: byzantine, target: replica-1 }\n",
+        "  - { at: 21s, kind: restart, target: replica-1 }\n",
+    ));
+    assert_error_at(&text, 7, "{", "cannot lie");
+    // A liar and a crash on different nodes, or one after the other: fine.
+    ok(&with_faults(concat!(
+        "  - { at: 5s, for: 10s, kind: byzantine, target: replica-1 }\n",
+        "  - { at: 5s, for: 10s, kind: crash, target: replica-2 }\n",
+        "  - { at: 15s, for: 5s, kind: crash, target: replica-1 }\n",
+        "  - { at: 20s, for: 5s, kind: byzantine, target: replica-1 }\n",
+    )));
     // Back to back, on other nodes, a crash of a frozen node, random picks: all fine.
     ok(&with_faults(concat!(
         "  - { at: 5s, for: 5s, kind: crash, target: replica-1 }\n",
@@ -771,4 +882,96 @@ fn detector_sections_are_checked_per_kind() {
     let pb = ok("name: t\nduration: 30s\nworkload: { kind: primary-backup, replicas: 2 }\n");
     assert!(matches!(pb.workload, Workload::PrimaryBackup(ref p) if p.replicas == 2));
     assert_eq!(pb.topology.nodes.len(), 3);
+}
+
+#[test]
+fn limits_name_the_count_and_give_their_reason() {
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  replicas: 99999\n";
+    assert_error_at(text, 5, "99999", "this makes 100001 nodes, over the limit of 128: the process backend");
+    let text = "name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 31 }\n";
+    ok(text);
+    let text = "name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 33 }\n";
+    assert_error_at(text, 4, "33", "this makes 35 nodes, over the limit of 33: the docker backend");
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 130 }\ndetector: { kind: fixed, interval: 1s, timeout: 3s }\n";
+    assert_error_at(text, 3, "130", "this makes 130 nodes, over the limit of 128");
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: 100000000/s\n";
+    assert_error_at(text, 5, "100000000/s", "100000000/s is over the limit of 10000/s: one client agent");
+    ok("name: t\nduration: 30s\nworkload: { kind: tmr, rate: 10k/s }\n");
+    let text = "name: t\nduration: 30s\nworkload: { kind: primary-backup, rate: 20k/s }\n";
+    assert_error_at(text, 3, "20k/s", "over the limit of 10000/s");
+}
+
+#[test]
+fn heartbeat_groups_are_bounded_by_their_traffic_not_a_fixed_count() {
+    // 64 nodes every 100 ms: 40,320 heartbeats/s.
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 64 }\n";
+    assert_error_at(
+        text,
+        3,
+        "64",
+        "64 nodes heartbeating every 100ms send 40320 heartbeats/s, over the limit",
+    );
+    // The same group every 500 ms (8,064/s) runs, and so do 33 nodes at the default.
+    let e = ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 64 }\ndetector: { kind: fixed, interval: 500ms, timeout: 2s }\n");
+    assert_eq!(e.topology.nodes.len(), 64);
+    ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 33 }\n");
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 1 }\n";
+    assert_error_at(text, 3, "1 }", "nodes must be 2 or more");
+}
+
+/// The fuzz target's seed corpus, also run here on the stable toolchain:
+/// each seed, then deterministic mutations of it (bounded by count).
+#[test]
+fn seed_corpus_and_its_mutations_parse_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/parse_experiment");
+    let mut seeds: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    seeds.sort();
+    assert!(seeds.len() >= 10, "{} seeds in {}", seeds.len(), dir.display());
+    let marks =
+        ["", "{", "}", "[", "]", ":", "- ", "\n", "  ", "'", "\"", "*a", "&a ", "!!", "\t", "\u{feff}", "~"];
+    let mut state = 7u64;
+    let mut rejected = 0;
+    for path in &seeds {
+        let bytes = std::fs::read(path).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let whole = load(path);
+        match name.as_str() {
+            "overlap" => assert!(whole.unwrap_err().message.contains("cannot lie")),
+            "deep" => assert!(whole.unwrap_err().message.contains("nested deeper")),
+            _ => {
+                if let Err(e) = whole {
+                    panic!("seed {name} should load: {e}");
+                }
+            }
+        }
+        for _ in 0..150 {
+            let mut next = || {
+                state = workloads::seed::splitmix64(state);
+                state
+            };
+            let cut =
+                |i: usize| (0..=i.min(text.len())).rev().find(|j| text.is_char_boundary(*j)).unwrap_or(0);
+            let a = cut(next() as usize % (text.len() + 1));
+            let b = cut(next() as usize % (text.len() + 1));
+            let (a, b) = (a.min(b), a.max(b));
+            let mark = marks[next() as usize % marks.len()];
+            let mutant = match next() % 4 {
+                0 => text[..a].to_string(),
+                1 => format!("{}{mark}{}", &text[..a], &text[a..]),
+                2 => format!("{}{}", &text[..a], &text[b..]),
+                _ => format!("{}{mark}{}", &text[..a], &text[b..]),
+            };
+            match parse(&mutant) {
+                Ok(e) => {
+                    let _ = e.occurrences(e.seed, e.duration);
+                }
+                Err(e) => {
+                    rejected += 1;
+                    assert!(!e.to_string().contains(":0:"), "{e}");
+                }
+            }
+        }
+    }
+    assert!(rejected > 0, "mutations that break a file are rejected");
 }

@@ -1,7 +1,8 @@
 //! From the file as written to a typed, checked [`Experiment`]: every
 //! semantic error names the line and column of the key or value at fault.
 
-use super::conflict;
+use super::{conflict, limits};
+use crate::backend::BackendChoice;
 
 mod classroom;
 mod detector;
@@ -21,7 +22,10 @@ use workloads::NodeId;
 
 /// Parse `text` and check it.
 pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
-    let file = yaml::parse(text).map_err(|e| located(path, e.pos, e.message))?;
+    let file = yaml::parse(text).map_err(|e| match e.pos {
+        Some(pos) => located(path, pos, e.message),
+        None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+    })?;
     let check = Checker { path, loc: Locator::new(text) };
     check.experiment(file)
 }
@@ -83,6 +87,7 @@ impl Checker<'_> {
         } else {
             self.workload(&file.workload)?
         };
+        self.size_limit(&topology, file.backend)?;
         let faults = file
             .faults
             .iter()
@@ -112,6 +117,34 @@ impl Checker<'_> {
             faults,
             expect,
         })
+    }
+
+    /// The topology fits the backend named in the file (`auto`: the larger limit).
+    fn size_limit(&self, topology: &Topology, backend: BackendChoice) -> Res<()> {
+        let (max, why) = limits::max_nodes(backend);
+        let n = topology.nodes.len();
+        if n <= max {
+            return Ok(());
+        }
+        // Point at the count that made it so large.
+        let at = ["replicas", "nodes", "processes", "generals", "participants"]
+            .iter()
+            .map(|k| format!("workload.{k}"))
+            .find(|p| self.loc.value(p).is_some())
+            .unwrap_or_else(|| "workload".to_string());
+        Err(self.value_err(&at, format!("this makes {n} nodes, over the limit of {max}: {why}")))
+    }
+
+    /// A client's `rate` within what one client agent sustains.
+    pub(super) fn rate(&self, w: &WorkloadFile, default: f64) -> Res<f64> {
+        let rate = w.rate.map_or(default, |r| r.0);
+        if rate > limits::MAX_RATE {
+            return Err(self.value_err(
+                "workload.rate",
+                format!("{rate}/s is over the limit of {}/s: {}", limits::MAX_RATE, limits::RATE_REASON),
+            ));
+        }
+        Ok(rate)
     }
 
     fn workload(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
@@ -163,7 +196,7 @@ impl Checker<'_> {
             ));
         }
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = w.rate.map_or(1000.0, |r| r.0);
+        let rate = self.rate(w, 1000.0)?;
         let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
         let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
         Ok((Workload::Tmr(params), topology))

@@ -309,19 +309,90 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
-/// A deserialisation or syntax error, located.
+/// A deserialisation or syntax error, located where the parser could say
+/// (`None`: it concerns the file as a whole, like a missing top-level key).
 #[derive(Debug)]
 pub struct SyntaxError {
-    pub pos: Pos,
+    pub pos: Option<Pos>,
     pub message: String,
 }
 
-/// Deserialise the file's text.
+/// The largest experiment file read, in bytes. The library's largest is
+/// under 2 KB; 1 MiB leaves room for generated files while keeping the
+/// parse under a second.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of maps and lists accepted. An experiment needs
+/// five levels (`faults` > entry > `every` > ...); serde_yaml's cost grows
+/// with the square of the depth (100,000 levels: about 100 s of CPU), so
+/// anything past a generous bound is refused before it runs.
+pub const MAX_DEPTH: usize = 64;
+
+/// Deserialise the file's text, after [`check_budget`].
 pub fn parse(text: &str) -> Result<ExperimentFile, SyntaxError> {
+    check_budget(text)?;
     serde_yaml::from_str(text).map_err(|e| {
-        let pos = e.location().map(|l| Pos { line: l.line(), column: l.column() }).unwrap_or(Pos::START);
-        SyntaxError { pos, message: strip_location(&e.to_string()) }
+        let message = strip_location(&e.to_string());
+        // A missing top-level key is located at the document's start, which
+        // says nothing: it is about the file as a whole. (Nested ones carry
+        // their path, `workload: missing field ...`, and point at their map.)
+        let pos = e
+            .location()
+            .map(|l| Pos { line: l.line(), column: l.column() })
+            .filter(|_| !message.starts_with("missing field "));
+        SyntaxError { pos, message }
     })
+}
+
+/// Refuse a text too large or nested too deep, in time linear in its size:
+/// one pass of yaml-rust2's event parser (which never builds a tree and
+/// caps flow nesting itself), stopped at the first level past [`MAX_DEPTH`].
+/// A syntax error found here is reported from here.
+pub fn check_budget(text: &str) -> Result<(), SyntaxError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(SyntaxError { pos: None, message: too_large(text.len()) });
+    }
+    let too_deep = |pos: Pos| SyntaxError {
+        pos: Some(pos),
+        message: format!(
+            "nested deeper than {MAX_DEPTH} levels of maps and lists; an experiment needs a handful"
+        ),
+    };
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        match parser.next_token() {
+            Ok((event, mark)) => match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(too_deep(Pos { line: mark.line(), column: mark.col() + 1 }));
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                Event::StreamEnd => return Ok(()),
+                _ => {}
+            },
+            Err(e) => {
+                let m = e.marker();
+                let pos = Pos { line: m.line(), column: m.col() + 1 };
+                // yaml-rust2 refuses deep flow nesting on its own ("recursion limit exceeded").
+                if e.info().contains("recursion limit") {
+                    return Err(too_deep(pos));
+                }
+                // Past a syntax error serde_yaml's parser (another one) could read
+                // on into what this pass has not bounded: the error is final here.
+                return Err(SyntaxError { pos: Some(pos), message: e.info().to_string() });
+            }
+        }
+    }
+}
+
+/// The message for a file over [`MAX_FILE_BYTES`].
+pub fn too_large(len: usize) -> String {
+    format!(
+        "the file is {len} bytes, over the limit of {MAX_FILE_BYTES} bytes (1 MiB); an experiment needs a few KB"
+    )
 }
 
 /// serde_yaml appends " at line L column C" to its messages; we print the
@@ -485,7 +556,7 @@ mod tests {
     #[test]
     fn serde_errors_carry_their_location_without_repeating_it() {
         let err = parse("name: x\nduration: 30s\nworkload: { kind: tmr, replicas: three }\n").unwrap_err();
-        assert_eq!(err.pos.line, 3);
+        assert_eq!(err.pos.map(|p| p.line), Some(3));
         assert!(!err.message.contains("at line"), "{}", err.message);
         assert!(err.message.contains("invalid type"), "{}", err.message);
     }

@@ -93,6 +93,9 @@ pub struct Recorder {
     pending: BTreeMap<u64, Pending>,
     /// The next sequence number to fold (None until the first request).
     next_seq: Option<u64>,
+    /// Requests the client could not send, by the time they were due (in
+    /// order): folded among the sent ones by time.
+    unsent: std::collections::VecDeque<(Time, u64)>,
     requests: Requests,
     latency: Histogram<u64>,
     outages: OutageTracker,
@@ -151,6 +154,7 @@ impl Recorder {
             nodes,
             events,
             pending: BTreeMap::new(),
+            unsent: std::collections::VecDeque::new(),
             next_seq: None,
             requests: Requests::default(),
             latency,
@@ -251,6 +255,12 @@ impl Recorder {
                     self.fold_ready(false);
                 } else if self.next_seq == Some(seq) {
                     self.next_seq = Some(seq + 1);
+                }
+            }
+            Observation::Unsent { count, at: due } => {
+                if due.since(self.t0) < self.duration && due >= self.t0 && count > 0 {
+                    self.unsent.push_back((due, count));
+                    self.fold_ready(false);
                 }
             }
             // Votes count within the run only, like requests (the agents
@@ -359,9 +369,35 @@ impl Recorder {
             }
             let Some((seq, p)) = self.pending.pop_first() else { break };
             self.next_seq = Some(seq + 1);
+            self.fold_unsent(Some(p.sent));
             self.fold(p);
         }
+        if all {
+            self.fold_unsent(None);
+        }
         self.flush_windows(all);
+    }
+
+    /// Fold the unsent requests due before `until` (all with None): each is
+    /// a request not served, so availability and outages count it as failed.
+    fn fold_unsent(&mut self, until: Option<Time>) {
+        while let Some(&(due, count)) = self.unsent.front() {
+            if until.is_some_and(|u| due > u) {
+                break;
+            }
+            self.unsent.pop_front();
+            let t = self.rel(due);
+            self.requests.total += count;
+            self.requests.failed += count;
+            self.requests.unsent += count;
+            let w = self.window_of(due);
+            w.sent += count;
+            w.failed += count;
+            self.live.unsent(t, count);
+            if let Some(outage::Change::Started(start)) = self.outages.record_failed(t, count) {
+                self.event(Event::OutageStarted { t: start });
+            }
+        }
     }
 
     fn fold(&mut self, p: Pending) {
@@ -778,6 +814,33 @@ mod tests {
     }
 
     #[test]
+    fn unsent_requests_are_failed_requests_folded_in_time_order() {
+        let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(4), EventLog::discard());
+        request(&mut r, 1, 100, Outcome::Ok);
+        // Reported before request 2 (sent earlier) is decided: still folded after it.
+        r.observe(
+            NodeId(4),
+            Time::from_millis(250),
+            Observation::Unsent { count: 5, at: Time::from_millis(250) },
+        );
+        request(&mut r, 2, 200, Outcome::Ok);
+        request(&mut r, 3, 300, Outcome::Ok);
+        // After the run's end: not counted.
+        r.observe(
+            NodeId(4),
+            Time::from_millis(5000),
+            Observation::Unsent { count: 9, at: Time::from_millis(5000) },
+        );
+        let report = r.finish(4.0, false);
+        assert_eq!(report.requests, Requests { total: 8, ok: 3, failed: 5, wrong: 0, unsent: 5 });
+        assert_eq!(report.availability, Some(3.0 / 8.0));
+        assert_eq!(report.failures, 1);
+        let i = &report.recovery_seconds.incidents[0];
+        assert_eq!((i.start, i.end), (0.25, 0.3));
+    }
+
+    #[test]
     fn requests_fold_in_send_order_into_one_outage_caused_by_the_fault_that_struck_during_it() {
         let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
         let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(4), EventLog::discard());
@@ -790,7 +853,7 @@ mod tests {
         request(&mut r, 2, 1000, Outcome::Failed);
         request(&mut r, 3, 2000, Outcome::Wrong);
         let report = r.finish(4.0, false);
-        assert_eq!(report.requests, Requests { total: 4, ok: 2, failed: 1, wrong: 1 });
+        assert_eq!(report.requests, Requests { total: 4, ok: 2, failed: 1, wrong: 1, unsent: 0 });
         assert_eq!(report.failures, 1);
         let i = &report.recovery_seconds.incidents[0];
         assert_eq!((i.start, i.end), (1.0, 3.0));

@@ -73,6 +73,15 @@ impl OutageTracker {
         }
     }
 
+    /// Fold `n` (at least one) requests due at `t` that all failed.
+    pub fn record_failed(&mut self, t: f64, n: u64) -> Option<Change> {
+        let change = self.record(t, false);
+        if let Some((_, failed)) = &mut self.open {
+            *failed += n.saturating_sub(1);
+        }
+        change
+    }
+
     /// Close an outage still open at the run's end; returns its start.
     pub fn close(&mut self, end: f64) -> Option<f64> {
         let (start, failed) = self.open.take()?;

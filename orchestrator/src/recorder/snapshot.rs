@@ -85,6 +85,15 @@ impl Live {
         }
     }
 
+    /// `count` requests due at `t` that the client could not send (none served).
+    pub(super) fn unsent(&mut self, t: f64, count: u64) {
+        let idx = t.max(0.0) as usize;
+        while self.seconds.len() <= idx {
+            self.seconds.push(Second::new());
+        }
+        self.seconds[idx].sent += count;
+    }
+
     pub(super) fn set_recovering(&mut self, node: NodeId, on: bool) {
         if let Some(r) = self.recovering.get_mut(usize::from(node.0)) {
             *r = on;

@@ -172,6 +172,16 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     };
     let choice = opts.backend.unwrap_or(exp.backend);
     let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
+    // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
+    let chosen = if backend.name() == "docker" { BackendChoice::Docker } else { BackendChoice::Process };
+    let (max_nodes, why) = crate::experiment::limits::max_nodes(chosen);
+    if exp.topology.nodes.len() > max_nodes {
+        anyhow::bail!(
+            "{}: {} nodes is over the limit of {max_nodes}: {why}",
+            exp.path.display(),
+            exp.topology.nodes.len()
+        );
+    }
     opts.progress.line(&format!(
         "faultlab: {} on the {} backend{} (run {run_id}, seed {seed}, {:.1} s)",
         exp.name,

@@ -10,6 +10,17 @@ use std::time::Duration;
 /// Voters a client counts replies from at most (more would be ignored).
 const MAX_VOTERS: usize = 8;
 
+/// Bounds of the requests a client keeps outstanding (sent and not yet
+/// retired). A healthy service keeps about rate × latency outstanding and an
+/// outage rate × deadline; the client allows twice the latter, at least
+/// `MIN_OUTSTANDING`, and never more than `MAX_OUTSTANDING` (about 100 bytes
+/// each here, plus their frames in the agent's queues). Past the bound a due
+/// request is not sent but counted as unsent, so a rate the service (or the
+/// client's own host) cannot keep up with costs availability, not memory.
+pub const MIN_OUTSTANDING: usize = 1024;
+/// See [`MIN_OUTSTANDING`].
+pub const MAX_OUTSTANDING: usize = 65_536;
+
 /// A request sent and not yet judged, or judged but behind an older one still open.
 #[derive(Debug)]
 struct Pending {
@@ -37,15 +48,26 @@ pub struct Client {
     pending: VecDeque<Pending>,
     front_seq: u64,
     undecided: usize,
+    /// The bound on `pending` (rate mode only).
+    max_outstanding: usize,
+    /// Requests due that could not be sent.
+    unsent: u64,
 }
 
 impl Client {
     /// A client for `config`, sending nothing until started.
     pub fn new(config: &Config) -> Client {
+        let rate = if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 0.0 };
+        let at_deadline = (2.0 * rate * config.deadline.as_secs_f64()).ceil();
+        let max_outstanding = if at_deadline >= MAX_OUTSTANDING as f64 {
+            MAX_OUTSTANDING
+        } else {
+            (at_deadline as usize).max(MIN_OUTSTANDING)
+        };
         Client {
             replicas: config.replicas.clone(),
             voters: config.voters.iter().copied().take(MAX_VOTERS).collect(),
-            rate: if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 0.0 },
+            rate,
             window: config.window,
             deadline: config.deadline,
             oracle: Ledger::new(),
@@ -54,7 +76,20 @@ impl Client {
             pending: VecDeque::new(),
             front_seq: 1,
             undecided: 0,
+            max_outstanding,
+            unsent: 0,
         }
+    }
+
+    /// Requests due at the rate that could not be sent (the bound on
+    /// outstanding requests was reached).
+    pub fn unsent(&self) -> u64 {
+        self.unsent
+    }
+
+    /// The bound on outstanding requests in rate mode.
+    pub fn max_outstanding(&self) -> usize {
+        self.max_outstanding
     }
 
     /// Requests sent so far.
@@ -144,7 +179,14 @@ impl Client {
         } else {
             0
         };
-        while self.sent() < due && (self.window == 0 || self.undecided < self.window) {
+        while self.sent() + self.unsent < due && (self.window == 0 || self.undecided < self.window) {
+            if self.rate > 0.0 && self.pending.len() >= self.max_outstanding {
+                // Everything due now is given up at once: no backlog builds up.
+                let count = due - self.sent() - self.unsent;
+                self.unsent += count;
+                out.emit(Observation::Unsent { count, at: now });
+                break;
+            }
             let seq = self.next_seq;
             self.next_seq += 1;
             let op = Op::for_seq(seq);
@@ -250,6 +292,52 @@ mod tests {
             out.observations.as_slice(),
             [Observation::Request { seq: 1, outcome: Outcome::Ok, .. }]
         ));
+    }
+
+    #[test]
+    fn a_rate_beyond_reach_is_counted_unsent_not_queued() {
+        // 100 million per second against a service that never answers.
+        let cfg = config(3, 1, 1e8);
+        let mut c = Client::new(&cfg);
+        assert_eq!(c.max_outstanding(), MAX_OUTSTANDING);
+        let mut out = Effects::new();
+        c.on_start(Time::ZERO, &mut out);
+        let mut unsent_seen = 0;
+        let mut sends = out.sends.len();
+        for ms in 1..=200u64 {
+            out.clear();
+            c.on_timer(Time::from_millis(ms), TICK_TIMER, &mut out);
+            sends += out.sends.len();
+            for o in &out.observations {
+                if let Observation::Unsent { count, at } = o {
+                    assert_eq!(*at, Time::from_millis(ms));
+                    unsent_seen += count;
+                }
+            }
+            assert!(c.pending.len() <= MAX_OUTSTANDING, "at {ms} ms: {}", c.pending.len());
+        }
+        // Every request due by 200 ms was either sent or counted, once.
+        assert_eq!(c.sent() + c.unsent(), 20_000_001);
+        assert_eq!(unsent_seen, c.unsent());
+        assert!(c.unsent() > 19_000_000, "{}", c.unsent());
+        // The sends match what was counted as sent (three replicas each).
+        assert_eq!(sends as u64, 3 * c.sent());
+    }
+
+    #[test]
+    fn a_reachable_rate_sends_everything_even_through_an_outage() {
+        // 2000/s, nothing answered for a second: failed by deadline, none unsent.
+        let cfg = config(3, 1, 2000.0);
+        let mut c = Client::new(&cfg);
+        assert_eq!(c.max_outstanding(), MIN_OUTSTANDING);
+        let mut out = Effects::new();
+        c.on_start(Time::ZERO, &mut out);
+        for ms in 1..=1000u64 {
+            c.on_timer(Time::from_millis(ms), TICK_TIMER, &mut out);
+        }
+        assert_eq!(c.unsent(), 0);
+        assert_eq!(c.sent(), 2001);
+        assert!(!out.observations.iter().any(|o| matches!(o, Observation::Unsent { .. })));
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Checker<'_> {
                     .value_err("workload.kind", "kind: rpc needs `semantics: at-least-once | at-most-once`"))
             }
         };
-        let rate = w.rate.map_or(100.0, |r| r.0);
+        let rate = self.rate(w, 100.0)?;
         let timeout = self.positive_dur("timeout", w.timeout, Duration::from_millis(50))?;
         let retries = w.retries.unwrap_or(3);
         if retries > 100 {

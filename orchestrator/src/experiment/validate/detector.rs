@@ -1,6 +1,7 @@
 //! Validation of the workloads that run a failure detector (`heartbeat`,
 //! `primary-backup`) and of the experiment's `detector:` section.
 
+use super::super::limits::MAX_HEARTBEATS_PER_SECOND;
 use super::super::yaml::{DetectorFile, DetectorKindFile, WorkloadFile, WorkloadKind};
 use super::super::{HeartbeatParams, PrimaryBackupParams, Workload};
 use super::{Checker, Res};
@@ -50,8 +51,24 @@ impl Checker<'_> {
         };
         if w.kind == WorkloadKind::Heartbeat {
             let nodes = w.nodes.unwrap_or(4);
-            if !(2..=32).contains(&nodes) {
-                return Err(self.value_err("workload.nodes", format!("nodes must be 2 to 32; got {nodes}")));
+            if nodes < 2 {
+                return Err(self.value_err("workload.nodes", format!("nodes must be 2 or more; got {nodes}")));
+            }
+            // Every node heartbeats every other one each interval: the
+            // traffic grows with the square of the group (the backend's node
+            // limit is checked with the rest of the topology).
+            let per_second = (nodes * (nodes - 1)) as f64 / detector.interval.as_secs_f64();
+            if per_second > MAX_HEARTBEATS_PER_SECOND {
+                return Err(self.value_err(
+                    "workload.nodes",
+                    format!(
+                        "{nodes} nodes heartbeating every {} send {per_second:.0} heartbeats/s, over the limit \
+                         of {MAX_HEARTBEATS_PER_SECOND:.0}/s that keeps a 2-core machine's detection times \
+                         honest (a late heartbeat from an overloaded host reads as a failure); use fewer \
+                         nodes or a longer `detector.interval`",
+                        Dur(detector.interval)
+                    ),
+                ));
             }
             let topology = Topology::from_roles(&[("node", nodes)]);
             return Ok((Workload::Heartbeat(HeartbeatParams { nodes, detector }), topology));
@@ -70,7 +87,7 @@ impl Checker<'_> {
         let deadline = positive("deadline", w.deadline, Duration::from_millis(100))?;
         let retry = positive("timeout", w.timeout, deadline / 4)?;
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = w.rate.map_or(200.0, |r| r.0);
+        let rate = self.rate(w, 200.0)?;
         let params = PrimaryBackupParams { replicas, rate, deadline, retry, gap_timeout, detector };
         let topology = Topology::from_roles(&[("replica", replicas), ("client", 1)]);
         Ok((Workload::PrimaryBackup(params), topology))

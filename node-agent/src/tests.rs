@@ -409,23 +409,64 @@ async fn a_restarted_peer_is_reached_again_and_drops_are_counted() {
     .expect("test finishes in time");
 }
 
+/// Opens a data connection to `addr` that says `hello`, then sends one ping `seq`.
+async fn data_connection(
+    addr: SocketAddr,
+    hello: &crate::proto::DataHello,
+    seq: u64,
+) -> Framed<TcpStream, LengthDelimitedCodec> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let mut f = Framed::new(stream, crate::control::codec());
+    f.send(bytes::Bytes::from(postcard::to_stdvec(hello).expect("encode"))).await.expect("send");
+    let ping = TestMsg::Ping { seq, sent: monotonic_now() };
+    let _ = f.send(bytes::Bytes::from(postcard::to_stdvec(&ping).expect("encode"))).await;
+    f
+}
+
 #[tokio::test]
-async fn a_data_connection_from_another_run_is_rejected() {
+async fn a_forged_data_connection_claiming_another_nodes_id_is_refused() {
+    use crate::proto::{data_proof, DataHello};
     timeout(Duration::from_secs(10), async {
-        let cfg = configs(1, "run-g").remove(0);
-        let listen = cfg.listen;
+        let cfgs = configs(2, "run-g");
+        let listen = cfgs[0].listen;
+        // Node 1 is played by the test: node 0 sends its pongs here.
+        let node1 = tokio::net::TcpListener::bind(cfgs[1].listen).await.expect("bind node 1");
         let (addr, _task) = spawn_agent(Duration::from_secs(5), vec![]).await;
         let mut o = Orch::connect(addr).await;
-        o.handshake(cfg).await;
+        o.handshake(cfgs[0].clone()).await;
         o.send(Down::Start).await;
-        let stream = TcpStream::connect(listen).await.expect("connect");
-        let mut f = Framed::new(stream, crate::control::codec());
-        let hello = crate::proto::DataHello { from: NodeId(5), run_id: "other-run".into() };
-        f.send(bytes::Bytes::from(postcard::to_stdvec(&hello).expect("encode"))).await.expect("send");
-        let ping = TestMsg::Ping { seq: 1, sent: monotonic_now() };
-        let _ = f.send(bytes::Bytes::from(postcard::to_stdvec(&ping).expect("encode"))).await;
-        // The agent hangs up instead of answering.
-        assert!(timeout(Duration::from_secs(2), f.next()).await.expect("closed in time").is_none());
+
+        // Knowing the run id (printed on stderr) is not enough...
+        let keyed_with_run_id = DataHello { from: NodeId(1), proof: data_proof("run-g", NodeId(1)) };
+        // ... nor is a genuine proof made for another node.
+        let someone_elses = DataHello { from: NodeId(1), proof: data_proof(TOKEN, NodeId(5)) };
+        for (seq, hello) in [(1, keyed_with_run_id), (2, someone_elses)] {
+            let mut f = data_connection(listen, &hello, seq).await;
+            // The agent hangs up instead of reading on.
+            assert!(timeout(Duration::from_secs(2), f.next()).await.expect("closed in time").is_none());
+        }
+
+        // The genuine node 1 is heard: its ping is answered on node 1's port,
+        // by a connection that proves node 0 holds the token too.
+        let _f = data_connection(listen, &DataHello::new(TOKEN, NodeId(1)), 3).await;
+        let (stream, _) =
+            timeout(Duration::from_secs(2), node1.accept()).await.expect("node 0 connects").expect("accept");
+        let mut back = Framed::new(stream, crate::control::codec());
+        async fn frame(back: &mut Framed<TcpStream, LengthDelimitedCodec>) -> bytes::BytesMut {
+            timeout(Duration::from_secs(2), back.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("frame")
+        }
+        let hello: DataHello = postcard::from_bytes(&frame(&mut back).await).expect("hello");
+        assert_eq!(hello.from, NodeId(0));
+        assert!(hello.verify(TOKEN) && !hello.verify("another token"));
+        // The first pong is the genuine ping's: the forged ones never reached the node.
+        match postcard::from_bytes::<TestMsg>(&frame(&mut back).await).expect("pong") {
+            TestMsg::Pong { seq, .. } => assert_eq!(seq, 3),
+            other => panic!("expected a pong, got {other:?}"),
+        }
     })
     .await
     .expect("test finishes in time");

@@ -62,6 +62,11 @@ pub enum Command {
         /// Measure deploy time on docker (N agents, beside docker-compose) instead.
         #[arg(long)]
         deploy: bool,
+        /// Measure how exactly a fixed delay is injected instead: the same
+        /// open-loop load without and with this delay on the replica -> voter
+        /// links, and how far the added p50 and p99 are from it.
+        #[arg(long, value_parser = parse_duration)]
+        delay: Option<Duration>,
         /// Agent counts for --deploy.
         #[arg(long = "nodes", default_values_t = vec![3usize, 5, 10])]
         nodes: Vec<usize>,
@@ -167,15 +172,22 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::bench::deploy::render(&points));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { windows, seconds, backend, tmr_limit, .. } => {
+        Command::Bench { windows, seconds, backend, tmr_limit, delay, .. } => {
             let opts = crate::bench::BenchOptions {
                 windows,
                 seconds,
                 backend,
                 agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
                 limit: tmr_limit,
+                delay,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            if let Some(d) = opts.delay {
+                // The delay's accuracy instead of the throughput table.
+                let p = rt.block_on(crate::bench::delay_accuracy(&opts, d))?;
+                print!("{}", crate::bench::render_delay(&p));
+                return Ok(ExitCode::SUCCESS);
+            }
             let points = rt.block_on(crate::bench::run(&opts))?;
             print!("{}", crate::bench::render(&points, &format!("{backend:?}").to_lowercase()));
             Ok(ExitCode::SUCCESS)

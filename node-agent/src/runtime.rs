@@ -53,23 +53,9 @@ where
     N: Node,
     F: FnOnce(&AgentConfig) -> Result<N, AgentError>,
 {
-    let stream = control::accept(&listener, accept_within).await?;
-    // One orchestrator per agent: free the port for nobody else.
+    let mut control = control::accept(&listener, token, accept_within).await?;
+    // One orchestrator per agent: nobody else may connect from now on.
     drop(listener);
-    let mut control = Control::new(stream);
-
-    match tokio::time::timeout(watchdog, control.recv()).await {
-        Ok(Ok(Down::Hello { token: t })) if t == token => {
-            control.send(Up::Hello { pid: std::process::id() });
-        }
-        Ok(Ok(Down::Hello { .. })) => return Err(control.fail(AgentError::BadToken).await),
-        Ok(Ok(other)) => {
-            let err = AgentError::Protocol(format!("expected Hello first, got {}", name(&other)));
-            return Err(control.fail(err).await);
-        }
-        Ok(Err(e)) => return Err(control.fail(e).await),
-        Err(_) => return Err(control.fail(AgentError::Watchdog(watchdog)).await),
-    }
 
     let mut dog = Watchdog::new(watchdog);
     let configured = match setup::<N::Msg>(&mut control, &mut dog, token).await {

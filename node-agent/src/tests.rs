@@ -249,14 +249,30 @@ async fn three_agents_ping_and_report_observations_and_stats() {
 }
 
 #[tokio::test]
-async fn a_bad_token_is_refused() {
+async fn wrong_control_connections_are_refused_and_the_agent_keeps_listening() {
+    use tokio::io::AsyncWriteExt;
     timeout(Duration::from_secs(10), async {
         let (addr, task) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        // A silent connection stays open meanwhile: it must not hold up the others.
+        let _silent = TcpStream::connect(addr).await.expect("connect");
         let mut o = Orch::connect(addr).await;
         o.send(Down::Hello { token: "wrong".into() }).await;
         assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains("bad token")));
         assert_eq!(o.recv().await, None, "connection closed after the error");
-        assert!(matches!(finishes(task).await, Err(AgentError::BadToken)));
+        // Garbage instead of a frame, then a frame that is not a Hello.
+        let mut junk = TcpStream::connect(addr).await.expect("connect");
+        junk.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("write");
+        let mut o = Orch::connect(addr).await;
+        o.send(Down::Start).await;
+        assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains("expected Hello")));
+        assert!(!task.is_finished(), "a wrong connection killed the agent");
+
+        // The orchestrator still gets through and runs the node to the end.
+        let mut o = Orch::connect(addr).await;
+        o.handshake(configs(1, "run-a2").remove(0)).await;
+        o.send(Down::Start).await;
+        o.send(Down::Shutdown).await;
+        finishes(task).await.expect("clean exit on Shutdown");
     })
     .await
     .expect("test finishes in time");

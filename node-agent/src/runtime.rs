@@ -151,7 +151,7 @@ async fn configure<M: workloads::Message>(
     cfg: AgentConfig,
     token: &str,
 ) -> Result<Configured<M>, AgentError> {
-    let listener = transport::bind(cfg.listen).await?;
+    let listener = transport::listen(cfg.listen)?;
     let counters = Arc::new(TransportCounters::default());
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
     let acceptor = transport::spawn_acceptor::<M>(listener, token.to_string(), tx, counters.clone());

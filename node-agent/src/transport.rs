@@ -47,9 +47,23 @@ pub(crate) struct TransportCounters {
     pub(crate) rejected: AtomicU64,
 }
 
-/// Binds the data listener.
-pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
-    TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })
+/// Binds a listener (control or data) with SO_REUSEPORT: on the process
+/// backend the orchestrator holds each agent's ports, bound but not
+/// listening, for the whole run, so no other socket can take them between
+/// the pick and this bind, or while a crashed agent is down (a connection
+/// to a held port is still refused: only a listening socket accepts).
+/// Joining a port needs SO_REUSEPORT on both sockets and the same user, so a
+/// port bound by anyone else is still a bind error.
+pub(crate) fn listen(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket =
+            if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    };
+    bind().map_err(|source| AgentError::Bind { addr, source })
 }
 
 /// Accepts peers' connections until the returned task is aborted; each

@@ -145,6 +145,8 @@ struct Running<'a> {
     manual: usize,
     /// Node state changes as the engine reports them (docker).
     engine_events: Option<mpsc::UnboundedReceiver<crate::backend::docker::NodeEvent>>,
+    /// The exporter's listener, bound before deploy; taken when the run starts.
+    metrics: Option<tokio::net::TcpListener>,
 }
 
 /// Run one experiment to its end (or until Ctrl-C / SIGTERM) and report.
@@ -162,6 +164,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
             .with_context(|| format!("cannot create {}", dir.join("events.jsonl").display()))?,
         None => EventLog::discard(),
     };
+    // Before anything is deployed: an address in use must not cost a deploy.
+    let metrics = live::bind_metrics(opts).await?;
     let run_id = format!("{:012x}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF);
     let token = format!("{:032x}", rand::random::<u128>());
     let bcfg = BackendConfig {
@@ -254,6 +258,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         step_seq: 0,
         active: std::collections::BTreeSet::new(),
         manual: 0,
+        metrics,
     };
     running.engine_events = running.backend.events();
     match &exp.workload {
@@ -430,7 +435,8 @@ impl Running<'_> {
             self.plan(duration, opts);
         }
         let (snap_tx, mut live) =
-            live::start(opts, self.snapshot_now(RunState::Starting, Duration::ZERO)).await?;
+            live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO))
+                .await?;
         let mut commands = live.commands.take();
         let mut start = tokio::time::Instant::now();
         let mut end = start + duration;

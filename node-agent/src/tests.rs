@@ -819,3 +819,66 @@ async fn an_equivocating_node_sends_different_values_to_different_peers() {
     .await
     .expect("test finishes in time");
 }
+
+/// Sets timers out of order at start and reports each firing: `seq` is the
+/// timer, `sent` its due instant, `latency` how late it fired (None: early).
+struct TimerOrderNode {
+    due: Vec<(TimerId, Time)>,
+}
+
+impl Node for TimerOrderNode {
+    type Msg = TestMsg;
+
+    fn on_start(&mut self, now: Time, out: &mut Effects<TestMsg>) {
+        // Two timers share a deadline: they must fire in the order they were set.
+        for (id, ms) in [(1u64, 30u64), (2, 10), (3, 20), (4, 10), (5, 0)] {
+            out.set_timer(Duration::from_millis(ms), TimerId(id));
+            self.due.push((TimerId(id), Time(now.as_nanos() + ms * 1_000_000)));
+        }
+    }
+
+    fn on_message(&mut self, _: Time, _: NodeId, _: TestMsg, _: &mut Effects<TestMsg>) {}
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<TestMsg>) {
+        let due = self.due.iter().find(|(id, _)| *id == timer).map(|(_, t)| *t).unwrap_or(Time::ZERO);
+        out.emit(Observation::Request {
+            seq: timer.0,
+            sent: due,
+            outcome: Outcome::Ok,
+            latency: (now >= due).then(|| now.since(due)),
+        });
+    }
+}
+
+#[tokio::test]
+async fn timers_fire_in_deadline_order_never_early_and_ties_in_setting_order() {
+    timeout(Duration::from_secs(10), async {
+        let agent = Agent::bind(args(Duration::from_secs(5))).await.expect("bind");
+        let addr = agent.local_addr().expect("addr");
+        let task = tokio::spawn(agent.serve(|_cfg: &AgentConfig| Ok(TimerOrderNode { due: Vec::new() })));
+        let mut o = Orch::connect(addr).await;
+        o.handshake(configs(1, "run-t").remove(0)).await;
+        o.send(Down::Start).await;
+        let mut fired = Vec::new();
+        while fired.len() < 5 {
+            match o.recv().await {
+                Some(Up::Observations(obs)) => {
+                    for (_, ob) in obs {
+                        if let Observation::Request { seq, latency, .. } = ob {
+                            fired.push((seq, latency));
+                        }
+                    }
+                }
+                Some(Up::Stats(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let order: Vec<u64> = fired.iter().map(|(s, _)| *s).collect();
+        assert_eq!(order, vec![5, 2, 4, 3, 1], "deadline order, ties in setting order");
+        assert!(fired.iter().all(|(_, late)| late.is_some()), "a timer fired before its deadline: {fired:?}");
+        o.send(Down::Shutdown).await;
+        finishes(task).await.expect("clean exit");
+    })
+    .await
+    .expect("test finishes in time");
+}

@@ -192,8 +192,13 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             if let Some(d) = opts.delay {
                 // The delay's accuracy instead of the throughput table.
-                let p = rt.block_on(crate::bench::delay_accuracy(&opts, d))?;
-                print!("{}", crate::bench::render_delay(&p));
+                // Rounds of (without, with) pairs: the host's load drifts
+                // between runs, so one pair alone can mislead.
+                let mut rounds = Vec::new();
+                for _ in 0..crate::bench::DELAY_ROUNDS {
+                    rounds.push(rt.block_on(crate::bench::delay_accuracy(&opts, d))?);
+                }
+                print!("{}", crate::bench::render_delay(&rounds));
                 return Ok(ExitCode::SUCCESS);
             }
             let points = rt.block_on(crate::bench::run(&opts))?;

@@ -148,21 +148,57 @@ pub async fn delay_accuracy(opts: &BenchOptions, delay: Duration) -> Result<Dela
     Ok(DelayPoint { delay, rate: DELAY_RATE, base_us: lat[0], delayed_us: lat[1], ok })
 }
 
-/// The delay measurement as a table.
-pub fn render_delay(p: &DelayPoint) -> String {
+/// Pairs of runs `faultlab bench --delay` makes.
+pub const DELAY_ROUNDS: usize = 3;
+
+/// The delay measurement as a table: each round, then the median errors.
+pub fn render_delay(rounds: &[DelayPoint]) -> String {
     let mut s = String::new();
+    let Some(first) = rounds.first() else { return s };
     let _ = writeln!(
         s,
         "TMR at {}/s open loop; fixed delay {} on replica-1..3 -> voter-1",
-        p.rate,
-        humantime::format_duration(p.delay)
+        first.rate,
+        humantime::format_duration(first.delay)
     );
-    let _ = writeln!(s, "{:>10} {:>10} {:>10} {:>10} {:>8}", "", "p50 us", "p99 us", "max us", "ok");
-    for (name, l, ok) in [("no delay", p.base_us, p.ok[0]), ("delay", p.delayed_us, p.ok[1])] {
-        let _ = writeln!(s, "{name:>10} {:>10.1} {:>10.1} {:>10.1} {ok:>8}", l[0], l[1], l[2]);
+    let _ = writeln!(
+        s,
+        "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>13} {:>13}",
+        "round",
+        "base p50",
+        "base p99",
+        "delay p50",
+        "delay p99",
+        "delay max",
+        "ok",
+        "p50 error us",
+        "p99 error us"
+    );
+    for (i, p) in rounds.iter().enumerate() {
+        let [e50, e99] = p.errors_us();
+        let _ = writeln!(
+            s,
+            "{:>5} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10} {e50:>13.1} {e99:>13.1}",
+            i + 1,
+            p.base_us[0],
+            p.base_us[1],
+            p.delayed_us[0],
+            p.delayed_us[1],
+            p.delayed_us[2],
+            p.ok[1]
+        );
     }
-    let [e50, e99] = p.errors_us();
-    let _ = writeln!(s, "{:>10} {e50:>10.1} {e99:>10.1}   (added - delay; goal within +/-1000)", "error");
+    let median = |k: usize| {
+        let mut v: Vec<f64> = rounds.iter().map(|p| p.errors_us()[k]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m50, m99) = (median(0), median(1));
+    let verdict = if m50.abs() <= 1000.0 && m99.abs() <= 1000.0 { "within" } else { "outside" };
+    let _ = writeln!(
+        s,
+        "median error: p50 {m50:+.1} us, p99 {m99:+.1} us ({verdict} the +/-1 ms goal; error = added latency - delay)"
+    );
     s
 }
 

@@ -42,15 +42,55 @@ pub(crate) fn encode_frame<T: serde::Serialize>(
     Ok(())
 }
 
-/// Waits for the orchestrator to connect, at most `within`.
-pub(crate) async fn accept(listener: &TcpListener, within: Duration) -> Result<TcpStream, AgentError> {
-    match tokio::time::timeout(within, listener.accept()).await {
-        Ok(Ok((stream, _))) => {
-            stream.set_nodelay(true)?;
-            Ok(stream)
+/// Waits at most `within` for the orchestrator: the first connection whose
+/// first frame is `Hello` with `token` wins and is answered. Any other
+/// connection (a wrong token, garbage, a port scanner, a silent client) is
+/// told why if it can be, closed, and forgotten: the agent keeps listening,
+/// so a stray connection during deploy cannot kill it. Handshakes run side by
+/// side, so a silent connection holds up nobody.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    token: &str,
+    within: Duration,
+) -> Result<Control, AgentError> {
+    let deadline = Instant::now() + within;
+    let mut handshakes = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept(), if Instant::now() < deadline => match accepted {
+                Ok((stream, _)) => {
+                    let token = token.to_string();
+                    handshakes.spawn(async move { hello(stream, &token, within).await });
+                }
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(done) = handshakes.join_next(), if !handshakes.is_empty() => {
+                if let Ok(Ok(control)) = done {
+                    // Dropping the set aborts the other handshakes.
+                    return Ok(control);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if handshakes.is_empty() => {
+                return Err(AgentError::NoOrchestrator(within));
+            }
         }
-        Ok(Err(e)) => Err(AgentError::Io(e)),
-        Err(_) => Err(AgentError::NoOrchestrator(within)),
+    }
+}
+
+/// One connection's handshake: `Hello` with the token within `within`, answered with ours.
+async fn hello(stream: TcpStream, token: &str, within: Duration) -> Result<Control, AgentError> {
+    stream.set_nodelay(true)?;
+    let mut control = Control::new(stream);
+    match tokio::time::timeout(within, control.recv()).await {
+        Ok(Ok(Down::Hello { token: t })) if t == token => {
+            control.send(Up::Hello { pid: std::process::id() });
+            Ok(control)
+        }
+        Ok(Ok(Down::Hello { .. })) => Err(control.fail(AgentError::BadToken).await),
+        Ok(Ok(_)) => Err(control.fail(AgentError::Protocol("expected Hello first".into())).await),
+        Ok(Err(e)) => Err(control.fail(e).await),
+        Err(_) => Err(control.fail(AgentError::Watchdog(within)).await),
     }
 }
 

@@ -52,9 +52,7 @@ impl Agent {
     /// Binds the control port; the watchdog's first period starts now.
     pub async fn bind(args: AgentArgs) -> Result<Agent, AgentError> {
         let started = Instant::now();
-        let listener = TcpListener::bind(args.control)
-            .await
-            .map_err(|source| AgentError::Bind { addr: args.control, source })?;
+        let listener = transport::listen(args.control)?;
         Ok(Agent { listener, token: args.token, watchdog: args.watchdog, started })
     }
 

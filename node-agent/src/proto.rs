@@ -122,9 +122,40 @@ pub struct AgentStats {
     pub worst_lag: Option<(Time, Duration)>,
 }
 
-/// First frame on a data connection: who is sending.
+/// First frame on a data connection: who is sending, and the proof that it
+/// holds the run's secret token (not merely its run id, which is printed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataHello {
     pub from: NodeId,
-    pub run_id: String,
+    /// [`data_proof`] of the run's token and `from`.
+    pub proof: [u8; 32],
+}
+
+/// The keyed hash a sender `from` presents on its data connections:
+/// SHA-256 over a domain tag, the run's token and the node id. Only holders
+/// of the token can make it, and it names one node, so a connection cannot
+/// claim another node's id. The data network is private and the token is
+/// fresh per run, so a replayed proof gains nothing an agent does not have.
+pub fn data_proof(token: &str, from: NodeId) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"faultlab data hello v1\0");
+    h.update(u64::try_from(token.len()).unwrap_or(u64::MAX).to_be_bytes());
+    h.update(token.as_bytes());
+    h.update(from.0.to_be_bytes());
+    h.finalize().into()
+}
+
+impl DataHello {
+    /// The hello node `from` sends in the run whose token is `token`.
+    pub fn new(token: &str, from: NodeId) -> DataHello {
+        DataHello { from, proof: data_proof(token, from) }
+    }
+
+    /// Whether the hello was made with `token` for the node it names
+    /// (compared in constant time).
+    pub fn verify(&self, token: &str) -> bool {
+        let want = data_proof(token, self.from);
+        want.iter().zip(self.proof.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
 }

@@ -2,7 +2,7 @@
 //! event loop that owns the node and its interposer and drives them with
 //! real sockets and real time.
 
-use crate::clock::{monotonic_now, ClockMap};
+use crate::clock::{monotonic_now, PreciseTimer};
 use crate::control::{self, Control, Watchdog};
 use crate::proto::{AgentConfig, AgentStats, Down, Up};
 use crate::stable::Stable;
@@ -37,6 +37,8 @@ struct Configured<M> {
     inbound: mpsc::Receiver<Inbound<M>>,
     acceptor: tokio::task::JoinHandle<()>,
     counters: Arc<TransportCounters>,
+    /// The run's token, which keys the data hellos.
+    token: String,
 }
 
 /// Runs an agent on an already bound control listener until shutdown or failure.
@@ -51,26 +53,12 @@ where
     N: Node,
     F: FnOnce(&AgentConfig) -> Result<N, AgentError>,
 {
-    let stream = control::accept(&listener, accept_within).await?;
-    // One orchestrator per agent: free the port for nobody else.
+    let mut control = control::accept(&listener, token, accept_within).await?;
+    // One orchestrator per agent: nobody else may connect from now on.
     drop(listener);
-    let mut control = Control::new(stream);
-
-    match tokio::time::timeout(watchdog, control.recv()).await {
-        Ok(Ok(Down::Hello { token: t })) if t == token => {
-            control.send(Up::Hello { pid: std::process::id() });
-        }
-        Ok(Ok(Down::Hello { .. })) => return Err(control.fail(AgentError::BadToken).await),
-        Ok(Ok(other)) => {
-            let err = AgentError::Protocol(format!("expected Hello first, got {}", name(&other)));
-            return Err(control.fail(err).await);
-        }
-        Ok(Err(e)) => return Err(control.fail(e).await),
-        Err(_) => return Err(control.fail(AgentError::Watchdog(watchdog)).await),
-    }
 
     let mut dog = Watchdog::new(watchdog);
-    let configured = match setup::<N::Msg>(&mut control, &mut dog).await {
+    let configured = match setup::<N::Msg>(&mut control, &mut dog, token).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             control.close().await;
@@ -110,6 +98,7 @@ where
 async fn setup<M: workloads::Message>(
     control: &mut Control,
     dog: &mut Watchdog,
+    token: &str,
 ) -> Result<Option<Configured<M>>, AgentError> {
     let mut configured: Option<Configured<M>> = None;
     // Rules that arrive before the configuration are applied after its own.
@@ -126,7 +115,7 @@ async fn setup<M: workloads::Message>(
                         if configured.is_some() {
                             return Err(AgentError::Protocol("configured twice".into()));
                         }
-                        let mut c = configure::<M>(*cfg).await?;
+                        let mut c = configure::<M>(*cfg, token).await?;
                         for d in early.drain(..) {
                             apply_rule(&mut c.interposer, d);
                         }
@@ -158,16 +147,19 @@ async fn setup<M: workloads::Message>(
 
 /// Binds the data port, starts accepting peers, and builds the interposer
 /// with the faults already active.
-async fn configure<M: workloads::Message>(cfg: AgentConfig) -> Result<Configured<M>, AgentError> {
-    let listener = transport::bind(cfg.listen).await?;
+async fn configure<M: workloads::Message>(
+    cfg: AgentConfig,
+    token: &str,
+) -> Result<Configured<M>, AgentError> {
+    let listener = transport::listen(cfg.listen)?;
     let counters = Arc::new(TransportCounters::default());
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    let acceptor = transport::spawn_acceptor::<M>(listener, cfg.run_id.clone(), tx, counters.clone());
+    let acceptor = transport::spawn_acceptor::<M>(listener, token.to_string(), tx, counters.clone());
     let mut interposer = Interposer::new(cfg.node, interposer_seed(cfg.seed));
     for (id, fault) in &cfg.faults {
         interposer.install(*id, fault.clone());
     }
-    Ok(Configured { cfg, interposer, inbound, acceptor, counters })
+    Ok(Configured { cfg, interposer, inbound, acceptor, counters, token: token.to_string() })
 }
 
 /// The interposer's seed, a stream apart from the node's own (splitmix64).
@@ -212,7 +204,6 @@ struct Runtime<N: Node> {
     outbox: Outbox,
     inbound: mpsc::Receiver<Inbound<N::Msg>>,
     counters: Arc<TransportCounters>,
-    clock: ClockMap,
     timers: BinaryHeap<Reverse<(Time, u64, TimerId)>>,
     delayed: BinaryHeap<Delayed>,
     /// Received messages a slow rule holds back: (when, as from whom, copies),
@@ -234,7 +225,7 @@ struct Runtime<N: Node> {
 
 impl<N: Node> Runtime<N> {
     fn new(node: N, c: Configured<N::Msg>, stable: Stable) -> Self {
-        let outbox = Outbox::new(c.cfg.node, c.cfg.run_id.clone(), &c.cfg.peers, c.counters.clone());
+        let outbox = Outbox::new(c.cfg.node, &c.token, &c.cfg.peers, c.counters.clone());
         Runtime {
             me: c.cfg.node,
             node,
@@ -243,7 +234,6 @@ impl<N: Node> Runtime<N> {
             outbox,
             inbound: c.inbound,
             counters: c.counters,
-            clock: ClockMap::new(),
             timers: BinaryHeap::new(),
             delayed: BinaryHeap::new(),
             held: VecDeque::new(),
@@ -270,17 +260,13 @@ impl<N: Node> Runtime<N> {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut next_flush = Instant::now() + self.flush_interval;
         let mut next_stats = Instant::now() + STATS_INTERVAL;
-        let wake = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(wake);
-        let mut wake_at: Option<Time> = None;
+        // Timers and delayed messages wake the loop on the kernel's clock, not tokio's 1 ms wheel.
+        let mut wake = PreciseTimer::new()?;
 
         loop {
-            let next = self.next_deadline();
-            if next != wake_at {
-                if let Some(t) = next {
-                    wake.as_mut().reset(self.clock.instant(t));
-                }
-                wake_at = next;
+            match self.next_deadline() {
+                Some(t) => wake.arm(t)?,
+                None => wake.disarm()?,
             }
             tokio::select! {
                 // Control first: after a SIGCONT the pings queued during the
@@ -302,10 +288,9 @@ impl<N: Node> Runtime<N> {
                         }
                     }
                 }
-                _ = &mut wake, if wake_at.is_some() => {
+                fired = wake.fired(), if wake.armed().is_some() => {
+                    fired?;
                     self.fire_due();
-                    // Force a reset: the timer wheel may wake us a hair early.
-                    wake_at = None;
                 }
                 at = tick.tick() => {
                     let now = Instant::now();

@@ -249,14 +249,30 @@ async fn three_agents_ping_and_report_observations_and_stats() {
 }
 
 #[tokio::test]
-async fn a_bad_token_is_refused() {
+async fn wrong_control_connections_are_refused_and_the_agent_keeps_listening() {
+    use tokio::io::AsyncWriteExt;
     timeout(Duration::from_secs(10), async {
         let (addr, task) = spawn_agent(Duration::from_secs(5), vec![]).await;
+        // A silent connection stays open meanwhile: it must not hold up the others.
+        let _silent = TcpStream::connect(addr).await.expect("connect");
         let mut o = Orch::connect(addr).await;
         o.send(Down::Hello { token: "wrong".into() }).await;
         assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains("bad token")));
         assert_eq!(o.recv().await, None, "connection closed after the error");
-        assert!(matches!(finishes(task).await, Err(AgentError::BadToken)));
+        // Garbage instead of a frame, then a frame that is not a Hello.
+        let mut junk = TcpStream::connect(addr).await.expect("connect");
+        junk.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("write");
+        let mut o = Orch::connect(addr).await;
+        o.send(Down::Start).await;
+        assert!(matches!(o.recv().await, Some(Up::Error(e)) if e.contains("expected Hello")));
+        assert!(!task.is_finished(), "a wrong connection killed the agent");
+
+        // The orchestrator still gets through and runs the node to the end.
+        let mut o = Orch::connect(addr).await;
+        o.handshake(configs(1, "run-a2").remove(0)).await;
+        o.send(Down::Start).await;
+        o.send(Down::Shutdown).await;
+        finishes(task).await.expect("clean exit on Shutdown");
     })
     .await
     .expect("test finishes in time");
@@ -409,23 +425,64 @@ async fn a_restarted_peer_is_reached_again_and_drops_are_counted() {
     .expect("test finishes in time");
 }
 
+/// Opens a data connection to `addr` that says `hello`, then sends one ping `seq`.
+async fn data_connection(
+    addr: SocketAddr,
+    hello: &crate::proto::DataHello,
+    seq: u64,
+) -> Framed<TcpStream, LengthDelimitedCodec> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let mut f = Framed::new(stream, crate::control::codec());
+    f.send(bytes::Bytes::from(postcard::to_stdvec(hello).expect("encode"))).await.expect("send");
+    let ping = TestMsg::Ping { seq, sent: monotonic_now() };
+    let _ = f.send(bytes::Bytes::from(postcard::to_stdvec(&ping).expect("encode"))).await;
+    f
+}
+
 #[tokio::test]
-async fn a_data_connection_from_another_run_is_rejected() {
+async fn a_forged_data_connection_claiming_another_nodes_id_is_refused() {
+    use crate::proto::{data_proof, DataHello};
     timeout(Duration::from_secs(10), async {
-        let cfg = configs(1, "run-g").remove(0);
-        let listen = cfg.listen;
+        let cfgs = configs(2, "run-g");
+        let listen = cfgs[0].listen;
+        // Node 1 is played by the test: node 0 sends its pongs here.
+        let node1 = tokio::net::TcpListener::bind(cfgs[1].listen).await.expect("bind node 1");
         let (addr, _task) = spawn_agent(Duration::from_secs(5), vec![]).await;
         let mut o = Orch::connect(addr).await;
-        o.handshake(cfg).await;
+        o.handshake(cfgs[0].clone()).await;
         o.send(Down::Start).await;
-        let stream = TcpStream::connect(listen).await.expect("connect");
-        let mut f = Framed::new(stream, crate::control::codec());
-        let hello = crate::proto::DataHello { from: NodeId(5), run_id: "other-run".into() };
-        f.send(bytes::Bytes::from(postcard::to_stdvec(&hello).expect("encode"))).await.expect("send");
-        let ping = TestMsg::Ping { seq: 1, sent: monotonic_now() };
-        let _ = f.send(bytes::Bytes::from(postcard::to_stdvec(&ping).expect("encode"))).await;
-        // The agent hangs up instead of answering.
-        assert!(timeout(Duration::from_secs(2), f.next()).await.expect("closed in time").is_none());
+
+        // Knowing the run id (printed on stderr) is not enough...
+        let keyed_with_run_id = DataHello { from: NodeId(1), proof: data_proof("run-g", NodeId(1)) };
+        // ... nor is a genuine proof made for another node.
+        let someone_elses = DataHello { from: NodeId(1), proof: data_proof(TOKEN, NodeId(5)) };
+        for (seq, hello) in [(1, keyed_with_run_id), (2, someone_elses)] {
+            let mut f = data_connection(listen, &hello, seq).await;
+            // The agent hangs up instead of reading on.
+            assert!(timeout(Duration::from_secs(2), f.next()).await.expect("closed in time").is_none());
+        }
+
+        // The genuine node 1 is heard: its ping is answered on node 1's port,
+        // by a connection that proves node 0 holds the token too.
+        let _f = data_connection(listen, &DataHello::new(TOKEN, NodeId(1)), 3).await;
+        let (stream, _) =
+            timeout(Duration::from_secs(2), node1.accept()).await.expect("node 0 connects").expect("accept");
+        let mut back = Framed::new(stream, crate::control::codec());
+        async fn frame(back: &mut Framed<TcpStream, LengthDelimitedCodec>) -> bytes::BytesMut {
+            timeout(Duration::from_secs(2), back.next())
+                .await
+                .expect("a frame in time")
+                .expect("open")
+                .expect("frame")
+        }
+        let hello: DataHello = postcard::from_bytes(&frame(&mut back).await).expect("hello");
+        assert_eq!(hello.from, NodeId(0));
+        assert!(hello.verify(TOKEN) && !hello.verify("another token"));
+        // The first pong is the genuine ping's: the forged ones never reached the node.
+        match postcard::from_bytes::<TestMsg>(&frame(&mut back).await).expect("pong") {
+            TestMsg::Pong { seq, .. } => assert_eq!(seq, 3),
+            other => panic!("expected a pong, got {other:?}"),
+        }
     })
     .await
     .expect("test finishes in time");
@@ -758,6 +815,69 @@ async fn an_equivocating_node_sends_different_values_to_different_peers() {
         // Each peer was told its own value, and neither the truth (zero).
         assert!(to1.iter().all(|v| *v == 0x5eed ^ 1), "{to1:?}");
         assert!(to2.iter().all(|v| *v == 0x5eed ^ 2), "{to2:?}");
+    })
+    .await
+    .expect("test finishes in time");
+}
+
+/// Sets timers out of order at start and reports each firing: `seq` is the
+/// timer, `sent` its due instant, `latency` how late it fired (None: early).
+struct TimerOrderNode {
+    due: Vec<(TimerId, Time)>,
+}
+
+impl Node for TimerOrderNode {
+    type Msg = TestMsg;
+
+    fn on_start(&mut self, now: Time, out: &mut Effects<TestMsg>) {
+        // Two timers share a deadline: they must fire in the order they were set.
+        for (id, ms) in [(1u64, 30u64), (2, 10), (3, 20), (4, 10), (5, 0)] {
+            out.set_timer(Duration::from_millis(ms), TimerId(id));
+            self.due.push((TimerId(id), Time(now.as_nanos() + ms * 1_000_000)));
+        }
+    }
+
+    fn on_message(&mut self, _: Time, _: NodeId, _: TestMsg, _: &mut Effects<TestMsg>) {}
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<TestMsg>) {
+        let due = self.due.iter().find(|(id, _)| *id == timer).map(|(_, t)| *t).unwrap_or(Time::ZERO);
+        out.emit(Observation::Request {
+            seq: timer.0,
+            sent: due,
+            outcome: Outcome::Ok,
+            latency: (now >= due).then(|| now.since(due)),
+        });
+    }
+}
+
+#[tokio::test]
+async fn timers_fire_in_deadline_order_never_early_and_ties_in_setting_order() {
+    timeout(Duration::from_secs(10), async {
+        let agent = Agent::bind(args(Duration::from_secs(5))).await.expect("bind");
+        let addr = agent.local_addr().expect("addr");
+        let task = tokio::spawn(agent.serve(|_cfg: &AgentConfig| Ok(TimerOrderNode { due: Vec::new() })));
+        let mut o = Orch::connect(addr).await;
+        o.handshake(configs(1, "run-t").remove(0)).await;
+        o.send(Down::Start).await;
+        let mut fired = Vec::new();
+        while fired.len() < 5 {
+            match o.recv().await {
+                Some(Up::Observations(obs)) => {
+                    for (_, ob) in obs {
+                        if let Observation::Request { seq, latency, .. } = ob {
+                            fired.push((seq, latency));
+                        }
+                    }
+                }
+                Some(Up::Stats(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let order: Vec<u64> = fired.iter().map(|(s, _)| *s).collect();
+        assert_eq!(order, vec![5, 2, 4, 3, 1], "deadline order, ties in setting order");
+        assert!(fired.iter().all(|(_, late)| late.is_some()), "a timer fired before its deadline: {fired:?}");
+        o.send(Down::Shutdown).await;
+        finishes(task).await.expect("clean exit");
     })
     .await
     .expect("test finishes in time");

@@ -1,7 +1,8 @@
 //! The data path between agents: a listener for peers' connections and one
 //! lazily opened outgoing connection per peer.
 //!
-//! Every connection starts with a [`DataHello`] frame, then carries
+//! Every connection starts with a [`DataHello`] frame (the sender's id and a
+//! proof keyed with the run's token; a connection without it is refused), then carries
 //! length-delimited postcard frames of the workload's messages. The event loop
 //! encodes a whole batch of messages per peer into one buffer and hands it to
 //! that peer's writer task at the end of the batch, so a busy node wakes each
@@ -46,27 +47,41 @@ pub(crate) struct TransportCounters {
     pub(crate) rejected: AtomicU64,
 }
 
-/// Binds the data listener.
-pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, AgentError> {
-    TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })
+/// Binds a listener (control or data) with SO_REUSEPORT: on the process
+/// backend the orchestrator holds each agent's ports, bound but not
+/// listening, for the whole run, so no other socket can take them between
+/// the pick and this bind, or while a crashed agent is down (a connection
+/// to a held port is still refused: only a listening socket accepts).
+/// Joining a port needs SO_REUSEPORT on both sockets and the same user, so a
+/// port bound by anyone else is still a bind error.
+pub(crate) fn listen(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket =
+            if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    };
+    bind().map_err(|source| AgentError::Bind { addr, source })
 }
 
 /// Accepts peers' connections until the returned task is aborted; each
 /// connection's messages go to `tx` in batches.
 pub(crate) fn spawn_acceptor<M: Message>(
     listener: TcpListener,
-    run_id: String,
+    token: String,
     tx: mpsc::Sender<Inbound<M>>,
     counters: Arc<TransportCounters>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let run_id: Arc<str> = run_id.into();
+        let token: Arc<str> = token.into();
         let mut readers = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        readers.spawn(read_peer(stream, run_id.clone(), tx.clone(), counters.clone()));
+                        readers.spawn(read_peer(stream, token.clone(), tx.clone(), counters.clone()));
                     }
                     // Out of file descriptors and the like: wait instead of spinning.
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -80,7 +95,7 @@ pub(crate) fn spawn_acceptor<M: Message>(
 
 async fn read_peer<M: Message>(
     stream: TcpStream,
-    run_id: Arc<str>,
+    token: Arc<str>,
     tx: mpsc::Sender<Inbound<M>>,
     counters: Arc<TransportCounters>,
 ) {
@@ -91,7 +106,7 @@ async fn read_peer<M: Message>(
         _ => None,
     };
     let from = match hello {
-        Some(h) if *h.run_id == *run_id => h.from,
+        Some(h) if h.verify(&token) => h.from,
         _ => {
             counters.rejected.fetch_add(1, Ordering::Relaxed);
             return;
@@ -137,8 +152,8 @@ struct Link {
 /// The outgoing side: frames are encoded into per-peer buffers during a batch
 /// and handed to the peers' writer tasks by [`Outbox::flush`].
 pub(crate) struct Outbox {
-    me: NodeId,
-    run_id: String,
+    /// This node's data hello, sent first on every outgoing connection.
+    hello: DataHello,
     links: HashMap<NodeId, Link>,
     scratch: BytesMut,
     counters: Arc<TransportCounters>,
@@ -147,13 +162,13 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(me: NodeId, run_id: String, peers: &[Peer], counters: Arc<TransportCounters>) -> Self {
+    pub(crate) fn new(me: NodeId, token: &str, peers: &[Peer], counters: Arc<TransportCounters>) -> Self {
         let links = peers
             .iter()
             .filter(|p| p.id != me)
             .map(|p| (p.id, Link { addr: p.addr, buf: BytesMut::new(), frames: 0, writer: None }))
             .collect();
-        Outbox { me, run_id, links, scratch: BytesMut::new(), counters, sent: 0 }
+        Outbox { hello: DataHello::new(token, me), links, scratch: BytesMut::new(), counters, sent: 0 }
     }
 
     /// Encodes `msg` for `to`; it leaves with the next `flush`.
@@ -198,8 +213,7 @@ impl Outbox {
             link.frames = 0;
             let writer = link.writer.get_or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let hello = DataHello { from: self.me, run_id: self.run_id.clone() };
-                tokio::spawn(write_peer(link.addr, hello, rx, self.counters.clone()));
+                tokio::spawn(write_peer(link.addr, self.hello.clone(), rx, self.counters.clone()));
                 tx
             });
             if let Err(e) = writer.send(chunk) {

@@ -27,8 +27,16 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Remove every container, network and volume labelled faultlab.*.
-    Clean,
+    /// Remove the containers, networks and volumes of runs whose orchestrator
+    /// is gone (live runs are left alone), and list what was removed.
+    Clean {
+        /// Remove every run's objects, live runs included (asks first).
+        #[arg(long)]
+        all: bool,
+        /// With --all: do not ask (needed when there is no terminal to ask on).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The experiment library, one line per file: file, duration, concept.
     List {
         /// The library directory.
@@ -62,6 +70,11 @@ pub enum Command {
         /// Measure deploy time on docker (N agents, beside docker-compose) instead.
         #[arg(long)]
         deploy: bool,
+        /// Measure how exactly a fixed delay is injected instead: the same
+        /// open-loop load without and with this delay on the replica -> voter
+        /// links, and how far the added p50 and p99 are from it.
+        #[arg(long, value_parser = parse_duration)]
+        delay: Option<Duration>,
         /// Agent counts for --deploy.
         #[arg(long = "nodes", default_values_t = vec![3usize, 5, 10])]
         nodes: Vec<usize>,
@@ -167,29 +180,86 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::bench::deploy::render(&points));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { windows, seconds, backend, tmr_limit, .. } => {
+        Command::Bench { windows, seconds, backend, tmr_limit, delay, .. } => {
             let opts = crate::bench::BenchOptions {
                 windows,
                 seconds,
                 backend,
                 agent_exe: std::env::current_exe().context("cannot find the faultlab executable")?,
                 limit: tmr_limit,
+                delay,
             };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            if let Some(d) = opts.delay {
+                // The delay's accuracy instead of the throughput table.
+                // Rounds of (without, with) pairs: the host's load drifts
+                // between runs, so one pair alone can mislead.
+                let mut rounds = Vec::new();
+                for _ in 0..crate::bench::DELAY_ROUNDS {
+                    rounds.push(rt.block_on(crate::bench::delay_accuracy(&opts, d))?);
+                }
+                print!("{}", crate::bench::render_delay(&rounds));
+                return Ok(ExitCode::SUCCESS);
+            }
             let points = rt.block_on(crate::bench::run(&opts))?;
             print!("{}", crate::bench::render(&points, &format!("{backend:?}").to_lowercase()));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Clean => {
+        Command::Clean { all, yes } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let report = rt.block_on(crate::backend::docker::clean_all())?;
-            println!(
-                "removed {} containers, {} networks, {} volumes labelled faultlab.*",
-                report.containers, report.networks, report.volumes
-            );
-            Ok(ExitCode::SUCCESS)
+            if all && !yes && !confirm_clean_all(&rt)? {
+                println!("nothing removed");
+                return Ok(ExitCode::from(1));
+            }
+            let outcome = rt.block_on(crate::backend::docker::clean(all))?;
+            print!("{}", render_clean(&outcome));
+            Ok(if outcome.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// Lists every run `clean --all` would remove and asks on the terminal.
+/// Without a terminal there is nobody to ask: refused (use --yes).
+fn confirm_clean_all(rt: &tokio::runtime::Runtime) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("clean --all removes live runs too; with no terminal to confirm on, pass --yes");
+    }
+    let runs = rt.block_on(crate::backend::docker::runs())?;
+    if runs.is_empty() {
+        return Ok(true);
+    }
+    println!("clean --all removes every faultlab run on this engine, live ones included:");
+    for r in &runs {
+        println!("  run {}  ({}): {}", r.run, r.owner, r.objects);
+    }
+    print!("remove all {} runs? [y/N] ", runs.len());
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// What `clean` removed, one line per run, and what it left and why.
+fn render_clean(outcome: &crate::backend::docker::CleanOutcome) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for (run, removed) in &outcome.removed {
+        let _ = writeln!(s, "removed run {} ({}): {removed}", run.run, run.owner);
+    }
+    for run in &outcome.kept {
+        let _ = writeln!(s, "kept run {} ({}): {}", run.run, run.owner, run.objects);
+    }
+    for (run, e) in &outcome.failed {
+        let _ = writeln!(s, "could not remove run {} ({}): {e}", run.run, run.owner);
+    }
+    if outcome.removed.is_empty() && outcome.failed.is_empty() {
+        let _ = writeln!(s, "nothing to remove");
+    }
+    if outcome.kept.iter().any(|r| !matches!(r.owner, crate::backend::docker::Owner::Alive { .. })) {
+        let _ = writeln!(s, "(`faultlab clean --all` removes the runs kept here too)");
+    }
+    s
 }
 
 /// The run options the command line asks for (a headless run unless --tui).

@@ -30,7 +30,20 @@ pub async fn serve(
     addr: SocketAddr,
     snapshots: watch::Receiver<Arc<Snapshot>>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
+    serve_on(bind(addr).await?, snapshots)
+}
+
+/// Bind the exporter's address. A run does this before it deploys anything,
+/// so an address in use is reported before any agent is started.
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serve `GET /metrics` on an already bound `listener` (see [`serve`]).
+pub fn serve_on(
+    listener: TcpListener,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
         loop {

@@ -193,3 +193,22 @@ async fn faults_due_at_one_instant_strike_together_and_end_together() {
     let parts: f64 = [i.down, i.restart, i.restore, i.catch_up].iter().map(|p| p.unwrap()).sum();
     assert!((parts - i.seconds).abs() < 1e-6, "{i:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_address_in_use_stops_the_run_before_any_agent_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = parse_str(Path::new("busy.yaml"), &format!("name: busy\nduration: 2s\n{HEAD}")).unwrap();
+    let opts = RunOptions { metrics_addr: Some(addr), ..options(Some(dir.path().to_path_buf())) };
+    let err = tokio::time::timeout(Duration::from_secs(30), run(&exp, &opts))
+        .await
+        .expect("the run ends")
+        .expect_err("a metrics address in use fails the run");
+    assert!(format!("{err:#}").contains(&format!("cannot serve metrics on {addr}")), "{err:#}");
+    // No agent was started: none wrote its log.
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(logs.is_empty(), "agents were started: {logs:?}");
+}

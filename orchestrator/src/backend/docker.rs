@@ -12,7 +12,9 @@
 mod cleanup;
 pub mod image;
 
-pub use cleanup::{clean_all, sweep_stale, teardown_blocking, CleanReport};
+pub use cleanup::{
+    clean, clean_all, runs, sweep_stale, teardown_blocking, CleanOutcome, CleanReport, Owner, RunObjects,
+};
 
 use super::{AgentEndpoint, BackendConfig, NodeLaunch, NodeState};
 use bollard::container::{Config, CreateContainerOptions, KillContainerOptions, NetworkingConfig};

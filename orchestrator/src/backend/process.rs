@@ -1,14 +1,15 @@
 //! The process backend: one `faultlab agent` child process per node on 127.0.0.1.
 //!
 //! crash = SIGKILL, start = spawn again on the same ports, pause = SIGSTOP,
-//! resume = SIGCONT. Isolation has no process-level equivalent: the runner
+//! resume = SIGCONT. The backend holds every agent's ports from deploy to
+//! teardown (see [`HeldPort`]), so they cannot be taken in between. Isolation has no process-level equivalent: the runner
 //! turns it into an interposer partition instead.
 
 use super::{AgentEndpoint, BackendConfig, NodeLaunch};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::process::{Child, Command};
@@ -33,6 +34,8 @@ struct Agent {
     launch: NodeLaunch,
     endpoint: AgentEndpoint,
     child: Option<Child>,
+    /// The control and data ports, held for the whole run.
+    _ports: [HeldPort; 2],
 }
 
 /// Agents as child processes.
@@ -42,22 +45,30 @@ pub struct ProcessBackend {
     agents: BTreeMap<NodeId, Agent>,
 }
 
-/// Agents' ports come from below the kernel's ephemeral range (32768 and
-/// up on Linux): a port picked there and released could be taken by any
-/// outgoing connection, the agents' own included, before the agent binds it.
-const AGENT_PORTS: std::ops::Range<u16> = 20_000..32_768;
+/// A port on 127.0.0.1 held for one agent from deploy to teardown: a socket
+/// bound (by the kernel's pick of a free port) with SO_REUSEPORT and never
+/// listening. The agent binds the same port with SO_REUSEPORT and listens;
+/// nobody else can bind it, and an outgoing connection cannot take it as its
+/// source port, at any time: not between the pick and the agent's bind, and
+/// not while a crashed agent is down (connections to it are refused then, as
+/// a non-listening socket accepts nothing).
+struct HeldPort {
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
 
-fn free_port() -> Result<u16, ProcessError> {
-    let mut last = std::io::Error::other("no free port");
-    for _ in 0..256 {
-        let port = rand::random::<u16>() % (AGENT_PORTS.end - AGENT_PORTS.start) + AGENT_PORTS.start;
-        // Free now; nothing else hands it out, so it stays free until the agent binds it.
-        match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(_) => return Ok(port),
-            Err(e) => last = e,
-        }
-    }
-    Err(ProcessError::Port(last))
+fn hold_port() -> Result<HeldPort, ProcessError> {
+    let hold = || -> std::io::Result<HeldPort> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        // SO_REUSEPORT only: with SO_REUSEADDR on both sides, anyone's
+        // SO_REUSEADDR listener (std's default) could bind a port held by a
+        // socket that does not listen.
+        socket.set_reuseport(true)?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = socket.local_addr()?;
+        Ok(HeldPort { _socket: socket, addr })
+    };
+    hold().map_err(ProcessError::Port)
 }
 
 impl ProcessBackend {
@@ -70,10 +81,10 @@ impl ProcessBackend {
     pub async fn deploy(&mut self, nodes: &[NodeLaunch]) -> Result<Vec<AgentEndpoint>, ProcessError> {
         let mut out = Vec::with_capacity(nodes.len());
         for n in nodes {
-            let control = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-            let data = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let ports = [hold_port()?, hold_port()?];
+            let (control, data) = (ports[0].addr, ports[1].addr);
             let endpoint = AgentEndpoint { control, data_listen: data, data_addr: data };
-            self.agents.insert(n.id, Agent { launch: n.clone(), endpoint, child: None });
+            self.agents.insert(n.id, Agent { launch: n.clone(), endpoint, child: None, _ports: ports });
             out.push(endpoint);
         }
         for n in nodes {
@@ -212,13 +223,30 @@ impl Drop for ProcessBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{TcpListener, TcpStream};
 
     #[test]
-    fn agent_ports_are_free_and_outside_the_ephemeral_range() {
-        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
-        assert!(ports.iter().all(|p| AGENT_PORTS.contains(p)), "{ports:?}");
-        for p in &ports[..5] {
-            assert!(TcpListener::bind(("127.0.0.1", *p)).is_ok(), "port {p} is free");
-        }
+    fn a_held_port_is_unique_refuses_connections_and_admits_only_its_agent() {
+        let held: Vec<HeldPort> = (0..200).map(|_| hold_port().unwrap()).collect();
+        let ports: std::collections::BTreeSet<u16> = held.iter().map(|h| h.addr.port()).collect();
+        assert_eq!(ports.len(), held.len(), "two agents were given one port");
+        let addr = held[0].addr;
+        // Held but not listening: nobody else can bind it (std sets
+        // SO_REUSEADDR), and connections are refused.
+        assert!(TcpListener::bind(addr).is_err(), "a plain bind took a held port");
+        assert!(TcpStream::connect(addr).is_err(), "a held port accepted a connection");
+        // The agent joins it (SO_REUSEPORT, same user) and is reached there.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseport(true).unwrap();
+            socket.bind(addr).unwrap();
+            let agent = socket.listen(16).unwrap();
+            let _c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            agent.accept().await.unwrap();
+        });
+        // Still held after the agent is gone (a crash): refused, not taken.
+        assert!(TcpStream::connect(addr).is_err());
+        assert!(TcpListener::bind(addr).is_err());
     }
 }

@@ -15,17 +15,29 @@ pub(super) struct Live {
     exporter: Option<JoinHandle<()>>,
 }
 
-/// Start the exporter and the dashboard that the options ask for.
+/// Binds the exporter's address if the options ask for one; called before
+/// deploy, so an address in use stops the run before any agent starts.
+pub(super) async fn bind_metrics(opts: &RunOptions) -> Result<Option<tokio::net::TcpListener>> {
+    match opts.metrics_addr {
+        Some(addr) => Ok(Some(
+            crate::metrics::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Start the exporter (on the listener `bind_metrics` bound) and the
+/// dashboard that the options ask for.
 pub(super) async fn start(
     opts: &RunOptions,
+    metrics: Option<tokio::net::TcpListener>,
     first: Snapshot,
 ) -> Result<(watch::Sender<Arc<Snapshot>>, Live)> {
     let (tx, rx) = watch::channel(Arc::new(first));
-    let exporter = match opts.metrics_addr {
-        Some(addr) => {
-            let (bound, task) = crate::metrics::serve(addr, rx.clone())
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    let exporter = match metrics {
+        Some(listener) => {
+            let (bound, task) =
+                crate::metrics::serve_on(listener, rx.clone()).context("cannot serve metrics")?;
             opts.progress.line(&format!("metrics: http://{bound}/metrics"));
             Some(task)
         }

@@ -162,6 +162,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
             .with_context(|| format!("cannot create {}", dir.join("events.jsonl").display()))?,
         None => EventLog::discard(),
     };
+    // Before anything is deployed: an address in use must not cost a deploy.
+    let metrics = live::bind_metrics(opts).await?;
     let run_id = format!("{:012x}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF);
     let token = format!("{:032x}", rand::random::<u128>());
     let bcfg = BackendConfig {
@@ -243,6 +245,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         Recorder::new(exp.topology.clone(), Time::ZERO, duration, events),
         opts.window,
     );
+    running.metrics = metrics;
     match &exp.workload {
         Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
         Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),

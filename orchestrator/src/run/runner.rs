@@ -92,6 +92,8 @@ pub struct Running<'a> {
     last_stall: Instant,
     /// When each node was last resumed from a pause fault.
     resumed: Vec<Option<Time>>,
+    /// The exporter's listener, bound before deploy; taken when the run starts.
+    pub metrics: Option<tokio::net::TcpListener>,
     /// The rules each node's latest configuration carried.
     configured_rules: BTreeMap<NodeId, Vec<FaultId>>,
 }
@@ -175,6 +177,7 @@ impl<'a> Running<'a> {
             engine_events,
             last_stall: Instant::now(),
             configured_rules: BTreeMap::new(),
+            metrics: None,
             resumed: vec![None; n],
         }
     }
@@ -312,7 +315,8 @@ impl<'a> Running<'a> {
             self.plan(duration, opts);
         }
         let (snap_tx, mut live) =
-            live::start(opts, self.snapshot_now(RunState::Starting, Duration::ZERO)).await?;
+            live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO))
+                .await?;
         let mut commands = live.commands.take();
         // The run's clock: run time is `start.elapsed()` minus the time the
         // schedule spent paused, so every report time stays on one axis.

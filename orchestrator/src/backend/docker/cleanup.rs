@@ -113,12 +113,48 @@ pub async fn clean_all() -> Result<CleanReport, DockerError> {
     remove_labelled(&docker, LABEL_RUN).await
 }
 
-/// Remove the objects of runs whose orchestrator is no longer alive on this
-/// host (see the module doc for the owner labels).
-pub async fn sweep_stale() -> Result<CleanReport, DockerError> {
+/// Who owns a run's objects, judged from their owner labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The orchestrator that made them runs (same pid, same start time).
+    Alive { pid: u32 },
+    /// Its orchestrator is gone (no such pid, or a recycled one).
+    Gone { pid: u32 },
+    /// Made on another host sharing this engine: its pids mean nothing here.
+    OtherHost(String),
+    /// No owner labels (made by an older faultlab).
+    Unknown,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Alive { pid } => write!(f, "owner pid {pid} is alive"),
+            Owner::Gone { pid } => write!(f, "owner pid {pid} is gone"),
+            Owner::OtherHost(h) => write!(f, "made on host {h}"),
+            Owner::Unknown => write!(f, "no owner labels"),
+        }
+    }
+}
+
+/// One run's objects on the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunObjects {
+    /// The run id (`faultlab.run`).
+    pub run: String,
+    pub owner: Owner,
+    /// What the engine holds of it.
+    pub objects: CleanReport,
+}
+
+/// Every run that has objects on the engine, with its owner.
+pub async fn runs() -> Result<Vec<RunObjects>, DockerError> {
     let docker = super::connect_engine().await?;
-    let filters = HashMap::from([("label".to_string(), vec![LABEL_PID.to_string()])]);
-    let mut owners: BTreeMap<String, HashMap<String, String>> = BTreeMap::new();
+    list_runs(&docker).await
+}
+
+async fn list_runs(docker: &Docker) -> Result<Vec<RunObjects>, DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![LABEL_RUN.to_string()])]);
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -135,34 +171,90 @@ pub async fn sweep_stale() -> Result<CleanReport, DockerError> {
         .list_volumes(Some(ListVolumesOptions { filters }))
         .await
         .map_err(|source| DockerError::api("list volumes", source))?;
-    let label_sets = containers
-        .into_iter()
-        .filter_map(|c| c.labels)
-        .chain(networks.into_iter().filter_map(|n| n.labels))
-        .chain(volumes.volumes.unwrap_or_default().into_iter().map(|v| v.labels));
-    for labels in label_sets {
-        if let Some(run) = labels.get(LABEL_RUN) {
-            owners.entry(run.clone()).or_insert(labels);
+    // (labels of the first object that has owner labels, counts)
+    let mut runs: BTreeMap<String, (Option<HashMap<String, String>>, CleanReport)> = BTreeMap::new();
+    let mut note = |labels: HashMap<String, String>, count: fn(&mut CleanReport)| {
+        let Some(run) = labels.get(LABEL_RUN).cloned() else { return };
+        let entry = runs.entry(run).or_default();
+        count(&mut entry.1);
+        if entry.0.is_none() && labels.contains_key(LABEL_PID) {
+            entry.0 = Some(labels);
         }
+    };
+    for labels in containers.into_iter().filter_map(|c| c.labels) {
+        note(labels, |r| r.containers += 1);
+    }
+    for labels in networks.into_iter().filter_map(|n| n.labels) {
+        note(labels, |r| r.networks += 1);
+    }
+    for labels in volumes.volumes.unwrap_or_default().into_iter().map(|v| v.labels) {
+        note(labels, |r| r.volumes += 1);
     }
     let host = host_name();
+    Ok(runs
+        .into_iter()
+        .map(|(run, (labels, objects))| RunObjects { run, owner: owner(labels.as_ref(), &host), objects })
+        .collect())
+}
+
+/// Judges a run's owner from its labels, on this host.
+fn owner(labels: Option<&HashMap<String, String>>, host: &str) -> Owner {
+    let Some(labels) = labels else { return Owner::Unknown };
+    match labels.get(LABEL_HOST) {
+        Some(h) if h != host => return Owner::OtherHost(h.clone()),
+        _ => {}
+    }
+    let Some(pid) = labels.get(LABEL_PID).and_then(|p| p.parse::<u32>().ok()) else { return Owner::Unknown };
+    let start = labels.get(LABEL_PID_START).map(String::as_str);
+    // Alive only if the pid exists and started when the owner did: a recycled
+    // pid belongs to somebody else.
+    let alive = process_start_time(pid).is_some_and(|now| start.is_none_or(|s| s == now));
+    if alive {
+        Owner::Alive { pid }
+    } else {
+        Owner::Gone { pid }
+    }
+}
+
+/// What `clean` did: the runs it removed (with what it removed), those it
+/// left, and those whose removal the engine refused.
+#[derive(Debug, Default)]
+pub struct CleanOutcome {
+    pub removed: Vec<(RunObjects, CleanReport)>,
+    pub kept: Vec<RunObjects>,
+    pub failed: Vec<(RunObjects, DockerError)>,
+}
+
+/// Removes the runs whose owner is gone, or every run with `all` (live ones
+/// included: the caller asks first). Runs of another host, or with no owner
+/// labels, are kept unless `all`.
+pub async fn clean(all: bool) -> Result<CleanOutcome, DockerError> {
+    let docker = super::connect_engine().await?;
+    let mut out = CleanOutcome::default();
+    for run in list_runs(&docker).await? {
+        if all || matches!(run.owner, Owner::Gone { .. }) {
+            // One run the engine will not let go of (a network with a stale
+            // endpoint, say) does not keep the others.
+            match remove_run(&docker, &run.run).await {
+                Ok(removed) => out.removed.push((run, removed)),
+                Err(e) => out.failed.push((run, e)),
+            }
+        } else {
+            out.kept.push(run);
+        }
+    }
+    Ok(out)
+}
+
+/// Remove the objects of runs whose orchestrator is no longer alive on this
+/// host (see the module doc for the owner labels). A run the engine refuses
+/// to remove is skipped here: it is no reason to stop a new run, and
+/// `faultlab clean` names it.
+pub async fn sweep_stale() -> Result<CleanReport, DockerError> {
+    let outcome = clean(false).await?;
     let mut report = CleanReport::default();
-    for (run, labels) in owners {
-        if labels.get(LABEL_HOST).map(String::as_str) != Some(host.as_str()) {
-            continue;
-        }
-        let pid = labels.get(LABEL_PID).and_then(|p| p.parse::<u32>().ok());
-        let start = labels.get(LABEL_PID_START).map(String::as_str);
-        let alive = match pid {
-            Some(pid) => process_start_time(pid).is_some_and(|now| match start {
-                Some(s) => s == now,
-                None => true,
-            }),
-            None => false,
-        };
-        if !alive {
-            report.add(remove_run(&docker, &run).await?);
-        }
+    for (_, r) in &outcome.removed {
+        report.add(*r);
     }
     Ok(report)
 }
@@ -228,6 +320,29 @@ mod tests {
         assert!(me.parse::<u64>().is_ok(), "{me}");
         // Linux pids stop well below this.
         assert_eq!(process_start_time(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn a_runs_owner_is_judged_by_pid_start_time_and_host() {
+        let host = host_name();
+        let labels = |pid: &str, start: &str, host: &str| {
+            HashMap::from([
+                (LABEL_PID.to_string(), pid.to_string()),
+                (LABEL_PID_START.to_string(), start.to_string()),
+                (LABEL_HOST.to_string(), host.to_string()),
+            ])
+        };
+        let me = std::process::id();
+        let my_start = process_start_time(me).unwrap();
+        assert_eq!(owner(Some(&labels(&me.to_string(), &my_start, &host)), &host), Owner::Alive { pid: me });
+        // Our pid with another start time: a recycled pid, so the owner is gone.
+        assert_eq!(owner(Some(&labels(&me.to_string(), "1", &host)), &host), Owner::Gone { pid: me });
+        assert_eq!(owner(Some(&labels("4194305", "1", &host)), &host), Owner::Gone { pid: 4_194_305 });
+        assert_eq!(
+            owner(Some(&labels("4194305", "1", "elsewhere")), &host),
+            Owner::OtherHost("elsewhere".into())
+        );
+        assert_eq!(owner(None, &host), Owner::Unknown);
     }
 
     #[test]

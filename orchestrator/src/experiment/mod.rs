@@ -310,6 +310,39 @@ impl Experiment {
         validate::live(self, spec, now, index)
     }
 
+    /// What the random crash or pause schedule behind `availability_model`
+    /// drew for `seed` over `duration`: the sample means of its up and down
+    /// times, which a single run's MTTF and MTTR should be compared with.
+    pub fn schedule_drawn(&self, seed: u64, duration: Duration) -> Option<crate::report::ScheduleDrawn> {
+        let (plan, mttf, mttr) = self.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
+            (FaultKind::Crash | FaultKind::Pause, Schedule::Random { mttf, mttr, first, .. }) => {
+                Some(((f, *first), *mttf, *mttr))
+            }
+            _ => None,
+        })?;
+        let (f, first) = plan;
+        let (occ, _) = schedule::expand(std::slice::from_ref(f), seed, duration);
+        let mut ups = Vec::new();
+        let mut downs = Vec::new();
+        let mut from = first;
+        for o in &occ {
+            ups.push(o.start.saturating_sub(from).as_secs_f64());
+            if let Some(end) = o.end {
+                downs.push(end.saturating_sub(o.start).as_secs_f64());
+                from = end;
+            }
+        }
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        Some(crate::report::ScheduleDrawn {
+            fault: f.index,
+            model_mttf_seconds: mttf.as_secs_f64(),
+            model_mttr_seconds: mttr.as_secs_f64(),
+            mean_up_seconds: mean(&ups),
+            mean_down_seconds: mean(&downs),
+            occurrences: occ.len(),
+        })
+    }
+
     /// MTTF / (MTTF + MTTR) when a crash or pause fault runs on an
     /// `every: {mttf, mttr}` schedule (the first such fault).
     pub fn availability_model(&self) -> Option<f64> {

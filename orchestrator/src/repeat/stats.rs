@@ -471,12 +471,24 @@ pub fn batch_means(windows: &[(f64, f64)], batches: usize, alpha: f64) -> Option
     Some(Interval { estimate, lo: estimate - half, hi: estimate + half, n: s.n })
 }
 
-/// MTTR of exponential repair times: `repairs` completed repairs and
-/// `total_time` seconds down (an outage still open at the end adds time but no
-/// repair), with the (1 − α) χ² interval; None without a completed repair.
+/// MTTR of exponential repair times, with its (1 − α) χ² interval; each
+/// sample is one outage (`failed`: it ended, a completed repair). With every
+/// repair seen to its end the sum of k down times is Gamma(k), so the interval
+/// is [2D/χ²(1−α/2, 2k), 2D/χ²(α/2, 2k)]; an outage still open at the end adds
+/// its time but no repair, and the lower limit takes 2k + 2 degrees as for a
+/// time-truncated test. None without a completed repair.
 pub fn mttr_interval(samples: &[Lifetime], alpha: f64) -> Option<[f64; 2]> {
-    let e = mttf_estimate(samples, alpha);
-    Some([e.lo, e.hi?])
+    let total: f64 = samples.iter().map(|l| l.t.max(0.0)).sum();
+    let k = samples.iter().filter(|l| l.failed).count() as f64;
+    if k == 0.0 {
+        return None;
+    }
+    let open = samples.iter().any(|l| !l.failed);
+    let lo_df = if open { 2.0 * k + 2.0 } else { 2.0 * k };
+    Some([
+        2.0 * total / chi2_quantile(1.0 - alpha / 2.0, lo_df),
+        2.0 * total / chi2_quantile(alpha / 2.0, 2.0 * k),
+    ])
 }
 
 /// Mean, extremes and sample standard deviation of a set of values.
@@ -739,10 +751,15 @@ mod tests {
 
     #[test]
     fn mttr_interval_is_the_chi_square_one() {
-        // 10 repairs, 10 s down: [20/χ²(0.975, 22), 20/χ²(0.025, 20)] = [0.5438, 2.0853].
+        // 10 repairs, 10 s down: [20/χ²(0.975, 20), 20/χ²(0.025, 20)] = [0.5853, 2.0853].
         let s = vec![Lifetime { t: 1.0, failed: true }; 10];
         let [lo, hi] = mttr_interval(&s, 0.05).unwrap();
-        assert!(close(lo, 20.0 / 36.780_712, 1e-5) && close(hi, 20.0 / 9.590_777, 1e-5), "{lo} {hi}");
+        assert!(close(lo, 20.0 / 34.169_607, 1e-5) && close(hi, 20.0 / 9.590_777, 1e-5), "{lo} {hi}");
+        // The same with an eleventh outage open at the end (1 s more, no repair).
+        let mut s = s;
+        s.push(Lifetime { t: 1.0, failed: false });
+        let [lo, hi] = mttr_interval(&s, 0.05).unwrap();
+        assert!(close(lo, 22.0 / 36.780_712, 1e-5) && close(hi, 22.0 / 9.590_777, 1e-5), "{lo} {hi}");
         // One outage open at the end, none completed: no upper bound.
         assert_eq!(mttr_interval(&[Lifetime { t: 3.0, failed: false }], 0.05), None);
     }

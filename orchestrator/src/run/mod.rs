@@ -256,6 +256,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         manual: 0,
     };
     running.engine_events = running.backend.events();
+    let deadline = running.deadline();
+    running.recorder.set_deadline(deadline);
     match &exp.workload {
         Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
         Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),
@@ -289,6 +291,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     report.backend = running.backend.name().to_string();
     report.run_id = running.run_id.clone();
     report.availability_model = exp.availability_model();
+    report.schedule_drawn = exp.schedule_drawn(seed, duration);
     report::evaluate(&mut report, &exp.expect)?;
     if let Some(dir) = &opts.out_dir {
         let path = dir.join("report.json");
@@ -438,6 +441,8 @@ impl Running<'_> {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut interrupted = false;
         let mut ping = tokio::time::interval(Duration::from_secs(1));
+        // events.jsonl gets each 100 ms window soon after it is final, even when nothing arrives.
+        let mut flush = tokio::time::interval(Duration::from_millis(50));
         loop {
             let next_step = match (paused_at, self.schedule.first_key_value()) {
                 (None, Some((&(at, _), _))) => start + at,
@@ -477,6 +482,7 @@ impl Running<'_> {
                         self.inject(&spec, now, opts).await?;
                     }
                 },
+                _ = flush.tick() => self.recorder.tick(monotonic_now()),
                 _ = ping.tick() => {
                     for link in self.links.values() { link.send(Down::Ping); }
                 }

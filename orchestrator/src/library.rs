@@ -262,7 +262,7 @@ fn fault_phrase(exp: &Experiment, f: &FaultPlan) -> String {
         (FaultKind::Partition, _) => {
             format!("the network splits into groups {t} that cannot talk to each other")
         }
-        (FaultKind::Byzantine, FaultParams::Byzantine { mode }) => {
+        (FaultKind::Byzantine, FaultParams::Byzantine { mode, .. }) => {
             let mode = format!("{mode:?}").to_lowercase();
             let how = match mode.as_str() {
                 "corrupt" => "returns its own random wrong results",

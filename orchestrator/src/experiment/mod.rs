@@ -173,7 +173,11 @@ pub enum FaultParams {
     /// Delay messages.
     Delay { distribution: DelayDistribution, reorder: bool },
     /// Falsify results (corrupt, collude, equivocate, stale).
-    Byzantine { mode: ByzantineMode },
+    Byzantine {
+        mode: ByzantineMode,
+        /// `collude` only: the named conspiracy (None: the run's one conspiracy).
+        conspiracy: Option<String>,
+    },
     /// Byzantine `mode: forge`: each possible liar and the node it claims to
     /// be; the rules go on every other node of the run (`everyone`).
     Forge { claims: Vec<(NodeId, NodeId)>, everyone: Vec<NodeId> },

@@ -306,8 +306,13 @@ impl Recorder {
                     self.event(Event::Note { t, node: Some(self.name(node)), text });
                 }
             }
-            // Within the run only, like requests.
-            Observation::Rpc(_) if at.since(self.t0) >= self.duration => {}
+            // Within the run only, like requests; but a reply to a try made
+            // within the run still arrives (else it would count as lost).
+            Observation::Rpc(e) if at.since(self.t0) >= self.duration => {
+                if matches!(e, workloads::rpc::RpcEvent::LateReply { .. }) {
+                    self.classroom.rpc.observe(e);
+                }
+            }
             Observation::Rpc(e) => self.classroom.rpc.observe(e),
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };

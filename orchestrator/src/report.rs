@@ -25,6 +25,10 @@ pub struct Report {
     /// 95% interval of `availability_time` (batch means over the 100 ms windows).
     pub availability_time_ci: Option<[f64; 2]>,
     pub availability_model: Option<f64>,
+    /// 95% interval of the steady-state availability MTTF/(MTTF + MTTR) from
+    /// this run's up and down times, assuming both exponential (F law): the
+    /// one to hold against `availability_model`.
+    pub availability_exponential_ci: Option<[f64; 2]>,
     pub failures: u64,
     pub mttf_seconds: Option<f64>,
     /// 95% χ² interval of `mttf_seconds`, valid for exponential up times.
@@ -62,6 +66,7 @@ pub struct IntervalMethods {
     pub availability: String,
     pub mttf: String,
     pub mttr: String,
+    pub availability_exponential: String,
 }
 
 /// The occurrences a random (`every: {mttf, mttr}`) crash or pause schedule

@@ -53,6 +53,12 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
             interval(r.availability_time_ci, r5),
             r.availability_model.map(|m| format!(", model MTTF/(MTTF+MTTR) {m:.5}")).unwrap_or_default()
         );
+        if let Some([lo, hi]) = r.availability_exponential_ci {
+            let _ = writeln!(
+                s,
+                "                 steady state MTTF/(MTTF+MTTR) from this run: 95% [{lo:.5}, {hi:.5}] (F law, exponential up and down times)"
+            );
+        }
     }
     let l = &r.latency_seconds;
     let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));

@@ -24,6 +24,8 @@ pub struct RunIntervals {
     pub availability_time: Option<[f64; 2]>,
     pub mttf: Option<[f64; 2]>,
     pub mttr: Option<[f64; 2]>,
+    /// Steady-state availability MTTF/(MTTF + MTTR), exponential up and down times (F law).
+    pub availability_exponential: Option<[f64; 2]>,
 }
 
 /// How they are computed, for the report.
@@ -36,6 +38,9 @@ pub fn methods() -> IntervalMethods {
         ),
         mttf: "chi-square, time-truncated: assumes exponential up times (constant failure rate)".into(),
         mttr: "chi-square: assumes exponential down times; an outage open at the end adds time, not a repair"
+            .into(),
+        availability_exponential: "F law of (MTTR/MTTF): the steady-state availability MTTF/(MTTF+MTTR), \
+            assuming exponential up and down times; compare it with availability_model"
             .into(),
     }
 }
@@ -76,7 +81,11 @@ pub fn run_intervals(
         .map(|(k, o)| Lifetime { t: o.end - o.start, failed: !(open_at_end && k + 1 == outages.len()) })
         .collect();
     let mttr = (!outages.is_empty()).then(|| stats::mttr_interval(&downs, ALPHA)).flatten();
-    RunIntervals { availability, availability_time, mttf: mttf.flatten(), mttr }
+    let down: f64 = downs.iter().map(|l| l.t).sum();
+    let repairs = downs.iter().filter(|l| l.failed).count();
+    let availability_exponential =
+        stats::availability_exponential(outages.len(), (end - down).max(0.0), repairs, down, ALPHA);
+    RunIntervals { availability, availability_time, mttf: mttf.flatten(), mttr, availability_exponential }
 }
 
 /// (up time, window length) of each 100 ms window of [0, end).
@@ -140,6 +149,8 @@ mod tests {
         // Down 12 s over 12 repairs: MTTR 1 s; [24/χ²(0.975, 24), 24/χ²(0.025, 24)].
         let [lo, hi] = i.mttr.unwrap();
         assert!((lo - 24.0 / 39.364_08).abs() < 1e-3 && (hi - 24.0 / 12.401_15).abs() < 1e-3, "{lo} {hi}");
+        let [lo, hi] = i.availability_exponential.unwrap();
+        assert!(lo < 0.8 && 0.8 < hi, "{lo} {hi}");
     }
 
     #[test]

@@ -613,6 +613,7 @@ impl Recorder {
             }),
             availability_time_ci: ci.availability_time,
             availability_model: None,
+            availability_exponential_ci: ci.availability_exponential,
             requests: self.requests.clone(),
             latency_seconds: latency,
             failures,

@@ -43,6 +43,7 @@ pub fn rebuild(events: &[Value]) -> Value {
         availability_time: None,
         availability_time_ci: None,
         availability_model: None,
+        availability_exponential_ci: None,
         failures: 0,
         mttf_seconds: None,
         mttf_ci: None,
@@ -200,6 +201,7 @@ pub fn rebuild(events: &[Value]) -> Value {
         report.availability_time_ci = ci.availability_time;
         report.mttf_ci = ci.mttf;
         report.mttr_ci = ci.mttr;
+        report.availability_exponential_ci = ci.availability_exponential;
         report.intervals = Some(intervals::methods());
         let incidents: Vec<Incident> = outages
             .iter()

@@ -491,6 +491,37 @@ pub fn mttr_interval(samples: &[Lifetime], alpha: f64) -> Option<[f64; 2]> {
     ])
 }
 
+/// The p-quantile of Fisher's F(d1, d2): d2·X / (d1·(1 − X)) with X ~ Beta(d1/2, d2/2).
+pub fn f_quantile(p: f64, d1: f64, d2: f64) -> f64 {
+    let x = beta_quantile(p, d1 / 2.0, d2 / 2.0);
+    if x >= 1.0 {
+        return f64::INFINITY;
+    }
+    d2 * x / (d1 * (1.0 - x))
+}
+
+/// The (1 − α) interval of the steady-state availability μ/(λ + μ) of a unit
+/// with exponential up times (rate λ) and down times (rate μ), from `failures`
+/// failures in `up` seconds up and `repairs` repairs in `down` seconds down:
+/// 2λU ~ χ²(2r) and 2μD ~ χ²(2k), so (λ/μ)·(U/r)/(D/k) ~ F(2r, 2k). None
+/// without a failure and a repair.
+pub fn availability_exponential(
+    failures: usize,
+    up: f64,
+    repairs: usize,
+    down: f64,
+    alpha: f64,
+) -> Option<[f64; 2]> {
+    if failures == 0 || repairs == 0 || up <= 0.0 || down <= 0.0 {
+        return None;
+    }
+    let (r, k) = (failures as f64, repairs as f64);
+    let ratio = (r / up) / (k / down);
+    let lo_ratio = ratio * f_quantile(alpha / 2.0, 2.0 * r, 2.0 * k);
+    let hi_ratio = ratio * f_quantile(1.0 - alpha / 2.0, 2.0 * r, 2.0 * k);
+    Some([1.0 / (1.0 + hi_ratio), 1.0 / (1.0 + lo_ratio)])
+}
+
 /// Mean, extremes and sample standard deviation of a set of values.
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 pub struct Spread {
@@ -747,6 +778,49 @@ mod tests {
         assert_eq!(i.n, 20);
         assert_eq!(batch_means(&w[..3], 20, 0.05), None, "fewer windows than batches");
         assert_eq!(batch_means(&[(0.0, 0.0); 40], 20, 0.05), None, "nothing sent");
+    }
+
+    #[test]
+    fn f_quantiles_match_the_tables() {
+        for (p, d1, d2, want) in
+            [(0.975, 10.0, 10.0, 3.716_792), (0.025, 10.0, 10.0, 0.269_048), (0.95, 4.0, 20.0, 2.866_081)]
+        {
+            let got = f_quantile(p, d1, d2);
+            assert!(close(got, want, 1e-5), "F({p}; {d1}, {d2}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn exponential_availability_interval_covers_the_truth_at_about_the_stated_rate() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Exp};
+        // 1000 seeded 60 s runs, up ~ Exp(mean 4 s), down ~ Exp(mean 1 s): A = 0.8.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (up_law, down_law) = (Exp::new(0.25).unwrap(), Exp::new(1.0).unwrap());
+        let (mut covered, mut tried) = (0, 0);
+        for _ in 0..1000 {
+            let (mut t, mut up, mut down, mut failures, mut repairs) = (0.0, 0.0, 0.0, 0, 0);
+            while t < 60.0 {
+                let u: f64 = up_law.sample(&mut rng);
+                if t + u >= 60.0 {
+                    up += 60.0 - t;
+                    break;
+                }
+                up += u;
+                failures += 1;
+                t += u;
+                let d: f64 = down_law.sample(&mut rng);
+                down += d.min(60.0 - t);
+                repairs += usize::from(t + d < 60.0);
+                t += d;
+            }
+            if let Some([lo, hi]) = availability_exponential(failures, up, repairs, down, 0.05) {
+                tried += 1;
+                covered += usize::from(lo <= 0.8 && 0.8 <= hi);
+            }
+        }
+        let rate = covered as f64 / tried as f64;
+        assert!(tried > 990 && (0.93..=0.97).contains(&rate), "coverage {rate} over {tried}");
     }
 
     #[test]

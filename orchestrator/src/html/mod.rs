@@ -483,7 +483,7 @@ mod tests {
             "seed": 1, "backend": "process", "run_id": "abc", "duration_seconds": 2.0, "interrupted": false,
             "requests": {"total": 200, "ok": 190, "failed": 10, "wrong": 0},
             "latency_seconds": {"p50": 0.001, "p99": 0.004, "max": 0.01},
-            "availability": 0.95, "availability_time": 0.9, "availability_model": null,
+            "availability": 0.95, "availability_ci": [0.9, 0.97], "availability_time": 0.9, "availability_model": null,
             "failures": 1, "mttf_seconds": 1.8, "mttr_seconds": 0.2,
             "recovery_seconds": {"count": 1, "p50": 0.2, "p95": 0.2, "max": 0.2, "incidents": [
                 {"start": 1.0, "end": 1.2, "seconds": 0.2, "detection": null, "failover": null, "restore": 0.05,
@@ -568,6 +568,10 @@ mod tests {
         assert!(html.contains("<th>td</th>"), "detector pairs as a table");
         assert!(html.contains("Voter verdicts"));
         assert!(html.contains("<td class=\"n\">0.05</td>"), "restore time in the incidents table");
+        assert!(
+            html.contains("<th>availability_ci</th><td>95% [0.9, 0.97]</td>"),
+            "the interval beside its metric"
+        );
     }
 
     #[test]
@@ -587,6 +591,10 @@ mod tests {
         assert_eq!(html.matches("<polyline class=\"curve\"").count(), 1);
         assert_eq!(html.matches("<polyline class=\"model\"").count(), 1);
         assert!(html.contains("MTTF 9 s, 95% interval [3 s, 40 s]"));
+        let mut tmr = report.clone();
+        tmr["repeat"]["mttf_ci_valid"] = json!(false);
+        let page = render(&tmr, &[]);
+        assert!(!page.contains("95% interval [3 s, 40 s]") && page.contains("TMR's hazard rises"));
         assert!(html.contains("lambda_per_second"));
         assert!(!html.contains("Availability over time"), "no events, no timeline");
     }

@@ -174,9 +174,11 @@ impl Recorder {
     }
 
     /// Requests are decided within `deadline` of their sending: a window is
-    /// written once that (and a little transport) has passed since its end.
+    /// written once that (and a little transport) has passed since its end,
+    /// but never more than 200 ms after it, so a killed run loses little; a
+    /// request decided later is written as a second line for its window.
     pub fn set_deadline(&mut self, deadline: Duration) {
-        self.settle = deadline + Duration::from_millis(50);
+        self.settle = deadline.min(Duration::from_millis(150)) + Duration::from_millis(50);
     }
 
     /// The clock moved to `now`: write the windows that can no longer change.
@@ -729,6 +731,20 @@ mod tests {
         assert_eq!(windows(&path), 2);
         let report = r.finish(10.0, false);
         assert_eq!(report.requests.total, 3);
+    }
+
+    #[test]
+    fn a_long_deadline_still_writes_windows_within_200_ms() {
+        let topo = Topology::from_roles(&[("server", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(10), EventLog::discard());
+        r.set_deadline(Duration::from_secs(2));
+        request(&mut r, 1, 1010, Outcome::Ok);
+        r.tick(Time::from_millis(1300));
+        assert_eq!(r.window_log.len(), 11, "[1.0, 1.1) written 200 ms after its end");
+        // Decided 1.5 s later: its count joins the window, in the report too.
+        request(&mut r, 2, 1020, Outcome::Failed);
+        r.tick(Time::from_millis(2600));
+        assert_eq!(r.window_log[10], (1.0, 2.0));
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct FaultSpec {
     /// Byzantine `mode: forge`: the node the target claims to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impersonate: Option<String>,
+    /// Byzantine `mode: collude`: the conspiracy the colluders belong to.
+    /// Every colluder of a run tells one lie; naming conspiracies splits them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conspiracy: Option<String>,
     /// Clock skew: how far the node's clock is off the host's (`-200ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<Offset>,
@@ -112,6 +116,7 @@ impl FaultSpec {
             ("reorder", self.reorder.is_some()),
             ("mode", self.mode.is_some()),
             ("impersonate", self.impersonate.is_some()),
+            ("conspiracy", self.conspiracy.is_some()),
             ("offset", self.offset.is_some()),
             ("drift", self.drift.is_some()),
         ];

@@ -48,7 +48,9 @@ pub enum Command {
         /// The experiment file.
         file: PathBuf,
     },
-    /// Rebuild DIR/report.html from DIR/report.json and DIR/events.jsonl.
+    /// Rebuild DIR/report.html from DIR/report.json and DIR/events.jsonl
+    /// (and report.json itself from events.jsonl when it is missing, as after
+    /// the orchestrator was killed: marked `rebuilt`, with what it lacks).
     Report {
         /// A run's output directory.
         dir: PathBuf,
@@ -166,6 +168,12 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { dir } => {
+            if let Some(path) = crate::html::rebuild_report_if_missing(&dir)? {
+                eprintln!(
+                    "{} was missing: rebuilt from events.jsonl (see its `rebuilt` object)",
+                    path.display()
+                );
+            }
             let out = crate::html::write_for_dir(&dir)?;
             println!("{}", out.display());
             Ok(ExitCode::SUCCESS)

@@ -143,7 +143,11 @@ pub fn explain(exp: &Experiment) -> String {
         wrap(
             "report.html in the output directory shows availability over time with a red band for each \
              fault, the node states, the recovery incidents and these expectations marked PASS or FAIL. \
-             `faultlab run` exits non-zero when an expectation fails.",
+             `faultlab run` exits non-zero when an expectation fails. Numbers measured from samples come \
+             with 95% intervals: availability from batch means over the 100 ms windows, MTTF and MTTR \
+             from the chi-square law, which assumes exponential up and down times (it does not hold for \
+             TMR without repair, whose hazard rises). With a random fault schedule the summary shows the \
+             up and down times the seed actually drew beside the file's model.",
             78,
             "  "
         )
@@ -262,7 +266,7 @@ fn fault_phrase(exp: &Experiment, f: &FaultPlan) -> String {
         (FaultKind::Partition, _) => {
             format!("the network splits into groups {t} that cannot talk to each other")
         }
-        (FaultKind::Byzantine, FaultParams::Byzantine { mode }) => {
+        (FaultKind::Byzantine, FaultParams::Byzantine { mode, .. }) => {
             let mode = format!("{mode:?}").to_lowercase();
             let how = match mode.as_str() {
                 "corrupt" => "returns its own random wrong results",
@@ -449,6 +453,11 @@ pub fn metric_meaning(metric: &str) -> String {
         ("valid", "1 when the run really ran as written: no agent died or went silent outside a fault, every fault was executed, the clients kept sending"),
         ("mttf_seconds", "mean time to failure: total up time divided by the number of outages"),
         ("mttr_seconds", "mean time to repair: total outage time divided by the number of outages"),
+        ("mttf_ci", "the 95% chi-square interval of the MTTF; it assumes exponential up times (a constant failure rate)"),
+        ("mttr_ci", "the 95% chi-square interval of the MTTR; it assumes exponential down times"),
+        ("availability_exponential_ci", "the 95% interval of the steady-state availability MTTF / (MTTF + MTTR) from the run's up and down times, assuming both exponential: compare it with availability_model"),
+        ("availability_ci", "the 95% interval of the availability, from batch means over the run's 100 ms windows"),
+        ("availability_time_ci", "the 95% interval of availability_time, from batch means over the run's 100 ms windows"),
         ("requests.total", "requests the clients sent"),
         ("requests.ok", "requests answered correctly within the deadline"),
         ("requests.failed", "requests with no correct reply in time (lost, late, or the voter could not decide)"),

@@ -22,13 +22,23 @@ pub struct Report {
     pub requests: Requests,
     pub throughput_per_second: f64,
     pub latency_seconds: Latency,
+    /// Correct replies over requests sent; null when the workload sent none.
     pub availability: Option<f64>,
-    pub availability_time: f64,
+    /// 95% interval of `availability` (batch means over the 100 ms windows).
+    pub availability_ci: Option<[f64; 2]>,
+    /// 1 − outage time / duration; null when the workload sent no requests.
+    pub availability_time: Option<f64>,
+    /// 95% interval of `availability_time` (batch means over the 100 ms windows).
+    pub availability_time_ci: Option<[f64; 2]>,
     pub availability_model: Option<f64>,
     /// The model with the measured restart time added to every repair:
     /// MTTF / (MTTF + MTTR + restart). The measured availability pays for
     /// restarts too, so a class compares it with this one.
     pub availability_model_with_restart: Option<f64>,
+    /// 95% interval of the steady-state availability MTTF/(MTTF + MTTR) from
+    /// this run's up and down times, assuming both exponential (F law): the
+    /// one to hold against `availability_model`.
+    pub availability_exponential_ci: Option<[f64; 2]>,
     pub failures: u64,
     /// Outages not explained by a stall of the host that runs the agents
     /// (see `host_stalls`): the failures the faults and the protocol caused.
@@ -36,9 +46,17 @@ pub struct Report {
     /// Stretches when the orchestrator's loop or an agent's ran late.
     pub host_stalls: Vec<HostStall>,
     pub mttf_seconds: Option<f64>,
+    /// 95% χ² interval of `mttf_seconds`, valid for exponential up times.
+    pub mttf_ci: Option<[f64; 2]>,
     pub mttr_seconds: Option<f64>,
+    /// 95% χ² interval of `mttr_seconds`, valid for exponential down times.
+    pub mttr_ci: Option<[f64; 2]>,
     /// One-sided 95% lower bound on the MTTF when no failure was seen: T / ln(1/0.05).
     pub mttf_lower_bound_seconds: Option<f64>,
+    /// How the intervals are computed and what they assume (null without requests).
+    pub intervals: Option<IntervalMethods>,
+    /// The random up/down schedule the seed actually drew, beside the file's model.
+    pub schedule_drawn: Option<ScheduleDrawn>,
     pub recovery_seconds: Recovery,
     pub faults: Vec<FaultRecord>,
     pub skipped_faults: Vec<FaultRecord>,
@@ -54,6 +72,31 @@ pub struct Report {
     pub rpc: Option<crate::recorder::classroom::RpcReport>,
     pub repeat: Option<serde_json::Value>,
     pub expect: Vec<ExpectResult>,
+}
+
+/// What the report's intervals are and assume.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalMethods {
+    pub confidence: f64,
+    pub availability: String,
+    pub mttf: String,
+    pub mttr: String,
+    pub availability_exponential: String,
+}
+
+/// The occurrences a random (`every: {mttf, mttr}`) crash or pause schedule
+/// drew for this run's seed: sample means of the drawn up and down times.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScheduleDrawn {
+    /// The file's fault entry (0-based).
+    pub fault: usize,
+    pub model_mttf_seconds: f64,
+    pub model_mttr_seconds: f64,
+    /// Up times before each drawn failure (from the schedule's first instant).
+    pub mean_up_seconds: Option<f64>,
+    /// Drawn down times (as drawn, even when one runs past the end).
+    pub mean_down_seconds: Option<f64>,
+    pub occurrences: usize,
 }
 
 /// Request counts.

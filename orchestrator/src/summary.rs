@@ -15,6 +15,11 @@ fn ratio(v: Option<f64>) -> String {
     v.map(|a| format!("{a:.5}")).unwrap_or_else(|| "-".into())
 }
 
+/// ` [lo, hi]` of a 95% interval, or nothing.
+fn interval(ci: Option<[f64; 2]>, fmt: fn(f64) -> String) -> String {
+    ci.map(|[lo, hi]| format!(" [{}, {}]", fmt(lo), fmt(hi))).unwrap_or_default()
+}
+
 /// Render the report as a table for the terminal.
 pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     let mut s = String::new();
@@ -39,28 +44,47 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         "  requests       {} sent, {} ok, {} failed, {} wrong   ({:.0} ok/s)",
         q.total, q.ok, q.failed, q.wrong, r.throughput_per_second
     );
-    let _ = writeln!(
-        s,
-        "  availability   {} by requests, {} by time{}",
-        ratio(r.availability),
-        ratio(Some(r.availability_time)),
-        r.availability_model.map(|m| format!(", model MTTF/(MTTF+MTTR) {m:.5}")).unwrap_or_default()
-    );
-    if let Some(m) = r.availability_model_with_restart {
+    let r5 = |x: f64| format!("{x:.5}");
+    let s2 = |x: f64| format!("{x:.2} s");
+    if q.total == 0 {
+        // Availability, outages and MTTF are measured on requests.
+        let _ = writeln!(s, "  availability   n/a (this workload sends no requests)");
+    } else {
         let _ = writeln!(
             s,
-            "                 model with the measured restart time {m:.5} (compare with this one)"
+            "  availability   {}{} by requests, {}{} by time{}",
+            ratio(r.availability),
+            interval(r.availability_ci, r5),
+            ratio(r.availability_time),
+            interval(r.availability_time_ci, r5),
+            r.availability_model.map(|m| format!(", model MTTF/(MTTF+MTTR) {m:.5}")).unwrap_or_default()
         );
+        if let Some([lo, hi]) = r.availability_exponential_ci {
+            let _ = writeln!(
+                s,
+                "                 steady state MTTF/(MTTF+MTTR) from this run: 95% [{lo:.5}, {hi:.5}] (F law, exponential up and down times)"
+            );
+        }
+        if let Some(m) = r.availability_model_with_restart {
+            let _ = writeln!(
+                s,
+                "                 model with the measured restart time {m:.5} (compare with this one)"
+            );
+        }
     }
     let l = &r.latency_seconds;
     let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));
     match (r.mttf_seconds, r.mttr_seconds) {
+        _ if q.total == 0 => {}
         (Some(f), Some(m)) => {
             let _ = writeln!(
                 s,
-                "  reliability    {} failures, MTTF {f:.2} s, MTTR {}",
+                "  reliability    {} failures, MTTF {f:.2} s{}, MTTR {}{}{}",
                 r.failures,
-                secs(Some(m))
+                interval(r.mttf_ci, s2),
+                secs(Some(m)),
+                interval(r.mttr_ci, |x| secs(Some(x))),
+                if r.mttf_ci.is_some() { "  (95%, χ²: assumes exponential up and down times)" } else { "" }
             );
         }
         _ => {
@@ -70,6 +94,17 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
                 secs(r.mttf_lower_bound_seconds)
             );
         }
+    }
+    if let Some(d) = &r.schedule_drawn {
+        let _ = writeln!(
+            s,
+            "  schedule       model MTTF {:.2} s, MTTR {:.2} s; drawn: mean up {}, down {} ({} occurrences)",
+            d.model_mttf_seconds,
+            d.model_mttr_seconds,
+            d.mean_up_seconds.map(s2).unwrap_or_else(|| "-".into()),
+            d.mean_down_seconds.map(s2).unwrap_or_else(|| "-".into()),
+            d.occurrences
+        );
     }
     let rec = &r.recovery_seconds;
     if rec.count > 0 {

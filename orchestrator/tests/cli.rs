@@ -130,3 +130,86 @@ fn sigterm_stops_the_run_and_removes_every_agent() {
 fn ctrl_c_stops_the_run_and_removes_every_agent() {
     interrupted_run_leaves_nothing(nix::sys::signal::Signal::SIGINT);
 }
+
+#[test]
+fn after_a_sigkill_of_the_orchestrator_the_report_is_rebuilt_from_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "killed.yaml",
+        "name: killed\nduration: 60s\nworkload: { kind: tmr, rate: 500/s }\nfaults:\n  - { at: 1s, for: 1s, kind: crash, target: replica-1 }\n",
+    );
+    let out = dir.path().join("out");
+    let mut child = Command::new(EXE)
+        .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = out.join("events.jsonl");
+    let started = Instant::now();
+    let mut run_start = None;
+    loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if run_start.is_none() && text.contains("\"run_started\"") {
+            run_start = Some(Instant::now());
+        }
+        if text.contains("\"fault_ended\"") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never started: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let agents = children(child.id());
+    assert_eq!(agents.len(), 5, "one agent per node");
+    // The run's clock when it is killed, at least (run_started was seen after it was written).
+    let ran = run_start.unwrap().elapsed().as_secs_f64();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    child.wait().unwrap();
+    // Agents notice their orchestrator is gone, by the lost control link or at the latest by their watchdog (10 s).
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while agents.iter().any(|&a| alive(a)) {
+        assert!(Instant::now() < deadline, "agents outlived their watchdog");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!out.join("report.json").exists(), "a killed run writes no report");
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(!text.contains("\"run_ended\""));
+    let last_window = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["type"] == "window")
+        .filter_map(|e| e["t"].as_f64())
+        .fold(0.0, f64::max);
+    // Windows are written about 100 ms after their end (deadline 50 ms + 50 ms), not 2 s:
+    // allow for the polling above and a busy machine.
+    assert!(
+        last_window + 0.1 >= ran - 0.6,
+        "last window ends at {:.2} s, killed at {ran:.2} s",
+        last_window + 0.1
+    );
+
+    let res =
+        Command::new(EXE).args(["report", out.to_str().unwrap()]).stdin(Stdio::null()).output().unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["rebuilt"]["complete"], false);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["experiment"], "killed");
+    let total = report["requests"]["total"].as_u64().unwrap();
+    let duration = report["duration_seconds"].as_f64().unwrap();
+    assert!(
+        duration > 2.5 && duration <= ran + 0.5,
+        "rebuilt up to the last event: {duration} (killed at {ran})"
+    );
+    // 500 requests a second until the last window.
+    assert!((total as f64) > 400.0 * duration, "{total} requests in {duration} s");
+    assert!(report["availability"].as_f64().unwrap() > 0.9);
+    assert_eq!(report["faults"][0]["kind"], "crash");
+    assert!(report["faults"][0]["until_seconds"].as_f64().is_some());
+    assert!(out.join("report.html").exists());
+}

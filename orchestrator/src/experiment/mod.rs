@@ -174,7 +174,11 @@ pub enum FaultParams {
     /// Delay messages.
     Delay { distribution: DelayDistribution, reorder: bool },
     /// Falsify results (corrupt, collude, equivocate, stale).
-    Byzantine { mode: ByzantineMode },
+    Byzantine {
+        mode: ByzantineMode,
+        /// `collude` only: the named conspiracy (None: the run's one conspiracy).
+        conspiracy: Option<String>,
+    },
     /// Byzantine `mode: forge`: each possible liar and the node it claims to
     /// be; the rules go on every other node of the run (`everyone`).
     Forge { claims: Vec<(NodeId, NodeId)>, everyone: Vec<NodeId> },
@@ -331,6 +335,39 @@ impl Experiment {
     /// The validated plan of a fault injected at `now` (see [`Experiment::live_occurrences`]).
     pub fn live_plan(&self, spec: &FaultSpec, now: Duration, index: usize) -> Result<FaultPlan, String> {
         validate::live(self, spec, now, index)
+    }
+
+    /// What the random crash or pause schedule behind `availability_model`
+    /// drew for `seed` over `duration`: the sample means of its up and down
+    /// times, which a single run's MTTF and MTTR should be compared with.
+    pub fn schedule_drawn(&self, seed: u64, duration: Duration) -> Option<crate::report::ScheduleDrawn> {
+        let (plan, mttf, mttr) = self.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
+            (FaultKind::Crash | FaultKind::Pause, Schedule::Random { mttf, mttr, first, .. }) => {
+                Some(((f, *first), *mttf, *mttr))
+            }
+            _ => None,
+        })?;
+        let (f, first) = plan;
+        let (occ, _) = schedule::expand(std::slice::from_ref(f), seed, duration);
+        let mut ups = Vec::new();
+        let mut downs = Vec::new();
+        let mut from = first;
+        for o in &occ {
+            ups.push(o.start.saturating_sub(from).as_secs_f64());
+            if let Some(end) = o.end {
+                downs.push(end.saturating_sub(o.start).as_secs_f64());
+                from = end;
+            }
+        }
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        Some(crate::report::ScheduleDrawn {
+            fault: f.index,
+            model_mttf_seconds: mttf.as_secs_f64(),
+            model_mttr_seconds: mttr.as_secs_f64(),
+            mean_up_seconds: mean(&ups),
+            mean_down_seconds: mean(&downs),
+            occurrences: occ.len(),
+        })
     }
 
     /// MTTF / (MTTF + MTTR) when a crash or pause fault runs on an

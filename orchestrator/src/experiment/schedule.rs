@@ -13,8 +13,10 @@
 //! - A symmetric partition gives every node the nodes of the other groups as
 //!   its cut. `one_way: true` cuts only the first group's sends to the others:
 //!   only the first group's nodes get a (one-way) rule.
-//! - Byzantine `collude` gives every node of one plan the same key; `corrupt`,
-//!   `equivocate` and `stale` give each node its own.
+//! - Byzantine `collude` gives every colluder of the run the same key, across
+//!   fault entries, unless entries name separate conspiracies
+//!   (`conspiracy: NAME`: one key per name); `corrupt`, `equivocate` and
+//!   `stale` give each node its own.
 //! - Receive-side kinds sit on the receiving end: `duplicate` on the target
 //!   (all it receives) or on `b` of a link `a -> b`, scoped to `a`; `slow` and
 //!   `clock_skew` on the target. A forgery (`mode: forge`) is carried out by
@@ -176,10 +178,18 @@ fn partition(selection: &Selection) -> Vec<(NodeId, MessageFault)> {
     rules
 }
 
+/// A stable hash of a conspiracy's name (FNV-1a; never 0, which is "unnamed").
+fn name_hash(name: &str) -> u64 {
+    let h =
+        name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    h.max(1)
+}
+
 /// Omission, delay and byzantine rules on nodes (all links) or on one link.
 fn message_rules(plan: &FaultPlan, seed: u64, nodes: &[NodeId]) -> Vec<(NodeId, MessageFault)> {
-    let byz_key = |node: NodeId, mode: ByzantineMode| match mode {
-        ByzantineMode::Collude => mix(&[seed, plan.index as u64, 0xC0_11DE]),
+    let byz_key = |node: NodeId, mode: ByzantineMode, conspiracy: Option<&str>| match mode {
+        // Not the plan's index: colluders of separate entries tell one lie.
+        ByzantineMode::Collude => mix(&[seed, 0xC0_11DE, conspiracy.map_or(0, name_hash)]),
         ByzantineMode::Corrupt | ByzantineMode::Equivocate | ByzantineMode::Stale => {
             mix(&[seed, plan.index as u64, 0xC0_4407, u64::from(node.0)])
         }
@@ -191,8 +201,8 @@ fn message_rules(plan: &FaultPlan, seed: u64, nodes: &[NodeId]) -> Vec<(NodeId, 
         FaultParams::Delay { distribution, reorder } => {
             MessageFault::Delay { distribution: distribution.clone(), reorder: *reorder, links }
         }
-        FaultParams::Byzantine { mode } => {
-            MessageFault::Byzantine { mode: *mode, key: byz_key(node, *mode), links }
+        FaultParams::Byzantine { mode, conspiracy } => {
+            MessageFault::Byzantine { mode: *mode, key: byz_key(node, *mode, conspiracy.as_deref()), links }
         }
         FaultParams::Slow { distribution } => MessageFault::Slow { distribution: distribution.clone() },
         FaultParams::ClockSkew { offset_nanos, drift } => {

@@ -100,7 +100,7 @@ fn design_example_parses_into_typed_forms() {
     assert_eq!(e.faults[0].schedule, Schedule::Once { at: secs(10), length: Some(secs(5)) });
     assert_eq!(e.faults[0].selection, Selection::Nodes(vec![id(1)]));
     assert_eq!(e.faults[1].params, FaultParams::Omission { direction: Direction::Send, probability: 0.3 });
-    assert_eq!(e.faults[2].params, FaultParams::Byzantine { mode: ByzantineMode::Corrupt });
+    assert_eq!(e.faults[2].params, FaultParams::Byzantine { mode: ByzantineMode::Corrupt, conspiracy: None });
     assert_eq!(e.expect.len(), 2);
     assert_eq!(e.expect[0].metric, "availability");
     assert_eq!(e.expect[0].op, CmpOp::Ge);
@@ -540,6 +540,33 @@ fn colluders_share_a_key_and_corrupters_do_not() {
     // The key follows the seed.
     let (other, _) = e.occurrences(4, e.duration);
     assert_ne!(keys(&other[1]), collude);
+}
+
+#[test]
+fn colluders_of_separate_entries_share_one_key_unless_they_name_separate_conspiracies() {
+    let e = ok(&with_faults(concat!(
+        "  - { at: 1s, for: 1s, kind: byzantine, target: replica-1, mode: collude }\n",
+        "  - { at: 1s, for: 1s, kind: byzantine, target: replica-2, mode: collude }\n",
+        "  - { at: 2s, for: 1s, kind: byzantine, target: replica-1, mode: collude, conspiracy: red }\n",
+        "  - { at: 2s, for: 1s, kind: byzantine, target: replica-2, mode: collude, conspiracy: blue }\n",
+        "  - { at: 2s, for: 1s, kind: byzantine, target: replica-3, mode: collude, conspiracy: red }\n",
+    )));
+    let key = |o: &Occurrence| -> u64 {
+        let Action::Message(rules) = &o.action else { panic!() };
+        match &rules[0].1 {
+            MessageFault::Byzantine { key, .. } => *key,
+            other => panic!("{other:?}"),
+        }
+    };
+    let (occ, _) = e.occurrences(3, e.duration);
+    let keys: Vec<u64> = occ.iter().map(key).collect();
+    assert_eq!(keys[0], keys[1], "two unnamed colluders tell one lie");
+    assert_eq!(keys[2], keys[4], "one conspiracy, one key");
+    assert_ne!(keys[2], keys[3], "separate conspiracies lie differently");
+    assert_ne!(keys[0], keys[2]);
+    let bad =
+        with_faults("  - { at: 1s, kind: byzantine, target: replica-1, mode: corrupt, conspiracy: red }\n");
+    assert_error_at(&bad, 6, "conspiracy", "`conspiracy` applies to `mode: collude` only");
 }
 
 #[test]

@@ -563,6 +563,15 @@ impl Checker<'_> {
                         format!("`impersonate` applies to `mode: forge` only, not `mode: {}`", mode.as_str()),
                     ));
                 }
+                if spec.conspiracy.is_some() && mode != ByzantineSpecMode::Collude {
+                    return Err(self.key_err(
+                        &field("conspiracy"),
+                        format!(
+                            "`conspiracy` applies to `mode: collude` only, not `mode: {}`",
+                            mode.as_str()
+                        ),
+                    ));
+                }
                 let mode = match mode {
                     ByzantineSpecMode::Corrupt => ByzantineMode::Corrupt,
                     ByzantineSpecMode::Collude => ByzantineMode::Collude,
@@ -570,7 +579,7 @@ impl Checker<'_> {
                     ByzantineSpecMode::Stale => ByzantineMode::Stale,
                     ByzantineSpecMode::Forge => return self.forge(base, spec, selection, topo),
                 };
-                Ok(FaultParams::Byzantine { mode })
+                Ok(FaultParams::Byzantine { mode, conspiracy: spec.conspiracy.clone() })
             }
             _ => Ok(FaultParams::None),
         }
@@ -723,7 +732,7 @@ fn applies(kind: FaultKind, name: &str) -> bool {
             matches!(kind, Delay | Slow)
         }
         "reorder" => kind == Delay,
-        "mode" | "impersonate" => kind == Byzantine,
+        "mode" | "impersonate" | "conspiracy" => kind == Byzantine,
         "offset" | "drift" => kind == ClockSkew,
         _ => false,
     }

@@ -104,6 +104,21 @@ pub fn write_for_dir(dir: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Write `dir/report.json` from `dir/events.jsonl` when the first is missing
+/// and the second exists; returns the path written.
+pub fn rebuild_report_if_missing(dir: &Path) -> Result<Option<PathBuf>> {
+    let rpath = dir.join("report.json");
+    let epath = dir.join("events.jsonl");
+    if rpath.exists() || !epath.exists() {
+        return Ok(None);
+    }
+    let events = read_events(&epath)?;
+    let report = crate::recorder::rebuild::rebuild(&events);
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", rpath.display()))?;
+    Ok(Some(rpath))
+}
+
 /// The events of a run; a missing file is no events, a torn last line (the
 /// orchestrator died mid-write) is skipped.
 fn read_events(path: &Path) -> Result<Vec<Value>> {
@@ -112,7 +127,36 @@ fn read_events(path: &Path) -> Result<Vec<Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(merge_windows(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()))
+}
+
+/// A window written twice (a request decided after its window was written)
+/// becomes one: the counts of lines with the same `t` are added.
+fn merge_windows(events: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(events.len());
+    let mut at: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for e in events {
+        let key = f(&e, "t").map(|t| (t * 10.0).round() as u64);
+        match (kind(&e), key.and_then(|k| at.get(&k).copied())) {
+            ("window", Some(i)) => {
+                if let (Some(Value::Object(into)), Value::Object(more)) = (out.get_mut(i), &e) {
+                    for (k, v) in more {
+                        if let (Some(a), Some(b)) = (into.get(k).and_then(Value::as_u64), v.as_u64()) {
+                            into.insert(k.clone(), Value::from(a + b));
+                        }
+                    }
+                }
+            }
+            ("window", None) => {
+                if let Some(k) = key {
+                    at.insert(k, out.len());
+                }
+                out.push(e);
+            }
+            _ => out.push(e),
+        }
+    }
+    out
 }
 
 fn last_time(events: &[Value]) -> f64 {
@@ -151,6 +195,9 @@ fn header(s: &mut String, r: &Value) {
     }
     if let Some(d) = f(r, "duration_seconds") {
         bits.push(format!("{} s", num(d)));
+    }
+    if r.get("rebuilt").is_some_and(Value::is_object) {
+        bits.push("<span class=\"fail\">rebuilt from events.jsonl</span>".into());
     }
     if r.get("interrupted").and_then(Value::as_bool) == Some(true) {
         bits.push("<span class=\"fail\">interrupted</span>".into());
@@ -214,6 +261,11 @@ fn headline(s: &mut String, r: &Value) {
     if let Some(obj) = r.as_object() {
         for (k, v) in obj {
             // A null that is not a scalar metric is a workload object that does not apply.
+            // A 95% interval `[lo, hi]` goes beside its metric.
+            if let (true, Some([lo, hi])) = (k.ends_with("_ci"), v.as_array().map(Vec::as_slice)) {
+                rows.push((k.clone(), format!("95% [{}, {}]", text(lo), text(hi))));
+                continue;
+            }
             if matches!(k.as_str(), "experiment" | "concept" | "backend" | "seed" | "run_id")
                 || v.is_object()
                 || v.is_array()
@@ -431,7 +483,7 @@ mod tests {
             "seed": 1, "backend": "process", "run_id": "abc", "duration_seconds": 2.0, "interrupted": false,
             "requests": {"total": 200, "ok": 190, "failed": 10, "wrong": 0},
             "latency_seconds": {"p50": 0.001, "p99": 0.004, "max": 0.01},
-            "availability": 0.95, "availability_time": 0.9, "availability_model": null,
+            "availability": 0.95, "availability_ci": [0.9, 0.97], "availability_time": 0.9, "availability_model": null,
             "failures": 1, "mttf_seconds": 1.8, "mttr_seconds": 0.2,
             "recovery_seconds": {"count": 1, "p50": 0.2, "p95": 0.2, "max": 0.2, "incidents": [
                 {"start": 1.0, "end": 1.2, "seconds": 0.2, "detection": null, "failover": null, "restore": 0.05,
@@ -516,6 +568,10 @@ mod tests {
         assert!(html.contains("<th>td</th>"), "detector pairs as a table");
         assert!(html.contains("Voter verdicts"));
         assert!(html.contains("<td class=\"n\">0.05</td>"), "restore time in the incidents table");
+        assert!(
+            html.contains("<th>availability_ci</th><td>95% [0.9, 0.97]</td>"),
+            "the interval beside its metric"
+        );
     }
 
     #[test]
@@ -535,6 +591,10 @@ mod tests {
         assert_eq!(html.matches("<polyline class=\"curve\"").count(), 1);
         assert_eq!(html.matches("<polyline class=\"model\"").count(), 1);
         assert!(html.contains("MTTF 9 s, 95% interval [3 s, 40 s]"));
+        let mut tmr = report.clone();
+        tmr["repeat"]["mttf_ci_valid"] = json!(false);
+        let page = render(&tmr, &[]);
+        assert!(!page.contains("95% interval [3 s, 40 s]") && page.contains("TMR's hazard rises"));
         assert!(html.contains("lambda_per_second"));
         assert!(!html.contains("Availability over time"), "no events, no timeline");
     }

@@ -277,6 +277,14 @@ pub(super) fn repeat(s: &mut String, r: &Value) {
             "<p>No failure seen: MTTF &gt; {} s (95% one-sided bound T / ln(1/α)).</p>",
             text(&lo)
         );
+    } else if rep.get("mttf_ci_valid").and_then(Value::as_bool) == Some(false) {
+        // TMR's hazard rises: the χ² interval's constant-hazard assumption fails there.
+        let _ = writeln!(
+            s,
+            "<p>MTTF {} s. No χ² interval: it assumes exponential lifetimes, and TMR's hazard rises; \
+             the curve below is checked against the model instead.</p>",
+            text(rep.get("mttf_seconds").unwrap_or(&Value::Null))
+        );
     } else {
         let _ = writeln!(
             s,

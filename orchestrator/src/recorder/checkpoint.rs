@@ -161,8 +161,16 @@ impl CheckpointRecorder {
                 r.undone_deliveries += undone.unwrap_or(0);
                 r.replayed += replayed;
                 self.distances.push(distance as f64);
-                let until = if crashed { self.crashed_at.get(&node).copied().unwrap_or(t) } else { t };
-                self.lost.push((until - rel(restored_to)).max(0.0));
+                // Lost work is what the rollback undid: from the restored
+                // checkpoint to the failure that forced it. A survivor's time
+                // after the crash is the peer's downtime, not work of its own
+                // that a checkpoint could have saved.
+                let failure = if crashed {
+                    self.crashed_at.get(&node).copied()
+                } else {
+                    self.crashed_at.values().copied().filter(|&c| c <= t).max_by(f64::total_cmp)
+                };
+                self.lost.push((failure.unwrap_or(t).min(t) - rel(restored_to)).max(0.0));
             }
             CheckpointEvent::Recovered { took } => self.recoveries.push(took.as_secs_f64()),
             CheckpointEvent::Orphans { messages } => r.orphans += messages,
@@ -261,6 +269,27 @@ mod tests {
         let r = rec.report().unwrap_or_default();
         assert!(r.golden_match);
         assert_eq!(r.final_total, 200);
+    }
+
+    #[test]
+    fn a_survivor_loses_the_work_since_its_checkpoint_up_to_the_crash_not_the_downtime() {
+        let mut rec = CheckpointRecorder::default();
+        rec.configure(&config(), Some(Duration::from_secs(50)));
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        // Process 1 crashes at 5 s and is back at 9 s; survivor 0 rolls back
+        // then to its checkpoint of 4 s: it lost 1 s of work, not 5.
+        rec.crashed(NodeId(1), 5.0);
+        let e = CheckpointEvent::RolledBack {
+            crashed: false,
+            distance: 1,
+            undone: Some(3),
+            restored_to: Time::from_millis(4000),
+            replayed: 0,
+        };
+        rec.observe(NodeId(0), 9.0, e, rel);
+        let r = rec.report().unwrap_or_default();
+        assert_eq!(r.survivors_rolled_back, 1);
+        assert!((r.lost_work_seconds.total - 1.0).abs() < 1e-9, "{:?}", r.lost_work_seconds);
     }
 
     #[test]

@@ -313,9 +313,18 @@ pub struct RpcReport {
 pub struct RpcRecorder {
     seen: bool,
     r: RpcReport,
-    attempts: u64,
-    replies: u64,
     executed: BTreeSet<u64>,
+    /// Per call: tries the client made (once it finished the call), tries
+    /// the server received, and replies the client got.
+    calls: BTreeMap<u64, CallTally>,
+}
+
+#[derive(Debug, Default)]
+struct CallTally {
+    finished: bool,
+    attempts: u64,
+    received: u64,
+    replies: u64,
 }
 
 impl RpcRecorder {
@@ -324,43 +333,52 @@ impl RpcRecorder {
         self.seen = true;
         let r = &mut self.r;
         match e {
-            RpcEvent::Call { attempts, outcome, replies, .. } => {
+            RpcEvent::Call { seq, attempts, outcome, replies } => {
                 r.calls += 1;
                 r.retries += u64::from(attempts.saturating_sub(1));
-                self.attempts += u64::from(attempts);
-                self.replies += u64::from(replies);
+                let c = self.calls.entry(seq).or_default();
+                c.finished = true;
+                c.attempts += u64::from(attempts);
+                c.replies += u64::from(replies);
                 match outcome {
                     CallOutcome::Ok => r.ok += 1,
                     CallOutcome::TimedOut => r.timed_out += 1,
                     CallOutcome::Refused => r.refused += 1,
                 }
             }
-            RpcEvent::LateReply { .. } => self.replies += 1,
+            RpcEvent::LateReply { seq } => self.calls.entry(seq).or_default().replies += 1,
             RpcEvent::Executed { seq, .. } => {
                 r.executions += 1;
                 r.requests_received += 1;
+                self.calls.entry(seq).or_default().received += 1;
                 if !self.executed.insert(seq) {
                     r.duplicate_executions += 1;
                 }
             }
-            RpcEvent::Filtered { .. } => {
+            RpcEvent::Filtered { seq, .. } => {
                 r.filtered += 1;
                 r.requests_received += 1;
+                self.calls.entry(seq).or_default().received += 1;
             }
-            RpcEvent::Refused { .. } => r.requests_received += 1,
+            RpcEvent::Refused { seq, .. } => {
+                r.requests_received += 1;
+                self.calls.entry(seq).or_default().received += 1;
+            }
         }
     }
 
-    /// The metrics; losses are counts of tries and replies that went missing
-    /// (calls still open at the end make them approximate).
+    /// The metrics. Losses are counted over the calls the client finished
+    /// within the run: a call still open at the end has tries and replies in
+    /// flight, which are not lost.
     pub fn report(&self) -> Option<RpcReport> {
         if !self.seen {
             return None;
         }
         let mut r = self.r.clone();
         r.failed = r.timed_out + r.refused;
-        r.lost_requests = self.attempts.saturating_sub(r.requests_received);
-        r.lost_replies = r.requests_received.saturating_sub(self.replies);
+        let done = || self.calls.values().filter(|c| c.finished);
+        r.lost_requests = done().map(|c| c.attempts.saturating_sub(c.received)).sum();
+        r.lost_replies = done().map(|c| c.received.saturating_sub(c.replies)).sum();
         Some(r)
     }
 }
@@ -435,5 +453,21 @@ mod tests {
         // 5 tries, 3 received: 2 lost on the way; 3 replies sent (a refusal is a
         // reply), 2 received: 1 lost.
         assert_eq!((rep.lost_requests, rep.lost_replies), (2, 1));
+    }
+
+    #[test]
+    fn replies_in_flight_at_the_end_are_not_lost() {
+        let mut r = RpcRecorder::default();
+        r.observe(RpcEvent::Executed { seq: 1, attempt: 0 });
+        r.observe(RpcEvent::Call { seq: 1, attempts: 1, outcome: CallOutcome::Ok, replies: 1 });
+        // Call 2 was executed just before the end; the client had not got the reply yet.
+        r.observe(RpcEvent::Executed { seq: 2, attempt: 0 });
+        // Call 3 timed out; its reply came after the call ended (a late reply, after the run's end).
+        r.observe(RpcEvent::Executed { seq: 3, attempt: 0 });
+        r.observe(RpcEvent::Call { seq: 3, attempts: 1, outcome: CallOutcome::TimedOut, replies: 0 });
+        r.observe(RpcEvent::LateReply { seq: 3 });
+        let rep = r.report().unwrap();
+        assert_eq!((rep.lost_requests, rep.lost_replies), (0, 0));
+        assert_eq!(rep.requests_received, 3);
     }
 }

@@ -34,6 +34,9 @@ pub enum Event {
     /// The service answered correctly again (send time of the next correct request).
     OutageEnded { t: f64, start: f64, seconds: f64 },
     /// Requests sent in [t, t + 0.1 s) and how they ended; votes decided in it.
+    /// Written at most 200 ms after the window's end; requests decided after
+    /// that (a deadline over 150 ms) come in a further line with the same `t`,
+    /// whose counts add to the first.
     Window {
         t: f64,
         sent: u64,

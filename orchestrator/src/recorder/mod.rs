@@ -7,7 +7,9 @@ pub mod classroom;
 pub mod detector;
 pub mod events;
 mod failover;
+pub mod intervals;
 mod outage;
+pub mod rebuild;
 pub mod snapshot;
 
 use crate::report::{
@@ -16,6 +18,7 @@ use crate::report::{
 use crate::topology::Topology;
 use events::{Event, EventLog};
 use hdrhistogram::Histogram;
+use intervals::RunIntervals;
 use outage::OutageTracker;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -100,6 +103,16 @@ pub struct Recorder {
     latency: Histogram<u64>,
     outages: OutageTracker,
     windows: BTreeMap<u64, WindowCounts>,
+    /// (ok, sent) of every window written, by index: batch means read them.
+    window_log: Vec<(f64, f64)>,
+    /// Windows below this index are written; a request folded later into one
+    /// of them is written as a second line for the same window (readers add them).
+    written_below: u64,
+    /// How long after a window's end its requests are all decided (the
+    /// workload's deadline plus transport): it is written then.
+    settle: Duration,
+    /// The last outage was still open when the run ended.
+    open_at_end: bool,
     tmr: Tmr,
     recoveries: Vec<(f64, NodeId, f64)>,
     faults: Vec<FaultRecord>,
@@ -160,6 +173,10 @@ impl Recorder {
             latency,
             outages: OutageTracker::default(),
             windows: BTreeMap::new(),
+            window_log: Vec::new(),
+            written_below: 0,
+            settle: Duration::from_millis(100),
+            open_at_end: false,
             tmr: Tmr::default(),
             recoveries: Vec::new(),
             faults: Vec::new(),
@@ -221,6 +238,20 @@ impl Recorder {
         self.checkpoint.configure(config, mttf);
     }
 
+    /// Requests are decided within `deadline` of their sending: a window is
+    /// written once that (and a little transport) has passed since its end,
+    /// but never more than 200 ms after it, so a killed run loses little; a
+    /// request decided later is written as a second line for its window.
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.settle = deadline.min(Duration::from_millis(150)) + Duration::from_millis(50);
+    }
+
+    /// The clock moved to `now`: write the windows that can no longer change.
+    pub fn tick(&mut self, now: Time) {
+        let horizon = self.rel(now) - self.settle.as_secs_f64();
+        self.flush_windows_before(horizon);
+    }
+
     /// Run-relative seconds of a monotonic time.
     pub fn rel(&self, t: Time) -> f64 {
         (i128::from(t.as_nanos()) - i128::from(self.t0.as_nanos())) as f64 / 1e9
@@ -248,6 +279,11 @@ impl Recorder {
 
     /// Fold one observation that `node` made at `at`.
     pub fn observe(&mut self, node: NodeId, at: Time, obs: Observation) {
+        self.observe_one(node, at, obs);
+        self.tick(at);
+    }
+
+    fn observe_one(&mut self, node: NodeId, at: Time, obs: Observation) {
         match obs {
             Observation::Request { seq, sent, outcome, latency } => {
                 if sent.since(self.t0) < self.duration && sent >= self.t0 {
@@ -343,8 +379,13 @@ impl Recorder {
                     self.event(Event::Note { t, node: Some(self.name(node)), text });
                 }
             }
-            // Within the run only, like requests.
-            Observation::Rpc(_) if at.since(self.t0) >= self.duration => {}
+            // Within the run only, like requests; but a reply to a try made
+            // within the run still arrives (else it would count as lost).
+            Observation::Rpc(e) if at.since(self.t0) >= self.duration => {
+                if matches!(e, workloads::rpc::RpcEvent::LateReply { .. }) {
+                    self.classroom.rpc.observe(e);
+                }
+            }
             Observation::Rpc(e) => self.classroom.rpc.observe(e),
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
@@ -374,8 +415,8 @@ impl Recorder {
         }
         if all {
             self.fold_unsent(None);
+            self.flush_windows_before(f64::INFINITY);
         }
-        self.flush_windows(all);
     }
 
     /// Fold the unsent requests due before `until` (all with None): each is
@@ -434,16 +475,23 @@ impl Recorder {
         }
     }
 
-    /// Write the windows that can no longer change (older than the deadline
-    /// horizon of the newest folded request).
-    fn flush_windows(&mut self, all: bool) {
-        let horizon = self.outages.last_time().unwrap_or(0.0) - 2.0;
+    /// Write the windows that end before `horizon` (run-relative seconds).
+    fn flush_windows_before(&mut self, horizon: f64) {
         while let Some((&idx, _)) = self.windows.first_key_value() {
             let t = idx as f64 * WINDOW.as_secs_f64();
-            if !all && t >= horizon {
+            // A nanosecond of slack against rounding of the run-relative times.
+            if t + WINDOW.as_secs_f64() > horizon + 1e-9 {
                 break;
             }
             let Some((_, w)) = self.windows.pop_first() else { break };
+            if let Some(slot) = usize::try_from(idx).ok().filter(|&i| i < 10_000_000) {
+                if self.window_log.len() <= slot {
+                    self.window_log.resize(slot + 1, (0.0, 0.0));
+                }
+                self.window_log[slot].0 += w.ok as f64;
+                self.window_log[slot].1 += w.sent as f64;
+            }
+            self.written_below = self.written_below.max(idx + 1);
             self.event(Event::Window {
                 t: (t * 10.0).round() / 10.0,
                 sent: w.sent,
@@ -625,6 +673,7 @@ impl Recorder {
     pub fn finish(&mut self, end: f64, interrupted: bool) -> Report {
         self.fold_ready(true);
         if let Some(start) = self.outages.close(end) {
+            self.open_at_end = true;
             self.event(Event::OutageEnded { t: end, start, seconds: end - start });
         }
         for n in &mut self.nodes {
@@ -666,11 +715,21 @@ impl Recorder {
             max: secs.last().copied(),
             incidents,
         };
-        let (mttf, mttr, bound) = if failures == 0 {
+        // Outages and availability come from requests: a workload that sent
+        // none has neither (null, not a perfect score).
+        let sent = self.requests.total > 0;
+        let (mttf, mttr, bound) = if !sent {
+            (None, None, None)
+        } else if failures == 0 {
             // No failure seen: only a one-sided bound, T / ln(1/alpha) at alpha = 0.05.
             (None, None, Some(end / (1.0f64 / 0.05).ln()))
         } else {
             (Some((end - outage_time) / failures as f64), Some(outage_time / failures as f64), None)
+        };
+        let ci = if sent {
+            intervals::run_intervals(outages, self.open_at_end, end, &self.window_log)
+        } else {
+            RunIntervals::default()
         };
         Report {
             experiment: String::new(),
@@ -685,7 +744,15 @@ impl Recorder {
             throughput_per_second: if end > 0.0 { self.requests.ok as f64 / end } else { 0.0 },
             availability: (self.requests.total > 0)
                 .then(|| self.requests.ok as f64 / self.requests.total as f64),
-            availability_time: if end > 0.0 { (1.0 - outage_time / end).clamp(0.0, 1.0) } else { 1.0 },
+            availability_ci: ci.availability,
+            availability_time: sent.then(|| {
+                if end > 0.0 {
+                    (1.0 - outage_time / end).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                }
+            }),
+            availability_time_ci: ci.availability_time,
             availability_model: None,
             availability_model_with_restart: None,
             failures_excluding_host_stalls,
@@ -694,12 +761,17 @@ impl Recorder {
                 .iter()
                 .map(|(s, e, src)| HostStall { start: *s, end: *e, seconds: e - s, source: src.clone() })
                 .collect(),
+            availability_exponential_ci: ci.availability_exponential,
             requests: self.requests.clone(),
             latency_seconds: latency,
             failures,
             mttf_seconds: mttf,
+            mttf_ci: ci.mttf,
             mttr_seconds: mttr,
+            mttr_ci: ci.mttr,
             mttf_lower_bound_seconds: bound,
+            intervals: sent.then(intervals::methods),
+            schedule_drawn: None,
             recovery_seconds: recovery,
             faults: self.faults.clone(),
             skipped_faults: self.skipped.clone(),
@@ -861,7 +933,7 @@ mod tests {
         assert_eq!(i.fault_to_outage, Some(0.0));
         assert_eq!(report.mttr_seconds, Some(2.0));
         assert_eq!(report.mttf_seconds, Some(2.0));
-        assert!((report.availability_time - 0.5).abs() < 1e-9);
+        assert!(report.availability_time.is_some_and(|a| (a - 0.5).abs() < 1e-9));
         assert!(report.tmr.is_some(), "a TMR topology reports its verdicts");
     }
 
@@ -957,6 +1029,59 @@ mod tests {
         assert_eq!(report.run_failures.len(), 2);
         assert_eq!(report.run_failures[1].node.as_deref(), Some("client-1"));
         assert!(report.faults[0].failed.is_some());
+    }
+
+    #[test]
+    fn windows_are_written_once_the_deadline_has_passed_since_their_end() {
+        let topo = Topology::from_roles(&[("server", 1), ("client", 1)]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut r =
+            Recorder::new(topo, Time::ZERO, Duration::from_secs(10), EventLog::create(&path).unwrap());
+        r.set_deadline(Duration::from_millis(50));
+        request(&mut r, 1, 1010, Outcome::Ok);
+        request(&mut r, 2, 1050, Outcome::Failed);
+        let windows = |p: &std::path::Path| {
+            std::fs::read_to_string(p).unwrap().lines().filter(|l| l.contains("\"window\"")).count()
+        };
+        r.tick(Time::from_millis(1195));
+        assert_eq!(
+            windows(&path),
+            0,
+            "[1.0, 1.1) may still get requests until 1.15 s, and their replies 50 ms later"
+        );
+        r.tick(Time::from_millis(1200));
+        assert_eq!(windows(&path), 1, "written 100 ms after its end, within 200 ms");
+        // A straggler for that window is written as a second line for it, not lost.
+        request(&mut r, 3, 1090, Outcome::Ok);
+        r.tick(Time::from_millis(1300));
+        assert_eq!(windows(&path), 2);
+        let report = r.finish(10.0, false);
+        assert_eq!(report.requests.total, 3);
+    }
+
+    #[test]
+    fn a_long_deadline_still_writes_windows_within_200_ms() {
+        let topo = Topology::from_roles(&[("server", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(10), EventLog::discard());
+        r.set_deadline(Duration::from_secs(2));
+        request(&mut r, 1, 1010, Outcome::Ok);
+        r.tick(Time::from_millis(1300));
+        assert_eq!(r.window_log.len(), 11, "[1.0, 1.1) written 200 ms after its end");
+        // Decided 1.5 s later: its count joins the window, in the report too.
+        request(&mut r, 2, 1020, Outcome::Failed);
+        r.tick(Time::from_millis(2600));
+        assert_eq!(r.window_log[10], (1.0, 2.0));
+    }
+
+    #[test]
+    fn a_workload_without_requests_reports_no_availability() {
+        let topo = Topology::from_roles(&[("node", 3)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(5), EventLog::discard());
+        let report = r.finish(5.0, false);
+        assert_eq!((report.availability, report.availability_time), (None, None));
+        assert_eq!((report.mttf_lower_bound_seconds, report.mttf_seconds), (None, None));
+        assert_eq!((report.availability_ci, report.intervals), (None, None));
     }
 
     #[test]

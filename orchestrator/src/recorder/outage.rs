@@ -25,13 +25,11 @@ pub enum Change {
 pub struct OutageTracker {
     open: Option<(f64, u64)>,
     done: Vec<Outage>,
-    last: Option<f64>,
 }
 
 impl OutageTracker {
     /// Fold a request sent at `t` that was (`correct`) or was not answered correctly.
     pub fn record(&mut self, t: f64, correct: bool) -> Option<Change> {
-        self.last = Some(t);
         match (&mut self.open, correct) {
             (None, true) => None,
             (None, false) => {
@@ -92,11 +90,6 @@ impl OutageTracker {
     /// The open outage's start, if any.
     pub fn open(&self) -> Option<f64> {
         self.open.map(|(s, _)| s)
-    }
-
-    /// Send time of the last folded request.
-    pub fn last_time(&self) -> Option<f64> {
-        self.last
     }
 
     /// Finished outages.

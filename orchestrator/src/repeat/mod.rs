@@ -54,10 +54,17 @@ pub struct Repeat {
     /// [lo, hi]; hi is null when no run failed (lo is then T / ln(1/α)).
     pub mttf_ci: [Option<f64>; 2],
     pub mttf_zero_failure_bound: bool,
+    /// What `mttf_ci` assumes, and whether that holds for this experiment.
+    pub mttf_ci_assumes: &'static str,
+    /// False for TMR, whose hazard rises over time: the χ² interval does not apply there.
+    pub mttf_ci_valid: bool,
     /// Total time watched (sum of the runs' times to failure or end).
     pub exposure_seconds: f64,
     pub availability: Option<Spread>,
+    /// 95% t-interval of the mean availability over the runs (each run one value).
+    pub availability_ci: Option<[f64; 2]>,
     pub availability_time: Option<Spread>,
+    pub availability_time_ci: Option<[f64; 2]>,
     /// TMR measured beside its model, for experiments built as the model assumes.
     pub tmr_model: Option<TmrModel>,
 }
@@ -84,6 +91,54 @@ pub struct TmrModel {
     pub replica_curve: Vec<CurvePoint>,
     /// Measured R_TMR(t) beside the model at a few times.
     pub comparison: Vec<TmrPoint>,
+    /// The measured R_TMR(t) curve and its band against the model curve,
+    /// with no assumption that the service's lifetime is exponential.
+    pub model_check: Option<ModelCheck>,
+}
+
+/// The Kaplan–Meier R_TMR(t) against 3R² − 2R³ with R = exp(−λ̂t), λ̂ the
+/// maximum-likelihood rate of the replicas' own lifetimes (crashes over
+/// replica-seconds watched, censored at the run's end).
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelCheck {
+    pub lambda_per_second: f64,
+    /// Largest |R_measured − R_model| over the curve's steps, and where.
+    pub max_deviation: f64,
+    pub max_deviation_at_seconds: f64,
+    /// Whether the model curve stays inside the measured curve's pointwise band.
+    pub inside_band: bool,
+    /// Where it first leaves the band, if it does.
+    pub first_outside_at_seconds: Option<f64>,
+}
+
+/// Compare a step curve with a band against a continuous, decreasing model.
+/// A step holds from its time to the next step's, so the model is checked at
+/// both ends of each step (where it is farthest from the flat value).
+pub fn model_check(curve: &[CurvePoint], lambda: f64, model: impl Fn(f64) -> f64) -> Option<ModelCheck> {
+    if curve.is_empty() || !lambda.is_finite() {
+        return None;
+    }
+    let (mut max_dev, mut max_at, mut outside) = (0.0_f64, 0.0, None);
+    for (i, p) in curve.iter().enumerate() {
+        let next = curve.get(i + 1).map_or(p.t, |q| q.t);
+        for t in [p.t, next] {
+            let m = model(t);
+            let dev = (p.r - m).abs();
+            if dev > max_dev {
+                (max_dev, max_at) = (dev, t);
+            }
+            if outside.is_none() && (m < p.lo - 1e-12 || m > p.hi + 1e-12) {
+                outside = Some(t);
+            }
+        }
+    }
+    Some(ModelCheck {
+        lambda_per_second: lambda,
+        max_deviation: max_dev,
+        max_deviation_at_seconds: max_at,
+        inside_band: outside.is_none(),
+        first_outside_at_seconds: outside,
+    })
 }
 
 /// R(t) of one replica, the model and the measured TMR service at time `t`.
@@ -186,19 +241,26 @@ pub fn summarise(runs: &[RunResult], tmr: Option<(&[String], Option<f64>)>) -> R
     let avail: Vec<f64> = runs.iter().filter_map(|r| lookup(&r.report, "availability")).collect();
     let avail_time: Vec<f64> = runs.iter().filter_map(|r| lookup(&r.report, "availability_time")).collect();
     let tmr_model = tmr.map(|(replicas, nominal)| tmr_model(runs, replicas, nominal, &curve, &mttf));
+    let t_ci = |v: &[f64]| stats::t_interval(v, ALPHA).map(|i| [i.lo.clamp(0.0, 1.0), i.hi.clamp(0.0, 1.0)]);
     Repeat {
         runs: runs.len(),
         failures: lifetimes.iter().filter(|l| l.failed).count(),
         confidence: 1.0 - ALPHA,
-        band: "pointwise 95%, Greenwood variance on the log(-log R) scale",
+        band:
+            "pointwise 95%: exact Clopper-Pearson while no run is censored (so honest at R = 1 and R = 0); \
+               after a censoring, Greenwood on the log(-log R) scale, Clopper-Pearson at R = 1 and R = 0",
         first_failure_seconds: lifetimes.iter().map(|l| l.failed.then_some(l.t)).collect(),
         reliability_curve: curve,
         mttf_seconds: mttf.mttf_seconds,
         mttf_ci: ci(&mttf),
         mttf_zero_failure_bound: mttf.zero_failure_bound,
+        mttf_ci_assumes: "chi-square: exponential times to failure (a constant hazard)",
+        mttf_ci_valid: tmr.is_none(),
         exposure_seconds: mttf.total_time_seconds,
         availability: stats::spread(&avail),
+        availability_ci: t_ci(&avail),
         availability_time: stats::spread(&avail_time),
+        availability_time_ci: t_ci(&avail_time),
         tmr_model,
     }
 }
@@ -242,6 +304,7 @@ fn tmr_model(
         mttf_tmr_model_seconds: lambda.map(stats::mttf_tmr),
         mttf_tmr_nominal_seconds: nominal.map(|m| stats::mttf_tmr(1.0 / m)),
         mttf_tmr_measured_seconds: service_mttf.mttf_seconds,
+        model_check: lambda.and_then(|l| model_check(service, l, |t| stats::r_tmr((-l * t).exp()))),
         replica_curve: curve,
         comparison,
     }
@@ -369,7 +432,7 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             repeat.exposure_seconds,
             num(lo, " s")
         );
-    } else {
+    } else if repeat.mttf_ci_valid {
         let _ = writeln!(
             s,
             "  MTTF           {}  95% CI [{}, {}]  (exponential, χ², {:.1} s watched)",
@@ -378,12 +441,27 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             num(hi, " s"),
             repeat.exposure_seconds
         );
+    } else {
+        let _ = writeln!(
+            s,
+            "  MTTF           {} ({:.1} s watched); no χ² interval: it assumes a constant hazard, \
+             and TMR's rises (see the model check)",
+            num(repeat.mttf_seconds, " s"),
+            repeat.exposure_seconds
+        );
     }
     if let Some(a) = repeat.availability {
         let _ = writeln!(
             s,
-            "  availability   mean {:.5}, min {:.5}, max {:.5}, stddev {:.5} (by requests)",
-            a.mean, a.min, a.max, a.stddev
+            "  availability   mean {:.5}{}, min {:.5}, max {:.5}, stddev {:.5} (by requests)",
+            a.mean,
+            repeat
+                .availability_ci
+                .map(|[lo, hi]| format!(" 95% CI [{lo:.5}, {hi:.5}] (t over {} runs)", a.n))
+                .unwrap_or_default(),
+            a.min,
+            a.max,
+            a.stddev
         );
     }
     let end = aggregate
@@ -417,6 +495,20 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             num(m.mttf_tmr_model_seconds, " s"),
             num(m.mttf_tmr_nominal_seconds, " s"),
         );
+        if let Some(c) = &m.model_check {
+            let _ = writeln!(
+                s,
+                "  model check    R_TMR measured vs 3R²−2R³, R = exp(−λ̂t), λ̂ = {:.4}/s from the replicas' lifetimes: \
+                 max deviation {:.3} at {:.1} s; {}",
+                c.lambda_per_second,
+                c.max_deviation,
+                c.max_deviation_at_seconds,
+                match c.first_outside_at_seconds {
+                    None => "the model stays inside the 95% band".to_string(),
+                    Some(t) => format!("the model leaves the 95% band at {t:.1} s"),
+                }
+            );
+        }
         let _ = writeln!(s, "  {:>8} {:>10} {:>14} {:>16}", "t", "R replica", "3R²−2R³", "R_TMR measured");
         for p in &m.comparison {
             let _ = writeln!(
@@ -581,6 +673,25 @@ mod tests {
         assert_eq!(rt, vec![1.0, 0.75, 0.5, 0.25, 0.25], "flat to the last censoring at 60 s");
         let a = r.availability.unwrap();
         assert!((a.mean - 0.85).abs() < 1e-12 && a.min == 0.7 && a.max == 1.0);
+        // t-interval over 4 runs: 0.85 ± t(0.975, 3)·s/2 = 3.182446 · 0.129099 / 2 = ± 0.205426.
+        let [lo, hi] = r.availability_ci.unwrap();
+        assert!((lo - (0.85 - 0.205_426)).abs() < 1e-5 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
+        assert!(r.mttf_ci_valid);
+    }
+
+    #[test]
+    fn model_check_finds_the_largest_gap_and_whether_the_model_leaves_the_band() {
+        let pt = |t: f64, r: f64, lo: f64, hi: f64| CurvePoint { t, r, lo, hi, at_risk: 4, failed: 1 };
+        let curve = vec![pt(0.0, 1.0, 0.6, 1.0), pt(2.0, 0.5, 0.3, 0.8), pt(4.0, 0.5, 0.3, 0.8)];
+        // Model 1 − t/8: 0.75 at 2 s, 0.5 at 4 s; inside the band everywhere.
+        let c = model_check(&curve, 0.1, |t| 1.0 - t / 8.0).unwrap();
+        assert!((c.max_deviation - 0.25).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.max_deviation_at_seconds, 2.0);
+        assert!(c.inside_band);
+        // Model 1 − t/4 reaches 0.5 at the end of the first step, below its band [0.6, 1].
+        let c = model_check(&curve, 0.1, |t| 1.0 - t / 4.0).unwrap();
+        assert!(!c.inside_band);
+        assert_eq!(c.first_outside_at_seconds, Some(2.0));
     }
 
     #[test]
@@ -615,6 +726,10 @@ mod tests {
         assert!((m.mttf_tmr_nominal_seconds.unwrap() - 50.0 / 3.0).abs() < 1e-9);
         assert!(m.mttf_tmr_model_seconds.unwrap() < m.replica_mttf_seconds.unwrap());
         assert_eq!(m.comparison.len(), 11);
+        let check = m.model_check.as_ref().unwrap();
+        assert!((check.lambda_per_second - lambda).abs() < 1e-12);
+        assert!(check.max_deviation > 0.0 && check.max_deviation < 1.0);
+        assert!(!r.mttf_ci_valid, "the χ² interval does not hold for TMR's rising hazard");
         for p in &m.comparison {
             assert!((p.r_tmr_model - stats::r_tmr(p.r_replica)).abs() < 1e-12);
         }

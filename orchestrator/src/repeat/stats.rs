@@ -33,18 +33,24 @@ pub fn z_two_sided(alpha: f64) -> f64 {
 }
 
 /// Kaplan–Meier estimate of R(t) = P(no failure in [0, t]) with pointwise
-/// (1 − α) bands from Greenwood's variance on the log(−log R) scale
-/// (Kalbfleisch–Prentice), which keeps the band inside [0, 1]. The curve
-/// starts at (0, 1) and has one point per distinct failure time, plus one at
-/// the last censoring time if it comes after the last failure.
+/// (1 − α) bands. While no unit has been censored, R(t) is a plain binomial
+/// proportion (survivors of all units), so the band is the exact
+/// Clopper–Pearson interval, which stays honest at R = 1 and R = 0 (8 of 8
+/// surviving gives [0.631, 1]). After a censoring, Greenwood's variance on the
+/// log(−log R) scale (Kalbfleisch–Prentice) keeps the band inside [0, 1];
+/// where that collapses (R = 1 or R = 0) the exact bound for the units still
+/// watched is used instead. The curve starts at (0, 1) and has one point per
+/// distinct failure time, plus one at the last censoring time if it comes
+/// after the last failure; each point's band holds until the next point.
 pub fn kaplan_meier(samples: &[Lifetime], alpha: f64) -> Vec<CurvePoint> {
     let mut s: Vec<Lifetime> = samples.iter().copied().filter(|l| l.t.is_finite()).collect();
     // At equal times failures come before censorings (a unit censored at t was at risk at t).
     s.sort_by(|a, b| a.t.total_cmp(&b.t).then(b.failed.cmp(&a.failed)));
-    let z = z_two_sided(alpha);
-    let mut out = vec![CurvePoint { t: 0.0, r: 1.0, lo: 1.0, hi: 1.0, at_risk: s.len(), failed: 0 }];
-    let (mut r, mut greenwood) = (1.0_f64, 0.0_f64);
-    let mut at_risk = s.len();
+    let n = s.len();
+    // (point, Greenwood sum, failures so far)
+    let mut raw = vec![(CurvePoint { t: 0.0, r: 1.0, lo: 1.0, hi: 1.0, at_risk: n, failed: 0 }, 0.0, 0usize)];
+    let (mut r, mut greenwood, mut dead) = (1.0_f64, 0.0_f64, 0usize);
+    let mut at_risk = n;
     let mut i = 0;
     while i < s.len() {
         let t = s[i].t;
@@ -58,20 +64,39 @@ pub fn kaplan_meier(samples: &[Lifetime], alpha: f64) -> Vec<CurvePoint> {
             i += 1;
         }
         if d > 0 {
-            let n = at_risk as f64;
-            r *= 1.0 - d as f64 / n;
+            let m = at_risk as f64;
+            r *= 1.0 - d as f64 / m;
             if at_risk > d {
-                greenwood += d as f64 / (n * (n - d as f64));
+                greenwood += d as f64 / (m * (m - d as f64));
             }
-            let (lo, hi) = band(r, greenwood, z);
-            out.push(CurvePoint { t, r, lo, hi, at_risk, failed: d });
+            dead += d;
+            raw.push((CurvePoint { t, r, lo: r, hi: r, at_risk, failed: d }, greenwood, dead));
         }
         at_risk -= d + c;
         if i == s.len() && d == 0 && t > 0.0 {
             // The curve goes on flat to the last censoring.
-            let last = out.last().copied().unwrap_or(out[0]);
-            out.push(CurvePoint { t, at_risk: c, failed: 0, ..last });
+            let (last, g, k) = raw.last().copied().unwrap_or(raw[0]);
+            raw.push((CurvePoint { t, at_risk: c, failed: 0, ..last }, g, k));
         }
+    }
+    let z = z_two_sided(alpha);
+    let censored: Vec<f64> = s.iter().filter(|l| !l.failed).map(|l| l.t).collect();
+    let mut out = Vec::with_capacity(raw.len());
+    for (j, &(p, g, k)) in raw.iter().enumerate() {
+        let next = raw.get(j + 1).map_or(p.t, |q| q.0.t);
+        // Units watched through this point's whole step.
+        let watched = s.iter().filter(|l| l.t >= next).count();
+        let exact = censored.iter().all(|&c| c >= next);
+        let (lo, hi) = if exact {
+            clopper_pearson(n - k, n, alpha)
+        } else if p.r >= 1.0 {
+            (clopper_pearson(watched, watched, alpha).0, 1.0)
+        } else if p.r <= 0.0 {
+            (0.0, clopper_pearson(0, p.at_risk, alpha).1)
+        } else {
+            band(p.r, g, z)
+        };
+        out.push(CurvePoint { lo, hi, ..p });
     }
     out
 }
@@ -90,6 +115,20 @@ fn band(r: f64, g: f64, z: f64) -> (f64, f64) {
     let lo = r.powf((z * se).exp());
     let hi = r.powf((-z * se).exp());
     (lo.clamp(0.0, 1.0), hi.clamp(0.0, 1.0))
+}
+
+/// The exact two-sided (1 − α) Clopper–Pearson interval for a proportion
+/// after `k` successes in `n` trials: [B(α/2; k, n−k+1), B(1−α/2; k+1, n−k)].
+/// With no trial, [0, 1].
+pub fn clopper_pearson(k: usize, n: usize, alpha: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let k = k.min(n);
+    let (kf, nf) = (k as f64, n as f64);
+    let lo = if k == 0 { 0.0 } else { beta_quantile(alpha / 2.0, kf, nf - kf + 1.0) };
+    let hi = if k == n { 1.0 } else { beta_quantile(1.0 - alpha / 2.0, kf + 1.0, nf - kf) };
+    (lo, hi)
 }
 
 /// R(t) read off a step curve (the value of the last point at or before t).
@@ -285,6 +324,204 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
+/// The regularised incomplete beta function I_x(a, b) (Lentz's continued
+/// fraction, on the side where it converges fast).
+pub fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - beta_inc(b, a, 1.0 - x);
+    }
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..1000 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        for aa in
+            [m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))]
+        {
+            d = 1.0 + aa * d;
+            if d.abs() < TINY {
+                d = TINY;
+            }
+            c = 1.0 + aa / c;
+            if c.abs() < TINY {
+                c = TINY;
+            }
+            d = 1.0 / d;
+            h *= d * c;
+        }
+        // The last factor of the pair decides convergence.
+        if (d * c - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    (ln_front.exp() * h / a).clamp(0.0, 1.0)
+}
+
+/// The p-quantile of the Beta(a, b) distribution, by bisection.
+pub fn beta_quantile(p: f64, a: f64, b: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if beta_inc(a, b, mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-14 {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The p-quantile of Student's t with `df` degrees of freedom, by bisection
+/// on P(|T| > t) = I_{df/(df+t²)}(df/2, 1/2).
+pub fn t_quantile(p: f64, df: f64) -> f64 {
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    if p < 0.5 {
+        return -t_quantile(1.0 - p, df);
+    }
+    let upper = |t: f64| 0.5 * beta_inc(df / 2.0, 0.5, df / (df + t * t));
+    let target = 1.0 - p;
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    while upper(hi) > target && hi < 1e12 {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if upper(mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo <= 1e-12 * hi.max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// A two-sided (1 − α) interval around an estimate.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub lo: f64,
+    pub hi: f64,
+    /// Independent values the interval rests on (runs, batches).
+    pub n: usize,
+}
+
+/// The t-interval for the mean of independent values: mean ± t(1−α/2, n−1)·s/√n
+/// (None below two values).
+pub fn t_interval(values: &[f64], alpha: f64) -> Option<Interval> {
+    let s = spread(values)?;
+    if s.n < 2 {
+        return None;
+    }
+    let half = t_quantile(1.0 - alpha / 2.0, (s.n - 1) as f64) * s.stddev / (s.n as f64).sqrt();
+    Some(Interval { estimate: s.mean, lo: s.mean - half, hi: s.mean + half, n: s.n })
+}
+
+/// Batch means for a ratio measured over consecutive windows (ok/sent,
+/// up time/window length): the windows are cut into `batches` contiguous
+/// batches of equal count, each batch's ratio Σnum/Σden is one value, and the
+/// interval is the whole series' ratio ± t(1−α/2, b−1)·s/√b over the b batches
+/// that saw anything. Batches long against the series' correlation time make
+/// the batch values nearly independent; the t-quantile pays for few of them.
+/// None when fewer than two batches carry data.
+pub fn batch_means(windows: &[(f64, f64)], batches: usize, alpha: f64) -> Option<Interval> {
+    let (num, den) = windows.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    if den <= 0.0 || batches < 2 || windows.len() < batches {
+        return None;
+    }
+    let per = windows.len() / batches;
+    let values: Vec<f64> = (0..batches)
+        .filter_map(|j| {
+            // The last batch takes the remainder.
+            let end = if j + 1 == batches { windows.len() } else { (j + 1) * per };
+            let (x, y) = windows[j * per..end].iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            (y > 0.0).then(|| x / y)
+        })
+        .collect();
+    let s = spread(&values)?;
+    if s.n < 2 {
+        return None;
+    }
+    let estimate = num / den;
+    let half = t_quantile(1.0 - alpha / 2.0, (s.n - 1) as f64) * s.stddev / (s.n as f64).sqrt();
+    Some(Interval { estimate, lo: estimate - half, hi: estimate + half, n: s.n })
+}
+
+/// MTTR of exponential repair times, with its (1 − α) χ² interval; each
+/// sample is one outage (`failed`: it ended, a completed repair). With every
+/// repair seen to its end the sum of k down times is Gamma(k), so the interval
+/// is [2D/χ²(1−α/2, 2k), 2D/χ²(α/2, 2k)]; an outage still open at the end adds
+/// its time but no repair, and the lower limit takes 2k + 2 degrees as for a
+/// time-truncated test. None without a completed repair.
+pub fn mttr_interval(samples: &[Lifetime], alpha: f64) -> Option<[f64; 2]> {
+    let total: f64 = samples.iter().map(|l| l.t.max(0.0)).sum();
+    let k = samples.iter().filter(|l| l.failed).count() as f64;
+    if k == 0.0 {
+        return None;
+    }
+    let open = samples.iter().any(|l| !l.failed);
+    let lo_df = if open { 2.0 * k + 2.0 } else { 2.0 * k };
+    Some([
+        2.0 * total / chi2_quantile(1.0 - alpha / 2.0, lo_df),
+        2.0 * total / chi2_quantile(alpha / 2.0, 2.0 * k),
+    ])
+}
+
+/// The p-quantile of Fisher's F(d1, d2): d2·X / (d1·(1 − X)) with X ~ Beta(d1/2, d2/2).
+pub fn f_quantile(p: f64, d1: f64, d2: f64) -> f64 {
+    let x = beta_quantile(p, d1 / 2.0, d2 / 2.0);
+    if x >= 1.0 {
+        return f64::INFINITY;
+    }
+    d2 * x / (d1 * (1.0 - x))
+}
+
+/// The (1 − α) interval of the steady-state availability μ/(λ + μ) of a unit
+/// with exponential up times (rate λ) and down times (rate μ), from `failures`
+/// failures in `up` seconds up and `repairs` repairs in `down` seconds down:
+/// 2λU ~ χ²(2r) and 2μD ~ χ²(2k), so (λ/μ)·(U/r)/(D/k) ~ F(2r, 2k). None
+/// without a failure and a repair.
+pub fn availability_exponential(
+    failures: usize,
+    up: f64,
+    repairs: usize,
+    down: f64,
+    alpha: f64,
+) -> Option<[f64; 2]> {
+    if failures == 0 || repairs == 0 || up <= 0.0 || down <= 0.0 {
+        return None;
+    }
+    let (r, k) = (failures as f64, repairs as f64);
+    let ratio = (r / up) / (k / down);
+    let lo_ratio = ratio * f_quantile(alpha / 2.0, 2.0 * r, 2.0 * k);
+    let hi_ratio = ratio * f_quantile(1.0 - alpha / 2.0, 2.0 * r, 2.0 * k);
+    Some([1.0 / (1.0 + hi_ratio), 1.0 / (1.0 + lo_ratio)])
+}
+
 /// Mean, extremes and sample standard deviation of a set of values.
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 pub struct Spread {
@@ -411,11 +648,194 @@ mod tests {
     }
 
     #[test]
-    fn all_censored_keeps_r_at_one() {
+    fn all_censored_keeps_r_at_one_with_an_honest_band() {
         let s = vec![Lifetime { t: 5.0, failed: false }; 3];
         let c = kaplan_meier(&s, 0.05);
         assert_eq!(c.len(), 2);
-        assert!(c.iter().all(|p| p.r == 1.0 && p.lo == 1.0));
+        // 3 of 3 survived: the exact lower bound is 0.025^(1/3) = 0.292, not 1.
+        assert!(c.iter().all(|p| p.r == 1.0 && p.hi == 1.0 && close(p.lo, 0.025f64.powf(1.0 / 3.0), 1e-9)));
+    }
+
+    #[test]
+    fn eight_runs_that_all_survive_bound_r_below_at_0_63() {
+        // The case a reader met: 8 runs, no failure, R(3 s) shown as [1.00, 1.00].
+        // Two-sided 95% Clopper–Pearson: lower bound (α/2)^(1/n) = 0.025^(1/8) = 0.6306.
+        let s = vec![Lifetime { t: 10.0, failed: false }; 8];
+        let c = kaplan_meier(&s, 0.05);
+        let p = curve_at(&c, 3.0).unwrap();
+        assert_eq!(p.r, 1.0);
+        assert!(close(p.lo, 0.630_583, 1e-5), "{p:?}");
+        assert_eq!(p.hi, 1.0);
+    }
+
+    #[test]
+    fn band_stays_open_at_r_zero_and_is_exact_before_any_censoring() {
+        let s: Vec<Lifetime> = (1..=8).map(|k| Lifetime { t: k as f64, failed: true }).collect();
+        let c = kaplan_meier(&s, 0.05);
+        let last = c.last().unwrap();
+        assert_eq!(last.r, 0.0);
+        assert_eq!(last.lo, 0.0);
+        assert!(close(last.hi, 1.0 - 0.025f64.powf(1.0 / 8.0), 1e-5), "{last:?}");
+        // At t = 4, 4 of 8 survive: Clopper–Pearson [0.157, 0.843] (tables).
+        let p = curve_at(&c, 4.5).unwrap();
+        assert!(close(p.r, 0.5, 1e-12));
+        assert!(close(p.lo, 0.157_013, 1e-4) && close(p.hi, 0.842_987, 1e-4), "{p:?}");
+    }
+
+    #[test]
+    fn after_a_censoring_the_edges_use_the_units_still_watched() {
+        // Censored at 1 and 2, the rest (4) watched to 10 without failure.
+        let mut s = vec![Lifetime { t: 1.0, failed: false }, Lifetime { t: 2.0, failed: false }];
+        s.extend(vec![Lifetime { t: 10.0, failed: false }; 4]);
+        let c = kaplan_meier(&s, 0.05);
+        let end = c.last().unwrap();
+        assert_eq!((end.t, end.r), (10.0, 1.0));
+        assert!(close(end.lo, 0.025f64.powf(0.25), 1e-9), "4 watched to the end: {end:?}");
+        // Censoring before a failure: Greenwood after it, still inside [0, 1] and around r.
+        let s = vec![
+            Lifetime { t: 1.0, failed: false },
+            Lifetime { t: 2.0, failed: true },
+            Lifetime { t: 3.0, failed: true },
+            Lifetime { t: 4.0, failed: false },
+            Lifetime { t: 5.0, failed: false },
+        ];
+        let c = kaplan_meier(&s, 0.05);
+        let p = curve_at(&c, 2.5).unwrap();
+        assert!(close(p.r, 0.75, 1e-12));
+        assert!(p.lo > 0.0 && p.lo < 0.75 && p.hi > 0.75 && p.hi < 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn clopper_pearson_matches_the_tables() {
+        let (lo, hi) = clopper_pearson(5, 10, 0.05);
+        assert!(close(lo, 0.187_086, 1e-5) && close(hi, 0.812_914, 1e-5), "{lo} {hi}");
+        let (lo, hi) = clopper_pearson(1, 20, 0.05);
+        assert!(close(lo, 0.001_265, 1e-3) && close(hi, 0.248_733, 1e-5), "{lo} {hi}");
+        assert_eq!(clopper_pearson(0, 0, 0.05), (0.0, 1.0));
+    }
+
+    #[test]
+    fn t_quantiles_match_the_tables() {
+        for (p, df, want) in [
+            (0.975, 1.0, 12.706_205),
+            (0.975, 9.0, 2.262_157),
+            (0.975, 19.0, 2.093_024),
+            (0.95, 5.0, 2.015_048),
+            (0.995, 29.0, 2.756_386),
+            (0.975, 1000.0, 1.962_339),
+        ] {
+            let got = t_quantile(p, df);
+            assert!(close(got, want, 1e-5), "t({p}, {df}) = {got}, want {want}");
+        }
+        assert!(close(t_quantile(0.025, 9.0), -2.262_157, 1e-5));
+    }
+
+    #[test]
+    fn t_interval_of_known_values() {
+        // mean 5, s = √2.5, n = 5: half-width t(0.975, 4)·s/√5 = 2.776445 · 0.707107.
+        let i = t_interval(&[3.0, 4.0, 5.0, 6.0, 7.0], 0.05).unwrap();
+        assert!(close(i.lo, 5.0 - 1.963_243, 1e-5) && close(i.hi, 5.0 + 1.963_243, 1e-5), "{i:?}");
+        assert_eq!(t_interval(&[1.0], 0.05), None);
+    }
+
+    /// AR(1) around `mean`: x' = mean + φ(x − mean) + ε, ε ~ N(0, 1).
+    fn ar1(rng: &mut rand_chacha::ChaCha8Rng, n: usize, mean: f64, phi: f64) -> Vec<(f64, f64)> {
+        use rand_distr::{Distribution, StandardNormal};
+        let mut x = mean;
+        (0..n)
+            .map(|_| {
+                let e: f64 = StandardNormal.sample(rng);
+                x = mean + phi * (x - mean) + e;
+                (x, 1.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_means_cover_the_truth_at_about_the_stated_rate() {
+        use rand::SeedableRng;
+        // 1000 seeded series of 600 correlated windows (a 60 s run in 100 ms
+        // windows), 20 batches: a 95% interval must cover the mean 95% of the time.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let trials = 1000;
+        let covered = (0..trials)
+            .filter(|_| {
+                let w = ar1(&mut rng, 600, 3.0, 0.5);
+                let i = batch_means(&w, 20, 0.05).unwrap();
+                i.lo <= 3.0 && 3.0 <= i.hi
+            })
+            .count();
+        let rate = covered as f64 / trials as f64;
+        assert!((0.93..=0.97).contains(&rate), "coverage {rate}");
+    }
+
+    #[test]
+    fn batch_means_of_a_ratio_and_its_limits() {
+        // 40 windows, ok/sent alternating 10/10 and 8/10: ratio 0.9, every batch of 2 is 0.9.
+        let w: Vec<(f64, f64)> = (0..40).map(|k| (if k % 2 == 0 { 10.0 } else { 8.0 }, 10.0)).collect();
+        let i = batch_means(&w, 20, 0.05).unwrap();
+        assert!(close(i.estimate, 0.9, 1e-12) && close(i.lo, 0.9, 1e-9) && close(i.hi, 0.9, 1e-9));
+        assert_eq!(i.n, 20);
+        assert_eq!(batch_means(&w[..3], 20, 0.05), None, "fewer windows than batches");
+        assert_eq!(batch_means(&[(0.0, 0.0); 40], 20, 0.05), None, "nothing sent");
+    }
+
+    #[test]
+    fn f_quantiles_match_the_tables() {
+        for (p, d1, d2, want) in
+            [(0.975, 10.0, 10.0, 3.716_792), (0.025, 10.0, 10.0, 0.269_048), (0.95, 4.0, 20.0, 2.866_081)]
+        {
+            let got = f_quantile(p, d1, d2);
+            assert!(close(got, want, 1e-5), "F({p}; {d1}, {d2}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn exponential_availability_interval_covers_the_truth_at_about_the_stated_rate() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Exp};
+        // 1000 seeded 60 s runs, up ~ Exp(mean 4 s), down ~ Exp(mean 1 s): A = 0.8.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (up_law, down_law) = (Exp::new(0.25).unwrap(), Exp::new(1.0).unwrap());
+        let (mut covered, mut tried) = (0, 0);
+        for _ in 0..1000 {
+            let (mut t, mut up, mut down, mut failures, mut repairs) = (0.0, 0.0, 0.0, 0, 0);
+            while t < 60.0 {
+                let u: f64 = up_law.sample(&mut rng);
+                if t + u >= 60.0 {
+                    up += 60.0 - t;
+                    break;
+                }
+                up += u;
+                failures += 1;
+                t += u;
+                let d: f64 = down_law.sample(&mut rng);
+                down += d.min(60.0 - t);
+                repairs += usize::from(t + d < 60.0);
+                t += d;
+            }
+            if let Some([lo, hi]) = availability_exponential(failures, up, repairs, down, 0.05) {
+                tried += 1;
+                covered += usize::from(lo <= 0.8 && 0.8 <= hi);
+            }
+        }
+        let rate = covered as f64 / tried as f64;
+        assert!(tried > 990 && (0.93..=0.97).contains(&rate), "coverage {rate} over {tried}");
+    }
+
+    #[test]
+    fn mttr_interval_is_the_chi_square_one() {
+        // 10 repairs, 10 s down: [20/χ²(0.975, 20), 20/χ²(0.025, 20)] = [0.5853, 2.0853].
+        let s = vec![Lifetime { t: 1.0, failed: true }; 10];
+        let [lo, hi] = mttr_interval(&s, 0.05).unwrap();
+        assert!(close(lo, 20.0 / 34.169_607, 1e-5) && close(hi, 20.0 / 9.590_777, 1e-5), "{lo} {hi}");
+        // The same with an eleventh outage open at the end (1 s more, no repair).
+        let mut s = s;
+        s.push(Lifetime { t: 1.0, failed: false });
+        let [lo, hi] = mttr_interval(&s, 0.05).unwrap();
+        assert!(close(lo, 22.0 / 36.780_712, 1e-5) && close(hi, 22.0 / 9.590_777, 1e-5), "{lo} {hi}");
+        // One outage open at the end, none completed: no upper bound.
+        assert_eq!(mttr_interval(&[Lifetime { t: 3.0, failed: false }], 0.05), None);
     }
 
     #[test]

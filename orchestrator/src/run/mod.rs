@@ -280,6 +280,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     report.backend = running.backend_name.to_string();
     report.run_id = running.id.run_id.clone();
     report.availability_model = exp.availability_model();
+    report.schedule_drawn = exp.schedule_drawn(seed, duration);
     report.availability_model_with_restart = exp
         .repair_model()
         .zip(running.recorder.mean_restart_seconds())

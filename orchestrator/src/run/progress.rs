@@ -54,15 +54,25 @@ impl Progress {
     /// Update the progress display.
     pub fn tick(&self, elapsed: Duration, duration: Duration, rec: &Recorder) {
         let r = rec.requests();
-        let avail = if r.total > 0 { 100.0 * r.ok as f64 / r.total as f64 } else { 100.0 };
+        // A workload that sends no requests has no request availability to show.
+        let avail = if r.total > 0 {
+            format!("{:>7.3}%", 100.0 * r.ok as f64 / r.total as f64)
+        } else {
+            format!("{:>8}", "n/a")
+        };
         let text = format!(
-            "[{:>5.1}/{:.0} s] requests {:>8}  ok {:>7.3}%  wrong {}  {}",
+            "[{:>5.1}/{:.0} s] requests {:>8}  ok {avail}  wrong {}  {}",
             elapsed.as_secs_f64().min(duration.as_secs_f64()),
             duration.as_secs_f64(),
             r.total,
-            avail,
             r.wrong,
-            if rec.in_outage() { "OUTAGE" } else { "serving" }
+            if r.total == 0 {
+                "no requests"
+            } else if rec.in_outage() {
+                "OUTAGE"
+            } else {
+                "serving"
+            }
         );
         match self.mode {
             Mode::Quiet => {}

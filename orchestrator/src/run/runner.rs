@@ -143,6 +143,7 @@ impl<'a> Running<'a> {
         );
         let mut recorder = recorder;
         recorder.set_effect_window(deadline(&exp.workload));
+        recorder.set_deadline(deadline(&exp.workload));
         Running {
             exp,
             id,
@@ -330,6 +331,8 @@ impl<'a> Running<'a> {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut interrupted = false;
         let mut ping = tokio::time::interval(Duration::from_secs(1));
+        // events.jsonl gets each 100 ms window soon after it is final, even when nothing arrives.
+        let mut flush = tokio::time::interval(Duration::from_millis(50));
         let mut probe = tokio::time::interval(STALL_PROBE);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far = Duration::from_secs(365 * 24 * 3600);
@@ -375,6 +378,7 @@ impl<'a> Running<'a> {
                         self.inject(&spec, now, opts);
                     }
                 },
+                _ = flush.tick() => self.recorder.tick(monotonic_now()),
                 _ = ping.tick() => {
                     for link in self.links.values() { link.send(Down::Ping); }
                     self.check_silence(opts);

@@ -459,6 +459,8 @@ pub const REPORT_ROOTS: &[&str] = &[
     "commit",
     "rpc",
     "repeat",
+    "nodes",
+    "faults",
 ];
 
 #[cfg(test)]

@@ -487,6 +487,16 @@ pub fn metric_meaning(metric: &str) -> String {
     if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
         return (*m).to_string();
     }
+    // The executed faults, in the order they ran: `faults.1.at_seconds` exists once two have.
+    if let Some((n, field)) = metric.strip_prefix("faults.").and_then(|r| r.split_once('.')) {
+        let nth =
+            n.parse::<usize>().map_or_else(|_| n.to_string(), |i| format!("fault number {} to run", i + 1));
+        match field {
+            "at_seconds" => return format!("when {nth} was injected, in seconds (null: fewer faults ran)"),
+            "until_seconds" => return format!("when {nth} ended, in seconds (null: it lasted to the end)"),
+            _ => {}
+        }
+    }
     // A node by name: `nodes.replica-2.crashes`.
     if let Some((node, field)) = metric.strip_prefix("nodes.").and_then(|r| r.rsplit_once('.')) {
         match field {
@@ -644,6 +654,7 @@ mod tests {
         assert!(metric_meaning("commit.blocked").contains("blocked"));
         assert!(metric_meaning("nodes.voter-1.crashes").contains("voter-1 was crashed"));
         assert!(metric_meaning("nodes.voter-1.down_seconds").contains("voter-1 was down"));
+        assert!(metric_meaning("faults.1.at_seconds").contains("fault number 2 to run was injected"));
         assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
     }
 }

@@ -121,6 +121,34 @@ pub struct RunArgs {
     /// Run N times (seeds derived from the base seed) and report R(t), MTTF and availability's spread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
+    /// A fault-free control: run with the file's `faults:` removed. Its `expect:`
+    /// should then fail, which shows the faults mattered.
+    #[arg(long)]
+    pub no_faults: bool,
+}
+
+/// What a control run says on its output and in report.json.
+const CONTROL_NOTE: &str = "control run: faults removed";
+
+/// Load the experiment the command line names, without its faults for a control run.
+fn load_for_run(args: &RunArgs) -> Result<crate::experiment::Experiment> {
+    let mut exp = crate::experiment::load(&args.experiment)?;
+    if args.no_faults {
+        exp.faults.clear();
+    }
+    Ok(exp)
+}
+
+/// Mark a control run's report.json, so that its numbers are never taken for the experiment's.
+fn mark_control(dir: &std::path::Path) -> Result<()> {
+    let path = dir.join("report.json");
+    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut json: serde_json::Value = serde_json::from_slice(&text)?;
+    if let Some(m) = json.as_object_mut() {
+        m.insert("control".into(), CONTROL_NOTE.into());
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Parse a humane duration (`250ms`, `30s`, `2m`).
@@ -286,7 +314,10 @@ fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
 }
 
 fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
-    let exp = crate::experiment::load(&args.experiment)?;
+    let exp = load_for_run(&args)?;
+    if args.no_faults {
+        println!("{CONTROL_NOTE}");
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
     // A sandbox runs until it is stopped (q, Ctrl-C), unless told otherwise.
     let duration = match (sandbox, args.duration) {
@@ -297,9 +328,15 @@ fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
     if let Some(dir) = &outcome.out_dir {
+        if args.no_faults {
+            mark_control(dir)?;
+        }
         crate::html::write_for_dir(dir)?;
     }
     print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
+    if args.no_faults {
+        println!("  {CONTROL_NOTE}");
+    }
     // A sandbox has no expectations: stopping it is how it ends.
     Ok(if sandbox { ExitCode::SUCCESS } else { ExitCode::from(outcome.verdict().exit_code()) })
 }
@@ -309,7 +346,10 @@ fn run_repeated(args: RunArgs) -> Result<ExitCode> {
     if args.tui {
         anyhow::bail!("--repeat runs headless; drop --tui");
     }
-    let exp = crate::experiment::load(&args.experiment)?;
+    let exp = load_for_run(&args)?;
+    if args.no_faults {
+        println!("{CONTROL_NOTE}");
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&exp.name));
     let opts = run_options(&args, out)?;
     let n = args.repeat.unwrap_or(1) as usize;

@@ -474,17 +474,21 @@ pub fn metric_meaning(metric: &str) -> String {
         ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
         ("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
         ("checkpointing.replayed", "logged messages replayed to the recovering process"),
+        ("checkpointing.cost_seconds", "what fault tolerance cost: time spent checkpointing plus work lost to rollbacks, the quantity Young's interval minimises"),
         ("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
         ("byzantine.instances", "rounds of agreement run (one per value the commander sends)"),
         ("byzantine.disagreements", "rounds in which loyal generals decided different values: agreement broken"),
         ("byzantine.validity_violations", "rounds with a loyal commander in which a loyal general decided something other than the commander's value"),
         ("byzantine.validity", "1 when every loyal general followed a loyal commander"),
-        ("byzantine.traitor_commander", "rounds in which the commander was the traitor"),
-        ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor"),
+        ("byzantine.traitor_commander", "rounds in which the commander was the traitor and a loyal lieutenant received its lie (conflicting values)"),
+        ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor and a loyal lieutenant received its lie (conflicting values)"),
         ("commit.committed", "transactions that committed"),
         ("commit.blocked", "participants that voted yes and then had to wait, unable to commit or abort on their own (blocked)"),
         ("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
         ("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
+        ("commit.undecided", "transactions started that no participant had decided by the end of the run: participants left hanging"),
+        ("commit.hung", "transactions still undecided at the end that had waited longer than any transaction took to be decided: left hanging, not merely in flight"),
+        ("commit.max_termination_seconds", "the longest from a transaction's start to its decision by the termination protocol: how long participants waited for the silent coordinator"),
         ("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
         ("rpc.duplicate_executions", "calls the server executed more than once (retries of calls whose reply was lost)"),
         ("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
@@ -494,6 +498,25 @@ pub fn metric_meaning(metric: &str) -> String {
     ];
     if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
         return (*m).to_string();
+    }
+    // The executed faults, in the order they ran: `faults.1.at_seconds` exists once two have.
+    if let Some((n, field)) = metric.strip_prefix("faults.").and_then(|r| r.split_once('.')) {
+        let nth =
+            n.parse::<usize>().map_or_else(|_| n.to_string(), |i| format!("fault number {} to run", i + 1));
+        match field {
+            "at_seconds" => return format!("when {nth} was injected, in seconds (null: fewer faults ran)"),
+            "until_seconds" => return format!("when {nth} ended, in seconds (null: it lasted to the end)"),
+            _ => {}
+        }
+    }
+    // A node by name: `nodes.replica-2.crashes`.
+    if let Some((node, field)) = metric.strip_prefix("nodes.").and_then(|r| r.rsplit_once('.')) {
+        match field {
+            "crashes" => return format!("times {node} was crashed: the fault reached its target"),
+            "recoveries" => return format!("times {node} came back after a crash"),
+            "down_seconds" => return format!("how long {node} was down, in seconds"),
+            _ => {}
+        }
     }
     let prefix: &[(&str, &str)] = &[
         ("latency_seconds", "the time from sending a request to its correct reply, in seconds"),
@@ -643,6 +666,9 @@ mod tests {
         assert!(metric_meaning("commit.blocked").contains("blocked"));
         assert!(metric_meaning("failures_excluding_host_stalls").contains("stall"));
         assert!(metric_meaning("valid").contains("agent died"));
+        assert!(metric_meaning("nodes.voter-1.crashes").contains("voter-1 was crashed"));
+        assert!(metric_meaning("nodes.voter-1.down_seconds").contains("voter-1 was down"));
+        assert!(metric_meaning("faults.1.at_seconds").contains("fault number 2 to run was injected"));
         assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
     }
 }

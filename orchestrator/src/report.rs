@@ -235,13 +235,17 @@ pub struct ExpectResult {
 }
 
 /// Look up a dotted path (`requests.wrong`) in a JSON value as a number
-/// (booleans count as 0/1).
+/// (booleans count as 0/1). In a list, a part is an index or the `name` of
+/// an element (`nodes.replica-2.crashes`).
 pub fn lookup(value: &serde_json::Value, path: &str) -> Option<f64> {
     let mut v = value;
     for part in path.split('.') {
         v = match v {
             serde_json::Value::Object(m) => m.get(part)?,
-            serde_json::Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            serde_json::Value::Array(a) => match part.parse::<usize>() {
+                Ok(i) => a.get(i)?,
+                Err(_) => a.iter().find(|e| e.get("name").and_then(|n| n.as_str()) == Some(part))?,
+            },
             _ => return None,
         };
     }
@@ -285,5 +289,10 @@ mod tests {
         assert_eq!(lookup(&v, "ok"), Some(1.0));
         assert_eq!(lookup(&v, "name"), None);
         assert_eq!(lookup(&v, "missing"), None);
+        let v = serde_json::json!({"nodes": [{"name": "replica-1", "crashes": 0}, {"name": "replica-2", "crashes": 2}]});
+        assert_eq!(lookup(&v, "nodes.1.crashes"), Some(2.0));
+        assert_eq!(lookup(&v, "nodes.replica-2.crashes"), Some(2.0));
+        assert_eq!(lookup(&v, "nodes.replica-1.crashes"), Some(0.0));
+        assert_eq!(lookup(&v, "nodes.replica-3.crashes"), None);
     }
 }

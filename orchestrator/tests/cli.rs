@@ -51,6 +51,37 @@ fn every_library_experiment_validates() {
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
 }
 
+#[test]
+fn a_control_run_drops_the_faults_and_fails_what_they_caused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "crash.yaml",
+        "name: crash\nduration: 3s\nworkload: { kind: tmr, rate: 200/s }\nfaults:\n  - { at: 1s, for: 1s, kind: crash, target: replica-2 }\nexpect:\n  nodes.replica-2.crashes: \"== 1\"\n",
+    );
+    let run = |control: bool| {
+        let out = dir.path().join(if control { "control" } else { "faults" });
+        let mut args =
+            vec!["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()];
+        if control {
+            args.push("--no-faults");
+        }
+        let res = Command::new(EXE).args(&args).stdin(Stdio::null()).output().unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        (res, report)
+    };
+    let (res, report) = run(false);
+    assert_eq!(res.status.code(), Some(0), "{}", String::from_utf8_lossy(&res.stdout));
+    assert!(report.get("control").is_none());
+    let (res, report) = run(true);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "without its crash the expectation fails: {stdout}");
+    assert!(stdout.contains("control run: faults removed"), "{stdout}");
+    assert_eq!(report["control"], "control run: faults removed");
+    assert_eq!(report["faults"].as_array().map(Vec::len), Some(0));
+}
+
 /// Pids of the processes whose parent is `parent`.
 fn children(parent: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -204,6 +204,12 @@ fn bad_expect_condition_is_located() {
     assert_error_at(text, 5, "\"at least", "`at least 0.99` is not a condition");
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availabilty: \">= 0.99\"\n";
     assert_error_at(text, 5, "availabilty", "unknown metric `availabilty`");
+    let text =
+        "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  nodes.replica2.crashes: \"== 1\"\n";
+    assert_error_at(text, 5, "nodes.replica2", "no node named `replica2`");
+    let text =
+        "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  nodes.replica-2.crashes: \"== 1\"\n";
+    assert_eq!(parse(text).unwrap().expect.len(), 1);
 }
 
 #[test]

@@ -102,7 +102,7 @@ impl Checker<'_> {
             .unwrap_or_default()
             .0
             .into_iter()
-            .map(|(metric, cond)| self.expectation(metric, cond))
+            .map(|(metric, cond)| self.expectation(metric, cond, &topology))
             .collect::<Res<Vec<_>>>()?;
         Ok(Experiment {
             path: self.path.to_path_buf(),
@@ -266,9 +266,10 @@ impl Checker<'_> {
         Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
     }
 
-    fn expectation(&self, metric: String, condition: String) -> Res<Expectation> {
+    fn expectation(&self, metric: String, condition: String, topology: &Topology) -> Res<Expectation> {
         let at = format!("expect.{metric}");
-        let root = metric.split('.').next().unwrap_or_default();
+        let mut parts = metric.split('.');
+        let root = parts.next().unwrap_or_default();
         if !REPORT_ROOTS.contains(&root) {
             return Err(self.key_err(
                 &at,
@@ -276,6 +277,14 @@ impl Checker<'_> {
                     "unknown metric `{metric}`; expected a report.json path such as availability, requests.wrong, failures"
                 ),
             ));
+        }
+        // `nodes.NAME.…`: a misspelt node would be null, and its condition could never hold.
+        if let (true, Some(node)) = (root == "nodes", parts.next()) {
+            if node.parse::<usize>().is_err() && topology.by_name(node).is_none() {
+                return Err(
+                    self.key_err(&at, format!("no node named `{node}` in this experiment's topology"))
+                );
+            }
         }
         let (op, value) = parse_condition(&condition).ok_or_else(|| {
             self.value_err(

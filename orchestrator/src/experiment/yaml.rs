@@ -530,6 +530,8 @@ pub const REPORT_ROOTS: &[&str] = &[
     "commit",
     "rpc",
     "repeat",
+    "nodes",
+    "faults",
 ];
 
 #[cfg(test)]

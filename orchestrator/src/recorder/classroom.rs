@@ -75,9 +75,9 @@ pub struct ByzantineReport {
     pub validity: u64,
     /// Of those, instances in which some loyal lieutenant decided otherwise.
     pub validity_violations: u64,
-    /// Instances whose commander was faulty.
+    /// Instances whose commander was faulty and lied: a loyal lieutenant received conflicting values.
     pub traitor_commander: u64,
-    /// Instances with some faulty lieutenant.
+    /// Instances with some faulty lieutenant whose lie a loyal lieutenant received (conflicting values).
     pub traitor_lieutenant: u64,
     /// Loyal lieutenants' decisions of the default order (no majority).
     pub retreats: u64,
@@ -90,7 +90,8 @@ pub struct ByzantineReport {
 #[derive(Clone, Debug, Default)]
 struct Instance {
     order: Option<(NodeId, f64, u64)>,
-    decisions: Vec<(NodeId, f64, u64)>,
+    /// (lieutenant, time, value, whether it received conflicting values).
+    decisions: Vec<(NodeId, f64, u64, bool)>,
 }
 
 /// Byzantine-agreement instances, judged at the end of the run.
@@ -106,8 +107,8 @@ impl ByzantineRecorder {
             AgreementEvent::Ordered { instance, value } => {
                 self.instances.entry(instance).or_default().order = Some((node, t, value));
             }
-            AgreementEvent::Decided { instance, value } => {
-                self.instances.entry(instance).or_default().decisions.push((node, t, value));
+            AgreementEvent::Decided { instance, value, conflicting } => {
+                self.instances.entry(instance).or_default().decisions.push((node, t, value, conflicting));
             }
         }
     }
@@ -128,7 +129,10 @@ impl ByzantineRecorder {
             let from = inst.order.map_or(first - 1.0, |o| o.1);
             let loyal: Vec<u64> =
                 inst.decisions.iter().filter(|d| !faulty(spans, d.0, from, last)).map(|d| d.2).collect();
-            if inst.decisions.len() > loyal.len() {
+            // A fault window open during the instance is not enough: a traitor
+            // counts only when a loyal lieutenant actually received its lie.
+            let lie_received = inst.decisions.iter().any(|d| d.3 && !faulty(spans, d.0, from, last));
+            if inst.decisions.len() > loyal.len() && lie_received {
                 r.traitor_lieutenant += 1;
             }
             if loyal.is_empty() {
@@ -150,7 +154,8 @@ impl ByzantineRecorder {
                         r.validity_violations += 1;
                     }
                 }
-                _ => r.traitor_commander += 1,
+                _ if lie_received => r.traitor_commander += 1,
+                _ => {}
             }
         }
         r.agreement_rate = (r.instances > 0).then(|| r.agreement as f64 / r.instances as f64);
@@ -171,6 +176,9 @@ pub struct CommitReport {
     pub inconsistent: u64,
     /// Started transactions no node had decided by the end.
     pub undecided: u64,
+    /// Of those, the ones older at the end than the slowest decided transaction
+    /// took to be decided: left hanging, not merely in flight when the run stopped.
+    pub hung: u64,
     /// Participant-transaction pairs that blocked (2PC: READY, nobody could tell the outcome).
     pub blocked: u64,
     /// Distinct transactions with a blocked participant.
@@ -181,6 +189,9 @@ pub struct CommitReport {
     pub max_blocked_seconds: f64,
     /// Transactions a participant decided for a silent coordinator (3PC termination).
     pub terminations: u64,
+    /// The longest from a transaction's start to its decision by the termination
+    /// protocol: how long participants waited for a silent coordinator (null: no termination).
+    pub max_termination_seconds: Option<f64>,
     /// Coordinator restarts, and the undecided transactions it found in its log.
     pub coordinator_recoveries: u64,
     pub in_doubt_at_recovery: u64,
@@ -189,6 +200,9 @@ pub struct CommitReport {
 #[derive(Debug, Default)]
 struct TxnTrack {
     started: bool,
+    /// Run-relative time the coordinator started it, and the first decision.
+    started_at: Option<f64>,
+    decided_at: Option<f64>,
     commit: bool,
     abort: bool,
 }
@@ -202,6 +216,8 @@ pub struct CommitRecorder {
     blocked: BTreeSet<(NodeId, u64)>,
     durations: Vec<f64>,
     terminations: u64,
+    /// Start-to-termination time of each transaction decided by the termination protocol.
+    termination_waits: Vec<f64>,
     recoveries: u64,
     in_doubt: u64,
 }
@@ -216,9 +232,14 @@ impl CommitRecorder {
         rel: impl Fn(Time) -> f64,
     ) -> Option<String> {
         match e {
-            CommitEvent::Started { txn } => self.txns.entry(txn).or_default().started = true,
+            CommitEvent::Started { txn } => {
+                let tr = self.txns.entry(txn).or_default();
+                tr.started = true;
+                tr.started_at = Some(t);
+            }
             CommitEvent::Decided { txn, commit } => {
                 let tr = self.txns.entry(txn).or_default();
+                tr.decided_at = Some(tr.decided_at.map_or(t, |d| d.min(t)));
                 if commit {
                     tr.commit = true;
                 } else {
@@ -238,6 +259,9 @@ impl CommitRecorder {
             }
             CommitEvent::Terminated { txn, commit } => {
                 self.terminations += 1;
+                if let Some(start) = self.txns.get(&txn).and_then(|tr| tr.started_at) {
+                    self.termination_waits.push((t - start).max(0.0));
+                }
                 let what = if commit { "commit" } else { "abort" };
                 return Some(format!(
                     "termination protocol: transaction {txn} decided {what} without the coordinator"
@@ -249,7 +273,6 @@ impl CommitRecorder {
                 return Some(format!("coordinator read its log: {in_doubt} transactions without a decision"));
             }
         }
-        let _ = t;
         None
     }
 
@@ -266,17 +289,26 @@ impl CommitRecorder {
         let mut durations = self.durations.clone();
         durations.extend(self.open.values().map(|since| (end - since).max(0.0)));
         let started = self.txns.values().filter(|t| t.started);
+        // A transaction younger than the slowest decision may still be in flight.
+        let slowest =
+            self.txns.values().filter_map(|t| Some(t.decided_at? - t.started_at?)).fold(0.0, f64::max);
+        let hung = started
+            .clone()
+            .filter(|t| !t.commit && !t.abort && t.started_at.is_some_and(|s| end - s > slowest))
+            .count() as u64;
         Some(CommitReport {
             transactions: started.clone().count() as u64,
             committed: self.txns.values().filter(|t| t.commit).count() as u64,
             aborted: self.txns.values().filter(|t| t.abort).count() as u64,
             inconsistent: self.txns.values().filter(|t| t.commit && t.abort).count() as u64,
             undecided: started.filter(|t| !t.commit && !t.abort).count() as u64,
+            hung,
             blocked: self.blocked.len() as u64,
             blocked_transactions: self.blocked.iter().map(|(_, t)| *t).collect::<BTreeSet<_>>().len() as u64,
             blocked_seconds: durations.iter().fold(0.0, |a, b| a + b),
             max_blocked_seconds: durations.iter().copied().fold(0.0, f64::max),
             terminations: self.terminations,
+            max_termination_seconds: self.termination_waits.iter().copied().reduce(f64::max),
             coordinator_recoveries: self.recoveries,
             in_doubt_at_recovery: self.in_doubt,
         })
@@ -399,20 +431,27 @@ mod tests {
         let mut b = ByzantineRecorder::default();
         // Instance 1 at t=1: lieutenant 3 lies and decides something else; instance 2 at t=5: all loyal.
         b.observe(NodeId(0), 1.0, AgreementEvent::Ordered { instance: 1, value: 7 });
-        b.observe(NodeId(1), 1.1, AgreementEvent::Decided { instance: 1, value: 7 });
-        b.observe(NodeId(2), 1.1, AgreementEvent::Decided { instance: 1, value: 7 });
-        b.observe(NodeId(3), 1.1, AgreementEvent::Decided { instance: 1, value: 9 });
+        // Lieutenant 1 heard lieutenant 3's lie (conflicting values); in instance 2
+        // lieutenant 2 retreats for a lost message, with no lie heard.
+        let decided = |instance, value, conflicting| AgreementEvent::Decided { instance, value, conflicting };
+        b.observe(NodeId(1), 1.1, decided(1, 7, true));
+        b.observe(NodeId(2), 1.1, decided(1, 7, false));
+        b.observe(NodeId(3), 1.1, decided(1, 9, false));
         b.observe(NodeId(0), 5.0, AgreementEvent::Ordered { instance: 2, value: 8 });
-        b.observe(NodeId(1), 5.1, AgreementEvent::Decided { instance: 2, value: 8 });
-        b.observe(NodeId(2), 5.1, AgreementEvent::Decided { instance: 2, value: RETREAT });
+        b.observe(NodeId(1), 5.1, decided(2, 8, false));
+        b.observe(NodeId(2), 5.1, decided(2, RETREAT, false));
         let r = b.report(&[span(3, 0.5, Some(2.0))], 10.0).unwrap();
         assert_eq!((r.instances, r.agreement, r.disagreements), (2, 1, 1));
         assert_eq!((r.validity_checked, r.validity, r.validity_violations), (2, 1, 1));
         assert_eq!((r.traitor_lieutenant, r.retreats), (1, 1));
-        // The same instances with the commander faulty: validity does not apply.
+        // The same instances with the commander faulty: validity does not apply,
+        // and only instance 1, where a lie was heard, has a traitor commander.
         let r = b.report(&[span(0, 0.0, None)], 10.0).unwrap();
-        assert_eq!((r.validity_checked, r.traitor_commander), (0, 2));
+        assert_eq!((r.validity_checked, r.traitor_commander), (0, 1));
         assert_eq!(r.validity_rate, None);
+        // A fault window open over instance 2 makes no traitor when no loyal lieutenant heard a lie.
+        let r = b.report(&[span(2, 4.0, Some(6.0))], 10.0).unwrap();
+        assert_eq!((r.traitor_lieutenant, r.traitor_commander), (0, 0));
     }
 
     #[test]
@@ -437,6 +476,27 @@ mod tests {
         assert!((r.blocked_seconds - (2.5 + 8.5)).abs() < 1e-9, "{}", r.blocked_seconds);
         assert!((r.max_blocked_seconds - 8.5).abs() < 1e-9);
         assert_eq!(c.blocked_now(), 1);
+        assert_eq!(r.max_termination_seconds, None, "no termination, no wait");
+    }
+
+    #[test]
+    fn termination_waits_run_from_the_transactions_start() {
+        let mut c = CommitRecorder::default();
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        c.observe(NodeId(0), 8.0, CommitEvent::Started { txn: 80 }, rel);
+        c.observe(NodeId(0), 8.1, CommitEvent::Started { txn: 81 }, rel);
+        c.observe(NodeId(1), 8.9, CommitEvent::Terminated { txn: 80, commit: true }, rel);
+        c.observe(NodeId(1), 8.9, CommitEvent::Decided { txn: 80, commit: true }, rel);
+        c.observe(NodeId(1), 9.3, CommitEvent::Terminated { txn: 81, commit: false }, rel);
+        c.observe(NodeId(1), 9.3, CommitEvent::Decided { txn: 81, commit: false }, rel);
+        // 82 starts at 9.9: undecided at the end but younger than the slowest decision (1.2 s).
+        c.observe(NodeId(0), 9.9, CommitEvent::Started { txn: 82 }, rel);
+        let r = c.report(10.0).unwrap();
+        assert_eq!((r.terminations, r.undecided, r.hung), (2, 1, 0));
+        // Still undecided 1.5 s after its start: hanging.
+        assert_eq!(c.report(11.4).unwrap().hung, 1);
+        let wait = r.max_termination_seconds.unwrap();
+        assert!((wait - 1.2).abs() < 1e-9, "{wait}");
     }
 
     #[test]

@@ -79,7 +79,14 @@ pub enum AgreementEvent {
     /// have falsified what left).
     Ordered { instance: u64, value: u64 },
     /// A lieutenant decided `value` ([`om::RETREAT`] when no majority).
-    Decided { instance: u64, value: u64 },
+    /// `conflicting`: the values it received did not all agree, so some general
+    /// on a path lied (a lost message is not a value, and never counts).
+    Decided {
+        instance: u64,
+        value: u64,
+        #[serde(default)]
+        conflicting: bool,
+    },
 }
 
 /// The commander's periodic timer; instance timers use the instance number.
@@ -198,10 +205,12 @@ impl Node for General {
         let instance = timer.0;
         let Some(received) = self.received.remove(&instance) else { return };
         let value = om::decide(&self.config.generals, self.config.m, self.me, &received);
+        let mut values = received.values();
+        let conflicting = values.next().is_some_and(|v| values.any(|w| w != v));
         self.last = Some(self.last.map_or(instance, |l| l.max(instance)));
         // Instances older than this one can no longer be decided.
         self.received.retain(|i, _| *i > instance);
-        out.emit(Observation::Agreement(AgreementEvent::Decided { instance, value }));
+        out.emit(Observation::Agreement(AgreementEvent::Decided { instance, value, conflicting }));
     }
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 #[derive(Copy, Clone)]
 enum Lie {
@@ -16,6 +16,17 @@ enum Lie {
 /// Run one instance among `n` generals running OM(`m`), with `traitors`
 /// lying in `lie` mode; the decisions of every lieutenant and the commander's order.
 fn run(n: u16, m: usize, traitors: &[u16], lie: Lie) -> (u64, BTreeMap<NodeId, u64>) {
+    let (order, decisions, _) = run_seeing_conflicts(n, m, traitors, lie);
+    (order, decisions)
+}
+
+/// [`run`], and the lieutenants that received conflicting values.
+fn run_seeing_conflicts(
+    n: u16,
+    m: usize,
+    traitors: &[u16],
+    lie: Lie,
+) -> (u64, BTreeMap<NodeId, u64>, BTreeSet<NodeId>) {
     let config = Config {
         generals: (0..n).map(NodeId).collect(),
         m,
@@ -29,6 +40,7 @@ fn run(n: u16, m: usize, traitors: &[u16], lie: Lie) -> (u64, BTreeMap<NodeId, u
     let mut timers: Vec<(NodeId, TimerId)> = Vec::new();
     let mut order = None;
     let mut decisions = BTreeMap::new();
+    let mut conflicts = BTreeSet::new();
     let mut absorb = |from: NodeId,
                       out: Effects<Msg>,
                       wire: &mut VecDeque<(NodeId, NodeId, Msg)>,
@@ -47,8 +59,11 @@ fn run(n: u16, m: usize, traitors: &[u16], lie: Lie) -> (u64, BTreeMap<NodeId, u
         for o in out.observations {
             match o {
                 Observation::Agreement(AgreementEvent::Ordered { value, .. }) => order = Some(value),
-                Observation::Agreement(AgreementEvent::Decided { value, .. }) => {
+                Observation::Agreement(AgreementEvent::Decided { value, conflicting, .. }) => {
                     decisions.insert(from, value);
+                    if conflicting {
+                        conflicts.insert(from);
+                    }
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -70,7 +85,19 @@ fn run(n: u16, m: usize, traitors: &[u16], lie: Lie) -> (u64, BTreeMap<NodeId, u
             absorb(node, out, &mut wire, &mut timers);
         }
     }
-    (order.unwrap_or_else(|| panic!("the commander gave no order")), decisions)
+    (order.unwrap_or_else(|| panic!("the commander gave no order")), decisions, conflicts)
+}
+
+#[test]
+fn only_a_lie_makes_a_lieutenant_see_conflicting_values() {
+    let (_, _, honest) = run_seeing_conflicts(4, 1, &[], Lie::Corrupt);
+    assert!(honest.is_empty(), "no traitor, yet conflicts at {honest:?}");
+    // A lying lieutenant: both loyal lieutenants hear its relay against the commander's order.
+    let (_, _, seen) = run_seeing_conflicts(4, 1, &[2], Lie::Corrupt);
+    assert_eq!(seen, BTreeSet::from([NodeId(1), NodeId(3)]));
+    // A two-faced commander: every lieutenant hears different orders relayed.
+    let (_, _, seen) = run_seeing_conflicts(4, 1, &[0], Lie::Equivocate);
+    assert_eq!(seen, BTreeSet::from([NodeId(1), NodeId(2), NodeId(3)]));
 }
 
 fn loyal(decisions: &BTreeMap<NodeId, u64>, traitors: &[u16]) -> Vec<u64> {
@@ -156,7 +183,7 @@ fn malformed_paths_and_late_messages_are_ignored() {
     l.on_timer(now, TimerId(3), &mut out);
     assert_eq!(
         out.observations,
-        vec![Observation::Agreement(AgreementEvent::Decided { instance: 3, value: 9 })]
+        vec![Observation::Agreement(AgreementEvent::Decided { instance: 3, value: 9, conflicting: false })]
     );
     out.clear();
     // A message of a decided instance changes nothing.

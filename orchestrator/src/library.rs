@@ -449,7 +449,7 @@ pub fn metric_meaning(metric: &str) -> String {
         ("availability_model", "MTTF / (MTTF + MTTR) computed from the file's fault schedule, to compare with the measured availability"),
         ("failures", "how many times the service failed (outages: from the first request without a correct reply to the next one answered)"),
         ("availability_model_with_restart", "the model with the measured restart time added to every repair, MTTF / (MTTF + MTTR + restart): the one to compare the measured availability with, since every restart costs real time"),
-        ("failures_excluding_host_stalls", "outages not explained by a stall of the host (no fault active and the orchestrator's or an agent's loop ran 25 ms or more late): the failures the faults and the protocol caused"),
+        ("failures_excluding_host_stalls", "outages that do not coincide with a stall of the host (the orchestrator's or an agent's loop running 25 ms or more late): a busy host's hiccups cannot fail a condition on this one"),
         ("valid", "1 when the run really ran as written: no agent died or went silent outside a fault, every fault was executed, the clients kept sending"),
         ("mttf_seconds", "mean time to failure: total up time divided by the number of outages"),
         ("mttr_seconds", "mean time to repair: total outage time divided by the number of outages"),

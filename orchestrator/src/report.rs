@@ -40,8 +40,9 @@ pub struct Report {
     /// one to hold against `availability_model`.
     pub availability_exponential_ci: Option<[f64; 2]>,
     pub failures: u64,
-    /// Outages not explained by a stall of the host that runs the agents
-    /// (see `host_stalls`): the failures the faults and the protocol caused.
+    /// Outages that do not coincide with a stall of the host that runs the
+    /// agents (see `host_stalls`): a host's hiccup cannot fail an experiment
+    /// that checks this instead of `failures`.
     pub failures_excluding_host_stalls: u64,
     /// Stretches when the orchestrator's loop or an agent's ran late.
     pub host_stalls: Vec<HostStall>,

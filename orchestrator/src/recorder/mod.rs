@@ -698,7 +698,7 @@ impl Recorder {
         let failures = outages.len() as u64;
         let incidents: Vec<Incident> = outages.iter().map(|o| self.incident(o)).collect();
         let failures_excluding_host_stalls =
-            incidents.iter().filter(|i| i.cause != "host_stall").count() as u64;
+            incidents.iter().filter(|i| !i.host_stall).count() as u64;
         let mut secs: Vec<f64> = incidents.iter().map(|i| i.seconds).collect();
         secs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let pct = |p: f64| -> Option<f64> {
@@ -1082,6 +1082,23 @@ mod tests {
         assert_eq!((report.availability, report.availability_time), (None, None));
         assert_eq!((report.mttf_lower_bound_seconds, report.mttf_seconds), (None, None));
         assert_eq!((report.availability_ci, report.intervals), (None, None));
+    }
+
+    #[test]
+    fn every_number_of_the_report_can_be_named_in_expect() {
+        // What the report carries besides its identity and the expectations themselves.
+        let identity = ["experiment", "concept", "backend", "run_id", "interrupted", "expect", "intervals", "control"];
+        let mut r = tmr();
+        request(&mut r, 1, 1000, Outcome::Ok);
+        let report = serde_json::to_value(r.finish(30.0, false)).unwrap_or_default();
+        let keys: Vec<&String> = report.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        assert!(keys.len() > 20);
+        for k in keys {
+            assert!(
+                identity.contains(&k.as_str()) || crate::experiment::yaml::REPORT_ROOTS.contains(&k.as_str()),
+                "report.json's `{k}` cannot be named in expect: add it to REPORT_ROOTS"
+            );
+        }
     }
 
     #[test]

@@ -28,9 +28,11 @@ pub const MAX_NODES_DOCKER: usize = 33;
 /// Requests per second one client agent sends at most.
 pub const MAX_RATE: f64 = 10_000.0;
 /// Heartbeats per second the whole heartbeat group sends at most
-/// (n (n - 1) / interval): the same order as the messages of a TMR at
-/// [`MAX_RATE`] (3 replicas: 30,000 requests out, 30,000 results to the voter).
-pub const MAX_HEARTBEATS_PER_SECOND: f64 = 30_000.0;
+/// (n (n - 1) / interval). Measured with a fixed 500 ms detector over
+/// 100 ms heartbeats for 4 s: 32 nodes (9,920/s) made no false suspicion,
+/// 48 nodes (22,560/s) made 2,390 (query accuracy 0.946): past this the
+/// host, not the detector, decides who is suspected.
+pub const MAX_HEARTBEATS_PER_SECOND: f64 = 10_000.0;
 
 /// The most nodes `backend` runs, and why (`Auto` may become either: the
 /// larger figure here, and the run checks again once it has chosen).

@@ -925,7 +925,7 @@ fn limits_name_the_count_and_give_their_reason() {
     ok(text);
     let text = "name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 33 }\n";
     assert_error_at(text, 4, "33", "this makes 35 nodes, over the limit of 33: the docker backend");
-    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 130 }\ndetector: { kind: fixed, interval: 1s, timeout: 3s }\n";
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 130 }\ndetector: { kind: fixed, interval: 2s, timeout: 6s }\n";
     assert_error_at(text, 3, "130", "this makes 130 nodes, over the limit of 128");
     let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: 100000000/s\n";
     assert_error_at(text, 5, "100000000/s", "100000000/s is over the limit of 10000/s: one client agent");
@@ -944,10 +944,12 @@ fn heartbeat_groups_are_bounded_by_their_traffic_not_a_fixed_count() {
         "64",
         "64 nodes heartbeating every 100ms send 40320 heartbeats/s, over the limit",
     );
-    // The same group every 500 ms (8,064/s) runs, and so do 33 nodes at the default.
+    // The same group every 500 ms (8,064/s) runs, and so do 32 nodes at the default (9,920/s).
     let e = ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 64 }\ndetector: { kind: fixed, interval: 500ms, timeout: 2s }\n");
     assert_eq!(e.topology.nodes.len(), 64);
-    ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 33 }\n");
+    ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 32 }\n");
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 33 }\n";
+    assert_error_at(text, 3, "33", "send 10560 heartbeats/s, over the limit of 10000/s");
     let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 1 }\n";
     assert_error_at(text, 3, "1 }", "nodes must be 2 or more");
 }

@@ -2,6 +2,16 @@
 //! serde_yaml call, and a locator (yaml-rust2 events) that finds the line and
 //! column of a key or value by path, for errors found after deserialising.
 //! Swapping the parser means rewriting this file only.
+//!
+//! Before either runs, [`check_budget`] bounds the file's size and nesting
+//! in one linear pass. serde-saphyr (one maintained parser with budgets and
+//! located errors) was weighed instead: it refuses 100,000 levels in 2 to
+//! 4 ms where serde_yaml took 98 to 121 s, but its type errors say less
+//! ("invalid u64" where serde_yaml says `invalid type: string "three",
+//! expected usize`), it gives no positions for the checks made after
+//! deserialising (the locator would stay), and the pre-scan makes the two
+//! parsers as fast on hostile input (the 100,000-deep file is refused in
+//! under 10 ms). Revisit when serde_yaml's deprecation starts to cost.
 
 use crate::backend::BackendChoice;
 use faults::spec::FaultSpec;

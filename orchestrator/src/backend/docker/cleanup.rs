@@ -52,6 +52,12 @@ fn gone(e: &bollard::errors::Error) -> bool {
             if message.contains("already in progress"))
 }
 
+/// The engine refuses to remove a network that it believes still has endpoints.
+fn stale_endpoints(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 403, message }
+        if message.contains("has active endpoints"))
+}
+
 /// Remove every container, network and volume matching a label filter
 /// (`key` or `key=value`). Containers go first: they hold the others.
 pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<CleanReport, DockerError> {
@@ -84,6 +90,11 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
         match docker.remove_network(n).await {
             Ok(()) => report.networks += 1,
             Err(e) if gone(&e) => {}
+            // Every container of ours is gone by now: an endpoint the engine
+            // still counts is its own stale state (left by a container start
+            // that failed half-way), which only a daemon restart clears. It
+            // must not stop the rest of the cleanup.
+            Err(e) if stale_endpoints(&e) => {}
             Err(source) => return Err(DockerError::api("remove a network", source)),
         }
     }

@@ -64,8 +64,9 @@ impl Checker<'_> {
                     format!(
                         "{nodes} nodes heartbeating every {} send {per_second:.0} heartbeats/s, over the limit \
                          of {MAX_HEARTBEATS_PER_SECOND:.0}/s that keeps a 2-core machine's detection times \
-                         honest (a late heartbeat from an overloaded host reads as a failure); use fewer \
-                         nodes or a longer `detector.interval`",
+                         honest (measured: 9,920/s made no false suspicion, 22,560/s made thousands, a late \
+                         heartbeat from an overloaded host reading as a failure); use fewer nodes or a \
+                         longer `detector.interval`",
                         Dur(detector.interval)
                     ),
                 ));

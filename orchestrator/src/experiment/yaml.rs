@@ -555,6 +555,7 @@ pub const REPORT_ROOTS: &[&str] = &[
     "repeat",
     "nodes",
     "faults",
+    "skipped_faults",
 ];
 
 #[cfg(test)]

@@ -697,8 +697,7 @@ impl Recorder {
         let outage_time: f64 = outages.iter().map(|o| o.end - o.start).sum();
         let failures = outages.len() as u64;
         let incidents: Vec<Incident> = outages.iter().map(|o| self.incident(o)).collect();
-        let failures_excluding_host_stalls =
-            incidents.iter().filter(|i| !i.host_stall).count() as u64;
+        let failures_excluding_host_stalls = incidents.iter().filter(|i| !i.host_stall).count() as u64;
         let mut secs: Vec<f64> = incidents.iter().map(|i| i.seconds).collect();
         secs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let pct = |p: f64| -> Option<f64> {
@@ -1087,7 +1086,8 @@ mod tests {
     #[test]
     fn every_number_of_the_report_can_be_named_in_expect() {
         // What the report carries besides its identity and the expectations themselves.
-        let identity = ["experiment", "concept", "backend", "run_id", "interrupted", "expect", "intervals", "control"];
+        let identity =
+            ["experiment", "concept", "backend", "run_id", "interrupted", "expect", "intervals", "control"];
         let mut r = tmr();
         request(&mut r, 1, 1000, Outcome::Ok);
         let report = serde_json::to_value(r.finish(30.0, false)).unwrap_or_default();

@@ -22,6 +22,16 @@ async fn docker_or_skip(test: &str) -> bool {
     false
 }
 
+/// A docker run writing to `dir`.
+fn docker_options(dir: &Path) -> RunOptions {
+    RunOptions {
+        out_dir: Some(dir.to_path_buf()),
+        backend: Some(BackendChoice::Docker),
+        watchdog: Duration::from_secs(5),
+        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     if !docker_or_skip("tmr_on_docker").await {
@@ -30,12 +40,7 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     let text = "name: docker-tmr\nseed: 11\nduration: 10s\nworkload: { kind: tmr, rate: 1000/s, deadline: 50ms }\nfaults:\n  - { at: 1s, for: 1500ms, kind: crash, target: replica-2 }\n  - { at: 4s, for: 1500ms, kind: crash, target: { role: replica, count: 2 } }\n  - { at: 8s, for: 1s, kind: isolate, target: replica-3 }\n";
     let exp = parse_str(Path::new("docker.yaml"), text).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        out_dir: Some(dir.path().to_path_buf()),
-        backend: Some(BackendChoice::Docker),
-        watchdog: Duration::from_secs(5),
-        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
-    };
+    let opts = docker_options(dir.path());
     let outcome = tokio::time::timeout(Duration::from_secs(120), run(&exp, &opts)).await.unwrap().unwrap();
     let r = outcome.report;
     let run_id = r.run_id.clone();
@@ -82,12 +87,7 @@ async fn restarting_nine_containers_delays_no_other_fault() {
     let text = "name: docker-nine\nseed: 3\nduration: 14s\nworkload: { kind: tmr, replicas: 9, rate: 200/s, deadline: 100ms }\nfaults:\n  - { at: 5s, for: 1s, kind: crash, target: { role: replica, count: 9 } }\n  - { at: 9s, for: 3s, kind: byzantine, target: replica-2, mode: corrupt }\n";
     let exp = parse_str(Path::new("nine.yaml"), text).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        out_dir: Some(dir.path().to_path_buf()),
-        backend: Some(BackendChoice::Docker),
-        watchdog: Duration::from_secs(5),
-        ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
-    };
+    let opts = docker_options(dir.path());
     let outcome = tokio::time::timeout(Duration::from_secs(180), run(&exp, &opts)).await.unwrap().unwrap();
     let r = outcome.report;
     assert!(r.valid, "{:?}", r.run_failures);

@@ -106,6 +106,26 @@ macro_rules! each {
     };
 }
 
+/// Run a per-node action on every node: one after the other on processes
+/// (signals, microseconds each), concurrently on the engine.
+macro_rules! each_node {
+    ($self:ident, $nodes:expr, $b:ident, $n:ident => $e:expr) => {
+        match $self {
+            Backend::Process($b) => {
+                for &$n in $nodes {
+                    $e.await?;
+                }
+                Ok(())
+            }
+            Backend::Docker(d) => {
+                let $b = &d.backend;
+                futures::future::try_join_all($nodes.iter().map(|&$n| $e)).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
 impl Backend {
     /// `process` or `docker`.
     pub fn name(&self) -> &'static str {
@@ -183,36 +203,12 @@ impl Backend {
 
     /// Freeze several nodes at once.
     pub async fn pause_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => {
-                for &n in nodes {
-                    b.pause(n).await?;
-                }
-                Ok(())
-            }
-            Backend::Docker(d) => {
-                let b = &d.backend;
-                futures::future::try_join_all(nodes.iter().map(|&n| b.pause(n))).await?;
-                Ok(())
-            }
-        }
+        each_node!(self, nodes, b, n => b.pause(n))
     }
 
     /// Thaw several nodes at once.
     pub async fn resume_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => {
-                for &n in nodes {
-                    b.resume(n).await?;
-                }
-                Ok(())
-            }
-            Backend::Docker(d) => {
-                let b = &d.backend;
-                futures::future::try_join_all(nodes.iter().map(|&n| b.resume(n))).await?;
-                Ok(())
-            }
-        }
+        each_node!(self, nodes, b, n => b.resume(n))
     }
 
     /// Cut several nodes off the data network (docker; the process backend

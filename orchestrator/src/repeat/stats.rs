@@ -187,13 +187,19 @@ pub fn chi2_quantile(p: f64, k: f64) -> f64 {
         return 0.0;
     }
     let cdf = |x: f64| gamma_p(k / 2.0, x / 2.0);
-    let (mut lo, mut hi) = (0.0, k.max(1.0));
+    let mut hi = k.max(1.0);
     while cdf(hi) < p {
         hi *= 2.0;
     }
+    bisect(0.0, hi, |x| cdf(x) < p)
+}
+
+/// The point in [lo, hi] where `below` turns from true to false, by bisection
+/// to a relative 1e-12 (`below` must be true at lo and false at hi).
+fn bisect(mut lo: f64, mut hi: f64, below: impl Fn(f64) -> bool) -> f64 {
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
-        if cdf(mid) < p {
+        if below(mid) {
             lo = mid;
         } else {
             hi = mid;
@@ -402,22 +408,11 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
     }
     let upper = |t: f64| 0.5 * beta_inc(df / 2.0, 0.5, df / (df + t * t));
     let target = 1.0 - p;
-    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    let mut hi = 1.0_f64;
     while upper(hi) > target && hi < 1e12 {
         hi *= 2.0;
     }
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if upper(mid) > target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo <= 1e-12 * hi.max(1.0) {
-            break;
-        }
-    }
-    0.5 * (lo + hi)
+    bisect(0.0, hi, |t| upper(t) > target)
 }
 
 /// A two-sided (1 − α) interval around an estimate.

@@ -51,10 +51,12 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     let long: Vec<_> = r.recovery_seconds.incidents.iter().filter(|i| i.seconds > 0.5).collect();
     assert_eq!(long.len(), 1, "{:?}", r.recovery_seconds);
     let outage = long[0];
-    assert!(outage.start > 3.9 && outage.start < 4.6, "{outage:?}");
-    assert!(outage.seconds > 1.0 && outage.seconds < 4.0, "{outage:?}");
+    // From the crash at 4 s, once the engine has killed the containers (0.1-0.6 s).
+    assert!(outage.start > 3.9 && outage.start < 5.0, "{outage:?}");
+    // At least the 1.5 s the crash asked, plus the engine's restart (seconds on a busy host).
+    assert!(outage.seconds > 1.0 && outage.seconds < 8.0, "{outage:?}");
     assert!(r.tmr.as_ref().unwrap().state_transfers >= 2);
-    // Node states came from the engine's events: replica-2 died twice at most, and came back.
+    // replica-2 went down (its agent's connection closed, or the engine said die) and came back.
     let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
     assert!(events.contains("\"node\":\"replica-2\",\"state\":\"down\""), "{events}");
     assert!(events.contains("\"node\":\"replica-2\",\"state\":\"up\""), "{events}");

@@ -92,6 +92,10 @@ pub struct Running<'a> {
     last_stall: Instant,
     /// When each node was last resumed from a pause fault.
     resumed: Vec<Option<Time>>,
+    /// Docker: crashed nodes whose death is still to be seen, by the
+    /// incarnation killed. The node is down when that incarnation's control
+    /// connection closes (its process died), or at the engine's die event.
+    falling: BTreeMap<NodeId, u32>,
     /// The exporter's listener, bound before deploy; taken when the run starts.
     pub metrics: Option<tokio::net::TcpListener>,
     /// The rules each node's latest configuration carried.
@@ -179,6 +183,7 @@ impl<'a> Running<'a> {
             last_stall: Instant::now(),
             configured_rules: BTreeMap::new(),
             metrics: None,
+            falling: BTreeMap::new(),
             resumed: vec![None; n],
         }
     }
@@ -563,6 +568,9 @@ impl<'a> Running<'a> {
             for r in self.dying.remove(&node).unwrap_or_default() {
                 self.recorder.fault_effective(r, at);
             }
+            if self.falling.remove(&node).is_some() {
+                self.recorder.node_state(node, NodeState::Down, at);
+            }
         }
     }
 
@@ -590,8 +598,10 @@ impl<'a> Running<'a> {
         }
         match done.op {
             Op::Crash => {
-                self.recorder.node_state(done.node, NodeState::Down, done.issued);
+                // A killed process stops at once; a container's process stops
+                // when the engine gets to it (see `falling`).
                 if self.engine_events.is_none() {
+                    self.recorder.node_state(done.node, NodeState::Down, done.issued);
                     for &r in &done.records {
                         self.recorder.fault_effective(r, done.effective);
                     }
@@ -599,6 +609,10 @@ impl<'a> Running<'a> {
             }
             Op::Start => {
                 let Ok(Some(link)) = done.result else { return };
+                if self.falling.remove(&done.node).is_some() {
+                    // Its death was never seen: down at the latest when the restart began.
+                    self.recorder.node_state(done.node, NodeState::Down, done.issued);
+                }
                 self.sync_rules(done.node, &link);
                 link.send(Down::Start);
                 self.links.insert(done.node, link);
@@ -695,6 +709,11 @@ impl<'a> Running<'a> {
                 });
             }
             Some(_) => {}
+            None if self.falling.get(&msg.node) == Some(&msg.incarnation) => {
+                // The crashed container's agent is gone: its sockets closed.
+                self.falling.remove(&msg.node);
+                self.recorder.node_state(msg.node, NodeState::Down, monotonic_now());
+            }
             None => {
                 // The current incarnation's connection closed without us
                 // crashing it: the agent died on its own, and the run is
@@ -930,6 +949,9 @@ impl<'a> Running<'a> {
             self.incarnation[idx] += 1;
         } else if !self.up[idx] {
             return;
+        }
+        if self.engine_events.is_some() && self.up[idx] {
+            self.falling.insert(n, self.incarnation[idx]);
         }
         self.up[idx] = false;
         self.paused[idx] = false;

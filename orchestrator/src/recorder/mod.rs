@@ -193,12 +193,6 @@ impl Recorder {
         }
     }
 
-    /// Outages that start up to `deadline` (plus a grace) after a fault
-    /// ended may still be its effect.
-    pub fn set_effect_window(&mut self, deadline: Duration) {
-        self.effect_window = deadline.as_secs_f64() + CAUSE_GRACE;
-    }
-
     /// The host stalled from `start` to `end` (monotonic), as `source` saw it
     /// (a late wake-up of the orchestrator's loop, or an agent's lag).
     pub fn host_stall(&mut self, start: Time, end: Time, source: &str) {
@@ -242,8 +236,11 @@ impl Recorder {
     /// written once that (and a little transport) has passed since its end,
     /// but never more than 200 ms after it, so a killed run loses little; a
     /// request decided later is written as a second line for its window.
+    /// Outages that start up to `deadline` (plus a grace) after a fault
+    /// ended may still be its effect.
     pub fn set_deadline(&mut self, deadline: Duration) {
         self.settle = deadline.min(Duration::from_millis(150)) + Duration::from_millis(50);
+        self.effect_window = deadline.as_secs_f64() + CAUSE_GRACE;
     }
 
     /// The clock moved to `now`: write the windows that can no longer change.
@@ -944,7 +941,7 @@ mod tests {
     #[test]
     fn an_outage_is_blamed_only_on_a_fault_active_at_its_start() {
         let mut r = tmr();
-        r.set_effect_window(Duration::from_millis(50));
+        r.set_deadline(Duration::from_millis(50));
         let b = r.fault_started(0, "byzantine", "replica-3", Some(24.0), Time::from_millis(24_000));
         r.fault_ended(b, Some(28.0), Time::from_millis(28_000));
         // Late requests 0.9 s after the fault ended: not its doing.

@@ -146,7 +146,6 @@ impl<'a> Running<'a> {
             Duration::from_secs(20),
         );
         let mut recorder = recorder;
-        recorder.set_effect_window(deadline(&exp.workload));
         recorder.set_deadline(deadline(&exp.workload));
         Running {
             exp,

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -120,28 +122,13 @@ fn interrupted_run_leaves_nothing(signal: nix::sys::signal::Signal) {
         .spawn()
         .unwrap();
     // Wait until the agents are up and the crash has been restarted.
-    let started = Instant::now();
-    let events = out.join("events.jsonl");
-    loop {
-        let text = std::fs::read_to_string(&events).unwrap_or_default();
-        if text.contains("\"fault_ended\"") {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the run never started: {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_event(&out, "\"state\":\"up\"");
     let agents = children(child.id());
     assert_eq!(agents.len(), 5, "one agent per node");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "faultlab did not stop on {signal}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status =
+        common::wait_exit(&mut child, Duration::from_secs(15), &format!("faultlab did not stop on {signal}"));
     assert_eq!(status.code(), Some(3), "an interrupted run is not a pass: it is invalid");
     for a in agents {
         assert!(!alive(a), "agent {a} outlived its run");

@@ -7,7 +7,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
 
@@ -23,19 +25,6 @@ fn start(dir: &Path, yaml: &str) -> (Child, PathBuf) {
         .spawn()
         .unwrap();
     (child, out)
-}
-
-/// Wait until events.jsonl holds `needle`.
-fn wait_for(out: &Path, needle: &str) {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(out.join("events.jsonl")).unwrap_or_default();
-        if text.contains(needle) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never saw {needle}: {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The agents of a run, by node name (from the log file each writes to).
@@ -55,14 +44,7 @@ fn agents(out: &Path) -> Vec<(String, i32)> {
 }
 
 fn finish(mut child: Child, out: &Path) -> (Option<i32>, serde_json::Value, String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "faultlab did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = common::wait_exit(&mut child, Duration::from_secs(60), "faultlab did not finish");
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     let report = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
@@ -75,7 +57,7 @@ const TMR: &str = "name: liveness\nduration: 6s\nworkload: { kind: tmr, rate: 50
 fn a_client_agent_killed_mid_run_makes_the_run_invalid_not_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (child, out) = start(dir.path(), TMR);
-    wait_for(&out, "\"run_started\"");
+    common::wait_for_event(&out, "\"run_started\"");
     std::thread::sleep(Duration::from_millis(1500));
     let client = agents(&out).into_iter().find(|(n, _)| n == "client-1").expect("the client's agent");
     kill(Pid::from_raw(client.1), Signal::SIGKILL).unwrap();
@@ -91,7 +73,7 @@ fn a_client_agent_killed_mid_run_makes_the_run_invalid_not_a_pass() {
 fn every_agent_killed_while_the_orchestrator_is_stopped_makes_the_run_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let (child, out) = start(dir.path(), TMR);
-    wait_for(&out, "\"run_started\"");
+    common::wait_for_event(&out, "\"run_started\"");
     std::thread::sleep(Duration::from_millis(1000));
     let me = Pid::from_raw(child.id() as i32);
     let all = agents(&out);
@@ -116,7 +98,7 @@ fn a_stall_of_the_orchestrator_is_flagged_and_the_run_stays_valid() {
     let dir = tempfile::tempdir().unwrap();
     // No expectation: what is checked is that the run is valid and the stall seen.
     let (child, out) = start(dir.path(), "name: stall\nduration: 6s\nworkload: { kind: tmr, rate: 500/s }\n");
-    wait_for(&out, "\"run_started\"");
+    common::wait_for_event(&out, "\"run_started\"");
     std::thread::sleep(Duration::from_millis(2000));
     let me = Pid::from_raw(child.id() as i32);
     kill(me, Signal::SIGSTOP).unwrap();

@@ -11,8 +11,17 @@ pub struct Report {
     pub seed: u64,
     pub backend: String,
     pub run_id: String,
+    /// The run's length on the wall clock, from the start to its end (or
+    /// to the moment it was interrupted), pauses of the schedule included.
     pub duration_seconds: f64,
+    /// The length the experiment asked for (`duration:` or `--duration`).
+    pub planned_seconds: f64,
+    /// How long the dashboard held the schedule paused (traffic went on,
+    /// and every time in this report is on the wall-clock axis).
+    pub paused_seconds: f64,
     pub interrupted: bool,
+    /// Why `expect:` was not judged (an interrupted or invalid run), or null.
+    pub not_judged: Option<String>,
     /// False when the run did not really run as written (an agent died or
     /// went silent outside a fault, a fault could not be executed, a client
     /// stopped sending): its numbers then prove nothing and `run` fails.
@@ -232,6 +241,9 @@ pub struct ExpectResult {
     pub metric: String,
     pub condition: String,
     pub value: Option<f64>,
+    /// Whether the run could judge it: false for an interrupted or invalid
+    /// run, whose numbers prove nothing (`passed` is then false too).
+    pub judged: bool,
     pub passed: bool,
 }
 
@@ -262,6 +274,19 @@ pub fn evaluate(
     report: &mut Report,
     expectations: &[crate::experiment::Expectation],
 ) -> serde_json::Result<()> {
+    report.not_judged = if report.interrupted {
+        Some(format!(
+            "the run was interrupted at {:.1} s of {:.1} s",
+            report.duration_seconds - report.paused_seconds,
+            report.planned_seconds
+        ))
+    } else if !report.valid {
+        let why = report.run_failures.first().map(|f| f.reason.as_str()).unwrap_or("unknown");
+        Some(format!("the run is invalid: {why}"))
+    } else {
+        None
+    };
+    let judged = report.not_judged.is_none();
     let json = serde_json::to_value(&*report)?;
     report.expect = expectations
         .iter()
@@ -271,7 +296,8 @@ pub fn evaluate(
                 metric: e.metric.clone(),
                 condition: e.condition.clone(),
                 value,
-                passed: e.holds(value),
+                judged,
+                passed: judged && e.holds(value),
             }
         })
         .collect();

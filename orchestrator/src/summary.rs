@@ -25,11 +25,16 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\n{}  (backend {}, seed {}, {:.1} s{})",
+        "\n{}  (backend {}, seed {}, {:.1} s{}{})",
         r.experiment,
         r.backend,
         r.seed,
         r.duration_seconds,
+        if r.paused_seconds > 0.0 {
+            format!(", the schedule paused {:.1} s of it", r.paused_seconds)
+        } else {
+            String::new()
+        },
         if r.interrupted {
             ", INTERRUPTED"
         } else if !r.valid {
@@ -173,6 +178,9 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     for f in &r.skipped_faults {
         let _ = writeln!(s, "  skipped        {} {} (after the run's end)", f.kind, f.target);
     }
+    if let (Some(why), false) = (&r.not_judged, r.expect.is_empty()) {
+        let _ = writeln!(s, "  expect         NOT JUDGED: {why}");
+    }
     for e in &r.expect {
         let _ = writeln!(
             s,
@@ -180,7 +188,11 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
             e.metric,
             e.condition,
             e.value.map(|v| format!("{v}")).unwrap_or_else(|| "null".into()),
-            if e.passed { "PASS" } else { "FAIL" }
+            match (e.judged, e.passed) {
+                (false, _) => "not judged",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            }
         );
     }
     for f in &r.run_failures {

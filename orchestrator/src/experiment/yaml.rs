@@ -524,6 +524,8 @@ fn join(path: &str, key: &str) -> String {
 pub const REPORT_ROOTS: &[&str] = &[
     "seed",
     "duration_seconds",
+    "planned_seconds",
+    "paused_seconds",
     "requests",
     "latency_seconds",
     "availability",

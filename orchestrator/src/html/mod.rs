@@ -208,17 +208,23 @@ fn header(s: &mut String, r: &Value) {
 fn expectations(s: &mut String, r: &Value) {
     let Some(list) = r.get("expect").and_then(Value::as_array).filter(|l| !l.is_empty()) else { return };
     let all = list.iter().all(|e| e.get("passed").and_then(Value::as_bool) == Some(true));
-    let _ = writeln!(
-        s,
-        "<h2>Expectations: <span class=\"{}\">{}</span></h2>",
-        if all { "pass" } else { "fail" },
-        if all { "all hold" } else { "some fail" }
-    );
+    let not_judged = r.get("not_judged").and_then(Value::as_str);
+    let interrupted = r.get("interrupted").and_then(Value::as_bool) == Some(true);
+    let (class, verdict) = match not_judged {
+        Some(why) => ("fail", format!("not judged: {why}")),
+        // A report from before `not_judged` (or rebuilt): an interrupted run never passes.
+        None if interrupted => ("fail", "not judged: the run was interrupted".to_string()),
+        None if all => ("pass", "all hold".to_string()),
+        None => ("fail", "some fail".to_string()),
+    };
+    let judged = not_judged.is_none() && !interrupted;
+    let _ = writeln!(s, "<h2>Expectations: <span class=\"{class}\">{}</span></h2>", esc(&verdict));
     s.push_str(
         "<table class=\"expect\"><tr><th>metric</th><th>condition</th><th>value</th><th>result</th></tr>\n",
     );
     for e in list {
         let passed = e.get("passed").and_then(Value::as_bool) == Some(true);
+        let judged = judged && e.get("judged").and_then(Value::as_bool) != Some(false);
         let value = match e.get("runs_passed").and_then(Value::as_u64) {
             Some(k) => format!("held in {k} runs"),
             None => text(e.get("value").unwrap_or(&Value::Null)),
@@ -229,8 +235,16 @@ fn expectations(s: &mut String, r: &Value) {
             esc(&text(e.get("metric").unwrap_or(&Value::Null))),
             esc(&text(e.get("condition").unwrap_or(&Value::Null))),
             esc(&value),
-            if passed { "pass" } else { "fail" },
-            if passed { "PASS" } else { "FAIL" }
+            match (judged, passed) {
+                (false, _) => "other",
+                (true, true) => "pass",
+                (true, false) => "fail",
+            },
+            match (judged, passed) {
+                (false, _) => "not judged",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            }
         );
     }
     s.push_str("</table>\n");

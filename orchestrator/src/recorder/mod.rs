@@ -89,6 +89,9 @@ struct WindowCounts {
 pub struct Recorder {
     t0: Time,
     duration: Duration,
+    /// How long the schedule has been held paused so far: the run's end on
+    /// the wall-clock axis is `duration + paused`.
+    paused: Duration,
     topology: Topology,
     nodes: Vec<NodeTrack>,
     events: EventLog,
@@ -163,6 +166,7 @@ impl Recorder {
         Recorder {
             t0,
             duration,
+            paused: Duration::ZERO,
             topology,
             nodes,
             events,
@@ -283,7 +287,7 @@ impl Recorder {
     fn observe_one(&mut self, node: NodeId, at: Time, obs: Observation) {
         match obs {
             Observation::Request { seq, sent, outcome, latency } => {
-                if sent.since(self.t0) < self.duration && sent >= self.t0 {
+                if self.within_run(sent) {
                     self.pending.insert(seq, Pending { sent, outcome, latency });
                     self.fold_ready(false);
                 } else if self.next_seq == Some(seq) {
@@ -291,14 +295,14 @@ impl Recorder {
                 }
             }
             Observation::Unsent { count, at: due } => {
-                if due.since(self.t0) < self.duration && due >= self.t0 && count > 0 {
+                if self.within_run(due) && count > 0 {
                     self.unsent.push_back((due, count));
                     self.fold_ready(false);
                 }
             }
             // Votes count within the run only, like requests (the agents
             // keep serving while the run drains).
-            Observation::Vote { .. } if at.since(self.t0) >= self.duration => {}
+            Observation::Vote { .. } if !self.within_run(at) => {}
             Observation::Vote { verdict, .. } => {
                 let w = window_in(&mut self.windows, self.t0, at);
                 match verdict {
@@ -378,7 +382,7 @@ impl Recorder {
             }
             // Within the run only, like requests; but a reply to a try made
             // within the run still arrives (else it would count as lost).
-            Observation::Rpc(e) if at.since(self.t0) >= self.duration => {
+            Observation::Rpc(e) if !self.within_run(at) => {
                 if matches!(e, workloads::rpc::RpcEvent::LateReply { .. }) {
                     self.classroom.rpc.observe(e);
                 }
@@ -665,6 +669,17 @@ impl Recorder {
         self.outages.open().is_some()
     }
 
+    /// Whether `at` falls within the run: from its start to its planned
+    /// end, moved on by the time the schedule was held paused.
+    fn within_run(&self, at: Time) -> bool {
+        at >= self.t0 && at.since(self.t0) < self.duration + self.paused
+    }
+
+    /// The schedule has been held paused for `paused` in all (so far).
+    pub fn set_paused(&mut self, paused: Duration) {
+        self.paused = paused;
+    }
+
     /// Fold everything left and build the report. `end` is the run's
     /// run-relative end (the duration, or the moment it was interrupted).
     pub fn finish(&mut self, end: f64, interrupted: bool) -> Report {
@@ -734,7 +749,10 @@ impl Recorder {
             backend: String::new(),
             run_id: String::new(),
             duration_seconds: end,
+            planned_seconds: self.duration.as_secs_f64(),
+            paused_seconds: self.paused.as_secs_f64(),
             interrupted,
+            not_judged: None,
             valid: self.run_failures.is_empty(),
             run_failures: self.run_failures.clone(),
             throughput_per_second: if end > 0.0 { self.requests.ok as f64 / end } else { 0.0 },
@@ -1083,8 +1101,17 @@ mod tests {
     #[test]
     fn every_number_of_the_report_can_be_named_in_expect() {
         // What the report carries besides its identity and the expectations themselves.
-        let identity =
-            ["experiment", "concept", "backend", "run_id", "interrupted", "expect", "intervals", "control"];
+        let identity = [
+            "experiment",
+            "concept",
+            "backend",
+            "run_id",
+            "interrupted",
+            "not_judged",
+            "expect",
+            "intervals",
+            "control",
+        ];
         let mut r = tmr();
         request(&mut r, 1, 1000, Outcome::Ok);
         let report = serde_json::to_value(r.finish(30.0, false)).unwrap_or_default();

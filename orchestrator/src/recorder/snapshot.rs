@@ -263,7 +263,15 @@ impl Recorder {
                 manual: self.live.manual.contains(&i),
             })
             .collect();
-        faults.extend(self.live.planned.iter().filter(|p| p.start > ctx.elapsed_seconds).cloned());
+        // Planned faults are on the schedule's clock: a pause moves them on.
+        let held = self.paused.as_secs_f64();
+        faults.extend(
+            self.live
+                .planned
+                .iter()
+                .map(|p| FaultView { start: p.start + held, end: p.end.map(|e| e + held), ..p.clone() })
+                .filter(|p| p.start > ctx.elapsed_seconds),
+        );
         Snapshot {
             experiment: ctx.experiment.clone(),
             concept: ctx.concept.clone(),
@@ -271,7 +279,7 @@ impl Recorder {
             seed: ctx.seed,
             run_state: ctx.run_state,
             elapsed_seconds: ctx.elapsed_seconds,
-            duration_seconds: self.duration.as_secs_f64(),
+            duration_seconds: (self.duration + self.paused).as_secs_f64(),
             invalid: self.run_failures.first().map(|f| f.reason.clone()),
             host_stalls: self.stalls.len() as u64,
             nodes,

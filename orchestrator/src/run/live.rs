@@ -9,10 +9,13 @@ use tokio::task::JoinHandle;
 use tui::{Command, Snapshot};
 
 /// The dashboard's commands and the tasks to stop at the end.
-pub(super) struct Live {
+pub(crate) struct Live {
     pub commands: Option<mpsc::UnboundedReceiver<Command>>,
     dashboard: Option<JoinHandle<std::io::Result<()>>>,
     exporter: Option<JoinHandle<()>>,
+    /// The snapshots' sender, kept after the run so that the dashboard and
+    /// the exporter go on showing the final one.
+    last: Option<watch::Sender<Arc<Snapshot>>>,
 }
 
 /// Binds the exporter's address if the options ask for one; called before
@@ -49,7 +52,7 @@ pub(super) async fn start(
     } else {
         (None, None)
     };
-    Ok((tx, Live { commands, dashboard, exporter }))
+    Ok((tx, Live { commands, dashboard, exporter, last: None }))
 }
 
 /// The next command from the dashboard (never, without one).
@@ -68,13 +71,39 @@ pub(super) async fn next(rx: &mut Option<mpsc::UnboundedReceiver<Command>>) -> O
 }
 
 impl Live {
-    /// Stop the exporter; let the dashboard show the final snapshot until the user quits.
-    pub(super) async fn finish(self) {
+    /// Keep the final snapshot on show after the run.
+    pub(super) fn keep(&mut self, tx: watch::Sender<Arc<Snapshot>>) {
+        self.last = Some(tx);
+    }
+
+    /// After the run (its report already written): the exporter serves the
+    /// final values for `linger`, the dashboard shows them until the user
+    /// quits. A signal (Ctrl-C, SIGTERM, a closed terminal) ends both.
+    pub(crate) async fn finish(mut self, stop: &mut super::Stop, linger: std::time::Duration) {
+        let lingering = self.exporter.as_ref().is_some_and(|e| !e.is_finished());
+        let exporter = async {
+            if lingering {
+                tokio::time::sleep(linger).await;
+            }
+        };
+        let dashboard = async {
+            if let Some(d) = self.dashboard.as_mut() {
+                let _ = d.await;
+            }
+        };
+        tokio::select! {
+            _ = async { tokio::join!(exporter, dashboard) } => {}
+            _ = stop.recv() => {}
+        }
         if let Some(e) = self.exporter {
             e.abort();
         }
+        // No more snapshots: a dashboard still open ends and restores the terminal.
+        drop(self.last);
         if let Some(d) = self.dashboard {
-            let _ = d.await;
+            if !d.is_finished() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), d).await;
+            }
         }
     }
 }

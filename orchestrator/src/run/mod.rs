@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub tui: bool,
     /// Serve Prometheus metrics here.
     pub metrics_addr: Option<SocketAddr>,
+    /// How long the exporter goes on serving the final values after the run.
+    pub metrics_linger: Duration,
     /// No schedule: run until stopped, faults only by hand (`faultlab up`).
     pub sandbox: bool,
     /// Benchmark mode: the client keeps this many requests outstanding
@@ -61,6 +63,7 @@ impl RunOptions {
             watchdog: Duration::from_secs(10),
             tui: false,
             metrics_addr: None,
+            metrics_linger: Duration::ZERO,
             sandbox: false,
             window: 0,
         }
@@ -262,7 +265,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         running.recorder.expect_checkpointing(&config, mttf);
     }
     let result = running.drive(duration, rx, opts, &mut stop).await;
-    // Whatever happened, nothing the run made outlives it.
+    // Whatever happened, nothing the run made outlives it: the agents stop
+    // now, not at their watchdog, whatever the dashboard does.
     for link in running.links.values() {
         link.send(Down::Shutdown);
     }
@@ -272,8 +276,30 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     if opts.out_dir.is_none() {
         let _ = std::fs::remove_dir_all(&host_state);
     }
-    let mut report = result?;
-    teardown.context("removing the run's agents failed")?;
+    let (mut report, live) = result?;
+    // The report is written before the dashboard is left, so that closing
+    // the terminal or never pressing q loses nothing.
+    let written = teardown
+        .context("removing the run's agents failed")
+        .and_then(|()| complete(&mut report, exp, &running, seed, duration, opts));
+    live.finish(&mut stop, opts.metrics_linger).await;
+    written?;
+    if let Some(e) = running.recorder.take_event_error() {
+        opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
+    }
+    Ok(RunOutcome { report, out_dir: opts.out_dir.clone() })
+}
+
+/// Fill in what the recorder cannot know, judge `expect:`, and write
+/// report.json and report.html.
+fn complete(
+    report: &mut Report,
+    exp: &Experiment,
+    running: &Running<'_>,
+    seed: u64,
+    duration: Duration,
+    opts: &RunOptions,
+) -> Result<()> {
     report.experiment = exp.name.clone();
     report.concept = exp.concept.clone();
     report.seed = seed;
@@ -285,30 +311,34 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .repair_model()
         .zip(running.recorder.mean_restart_seconds())
         .map(|((mttf, mttr), restart)| mttf / (mttf + mttr + restart));
-    report::evaluate(&mut report, &exp.expect)?;
+    report::evaluate(report, &exp.expect)?;
     if let Some(dir) = &opts.out_dir {
         let path = dir.join("report.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        std::fs::write(&path, serde_json::to_vec_pretty(&*report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        crate::html::write_for_dir(dir)?;
     }
-    if let Some(e) = running.recorder.take_event_error() {
-        opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
-    }
-    Ok(RunOutcome { report, out_dir: opts.out_dir.clone() })
+    Ok(())
 }
 
-/// Ctrl-C and SIGTERM, listened for from the start of a run so that an
-/// interrupt at any point ends in an orderly teardown.
+/// Ctrl-C, SIGTERM and SIGHUP (the terminal was closed), listened for from
+/// the start of a run so that an interrupt at any point ends in an orderly
+/// teardown and a complete report.
 pub struct Stop {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Stop {
     /// Start listening (from now on the signals no longer kill the process).
     pub fn new() -> std::io::Result<Stop> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Stop { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        Ok(Stop {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 
     /// Wait for either signal.
@@ -316,6 +346,7 @@ impl Stop {
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
         }
     }
 }

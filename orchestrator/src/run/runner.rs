@@ -84,6 +84,8 @@ pub struct Running<'a> {
     active: BTreeSet<usize>,
     /// Faults injected by hand so far.
     manual: usize,
+    /// The targets of faults injected by hand, as written, by fault index.
+    manual_targets: BTreeMap<usize, String>,
     /// Crash records whose kill the engine has yet to confirm (docker's die event).
     dying: BTreeMap<NodeId, Vec<usize>>,
     /// Node state changes as the engine reports them (docker).
@@ -177,6 +179,7 @@ impl<'a> Running<'a> {
             steps: Steps::default(),
             active: BTreeSet::new(),
             manual: 0,
+            manual_targets: BTreeMap::new(),
             dying: BTreeMap::new(),
             engine_events,
             last_stall: Instant::now(),
@@ -293,7 +296,7 @@ impl<'a> Running<'a> {
         mut rx: mpsc::UnboundedReceiver<Inbound>,
         opts: &RunOptions,
         stop: &mut Stop,
-    ) -> Result<Report> {
+    ) -> Result<(Report, live::Live)> {
         // Connect to every agent in parallel, then start them together.
         let nodes: Vec<NodeId> = self.exp.topology.nodes.iter().map(|n| n.id).collect();
         let links = tokio::select! {
@@ -304,6 +307,9 @@ impl<'a> Running<'a> {
             self.links.insert(*n, link?);
         }
         let t0 = monotonic_now();
+        // The run's wall clock starts with the recorder's: report times and
+        // the schedule's instants share one origin.
+        let start = Instant::now();
         self.recorder.set_start(t0);
         for link in self.links.values() {
             link.send(Down::Start);
@@ -323,9 +329,11 @@ impl<'a> Running<'a> {
             live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO))
                 .await?;
         let mut commands = live.commands.take();
-        // The run's clock: run time is `start.elapsed()` minus the time the
-        // schedule spent paused, so every report time stays on one axis.
-        let start = Instant::now();
+        // Two clocks. Report times are wall-clock (`start.elapsed()`):
+        // traffic and outages go on while the schedule is paused. The
+        // schedule's time is the wall clock minus the time it was held
+        // paused (`held`); a step due at schedule time s runs at wall time
+        // s + held, and the run ends at duration + held.
         let mut held = Duration::ZERO;
         let mut paused_at: Option<Instant> = None;
         let run_time = |held: Duration, paused_at: Option<Instant>| -> Duration {
@@ -359,7 +367,7 @@ impl<'a> Running<'a> {
                 _ = tokio::time::sleep_until(next_step) => {
                     let now = run_time(held, paused_at);
                     let due = self.steps.due(now);
-                    self.run_steps(&due, opts);
+                    self.run_steps(&due, held, opts);
                 }
                 Some(done) = self.done_rx.recv() => self.action_done(done, opts),
                 Some(msg) = rx.recv() => self.inbound(msg, opts),
@@ -369,7 +377,8 @@ impl<'a> Running<'a> {
                     tui::Command::TogglePause => match paused_at.take() {
                         Some(p) => {
                             held += p.elapsed();
-                            self.note("schedule resumed");
+                            self.recorder.set_paused(held);
+                            self.note(&format!("schedule resumed after {:.1} s", p.elapsed().as_secs_f64()));
                         }
                         None => {
                             paused_at = Some(Instant::now());
@@ -388,10 +397,12 @@ impl<'a> Running<'a> {
                     self.check_silence(opts);
                 }
                 _ = tick.tick() => {
-                    let elapsed = run_time(held, paused_at);
-                    opts.progress.tick(elapsed, duration, &self.recorder);
+                    opts.progress.tick(run_time(held, paused_at), duration, &self.recorder);
+                    // While paused, the end on the wall-clock axis recedes.
+                    let holding = held + paused_at.map(|p| p.elapsed()).unwrap_or_default();
+                    self.recorder.set_paused(holding);
                     let state = if paused_at.is_some() { RunState::Paused } else { RunState::Running };
-                    let _ = snap_tx.send(Arc::new(self.snapshot_now(state, elapsed)));
+                    let _ = snap_tx.send(Arc::new(self.snapshot_now(state, start.elapsed())));
                 }
             }
         }
@@ -409,13 +420,19 @@ impl<'a> Running<'a> {
             }
         }
         opts.progress.done();
-        let end_rel = if interrupted { run_time(held, paused_at).min(duration) } else { duration };
+        // The end on the wall-clock axis: the planned length plus the time
+        // the schedule was held (a pause still running when quit counts).
+        if let Some(p) = paused_at.take() {
+            held += p.elapsed();
+        }
+        self.recorder.set_paused(held);
+        let end_rel = if interrupted { start.elapsed().min(duration + held) } else { duration + held };
         self.check_client_rate(end_rel);
         let report = self.recorder.finish(end_rel.as_secs_f64(), interrupted);
         let state = if interrupted { RunState::Interrupted } else { RunState::Finished };
         let _ = snap_tx.send(Arc::new(self.snapshot_now(state, end_rel)));
-        live.finish().await;
-        Ok(report)
+        live.keep(snap_tx);
+        Ok((report, live))
     }
 
     fn note(&mut self, text: &str) {
@@ -461,15 +478,17 @@ impl<'a> Running<'a> {
 
     /// Execute the steps due now as one batch: backend actions of the same
     /// kind go to the engine together.
-    fn run_steps(&mut self, due: &[Step], opts: &RunOptions) {
+    /// `held` is how long the schedule was paused so far: a step due at
+    /// schedule time `at` was scheduled for wall time `at + held`.
+    fn run_steps(&mut self, due: &[Step], held: Duration, opts: &RunOptions) {
         let mut batch = Batch::default();
         // One instant for the whole batch: they are issued together.
         let now = monotonic_now();
         for step in due {
             if step.begin {
-                self.begin(step.occurrence, Some(step.at), now, &mut batch, opts);
+                self.begin(step.occurrence, Some(step.at + held), now, &mut batch, opts);
             } else {
-                self.finish(step.occurrence, Some(step.at), now, &mut batch);
+                self.finish(step.occurrence, Some(step.at + held), now, &mut batch);
             }
         }
         self.dispatch(batch);
@@ -490,6 +509,10 @@ impl<'a> Running<'a> {
     fn inject(&mut self, spec: &faults::spec::FaultSpec, now: Duration, opts: &RunOptions) {
         let index = self.exp.faults.len() + self.manual;
         self.manual += 1;
+        // The target as written (`replica-3`, `[replica-1] | [replica-2, voter-1]`).
+        if let Ok(plan) = self.exp.live_plan(spec, now, index) {
+            self.manual_targets.insert(index, plan.target);
+        }
         let occs = match self.exp.live_occurrences(spec, now, index) {
             Ok(o) => o,
             Err(e) => {
@@ -797,7 +820,8 @@ impl<'a> Running<'a> {
 
     fn target(&self, occ: &Occurrence) -> String {
         let names: Vec<String> = occurrence_nodes(occ).iter().map(|n| self.name(*n)).collect();
-        let Some(written) = self.exp.faults.get(occ.fault).map(|p| p.target.clone()) else {
+        let written = self.exp.faults.get(occ.fault).map(|p| p.target.clone());
+        let Some(written) = written.or_else(|| self.manual_targets.get(&occ.fault).cloned()) else {
             return names.join(", ");
         };
         if names.join(", ") == written || occ.kind == FaultKind::Partition {
@@ -843,7 +867,10 @@ impl<'a> Running<'a> {
             "{:>7.2}s  {} {target}{}",
             self.recorder.rel(now),
             occ.kind.as_str(),
-            occ.end.map(|e| format!(" for {:.1} s", (e - occ.start).as_secs_f64())).unwrap_or_default()
+            match occ.end {
+                Some(e) if e < self.exp.duration => format!(" for {:.1} s", (e - occ.start).as_secs_f64()),
+                _ => " for the rest of the run".into(),
+            }
         ));
         match &occ.action {
             Action::Crash(nodes) => {
@@ -858,6 +885,7 @@ impl<'a> Running<'a> {
                 }
                 self.active.remove(&i);
                 self.recorder.fault_ended(record, scheduled.map(|s| s.as_secs_f64()), now);
+                self.end_crashes_restarted(now);
             }
             Action::Pause(nodes) => {
                 for &n in nodes {
@@ -934,6 +962,31 @@ impl<'a> Running<'a> {
                 || (matches!(occ.action, Action::Isolate(_)) && !self.isolates)
             {
                 self.recorder.fault_end_effective(r, now);
+            }
+        }
+    }
+
+    /// A restart by hand (or a file's `restart`) brings back nodes that an
+    /// active crash holds down: a crash whose every node is up or starting
+    /// again has ended, now, and its planned end is dropped.
+    fn end_crashes_restarted(&mut self, now: Time) {
+        let ended: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|&j| match &self.occurrences[j].action {
+                Action::Crash(nodes) => nodes.iter().all(|n| {
+                    let k = usize::from(n.0);
+                    self.up[k] || self.starting[k]
+                }),
+                _ => false,
+            })
+            .collect();
+        for j in ended {
+            self.active.remove(&j);
+            self.steps.cancel(j);
+            if let Some(&r) = self.records.get(&j) {
+                self.recorder.fault_ended(r, None, now);
             }
         }
     }

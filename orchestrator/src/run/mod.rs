@@ -9,7 +9,7 @@ mod runner;
 mod steps;
 
 use crate::backend::{Backend, BackendChoice, BackendConfig, NodeLaunch};
-use crate::experiment::{Experiment, FaultKind, Workload};
+use crate::experiment::Experiment;
 use crate::recorder::events::EventLog;
 use crate::recorder::Recorder;
 use crate::report::{self, Report};
@@ -249,21 +249,8 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         opts.window,
     );
     running.metrics = metrics;
-    match &exp.workload {
-        Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
-        Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),
-        _ => {}
-    }
-    if let Workload::Checkpointing(p) = &exp.workload {
-        let config = running.checkpoint_config(p);
-        // The system's MTTF for Young's interval: the mean up time of the
-        // first crash fault on a random schedule (each occurrence is one failure).
-        let mttf = exp.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
-            (FaultKind::Crash, crate::experiment::Schedule::Random { mttf, .. }) => Some(*mttf),
-            _ => None,
-        });
-        running.recorder.expect_checkpointing(&config, mttf);
-    }
+    let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
+    exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
     let result = running.drive(duration, rx, opts, &mut stop).await;
     // Whatever happened, nothing the run made outlives it: the agents stop
     // now, not at their watchdog, whatever the dashboard does.

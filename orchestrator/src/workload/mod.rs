@@ -1,0 +1,112 @@
+//! The orchestrator's side of each workload: its validated parameters and
+//! what the run needs to know of it (how each agent is configured, how long
+//! a request may stay undecided, what the recorder follows, how fast its
+//! clients send). The agent's side is `workloads::any`.
+//!
+//! Adding a workload: its module here, with a type that implements
+//! [`Plugin`], and one line in the `registry!` call below.
+
+mod byzantine;
+mod checkpointing;
+mod commit;
+mod heartbeat;
+mod primary_backup;
+mod rpc;
+mod tmr;
+
+pub use byzantine::ByzantineParams;
+pub use checkpointing::CheckpointParams;
+pub use commit::CommitParams;
+pub use heartbeat::HeartbeatParams;
+pub use primary_backup::PrimaryBackupParams;
+pub use rpc::RpcParams;
+pub use tmr::TmrParams;
+
+use crate::experiment::FaultPlan;
+use crate::recorder::Recorder;
+use crate::topology::{NodeSpec, Topology};
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::NodeId;
+
+/// What a run tells a workload about itself.
+#[derive(Clone, Copy, Debug)]
+pub struct RunView<'a> {
+    pub topology: &'a Topology,
+    /// The experiment's seed (for shared protocol choices).
+    pub seed: u64,
+    /// Benchmark mode: clients keep this many requests outstanding instead
+    /// of sending at the file's rate (0: the file's open-loop rate).
+    pub window: usize,
+}
+
+impl RunView<'_> {
+    /// The nodes of these roles, in this order.
+    pub fn ids(&self, roles: &[&str]) -> Vec<NodeId> {
+        roles.iter().flat_map(|r| self.topology.with_role(r).map(|n| n.id)).collect()
+    }
+
+    /// The first node of `role` (node 0 if there is none: validation saw to it).
+    pub fn first(&self, role: &str) -> NodeId {
+        self.topology.with_role(role).next().map_or(NodeId(0), |n| n.id)
+    }
+}
+
+/// A workload as the orchestrator runs it.
+pub trait Plugin: std::fmt::Debug {
+    /// `kind:` as the experiment file names it.
+    fn kind(&self) -> &'static str;
+
+    /// The configuration `node`'s agent runs.
+    fn agent_config(&self, run: &RunView<'_>, node: &NodeSpec) -> AnyConfig;
+
+    /// How long a request (or a round) may stay undecided: at the end of a
+    /// run, what was sent just before is given this long to be decided.
+    fn deadline(&self) -> Duration;
+
+    /// Tell the recorder what this workload's observations need (a failure
+    /// detector to follow, a model to compare with) before the run starts.
+    fn prepare(&self, _recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {}
+
+    /// The rate at which each client sends when it is up, for the check
+    /// that the clients really sent (None: no open-loop client).
+    fn client_rate(&self, _run: &RunView<'_>) -> Option<f64> {
+        None
+    }
+}
+
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident($params:ty),)*) => {
+        /// The workload of an experiment and its validated parameters.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Workload {
+            $($(#[$doc])* $variant($params),)*
+        }
+
+        impl Workload {
+            /// What the run needs to know of this workload.
+            pub fn plugin(&self) -> &dyn Plugin {
+                match self {
+                    $(Workload::$variant(p) => p,)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    /// Triple modular redundancy: replicas, voters, clients.
+    Tmr(TmrParams),
+    /// Checkpointing and rollback recovery.
+    Checkpointing(CheckpointParams),
+    /// Byzantine agreement, OM(m).
+    Byzantine(ByzantineParams),
+    /// Two- and three-phase commit.
+    Commit(CommitParams),
+    /// RPC failure semantics.
+    Rpc(RpcParams),
+    /// Heartbeat failure detection.
+    Heartbeat(HeartbeatParams),
+    /// Passive replication with failover.
+    PrimaryBackup(PrimaryBackupParams),
+}

@@ -1,0 +1,52 @@
+//! Triple modular redundancy.
+
+use super::{Plugin, RunView};
+use crate::topology::NodeSpec;
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::tmr;
+
+/// Parameters of the TMR workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TmrParams {
+    pub replicas: usize,
+    pub voters: usize,
+    pub clients: usize,
+    pub rate: f64,
+    pub deadline: Duration,
+    pub vote_timeout: Duration,
+    pub gap_timeout: Duration,
+}
+
+impl Plugin for TmrParams {
+    fn kind(&self) -> &'static str {
+        "tmr"
+    }
+
+    fn agent_config(&self, run: &RunView<'_>, node: &NodeSpec) -> AnyConfig {
+        let role = match node.role.as_str() {
+            "client" => tmr::Role::Client,
+            "voter" => tmr::Role::Voter,
+            _ => tmr::Role::Replica,
+        };
+        AnyConfig::Tmr(tmr::Config {
+            role,
+            replicas: run.ids(&["replica"]),
+            voters: run.ids(&["voter"]),
+            clients: run.ids(&["client"]),
+            rate: if run.window > 0 { 0.0 } else { self.rate },
+            deadline: self.deadline,
+            vote_timeout: self.vote_timeout,
+            gap_timeout: self.gap_timeout,
+            window: run.window,
+        })
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    fn client_rate(&self, run: &RunView<'_>) -> Option<f64> {
+        (run.window == 0).then_some(self.rate)
+    }
+}

@@ -1010,3 +1010,19 @@ fn seed_corpus_and_its_mutations_parse_without_panic() {
     }
     assert!(rejected > 0, "mutations that break a file are rejected");
 }
+
+#[test]
+fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: byzantine-agreement\n  generals: 4\n  voters: 3\n";
+    assert_error_at(text, 6, "voters", "`voters` is a key of the tmr workload, not of `byzantine-agreement`");
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3, rate: 5/s }\n";
+    assert_error_at(text, 3, "rate", "`rate` is a key of the tmr, rpc and primary-backup workloads, not of `heartbeat`");
+    let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
+    assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");
+    // A key no workload has is refused as unknown, still where it is.
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: rpc\n  semantics: at-most-once\n  retires: 3\n";
+    assert_error_at(text, 6, "retires", "unknown field `retires`");
+    // A value of the wrong kind of the workload's own key.
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: commit\n  protocol: coordinated\n";
+    assert_error_at(text, 5, "coordinated", "unknown variant `coordinated`, expected `2pc` or `3pc`");
+}

@@ -6,28 +6,86 @@ use crate::backend::BackendChoice;
 
 mod classroom;
 mod detector;
-use super::yaml::{
-    self, CheckpointProtocol, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS,
-};
+use super::yaml::{self, CheckpointProtocol, ExperimentFile, Locator, Pos, Rate, WorkloadFile, REPORT_ROOTS};
 use super::{
     CheckpointParams, CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan,
     Lifetime, Schedule, Selection, TmrParams, Workload,
 };
 use crate::topology::Topology;
+use crate::workload::{CheckpointingFile, TmrFile};
 use faults::spec::{ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, TargetSpec};
 use faults::{ByzantineMode, DelayDistribution, Direction, Dur};
 use std::path::Path;
 use std::time::Duration;
 use workloads::NodeId;
+use yaml::DetectorFile;
 
 /// Parse `text` and check it.
 pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
-    let file = yaml::parse(text).map_err(|e| match e.pos {
-        Some(pos) => located(path, pos, e.message),
-        None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+    let file = yaml::parse(text).map_err(|e| {
+        // serde reads `workload:` (a tagged enum) from a buffer that has lost
+        // the positions: find the key or value at fault again.
+        if e.pos.is_none_or(|p| p == Pos::START) {
+            if let Some((pos, message)) = workload_error(&Locator::new(text), text, &e.message) {
+                return located(path, pos, message);
+            }
+        }
+        match e.pos {
+            Some(pos) => located(path, pos, e.message),
+            None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+        }
     })?;
     let check = Checker { path, loc: Locator::new(text) };
     check.experiment(file)
+}
+
+/// Where in `workload:` a serde error is, and what it says: a key of
+/// another workload names the workload it belongs to.
+fn workload_error(loc: &Locator, text: &str, message: &str) -> Option<(Pos, String)> {
+    let kind_pos = loc.value("workload.kind")?;
+    let kind = scalar_at(text, kind_pos);
+    let ticked = message.split('`').nth(1).unwrap_or_default();
+    if message.starts_with("unknown field `") {
+        let pos = loc.key(&format!("workload.{ticked}"))?;
+        let owners = crate::workload::kinds_accepting(ticked);
+        if owners.is_empty() {
+            return Some((pos, message.to_string()));
+        }
+        let accepted = crate::workload::keys()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, keys)| keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let of = match owners.split_last() {
+            Some((last, [])) => format!("the {last} workload"),
+            Some((last, rest)) => format!("the {} and {last} workloads", rest.join(", ")),
+            None => String::new(),
+        };
+        return Some((pos, format!("`{ticked}` is a key of {of}, not of `{kind}` (which takes {accepted})")));
+    }
+    // The value is named `like this` or, by serde's type errors, "like this".
+    let ticked = if ticked.is_empty() { message.split('"').nth(1).unwrap_or_default() } else { ticked };
+    if ticked.is_empty() {
+        return None;
+    }
+    // A value at fault (`unknown variant `coordinated``, `fast` is not a rate): the workload key holding it.
+    let keys = crate::workload::keys();
+    std::iter::once("kind")
+        .chain(keys.iter().flat_map(|(_, k)| k.iter().copied()))
+        .filter_map(|k| loc.value(&format!("workload.{k}")))
+        .find(|&p| scalar_at(text, p) == ticked)
+        .map(|p| (p, message.to_string()))
+}
+
+/// The plain or quoted scalar that starts at `pos`.
+fn scalar_at(text: &str, pos: Pos) -> String {
+    let line = text.lines().nth(pos.line.saturating_sub(1)).unwrap_or_default();
+    let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
+    let rest = rest.trim_start_matches('\u{feff}');
+    if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        return rest[1..].split(q).next().unwrap_or_default().to_string();
+    }
+    rest.split([',', '}', ']', '#']).next().unwrap_or_default().trim().to_string()
 }
 
 fn located(path: &Path, pos: Pos, message: String) -> ExperimentError {
@@ -71,22 +129,11 @@ impl Checker<'_> {
         if file.name.trim().is_empty() {
             return Err(self.value_err("name", "the name must not be empty"));
         }
-        let detected = matches!(file.workload.kind, WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup);
-        if file.detector.is_some() && !detected {
-            return Err(self.key_err(
-                "detector",
-                "`detector` applies to the heartbeat and primary-backup workloads only; remove it",
-            ));
-        }
         let duration = file.duration.0;
         if duration.is_zero() {
             return Err(self.value_err("duration", "the duration must be above zero"));
         }
-        let (workload, topology) = if detected {
-            self.detected(&file.workload, file.detector.as_ref())?
-        } else {
-            self.workload(&file.workload)?
-        };
+        let (workload, topology) = self.workload(&file.workload, file.detector.as_ref())?;
         self.size_limit(&topology, file.backend)?;
         let faults = file
             .faults
@@ -136,8 +183,8 @@ impl Checker<'_> {
     }
 
     /// A client's `rate` within what one client agent sustains.
-    pub(super) fn rate(&self, w: &WorkloadFile, default: f64) -> Res<f64> {
-        let rate = w.rate.map_or(default, |r| r.0);
+    pub(super) fn rate(&self, rate: Option<Rate>, default: f64) -> Res<f64> {
+        let rate = rate.map_or(default, |r| r.0);
         if rate > limits::MAX_RATE {
             return Err(self.value_err(
                 "workload.rate",
@@ -147,15 +194,28 @@ impl Checker<'_> {
         Ok(rate)
     }
 
-    fn workload(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
-        match w.kind {
-            WorkloadKind::Tmr => {}
-            WorkloadKind::Checkpointing => return self.checkpointing(w),
-            WorkloadKind::ByzantineAgreement => return self.byzantine(w),
-            WorkloadKind::Commit => return self.commit(w),
-            WorkloadKind::Rpc => return self.rpc(w),
-            WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup => return self.detected(w, None),
+    /// `workload:` and, for the workloads that run a failure detector, `detector:`.
+    fn workload(&self, w: &WorkloadFile, detector: Option<&DetectorFile>) -> Res<(Workload, Topology)> {
+        let detected = matches!(w, WorkloadFile::Heartbeat(_) | WorkloadFile::PrimaryBackup(_));
+        if detector.is_some() && !detected {
+            return Err(self.key_err(
+                "detector",
+                "`detector` applies to the heartbeat and primary-backup workloads only; remove it",
+            ));
         }
+        match w {
+            WorkloadFile::Tmr(w) => self.tmr(w),
+            WorkloadFile::Checkpointing(w) => self.checkpointing(w),
+            WorkloadFile::Byzantine(w) => self.byzantine(w),
+            WorkloadFile::Commit(w) => self.commit(w),
+            WorkloadFile::Rpc(w) => self.rpc(w),
+            WorkloadFile::Heartbeat(w) => self.heartbeat(w, self.detector(detector)?),
+            WorkloadFile::PrimaryBackup(w) => self.primary_backup(w, self.detector(detector)?),
+        }
+    }
+
+    /// `kind: tmr`: replicas, voters and a client.
+    fn tmr(&self, w: &TmrFile) -> Res<(Workload, Topology)> {
         let replicas = w.replicas.unwrap_or(3);
         if replicas % 2 != 1 {
             return Err(self.value_err(
@@ -196,21 +256,21 @@ impl Checker<'_> {
             ));
         }
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = self.rate(w, 1000.0)?;
+        let rate = self.rate(w.rate, 1000.0)?;
         let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
         let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
         Ok((Workload::Tmr(params), topology))
     }
 
     /// `kind: checkpointing`: processes `process-1`... running one protocol.
-    fn checkpointing(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+    fn checkpointing(&self, w: &CheckpointingFile) -> Res<(Workload, Topology)> {
         use workloads::checkpoint::{Config, Protocol};
         let protocol = match w.protocol {
             Some(CheckpointProtocol::Independent) => Protocol::Independent,
             Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
             Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
             Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
-            None | Some(CheckpointProtocol::TwoPhaseCommit | CheckpointProtocol::ThreePhaseCommit) => {
+            None => {
                 return Err(self.value_err(
                     "workload.kind",
                     "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",

@@ -7,6 +7,15 @@ use crate::topology::NodeSpec;
 use std::time::Duration;
 use workloads::any::AnyConfig;
 
+/// `workload:` of the heartbeat workload, as written (another workload's key is an error).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatFile {
+    /// Number of nodes (the heartbeat interval and the detector go in `detector:`).
+    #[serde(default)]
+    pub nodes: Option<usize>,
+}
+
 /// Parameters of the heartbeat workload: `nodes` nodes watching each other.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeartbeatParams {

@@ -9,18 +9,19 @@
 mod byzantine;
 mod checkpointing;
 mod commit;
+mod fields;
 mod heartbeat;
 mod primary_backup;
 mod rpc;
 mod tmr;
 
-pub use byzantine::ByzantineParams;
-pub use checkpointing::CheckpointParams;
-pub use commit::CommitParams;
-pub use heartbeat::HeartbeatParams;
-pub use primary_backup::PrimaryBackupParams;
-pub use rpc::RpcParams;
-pub use tmr::TmrParams;
+pub use byzantine::{ByzantineFile, ByzantineParams};
+pub use checkpointing::{CheckpointParams, CheckpointingFile};
+pub use commit::{CommitFile, CommitParams};
+pub use heartbeat::{HeartbeatFile, HeartbeatParams};
+pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
+pub use rpc::{RpcFile, RpcParams};
+pub use tmr::{TmrFile, TmrParams};
 
 use crate::experiment::FaultPlan;
 use crate::recorder::Recorder;
@@ -76,7 +77,7 @@ pub trait Plugin: std::fmt::Debug {
 }
 
 macro_rules! registry {
-    ($($(#[$doc:meta])* $variant:ident($params:ty),)*) => {
+    ($($(#[$doc:meta])* $variant:ident($params:ty, $file:ty) = $kind:literal,)*) => {
         /// The workload of an experiment and its validated parameters.
         #[derive(Clone, Debug, PartialEq)]
         pub enum Workload {
@@ -91,22 +92,49 @@ macro_rules! registry {
                 }
             }
         }
+
+        /// `workload:` as written: `kind` picks the variant, and each
+        /// workload's own keys are the only ones it accepts.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum WorkloadFile {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($file),)*
+        }
+
+        impl WorkloadFile {
+            /// `kind:` as written.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(WorkloadFile::$variant(_) => $kind,)*
+                }
+            }
+        }
+
+        /// Every workload's `kind` and the keys it accepts, in registry order.
+        pub fn keys() -> Vec<(&'static str, &'static [&'static str])> {
+            vec![$(($kind, fields::of::<$file>()),)*]
+        }
     };
 }
 
 registry! {
     /// Triple modular redundancy: replicas, voters, clients.
-    Tmr(TmrParams),
+    Tmr(TmrParams, TmrFile) = "tmr",
     /// Checkpointing and rollback recovery.
-    Checkpointing(CheckpointParams),
+    Checkpointing(CheckpointParams, CheckpointingFile) = "checkpointing",
     /// Byzantine agreement, OM(m).
-    Byzantine(ByzantineParams),
+    Byzantine(ByzantineParams, ByzantineFile) = "byzantine-agreement",
     /// Two- and three-phase commit.
-    Commit(CommitParams),
+    Commit(CommitParams, CommitFile) = "commit",
     /// RPC failure semantics.
-    Rpc(RpcParams),
+    Rpc(RpcParams, RpcFile) = "rpc",
     /// Heartbeat failure detection.
-    Heartbeat(HeartbeatParams),
+    Heartbeat(HeartbeatParams, HeartbeatFile) = "heartbeat",
     /// Passive replication with failover.
-    PrimaryBackup(PrimaryBackupParams),
+    PrimaryBackup(PrimaryBackupParams, PrimaryBackupFile) = "primary-backup",
+}
+
+/// Which other workloads accept `key` (for an error that says where a key belongs).
+pub fn kinds_accepting(key: &str) -> Vec<&'static str> {
+    keys().into_iter().filter(|(_, k)| k.contains(&key)).map(|(kind, _)| kind).collect()
 }

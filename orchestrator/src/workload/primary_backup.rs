@@ -1,12 +1,33 @@
 //! Passive replication: a primary, backups, failover.
 
 use super::{Plugin, RunView};
+use crate::experiment::yaml::Rate;
 use crate::experiment::FaultPlan;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
+use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
 use workloads::primary_backup::{Config, Role};
+
+/// `workload:` of the primary-backup workload, as written (another workload's key is an error).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryBackupFile {
+    #[serde(default)]
+    pub replicas: Option<usize>,
+    #[serde(default)]
+    pub clients: Option<usize>,
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    #[serde(default)]
+    pub deadline: Option<Dur>,
+    /// The client sends an unanswered request again after this.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub gap_timeout: Option<Dur>,
+}
 
 /// Parameters of primary/backup: replicas, one open-loop client, the detector.
 #[derive(Clone, Debug, PartialEq)]

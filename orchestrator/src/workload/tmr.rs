@@ -1,10 +1,32 @@
 //! Triple modular redundancy.
 
 use super::{Plugin, RunView};
+use crate::experiment::yaml::Rate;
 use crate::topology::NodeSpec;
+use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
 use workloads::tmr;
+
+/// `workload:` of the TMR workload, as written (another workload's key is an error).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmrFile {
+    #[serde(default)]
+    pub replicas: Option<usize>,
+    #[serde(default)]
+    pub voters: Option<usize>,
+    #[serde(default)]
+    pub clients: Option<usize>,
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    #[serde(default)]
+    pub deadline: Option<Dur>,
+    #[serde(default)]
+    pub vote_timeout: Option<Dur>,
+    #[serde(default)]
+    pub gap_timeout: Option<Dur>,
+}
 
 /// Parameters of the TMR workload.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,10 +1,11 @@
 //! Validation of the classroom workloads: `byzantine-agreement`, `commit`
 //! and `rpc`, each with located errors like the others.
 
-use super::super::yaml::{CheckpointProtocol, RpcSemantics, WorkloadFile};
+use super::super::yaml::{CommitProtocol, RpcSemantics};
 use super::super::{ByzantineParams, CommitParams, RpcParams, Workload};
 use super::{Checker, Res};
 use crate::topology::Topology;
+use crate::workload::{ByzantineFile, CommitFile, RpcFile};
 use faults::Dur;
 use std::time::Duration;
 use workloads::NodeId;
@@ -20,7 +21,7 @@ impl Checker<'_> {
     }
 
     /// `kind: byzantine-agreement`: `commander-1` and `lieutenant-1`... running OM(m).
-    pub(super) fn byzantine(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+    pub(super) fn byzantine(&self, w: &ByzantineFile) -> Res<(Workload, Topology)> {
         let generals = w.generals.unwrap_or(4);
         if !(3..=10).contains(&generals) {
             return Err(self.value_err(
@@ -54,15 +55,11 @@ impl Checker<'_> {
     }
 
     /// `kind: commit`: `coordinator-1` and `participant-1`... running 2PC or 3PC.
-    pub(super) fn commit(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+    pub(super) fn commit(&self, w: &CommitFile) -> Res<(Workload, Topology)> {
         use workloads::commit::Protocol;
         let protocol = match w.protocol {
-            Some(CheckpointProtocol::TwoPhaseCommit) => Protocol::TwoPhase,
-            Some(CheckpointProtocol::ThreePhaseCommit) => Protocol::ThreePhase,
-            Some(_) => {
-                return Err(self
-                    .value_err("workload.protocol", "kind: commit takes `protocol: 2pc` or `protocol: 3pc`"))
-            }
+            Some(CommitProtocol::TwoPhaseCommit) => Protocol::TwoPhase,
+            Some(CommitProtocol::ThreePhaseCommit) => Protocol::ThreePhase,
             None => return Err(self.value_err("workload.kind", "kind: commit needs `protocol: 2pc | 3pc`")),
         };
         let participants = w.participants.unwrap_or(3);
@@ -107,7 +104,7 @@ impl Checker<'_> {
     }
 
     /// `kind: rpc`: `client-1` calling `server-1`.
-    pub(super) fn rpc(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
+    pub(super) fn rpc(&self, w: &RpcFile) -> Res<(Workload, Topology)> {
         use workloads::rpc::Semantics;
         let semantics = match w.semantics {
             Some(RpcSemantics::AtLeastOnce) => Semantics::AtLeastOnce,
@@ -117,7 +114,7 @@ impl Checker<'_> {
                     .value_err("workload.kind", "kind: rpc needs `semantics: at-least-once | at-most-once`"))
             }
         };
-        let rate = self.rate(w, 100.0)?;
+        let rate = self.rate(w.rate, 100.0)?;
         let timeout = self.positive_dur("timeout", w.timeout, Duration::from_millis(50))?;
         let retries = w.retries.unwrap_or(3);
         if retries > 100 {

@@ -9,7 +9,7 @@
 mod conflict;
 pub mod limits;
 mod schedule;
-mod validate;
+pub(crate) mod validate;
 pub mod yaml;
 
 use crate::backend::BackendChoice;

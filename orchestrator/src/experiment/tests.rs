@@ -1016,7 +1016,12 @@ fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
     let text = "name: t\nduration: 30s\nworkload:\n  kind: byzantine-agreement\n  generals: 4\n  voters: 3\n";
     assert_error_at(text, 6, "voters", "`voters` is a key of the tmr workload, not of `byzantine-agreement`");
     let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3, rate: 5/s }\n";
-    assert_error_at(text, 3, "rate", "`rate` is a key of the tmr, rpc and primary-backup workloads, not of `heartbeat`");
+    assert_error_at(
+        text,
+        3,
+        "rate",
+        "`rate` is a key of the tmr, rpc and primary-backup workloads, not of `heartbeat`",
+    );
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
     assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");
     // A key no workload has is refused as unknown, still where it is.

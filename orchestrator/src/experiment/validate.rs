@@ -4,21 +4,18 @@
 use super::{conflict, limits};
 use crate::backend::BackendChoice;
 
-mod classroom;
 mod detector;
-use super::yaml::{self, CheckpointProtocol, ExperimentFile, Locator, Pos, Rate, WorkloadFile, REPORT_ROOTS};
+use super::yaml::{self, ExperimentFile, Locator, Pos, Rate, REPORT_ROOTS};
 use super::{
-    CheckpointParams, CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan,
-    Lifetime, Schedule, Selection, TmrParams, Workload,
+    CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
+    Selection,
 };
 use crate::topology::Topology;
-use crate::workload::{CheckpointingFile, TmrFile};
 use faults::spec::{ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, TargetSpec};
 use faults::{ByzantineMode, DelayDistribution, Direction, Dur};
 use std::path::Path;
 use std::time::Duration;
 use workloads::NodeId;
-use yaml::DetectorFile;
 
 /// Parse `text` and check it.
 pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
@@ -92,21 +89,30 @@ fn located(path: &Path, pos: Pos, message: String) -> ExperimentError {
     ExperimentError { path: path.to_path_buf(), line: pos.line, column: pos.column, message }
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     path: &'a Path,
     loc: Locator,
 }
 
-type Res<T> = Result<T, ExperimentError>;
+pub(crate) type Res<T> = Result<T, ExperimentError>;
 
 impl Checker<'_> {
+    /// A duration that must be above zero, or its default.
+    pub(crate) fn positive_dur(&self, name: &str, d: Option<Dur>, default: Duration) -> Res<Duration> {
+        let v = d.map_or(default, |d| d.0);
+        if v.is_zero() {
+            return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+        }
+        Ok(v)
+    }
+
     /// An error at the value of `at` (or the nearest enclosing node found).
-    fn value_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+    pub(crate) fn value_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
         located(self.path, self.find(at, false), message.into())
     }
 
     /// An error at the key that ends `at`.
-    fn key_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+    pub(crate) fn key_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
         located(self.path, self.find(at, true), message.into())
     }
 
@@ -133,7 +139,7 @@ impl Checker<'_> {
         if duration.is_zero() {
             return Err(self.value_err("duration", "the duration must be above zero"));
         }
-        let (workload, topology) = self.workload(&file.workload, file.detector.as_ref())?;
+        let (workload, topology) = file.workload.validate(self, file.detector.as_ref())?;
         self.size_limit(&topology, file.backend)?;
         let faults = file
             .faults
@@ -183,7 +189,7 @@ impl Checker<'_> {
     }
 
     /// A client's `rate` within what one client agent sustains.
-    pub(super) fn rate(&self, rate: Option<Rate>, default: f64) -> Res<f64> {
+    pub(crate) fn rate(&self, rate: Option<Rate>, default: f64) -> Res<f64> {
         let rate = rate.map_or(default, |r| r.0);
         if rate > limits::MAX_RATE {
             return Err(self.value_err(
@@ -192,138 +198,6 @@ impl Checker<'_> {
             ));
         }
         Ok(rate)
-    }
-
-    /// `workload:` and, for the workloads that run a failure detector, `detector:`.
-    fn workload(&self, w: &WorkloadFile, detector: Option<&DetectorFile>) -> Res<(Workload, Topology)> {
-        let detected = matches!(w, WorkloadFile::Heartbeat(_) | WorkloadFile::PrimaryBackup(_));
-        if detector.is_some() && !detected {
-            return Err(self.key_err(
-                "detector",
-                "`detector` applies to the heartbeat and primary-backup workloads only; remove it",
-            ));
-        }
-        match w {
-            WorkloadFile::Tmr(w) => self.tmr(w),
-            WorkloadFile::Checkpointing(w) => self.checkpointing(w),
-            WorkloadFile::Byzantine(w) => self.byzantine(w),
-            WorkloadFile::Commit(w) => self.commit(w),
-            WorkloadFile::Rpc(w) => self.rpc(w),
-            WorkloadFile::Heartbeat(w) => self.heartbeat(w, self.detector(detector)?),
-            WorkloadFile::PrimaryBackup(w) => self.primary_backup(w, self.detector(detector)?),
-        }
-    }
-
-    /// `kind: tmr`: replicas, voters and a client.
-    fn tmr(&self, w: &TmrFile) -> Res<(Workload, Topology)> {
-        let replicas = w.replicas.unwrap_or(3);
-        if replicas % 2 != 1 {
-            return Err(self.value_err(
-                "workload.replicas",
-                format!("replicas must be odd (1, 3, 5, ...) so that a majority exists; got {replicas}"),
-            ));
-        }
-        let voters = w.voters.unwrap_or(1);
-        if voters != 1 && voters != 3 {
-            return Err(self.value_err("workload.voters", format!("voters must be 1 or 3; got {voters}")));
-        }
-        let clients = w.clients.unwrap_or(1);
-        if clients != 1 {
-            return Err(self.value_err(
-                "workload.clients",
-                format!(
-                    "several clients need a sequencer, not supported yet; use clients: 1 (got {clients})"
-                ),
-            ));
-        }
-        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
-            let v = d.map_or(default, |d| d.0);
-            if v.is_zero() {
-                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
-            }
-            Ok(v)
-        };
-        let deadline = positive("deadline", w.deadline, Duration::from_millis(50))?;
-        let vote_timeout = positive("vote_timeout", w.vote_timeout, deadline / 2)?;
-        if vote_timeout > deadline {
-            return Err(self.value_err(
-                "workload.vote_timeout",
-                format!(
-                    "vote_timeout ({}) must not exceed the deadline ({})",
-                    Dur(vote_timeout),
-                    Dur(deadline)
-                ),
-            ));
-        }
-        let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = self.rate(w.rate, 1000.0)?;
-        let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
-        let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
-        Ok((Workload::Tmr(params), topology))
-    }
-
-    /// `kind: checkpointing`: processes `process-1`... running one protocol.
-    fn checkpointing(&self, w: &CheckpointingFile) -> Res<(Workload, Topology)> {
-        use workloads::checkpoint::{Config, Protocol};
-        let protocol = match w.protocol {
-            Some(CheckpointProtocol::Independent) => Protocol::Independent,
-            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
-            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
-            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
-            None => {
-                return Err(self.value_err(
-                    "workload.kind",
-                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
-                ))
-            }
-        };
-        let processes = w.processes.unwrap_or(4);
-        if !(2..=64).contains(&processes) {
-            return Err(
-                self.value_err("workload.processes", format!("processes must be 2 to 64; got {processes}"))
-            );
-        }
-        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
-            let v = d.map_or(default, |d| d.0);
-            if v.is_zero() {
-                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
-            }
-            Ok(v)
-        };
-        let interval = positive("interval", w.interval, Duration::from_secs(1))?;
-        let step = positive("step", w.step, Duration::from_millis(20))?;
-        let log_flush = positive("log_flush", w.log_flush, Duration::from_millis(50))?;
-        let checkpoint_cost = w.checkpoint_cost.map_or(Duration::from_millis(10), |d| d.0);
-        if checkpoint_cost >= interval {
-            return Err(self.value_err(
-                "workload.checkpoint_cost",
-                format!(
-                    "checkpoint_cost ({}) must be below the interval ({})",
-                    Dur(checkpoint_cost),
-                    Dur(interval)
-                ),
-            ));
-        }
-        let tokens = w.tokens.unwrap_or(8);
-        let hops = w.hops.unwrap_or(500);
-        if tokens == 0 || hops == 0 {
-            let at = if tokens == 0 { "workload.tokens" } else { "workload.hops" };
-            return Err(self.value_err(at, "tokens and hops must be at least 1"));
-        }
-        let config = Config {
-            protocol,
-            processes: Vec::new(),
-            tokens,
-            hops,
-            step,
-            balance: w.balance.unwrap_or(1000),
-            interval,
-            checkpoint_cost,
-            log_flush,
-            seed: 0,
-        };
-        let topology = Topology::from_roles(&[("process", processes)]);
-        Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
     }
 
     fn expectation(&self, metric: String, condition: String, topology: &Topology) -> Res<Expectation> {

@@ -1,13 +1,18 @@
 //! Checkpointing and rollback recovery.
 
+use super::Validate;
+use super::Workload;
 use super::{Plugin, RunView};
+use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::CheckpointProtocol;
 use crate::experiment::{FaultKind, FaultPlan, Schedule};
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
+use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
+use workloads::heartbeat::DetectorConfig;
 
 /// `workload:` of the checkpointing workload, as written (another workload's key is an error).
 #[derive(Debug, serde::Deserialize)]
@@ -82,5 +87,72 @@ impl Plugin for CheckpointParams {
             _ => None,
         });
         recorder.expect_checkpointing(&self.config(run), mttf);
+    }
+}
+
+impl Validate for CheckpointingFile {
+    /// `kind: checkpointing`: processes `process-1`... running one protocol.
+    fn validate(&self, cx: &Checker<'_>, _detector: DetectorConfig) -> Res<(Workload, Topology)> {
+        let w = self;
+        use workloads::checkpoint::{Config, Protocol};
+        let protocol = match w.protocol {
+            Some(CheckpointProtocol::Independent) => Protocol::Independent,
+            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
+            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
+            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
+            None => {
+                return Err(cx.value_err(
+                    "workload.kind",
+                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
+                ))
+            }
+        };
+        let processes = w.processes.unwrap_or(4);
+        if !(2..=64).contains(&processes) {
+            return Err(
+                cx.value_err("workload.processes", format!("processes must be 2 to 64; got {processes}"))
+            );
+        }
+        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
+            let v = d.map_or(default, |d| d.0);
+            if v.is_zero() {
+                return Err(cx.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+            }
+            Ok(v)
+        };
+        let interval = positive("interval", w.interval, Duration::from_secs(1))?;
+        let step = positive("step", w.step, Duration::from_millis(20))?;
+        let log_flush = positive("log_flush", w.log_flush, Duration::from_millis(50))?;
+        let checkpoint_cost = w.checkpoint_cost.map_or(Duration::from_millis(10), |d| d.0);
+        if checkpoint_cost >= interval {
+            return Err(cx.value_err(
+                "workload.checkpoint_cost",
+                format!(
+                    "checkpoint_cost ({}) must be below the interval ({})",
+                    Dur(checkpoint_cost),
+                    Dur(interval)
+                ),
+            ));
+        }
+        let tokens = w.tokens.unwrap_or(8);
+        let hops = w.hops.unwrap_or(500);
+        if tokens == 0 || hops == 0 {
+            let at = if tokens == 0 { "workload.tokens" } else { "workload.hops" };
+            return Err(cx.value_err(at, "tokens and hops must be at least 1"));
+        }
+        let config = Config {
+            protocol,
+            processes: Vec::new(),
+            tokens,
+            hops,
+            step,
+            balance: w.balance.unwrap_or(1000),
+            interval,
+            checkpoint_cost,
+            log_flush,
+            seed: 0,
+        };
+        let topology = Topology::from_roles(&[("process", processes)]);
+        Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
     }
 }

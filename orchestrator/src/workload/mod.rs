@@ -23,11 +23,14 @@ pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
 pub use rpc::{RpcFile, RpcParams};
 pub use tmr::{TmrFile, TmrParams};
 
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::DetectorFile;
 use crate::experiment::FaultPlan;
 use crate::recorder::Recorder;
 use crate::topology::{NodeSpec, Topology};
 use std::time::Duration;
 use workloads::any::AnyConfig;
+use workloads::heartbeat::DetectorConfig;
 use workloads::NodeId;
 
 /// What a run tells a workload about itself.
@@ -76,6 +79,16 @@ pub trait Plugin: std::fmt::Debug {
     }
 }
 
+/// How a workload's `workload:` section becomes its parameters and topology.
+pub(crate) trait Validate {
+    /// Whether the workload runs a failure detector, set by `detector:`.
+    const DETECTOR: bool = false;
+
+    /// Check the section (errors located in the file) and build the
+    /// workload; `detector` is the `detector:` section, or its defaults.
+    fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)>;
+}
+
 macro_rules! registry {
     ($($(#[$doc:meta])* $variant:ident($params:ty, $file:ty) = $kind:literal,)*) => {
         /// The workload of an experiment and its validated parameters.
@@ -102,6 +115,28 @@ macro_rules! registry {
         }
 
         impl WorkloadFile {
+            /// Check the section and build the workload (`detector` only
+            /// where the workload runs a failure detector).
+            pub(crate) fn validate(&self, cx: &Checker<'_>, detector: Option<&DetectorFile>) -> Res<(Workload, Topology)> {
+                let runs_detector = match self {
+                    $(WorkloadFile::$variant(_) => <$file as Validate>::DETECTOR,)*
+                };
+                if detector.is_some() && !runs_detector {
+                    let which: Vec<&str> = [$((<$file as Validate>::DETECTOR, $kind),)*]
+                        .into_iter()
+                        .filter_map(|(d, k)| d.then_some(k))
+                        .collect();
+                    return Err(cx.key_err(
+                        "detector",
+                        format!("`detector` applies to the {} workloads only; remove it", which.join(" and ")),
+                    ));
+                }
+                let detector = cx.detector(detector)?;
+                match self {
+                    $(WorkloadFile::$variant(w) => w.validate(cx, detector),)*
+                }
+            }
+
             /// `kind:` as written.
             pub fn kind(&self) -> &'static str {
                 match self {

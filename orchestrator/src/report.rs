@@ -247,6 +247,16 @@ pub struct ExpectResult {
     pub passed: bool,
 }
 
+/// Write `dir/report.json`, then `dir/report.html` from it and the run's events.
+pub fn write(dir: &std::path::Path, report: &impl Serialize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let path = dir.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::html::write_for_dir(dir)?;
+    Ok(())
+}
+
 /// Look up a dotted path (`requests.wrong`) in a JSON value as a number
 /// (booleans count as 0/1). In a list, a part is an index or the `name` of
 /// an element (`nodes.replica-2.crashes`).

@@ -576,17 +576,9 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
     let repeat = summarise(&runs, model.as_ref().map(|(r, m)| (r.as_slice(), *m)));
     let report = aggregate(exp, base, &runs, &repeat);
     if let Some(dir) = &opts.out_dir {
-        write_aggregate(dir, &report)?;
+        crate::report::write(dir, &report)?;
     }
     Ok(RepeatOutcome { report, repeat, out_dir: opts.out_dir.clone() })
-}
-
-fn write_aggregate(dir: &Path, report: &Value) -> Result<()> {
-    let path = dir.join("report.json");
-    let text = serde_json::to_string_pretty(report)?;
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    crate::html::write_for_dir(dir)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -178,8 +178,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let choice = opts.backend.unwrap_or(exp.backend);
     let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
-    let chosen = if backend.name() == "docker" { BackendChoice::Docker } else { BackendChoice::Process };
-    let (max_nodes, why) = crate::experiment::limits::max_nodes(chosen);
+    let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());
     if exp.topology.nodes.len() > max_nodes {
         anyhow::bail!(
             "{}: {} nodes is over the limit of {max_nodes}: {why}",
@@ -300,10 +299,7 @@ fn complete(
         .map(|((mttf, mttr), restart)| mttf / (mttf + mttr + restart));
     report::evaluate(report, &exp.expect)?;
     if let Some(dir) = &opts.out_dir {
-        let path = dir.join("report.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&*report)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        crate::html::write_for_dir(dir)?;
+        report::write(dir, report)?;
     }
     Ok(())
 }

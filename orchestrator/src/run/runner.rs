@@ -725,8 +725,9 @@ impl<'a> Running<'a> {
     /// sent far fewer requests than its rate asks for stopped sending, and
     /// availability over what it did send would flatter the service.
     fn check_client_rate(&mut self, end: Duration) {
-        let Some(rate) = self.exp.workload.plugin().client_rate(&self.view()) else { return };
-        let clients: Vec<NodeId> = self.exp.topology.with_role("client").map(|n| n.id).collect();
+        let Some((rate, clients)) = self.exp.workload.plugin().open_loop_clients(&self.view()) else {
+            return;
+        };
         let up_seconds: f64 = clients
             .iter()
             .map(|&c| (end.as_secs_f64() - self.recorder.down_seconds(c, end.as_secs_f64())).max(0.0))

@@ -72,9 +72,9 @@ pub trait Plugin: std::fmt::Debug {
     /// detector to follow, a model to compare with) before the run starts.
     fn prepare(&self, _recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {}
 
-    /// The rate at which each client sends when it is up, for the check
-    /// that the clients really sent (None: no open-loop client).
-    fn client_rate(&self, _run: &RunView<'_>) -> Option<f64> {
+    /// The rate at which each open-loop client sends while it is up, and
+    /// the clients, for the check that they really sent (None: none).
+    fn open_loop_clients(&self, _run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
         None
     }
 }

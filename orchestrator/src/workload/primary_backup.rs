@@ -14,6 +14,7 @@ use std::time::Duration;
 use workloads::any::AnyConfig;
 use workloads::heartbeat::DetectorConfig;
 use workloads::primary_backup::{Config, Role};
+use workloads::NodeId;
 
 /// `workload:` of the primary-backup workload, as written (another workload's key is an error).
 #[derive(Debug, serde::Deserialize)]
@@ -72,8 +73,8 @@ impl Plugin for PrimaryBackupParams {
         recorder.enable_detector(&run.ids(&["replica"]));
     }
 
-    fn client_rate(&self, _run: &RunView<'_>) -> Option<f64> {
-        Some(self.rate)
+    fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
+        Some((self.rate, run.ids(&["client"])))
     }
 }
 

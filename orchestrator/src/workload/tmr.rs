@@ -12,6 +12,7 @@ use std::time::Duration;
 use workloads::any::AnyConfig;
 use workloads::heartbeat::DetectorConfig;
 use workloads::tmr;
+use workloads::NodeId;
 
 /// `workload:` of the TMR workload, as written (another workload's key is an error).
 #[derive(Debug, serde::Deserialize)]
@@ -73,8 +74,8 @@ impl Plugin for TmrParams {
         self.deadline
     }
 
-    fn client_rate(&self, run: &RunView<'_>) -> Option<f64> {
-        (run.window == 0).then_some(self.rate)
+    fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
+        (run.window == 0).then(|| (self.rate, run.ids(&["client"])))
     }
 }
 

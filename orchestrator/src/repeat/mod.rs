@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use stats::{CurvePoint, Lifetime, MttfEstimate, Spread};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use workloads::seed::splitmix64;
 
 /// Confidence level of every band and interval: 1 − α.

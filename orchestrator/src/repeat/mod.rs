@@ -730,7 +730,7 @@ mod tests {
     #[test]
     fn aggregate_checks_repeat_metrics_on_itself_and_others_per_run() {
         let text = "name: x\nduration: 60s\nworkload: { kind: tmr, rate: 100/s }\nexpect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \">= 2\"\n";
-        let exp = crate::experiment::parse_str(Path::new("x.yaml"), text).unwrap();
+        let exp = crate::experiment::parse_str(std::path::Path::new("x.yaml"), text).unwrap();
         let reps = runs(vec![report(Some(10.0), &[], 0.9), report(None, &[], 1.0)]);
         let r = summarise(&reps, None);
         let agg = aggregate(&exp, 42, &reps, &r);

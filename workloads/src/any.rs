@@ -162,4 +162,6 @@ registry! {
     Heartbeat => crate::heartbeat::Heartbeat,
     /// A primary/backup client or replica.
     PrimaryBackup => crate::primary_backup::PrimaryBackup,
+    /// An echo client or server.
+    Echo => crate::echo::Echo,
 }

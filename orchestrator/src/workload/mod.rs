@@ -9,6 +9,7 @@
 mod byzantine;
 mod checkpointing;
 mod commit;
+mod echo;
 mod fields;
 mod heartbeat;
 mod primary_backup;
@@ -18,6 +19,7 @@ mod tmr;
 pub use byzantine::{ByzantineFile, ByzantineParams};
 pub use checkpointing::{CheckpointParams, CheckpointingFile};
 pub use commit::{CommitFile, CommitParams};
+pub use echo::{EchoFile, EchoParams};
 pub use heartbeat::{HeartbeatFile, HeartbeatParams};
 pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
 pub use rpc::{RpcFile, RpcParams};
@@ -167,6 +169,8 @@ registry! {
     Heartbeat(HeartbeatParams, HeartbeatFile) = "heartbeat",
     /// Passive replication with failover.
     PrimaryBackup(PrimaryBackupParams, PrimaryBackupFile) = "primary-backup",
+    /// One client, one server that sends every request back.
+    Echo(EchoParams, EchoFile) = "echo",
 }
 
 /// Which other workloads accept `key` (for an error that says where a key belongs).

@@ -12,20 +12,16 @@ use workloads::any::AnyConfig;
 use workloads::heartbeat::DetectorConfig;
 
 /// `workload:` of the Byzantine-agreement workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ByzantineFile {
     /// Generals: the commander and its lieutenants.
-    #[serde(default)]
     pub generals: Option<usize>,
     /// m, the traitors OM(m) is run to tolerate.
-    #[serde(default)]
     pub traitors: Option<usize>,
     /// A new agreement instance every `interval`.
-    #[serde(default)]
     pub interval: Option<Dur>,
     /// The time one round of messages is given.
-    #[serde(default)]
     pub round: Option<Dur>,
 }
 

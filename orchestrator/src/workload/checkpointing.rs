@@ -15,35 +15,26 @@ use workloads::any::AnyConfig;
 use workloads::heartbeat::DetectorConfig;
 
 /// `workload:` of the checkpointing workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CheckpointingFile {
     /// The rollback-recovery protocol.
-    #[serde(default)]
     pub protocol: Option<CheckpointProtocol>,
     /// Number of processes.
-    #[serde(default)]
     pub processes: Option<usize>,
     /// Checkpoint (snapshot) interval.
-    #[serde(default)]
     pub interval: Option<Dur>,
     /// δ, the time a process stops working per checkpoint.
-    #[serde(default)]
     pub checkpoint_cost: Option<Dur>,
     /// Tokens (money carriers) circulating.
-    #[serde(default)]
     pub tokens: Option<u32>,
     /// Hops each token makes before its output.
-    #[serde(default)]
     pub hops: Option<u32>,
     /// A process forwards the tokens it holds every `step`.
-    #[serde(default)]
     pub step: Option<Dur>,
     /// Each process's opening balance.
-    #[serde(default)]
     pub balance: Option<i64>,
     /// Optimistic logging: how often the log reaches stable storage.
-    #[serde(default)]
     pub log_flush: Option<Dur>,
 }
 

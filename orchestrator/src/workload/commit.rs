@@ -14,26 +14,20 @@ use workloads::heartbeat::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the commit workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CommitFile {
     /// `2pc` or `3pc`.
-    #[serde(default)]
     pub protocol: Option<CommitProtocol>,
     /// Participants besides the coordinator.
-    #[serde(default)]
     pub participants: Option<usize>,
     /// A new transaction every `interval`.
-    #[serde(default)]
     pub interval: Option<Dur>,
     /// The coordinator's log write between the last vote and the decision.
-    #[serde(default)]
     pub decide_after: Option<Dur>,
     /// How long a node waits before acting.
-    #[serde(default)]
     pub timeout: Option<Dur>,
     /// Probability that a participant votes to abort.
-    #[serde(default)]
     pub abort_probability: Option<f64>,
 }
 

@@ -11,14 +11,12 @@ use workloads::heartbeat::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the echo workload, as written.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EchoFile {
     /// Requests per second from the client.
-    #[serde(default)]
     pub rate: Option<Rate>,
     /// A reply later than this counts as failed.
-    #[serde(default)]
     pub deadline: Option<Dur>,
 }
 

@@ -15,11 +15,10 @@ use workloads::any::AnyConfig;
 use workloads::heartbeat::DetectorConfig;
 
 /// `workload:` of the heartbeat workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HeartbeatFile {
     /// Number of nodes (the heartbeat interval and the detector go in `detector:`).
-    #[serde(default)]
     pub nodes: Option<usize>,
 }
 

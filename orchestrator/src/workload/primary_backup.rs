@@ -17,21 +17,15 @@ use workloads::primary_backup::{Config, Role};
 use workloads::NodeId;
 
 /// `workload:` of the primary-backup workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PrimaryBackupFile {
-    #[serde(default)]
     pub replicas: Option<usize>,
-    #[serde(default)]
     pub clients: Option<usize>,
-    #[serde(default)]
     pub rate: Option<Rate>,
-    #[serde(default)]
     pub deadline: Option<Dur>,
     /// The client sends an unanswered request again after this.
-    #[serde(default)]
     pub timeout: Option<Dur>,
-    #[serde(default)]
     pub gap_timeout: Option<Dur>,
 }
 

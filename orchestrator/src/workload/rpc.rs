@@ -14,20 +14,16 @@ use workloads::heartbeat::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the RPC workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RpcFile {
     /// Calls per second from the client.
-    #[serde(default)]
     pub rate: Option<Rate>,
     /// `at-least-once` or `at-most-once`.
-    #[serde(default)]
     pub semantics: Option<RpcSemantics>,
     /// How long the client waits before retrying.
-    #[serde(default)]
     pub timeout: Option<Dur>,
     /// Tries after the first before the client gives up.
-    #[serde(default)]
     pub retries: Option<u32>,
 }
 

@@ -15,22 +15,15 @@ use workloads::tmr;
 use workloads::NodeId;
 
 /// `workload:` of the TMR workload, as written (another workload's key is an error).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TmrFile {
-    #[serde(default)]
     pub replicas: Option<usize>,
-    #[serde(default)]
     pub voters: Option<usize>,
-    #[serde(default)]
     pub clients: Option<usize>,
-    #[serde(default)]
     pub rate: Option<Rate>,
-    #[serde(default)]
     pub deadline: Option<Dur>,
-    #[serde(default)]
     pub vote_timeout: Option<Dur>,
-    #[serde(default)]
     pub gap_timeout: Option<Dur>,
 }
 

@@ -1020,7 +1020,7 @@ fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
         text,
         3,
         "rate",
-        "`rate` is a key of the tmr, rpc and primary-backup workloads, not of `heartbeat`",
+        "`rate` is a key of the tmr, rpc, primary-backup and echo workloads, not of `heartbeat`",
     );
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
     assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");

@@ -64,5 +64,6 @@ mod tests {
         assert!(tmr.contains(&"voters") && tmr.contains(&"vote_timeout") && !tmr.contains(&"nodes"));
         assert_eq!(super::super::kinds_accepting("voters"), vec!["tmr"]);
         assert_eq!(super::super::kinds_accepting("replicas"), vec!["tmr", "primary-backup"]);
+        assert_eq!(super::super::kinds_accepting("deadline"), vec!["tmr", "primary-backup", "echo"]);
     }
 }

@@ -50,7 +50,8 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, s: &Snapshot) {
     let gauge = LineGauge::default()
         .ratio(ratio)
         .label("")
-        .line_set(symbols::line::THICK)
+        .filled_symbol(symbols::line::THICK.horizontal)
+        .unfilled_symbol(symbols::line::THICK.horizontal)
         .filled_style(Style::new().fg(colour))
         .unfilled_style(Style::new().add_modifier(Modifier::DIM));
     frame.render_widget(gauge, gauge_area);

@@ -11,6 +11,7 @@ mod steps;
 use crate::backend::{Backend, BackendChoice, BackendConfig, NodeLaunch};
 use crate::experiment::{Experiment, FaultKind, Workload};
 use crate::recorder::events::EventLog;
+use crate::recorder::snapshot::SignalKind;
 use crate::recorder::Recorder;
 use crate::report::{self, Report};
 use anyhow::{Context, Result};
@@ -249,6 +250,10 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         opts.window,
     );
     running.metrics = metrics;
+    running.recorder.set_sandbox(opts.sandbox);
+    if let Some(kind) = signal_kind(&exp.workload) {
+        running.recorder.show_signal(kind);
+    }
     match &exp.workload {
         Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
         Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),
@@ -282,12 +287,27 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let written = teardown
         .context("removing the run's agents failed")
         .and_then(|()| complete(&mut report, exp, &running, seed, duration, opts));
+    if let (Ok(()), Some(dir)) = (&written, &opts.out_dir) {
+        live.report_written(&dir.join("report.html"));
+    }
     live.finish(&mut stop, opts.metrics_linger).await;
     written?;
     if let Some(e) = running.recorder.take_event_error() {
         opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
     }
     Ok(RunOutcome { report, out_dir: opts.out_dir.clone() })
+}
+
+/// What a workload without client requests shows in place of the request
+/// panels (None: it sends requests, and the dashboard charts them).
+fn signal_kind(workload: &Workload) -> Option<SignalKind> {
+    match workload {
+        Workload::Heartbeat(_) => Some(SignalKind::Detection),
+        Workload::Byzantine(_) => Some(SignalKind::Agreement),
+        Workload::Commit(_) => Some(SignalKind::Commit),
+        Workload::Checkpointing(_) => Some(SignalKind::Checkpointing),
+        Workload::Tmr(_) | Workload::Rpc(_) | Workload::PrimaryBackup(_) => None,
+    }
 }
 
 /// Fill in what the recorder cannot know, judge `expect:`, and write

@@ -205,7 +205,7 @@ fn narrow_signal(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
 }
 
-/// Two columns' width for a workload without requests: nodes and the
+/// A wide terminal, for a workload without requests: nodes and the
 /// suspicion matrix, its numbers across the width, then the timeline over the log.
 fn wide_signal(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let s = &app.snapshot;

@@ -121,7 +121,8 @@ fn commit(c: &CommitView) -> (&'static str, Vec<Big>, Line<'static>) {
 
 fn checkpointing(c: &CheckpointView) -> (&'static str, Vec<Big>, Line<'static>) {
     let bigs = vec![
-        Big::new("rollbacks", c.rollbacks.to_string(), zero_is_good(c.rollbacks)),
+        // Rollbacks are how recovery works, not a mistake: no alarm colour.
+        Big::new("rollbacks", c.rollbacks.to_string(), Color::Reset),
         big_seconds("work lost", Some(c.lost_work_seconds), Color::Yellow),
         Big::new("checkpoints", c.checkpoints.to_string(), Color::Cyan),
     ];
@@ -147,7 +148,7 @@ fn content(signal: &Signal) -> (&'static str, Vec<Big>, Line<'static>) {
 pub(super) fn holds_matrix(s: &Snapshot, width: u16) -> bool {
     matches!(s.signal, Some(Signal::Detection(_)))
         && s.suspicion.is_some()
-        && width >= suspicion::width(s) + 2 * 20
+        && width >= suspicion::width(s) + 2 * MIN_COLUMN + 2
 }
 
 /// The rows the panel wants (with the matrix beside it, the matrix's too).

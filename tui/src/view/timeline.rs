@@ -35,10 +35,10 @@ const HEADROOM: f64 = 1.25;
 const WINDOWS: [f64; 12] =
     [60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 21600.0, 43200.0, 86400.0];
 
-/// The time the axis spans. A run keeps its duration; a sandbox (which
-/// runs until stopped) or a run far longer than what has elapsed gets an
-/// axis over what has happened and the next planned fault, with headroom,
-/// in round lengths so it does not creep every frame.
+/// The time the axis spans. A run keeps its duration. A sandbox (which
+/// runs until stopped) and a run of an hour or more get an axis over what
+/// has happened and the next planned fault, with headroom, in round lengths
+/// so it does not creep every frame; a long run's axis grows into its duration.
 fn span(s: &Snapshot) -> f64 {
     let duration = s.duration_seconds;
     let rolling = s.sandbox || duration <= 0.0 || duration >= LONG_RUN;

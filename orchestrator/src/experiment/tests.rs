@@ -869,6 +869,33 @@ fn live_faults_are_checked_and_start_at_the_injection_time() {
     assert!(err.contains("the run is over"), "{err}");
 }
 
+#[test]
+fn the_dashboards_x_key_isolates_the_selected_node_alone() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let e = ok(DESIGN_EXAMPLE);
+    let nodes = e
+        .topology
+        .nodes
+        .iter()
+        .map(|n| tui::snapshot::NodeView { name: n.name.clone(), ..Default::default() })
+        .collect();
+    let mut app = tui::App::new(std::sync::Arc::new(tui::Snapshot { nodes, ..Default::default() }));
+    for c in ['j', 'j', 'x'] {
+        let cmd = app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        if let Some(tui::Command::Inject(spec)) = cmd {
+            // Accepted as a fault injected by hand, on replica-3 only, for 10 s.
+            let plan = e.live_plan(&spec, secs(12), 7).unwrap();
+            assert_eq!((plan.kind, plan.target.as_str()), (FaultKind::Isolate, "replica-3"));
+            let occ = e.live_occurrences(&spec, secs(12), 7).unwrap();
+            assert_eq!(occ.len(), 1);
+            assert_eq!(occ[0].action, Action::Isolate(vec![id(2)]));
+            assert_eq!((occ[0].start, occ[0].end), (secs(12), Some(secs(22))));
+            return;
+        }
+    }
+    panic!("x injected nothing");
+}
+
 /// A file with random schedules and random picks, for the determinism property.
 fn random_file(mttf_ms: u64, count: usize) -> String {
     with_faults(&format!(

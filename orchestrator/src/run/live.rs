@@ -76,6 +76,14 @@ impl Live {
         self.last = Some(tx);
     }
 
+    /// The report is on disk at `path`: the final snapshot says where.
+    pub(super) fn report_written(&self, path: &std::path::Path) {
+        if let Some(tx) = &self.last {
+            let path = path.display().to_string();
+            tx.send_modify(|s| Arc::make_mut(s).report = Some(path));
+        }
+    }
+
     /// After the run (its report already written): the exporter serves the
     /// final values for `linger`, the dashboard shows them until the user
     /// quits. A signal (Ctrl-C, SIGTERM, a closed terminal) ends both.
@@ -105,5 +113,27 @@ impl Live {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(2), d).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tui::snapshot::RunState;
+
+    #[test]
+    fn the_final_snapshot_says_where_the_report_was_written() {
+        let last = Snapshot { run_state: RunState::Finished, ..Snapshot::default() };
+        let (tx, rx) = watch::channel(Arc::new(last));
+        let mut live = Live { commands: None, dashboard: None, exporter: None, last: None };
+        // Before the run is kept, there is nothing to tell.
+        live.report_written(std::path::Path::new("out/x/report.html"));
+        assert_eq!(rx.borrow().report, None);
+        live.keep(tx);
+        live.report_written(std::path::Path::new("out/x/report.html"));
+        let shown = rx.borrow();
+        assert_eq!(shown.report.as_deref(), Some("out/x/report.html"));
+        assert_eq!(shown.run_state, RunState::Finished, "the rest of the snapshot stays");
     }
 }

@@ -248,6 +248,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         opts.window,
     );
     running.metrics = metrics;
+    running.recorder.set_sandbox(opts.sandbox);
     let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
     exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
     let result = running.drive(duration, rx, opts, &mut stop).await;
@@ -268,6 +269,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let written = teardown
         .context("removing the run's agents failed")
         .and_then(|()| complete(&mut report, exp, &running, seed, duration, opts));
+    if let (Ok(()), Some(dir)) = (&written, &opts.out_dir) {
+        live.report_written(&dir.join("report.html"));
+    }
     live.finish(&mut stop, opts.metrics_linger).await;
     written?;
     if let Some(e) = running.recorder.take_event_error() {

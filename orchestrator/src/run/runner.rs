@@ -834,6 +834,10 @@ impl<'a> Running<'a> {
                         self.install(i, n, MessageFault::Partition { cut, one_way: false });
                     }
                 }
+                if !self.isolates {
+                    // Interposer rules act once installed, as for message faults.
+                    self.recorder.fault_effective(record, now);
+                }
             }
             Action::Message(rules) => {
                 for (n, fault) in rules {

@@ -4,6 +4,9 @@ use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
+use crate::experiment::FaultPlan;
+use crate::recorder::snapshot::SignalKind;
+use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
@@ -48,6 +51,10 @@ impl Plugin for ByzantineParams {
 
     fn deadline(&self) -> Duration {
         self.config.interval
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.show_signal(SignalKind::Agreement);
     }
 }
 

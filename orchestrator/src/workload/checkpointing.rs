@@ -6,6 +6,7 @@ use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::CheckpointProtocol;
 use crate::experiment::{FaultKind, FaultPlan, Schedule};
+use crate::recorder::snapshot::SignalKind;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
@@ -71,6 +72,7 @@ impl Plugin for CheckpointParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, faults: &[FaultPlan]) {
+        recorder.show_signal(SignalKind::Checkpointing);
         // The system's MTTF for Young's interval: the mean up time of the
         // first crash fault on a random schedule (each occurrence is one failure).
         let mttf = faults.iter().find_map(|f| match (&f.kind, &f.schedule) {

@@ -5,6 +5,9 @@ use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::CommitProtocol;
+use crate::experiment::FaultPlan;
+use crate::recorder::snapshot::SignalKind;
+use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
@@ -54,6 +57,10 @@ impl Plugin for CommitParams {
 
     fn deadline(&self) -> Duration {
         self.config.timeout
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.show_signal(SignalKind::Commit);
     }
 }
 

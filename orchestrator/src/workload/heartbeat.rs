@@ -6,6 +6,7 @@ use super::{Plugin, RunView};
 use crate::experiment::limits::MAX_HEARTBEATS_PER_SECOND;
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::FaultPlan;
+use crate::recorder::snapshot::SignalKind;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
@@ -46,6 +47,7 @@ impl Plugin for HeartbeatParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.show_signal(SignalKind::Detection);
         recorder.enable_detector(&run.ids(&["node"]));
     }
 }

@@ -118,6 +118,12 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr: go on serving the final values this long after the
+    /// run (report.json is written first), so that Prometheus scrapes them; the
+    /// default is two of its default 15 s scrape intervals. 0s exits at once, and
+    /// so does a run stopped by Ctrl-C; Ctrl-C during the wait ends it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub metrics_linger: Duration,
     /// Run N times (seeds derived from the base seed) and report R(t), MTTF and availability's spread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
@@ -309,6 +315,7 @@ fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
         progress: if args.tui { crate::run::Progress::quiet() } else { crate::run::Progress::detect() },
         tui: args.tui,
         metrics_addr: args.metrics_addr,
+        metrics_linger: args.metrics_linger,
         ..crate::run::RunOptions::new(exe)
     })
 }

@@ -207,6 +207,8 @@ pub struct LogLine {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshot {
     pub experiment: String,
+    /// The run's id (the `faultlab.run` label on what it deploys).
+    pub run_id: String,
     pub concept: Option<String>,
     pub backend: String,
     pub seed: u64,

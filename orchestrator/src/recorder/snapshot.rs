@@ -160,6 +160,7 @@ impl Live {
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotContext {
     pub experiment: String,
+    pub run_id: String,
     pub concept: Option<String>,
     pub backend: String,
     pub seed: u64,
@@ -306,6 +307,7 @@ impl Recorder {
         );
         Snapshot {
             experiment: ctx.experiment.clone(),
+            run_id: ctx.run_id.clone(),
             concept: ctx.concept.clone(),
             backend: ctx.backend.clone(),
             seed: ctx.seed,

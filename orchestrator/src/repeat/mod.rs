@@ -559,7 +559,14 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
         let seed = run_seed(base, i);
         let dir = opts.out_dir.as_ref().map(|d| d.join(format!("run-{i:03}")));
         opts.progress.line(&format!("run {i} of {n} (seed {seed})"));
-        let one = crate::run::RunOptions { seed: Some(seed), out_dir: dir.clone(), ..opts.clone() };
+        // The exporter lingers after the last run only, not between runs.
+        let linger = if i == n { opts.metrics_linger } else { std::time::Duration::ZERO };
+        let one = crate::run::RunOptions {
+            seed: Some(seed),
+            out_dir: dir.clone(),
+            metrics_linger: linger,
+            ..opts.clone()
+        };
         let outcome = crate::run::run(exp, &one).await.with_context(|| format!("run {i} of {n} failed"))?;
         if let Some(d) = &dir {
             crate::html::write_for_dir(d)?;

@@ -272,7 +272,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     if let (Ok(()), Some(dir)) = (&written, &opts.out_dir) {
         live.report_written(&dir.join("report.html"));
     }
-    live.finish(&mut stop, opts.metrics_linger).await;
+    // A run stopped by a signal or by quitting the dashboard ends now.
+    let linger = if report.interrupted { Duration::ZERO } else { opts.metrics_linger };
+    live.finish(&mut stop, linger).await;
     written?;
     if let Some(e) = running.recorder.take_event_error() {
         opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));

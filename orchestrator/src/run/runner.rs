@@ -502,6 +502,7 @@ impl<'a> Running<'a> {
         }
         self.recorder.snapshot(&SnapshotContext {
             experiment: self.exp.name.clone(),
+            run_id: self.id.run_id.clone(),
             concept: self.exp.concept.clone(),
             backend: self.backend_name.to_string(),
             seed: self.id.seed,

@@ -330,18 +330,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// `faultlab run FILE --backend process` with metrics on `port`, its output in `out`.
+/// `faultlab run FILE --backend process` with metrics on `port` if any, its output in `out`.
 fn start_run(
     file: &std::path::Path,
     out: &std::path::Path,
-    port: u16,
+    port: Option<u16>,
     extra: &[&str],
 ) -> std::process::Child {
+    let metrics = port.map(|p| ["--metrics-addr".to_string(), format!("127.0.0.1:{p}")]);
     std::process::Command::new(env!("CARGO_BIN_EXE_faultlab"))
         .arg("run")
         .arg(file)
-        .args(["--backend", "process", "--metrics-addr", &format!("127.0.0.1:{port}"), "--out"])
+        .args(["--backend", "process", "--out"])
         .arg(out)
+        .args(metrics.iter().flatten())
         .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::fs::File::create(out.with_extension("stdout")).unwrap())
@@ -392,7 +394,7 @@ async fn a_finished_run_serves_its_final_values_for_the_linger_then_stops() {
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments/tmr-masks-one-crash.yaml"));
     let linger = Duration::from_secs(3);
     let mut child =
-        start_run(file, &out, port, &["--duration", "3s", "--seed", "11", "--metrics-linger", "3s"]);
+        start_run(file, &out, Some(port), &["--duration", "3s", "--seed", "11", "--metrics-linger", "3s"]);
 
     // During the run.
     let body = first_scrape(addr).await;
@@ -433,10 +435,9 @@ async fn a_finished_run_serves_its_final_values_for_the_linger_then_stops() {
     assert!(try_get(addr, "/metrics").await.is_none(), "the exporter stopped with the run");
 }
 
-#[tokio::test]
-async fn a_heartbeat_run_exports_who_suspects_whom() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("crash.yaml");
+/// Three heartbeat nodes for 3 s; node-2 crashes for good at 1 s.
+fn heartbeat_crash(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("crash.yaml");
     std::fs::write(
         &file,
         "name: heartbeat-crash-short\n\
@@ -447,10 +448,30 @@ async fn a_heartbeat_run_exports_who_suspects_whom() {
          faults:\n  - { at: 1s, kind: crash, target: node-2 }\n",
     )
     .unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_run_without_an_exporter_does_not_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = heartbeat_crash(dir.path());
+    let out = dir.path().join("run");
+    // The default linger is 30 s: without --metrics-addr there is nothing to serve.
+    let mut child = start_run(&file, &out, None, &[]);
+    wait_report(&out).await;
+    let status =
+        common::wait_exit(&mut child, Duration::from_secs(15), "the run lingered without an exporter");
+    assert!(status.code().is_some(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_heartbeat_run_exports_who_suspects_whom() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = heartbeat_crash(dir.path());
     let out = dir.path().join("run");
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut child = start_run(&file, &out, port, &["--metrics-linger", "2s"]);
+    let mut child = start_run(&file, &out, Some(port), &["--metrics-linger", "2s"]);
     let body = first_scrape(addr).await;
     no_minus_zero(&body);
     let report = wait_report(&out).await;

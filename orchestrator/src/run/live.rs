@@ -140,7 +140,14 @@ mod tests {
     fn the_final_snapshot_says_where_the_report_was_written() {
         let last = Snapshot { run_state: RunState::Finished, ..Snapshot::default() };
         let (tx, rx) = watch::channel(Arc::new(last));
-        let mut live = Live { commands: None, dashboard: None, exporter: None, last: None };
+        let mut live = Live {
+            commands: None,
+            dashboard: None,
+            exporter: None,
+            metrics_url: None,
+            progress: Progress::quiet(),
+            last: None,
+        };
         // Before the run is kept, there is nothing to tell.
         live.report_written(std::path::Path::new("out/x/report.html"));
         assert_eq!(rx.borrow().report, None);

@@ -22,6 +22,9 @@ pub struct Report {
     pub interrupted: bool,
     /// Why `expect:` was not judged (an interrupted or invalid run), or null.
     pub not_judged: Option<String>,
+    /// Set on a fault-free control run (`--no-faults`): what was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// False when the run did not really run as written (an agent died or
     /// went silent outside a fault, a fault could not be executed, a client
     /// stopped sending): its numbers then prove nothing and `run` fails.

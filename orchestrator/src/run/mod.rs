@@ -40,6 +40,11 @@ pub struct RunOptions {
     pub tui: bool,
     /// Serve Prometheus metrics here.
     pub metrics_addr: Option<SocketAddr>,
+    /// A fault-free control run (`--no-faults`): the note the report carries.
+    pub control: Option<String>,
+    /// Print the terminal summary once the report is written (before the
+    /// exporter lingers; after the dashboard closes, with one).
+    pub summary: bool,
     /// How long the exporter goes on serving the final values after the run.
     pub metrics_linger: Duration,
     /// No schedule: run until stopped, faults only by hand (`faultlab up`).
@@ -64,6 +69,8 @@ impl RunOptions {
             tui: false,
             metrics_addr: None,
             metrics_linger: Duration::ZERO,
+            control: None,
+            summary: false,
             sandbox: false,
             window: 0,
         }
@@ -274,7 +281,15 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     }
     // A run stopped by a signal or by quitting the dashboard ends now.
     let linger = if report.interrupted { Duration::ZERO } else { opts.metrics_linger };
+    let summary =
+        (opts.summary && written.is_ok()).then(|| crate::summary::render(&report, opts.out_dir.as_deref()));
+    if let (Some(text), false) = (&summary, opts.tui) {
+        print!("{text}");
+    }
     live.finish(&mut stop, linger).await;
+    if let (Some(text), true) = (&summary, opts.tui) {
+        print!("{text}");
+    }
     written?;
     if let Some(e) = running.recorder.take_event_error() {
         opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
@@ -294,6 +309,7 @@ fn complete(
 ) -> Result<()> {
     report.experiment = exp.name.clone();
     report.concept = exp.concept.clone();
+    report.control = opts.control.clone();
     report.seed = seed;
     report.backend = running.backend_name.to_string();
     report.run_id = running.id.run_id.clone();

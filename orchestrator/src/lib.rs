@@ -14,3 +14,4 @@ pub mod report;
 pub mod run;
 pub mod summary;
 pub mod topology;
+pub mod words;

@@ -19,46 +19,116 @@ pub struct Entry {
     /// The concept, or the error that kept the file from loading.
     pub concept: Result<String, String>,
     pub duration: Option<Duration>,
+    /// The course section the file belongs to (a `## ` heading of the course file).
+    pub section: Option<String>,
 }
 
-/// The experiment files (`*.yaml`, `*.yml`) of `dir`, sorted by file name.
-pub fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+/// The file beside the experiments that puts them in course order.
+pub const COURSE_FILE: &str = "course.txt";
+
+/// Why the library cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{course} does not list {}: add each to its concept's section, in course order",
+        .missing.join(", ")
+    )]
+    NotInCourse { course: PathBuf, missing: Vec<String> },
+    #[error("{course} names {}, which is not in the library", .unknown.join(", "))]
+    NoSuchFile { course: PathBuf, unknown: Vec<String> },
+}
+
+/// The course order: (section, file name) in the order the course file gives.
+fn course_order(text: &str) -> Vec<(Option<String>, String)> {
+    let mut section = None;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(h) = line.strip_prefix("## ") {
+            section = Some(h.trim().to_string());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            out.push((section.clone(), line.to_string()));
+        }
+    }
+    out
+}
+
+/// The experiment files (`*.yaml`, `*.yml`) of `dir`, in the order of its
+/// course file (`course.txt`), or by file name when it has none. Every file
+/// must be in the course file, and every name there must be a file.
+pub fn entries(dir: &Path) -> Result<Vec<Entry>, ListError> {
+    let read = |path: &Path, e| ListError::Read { path: path.to_path_buf(), source: e };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| read(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
-    Ok(files
+    let course = dir.join(COURSE_FILE);
+    let ordered: Vec<(Option<String>, PathBuf)> = match std::fs::read_to_string(&course) {
+        Ok(text) => {
+            let order = course_order(&text);
+            let name =
+                |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let missing: Vec<String> =
+                files.iter().map(name).filter(|n| !order.iter().any(|(_, o)| o == n)).collect();
+            if !missing.is_empty() {
+                return Err(ListError::NotInCourse { course, missing });
+            }
+            let unknown: Vec<String> = order
+                .iter()
+                .map(|(_, o)| o.clone())
+                .filter(|o| !files.iter().any(|f| name(f) == *o))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ListError::NoSuchFile { course, unknown });
+            }
+            order.into_iter().map(|(section, n)| (section, dir.join(n))).collect()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => files.into_iter().map(|f| (None, f)).collect(),
+        Err(e) => return Err(read(&course, e)),
+    };
+    Ok(ordered
         .into_iter()
-        .map(|file| match crate::experiment::load(&file) {
+        .map(|(section, file)| match crate::experiment::load(&file) {
             Ok(exp) => Entry {
                 concept: Ok(exp.concept.clone().unwrap_or_else(|| "(no concept given)".into())),
                 duration: Some(exp.duration),
                 file,
+                section,
             },
-            Err(e) => Entry { concept: Err(e.message), duration: None, file },
+            Err(e) => Entry { concept: Err(e.message), duration: None, file, section },
         })
         .collect())
 }
 
-/// The library as a table: file, duration, concept.
+/// The library as a table: file, duration, concept, under each course section's heading.
 pub fn render_list(entries: &[Entry]) -> String {
     let name = |e: &Entry| e.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let w = entries.iter().map(|e| name(e).len()).max().unwrap_or(4).max(4);
     let mut s = String::new();
-    let _ = writeln!(s, "{:<w$}  {:>8}  concept", "file", "duration");
+    let _ = writeln!(s, "  {:<w$}  {:>8}  concept", "file", "duration");
+    let mut section: Option<&str> = None;
     for e in entries {
+        if e.section.as_deref() != section {
+            section = e.section.as_deref();
+            if let Some(h) = section {
+                let _ = writeln!(s, "\n{h}:");
+            }
+        }
         let dur = e.duration.map(secs).unwrap_or_else(|| "-".into());
         let concept = match &e.concept {
             Ok(c) => c.clone(),
             Err(msg) => format!("INVALID: {msg}"),
         };
-        let _ = writeln!(s, "{:<w$}  {dur:>8}  {concept}", name(e));
+        let _ = writeln!(s, "  {:<w$}  {dur:>8}  {concept}", name(e));
     }
     let _ = writeln!(
         s,
-        "\n{} experiments. `faultlab explain FILE` says what each shows; `faultlab run FILE` runs it.",
-        entries.len()
+        "\n{} experiments{}. `faultlab explain FILE` says what each shows; `faultlab run FILE` runs it.",
+        entries.len(),
+        if entries.iter().any(|e| e.section.is_some()) { ", in course order" } else { "" }
     );
     s
 }
@@ -328,14 +398,20 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
                 let names: Vec<&str> = others.iter().map(|o| o.target.as_str()).collect();
                 let lying =
                     f.kind == FaultKind::Byzantine && others.iter().all(|o| o.kind == FaultKind::Byzantine);
+                let crashes = f.kind == FaultKind::Crash && others.iter().all(|o| o.kind == FaultKind::Crash);
                 return format!(
                     "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {k} \
-                     that {} replicas mask: {}.",
+                     that a majority voter over {} replicas masks (it needs 2k+1 replicas for k faults): {}.",
                     names.join(" and "),
                     others.len() + 1,
                     p.replicas,
                     if lying {
                         "if they tell the same lie they outvote the truth and wrong answers reach the client"
+                    } else if crashes {
+                        "the voter finds no majority, so requests fail and availability drops until they \
+                         recover (but no wrong answer gets through). Failing here is the majority voter's \
+                         doing: crashed replicas are only silent, and against crashes k+1 replicas would \
+                         suffice if the voter could tell a missing reply and passed on the one it got"
                     } else {
                         "the voter finds no majority, so requests fail and availability drops until they \
                          recover (but no wrong answer gets through)"
@@ -351,9 +427,19 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
                 FaultKind::Slow | FaultKind::Delay => {
                     "; the late replica's answers miss the vote, the timely majority decides".into()
                 }
+                FaultKind::Crash => format!(
+                    "; the {} replicas left still agree, so the voter forwards the majority's answer: \
+                     availability stays near 1 (at most a short blip at the instant of the crash) and the \
+                     verdicts move from unanimous to majority. A crashed replica is only silent: against \
+                     crashes k+1 replicas mask k if the voter can tell a missing reply; this majority voter \
+                     needs 2k+1 ({} replicas mask {k}), what masking a liar takes too",
+                    p.replicas - 1,
+                    p.replicas
+                ),
                 _ => format!(
-                    "; {} replicas mask {k} faulty one{}: while no more than that are faulty at once, \
-                     availability stays at 100 % and the verdicts move from unanimous to majority",
+                    "; a majority voter over {} replicas masks {k} faulty one{}: while no more than that are \
+                     faulty at once, availability stays near 1 (at most a short blip as the fault starts) and \
+                     the verdicts move from unanimous to majority",
                     p.replicas,
                     if k == 1 { "" } else { "s" }
                 ),
@@ -391,8 +477,10 @@ fn overlapping_replica_faults<'a>(exp: &'a Experiment, f: &FaultPlan) -> Vec<&'a
 fn general_watch(exp: &Experiment) -> String {
     if crate::repeat::tmr_model_replicas(exp).is_some() {
         return "- All along: nothing is repaired, so the service fails for good when the second replica \
-                crashes. One run is one story: run the file with --repeat 20 and the report puts the measured \
-                R_TMR(t) beside 3R² − 2R³ (from one replica's measured R(t)) and MTTF_TMR beside 5/(6λ)."
+                crashes. One run is one story: run the file with --repeat 20 and the report draws the measured \
+                R_TMR(t) (Kaplan–Meier) beside the model curves e^(−λt) for one replica and \
+                3e^(−2λt) − 2e^(−3λt) for TMR, with λ = 1/MTTF of the file's crash schedule, and MTTF_TMR \
+                beside 5/(6λ)."
             .into();
     }
     match &exp.workload {
@@ -463,37 +551,46 @@ pub fn metric_meaning(metric: &str) -> String {
         ("requests.failed", "requests with no correct reply in time (lost, late, or the voter could not decide)"),
         ("requests.wrong", "wrong answers that reached the client: a fault that was not masked but passed on as the truth"),
         ("tmr.unanimous", "votes where every replica agreed"),
-        ("tmr.majority", "votes where a majority agreed and the odd one out was outvoted: a fault masked"),
+        ("tmr.majority", "votes decided by a majority while the third result disagreed, was missing or came late: a fault masked"),
         ("tmr.no_majority", "votes where no majority agreed: the voter could not answer"),
         ("tmr.state_transfers", "restarted replicas that fetched the state from their peers before voting again"),
         ("detector.false_suspicions", "times a detector suspected a node that was in fact alive (a mistake)"),
         ("detector.query_accuracy", "P_A: the fraction of time a live node is trusted"),
         ("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
-        ("checkpointing.orphans", "messages received but, after the rollback, never sent: their receivers had to roll back too"),
+        ("checkpointing.orphans", "orphan messages: messages discarded because the state that sent them was rolled back"),
         ("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
         ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
         ("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
-        ("checkpointing.replayed", "logged messages replayed to the recovering process"),
+        ("checkpointing.replayed", "log records replayed during recoveries (the logged messages delivered again)"),
+        ("checkpointing.rollbacks", "rollbacks of processes, the crashed one included"),
         ("checkpointing.cost_seconds", "what fault tolerance cost: time spent checkpointing plus work lost to rollbacks, the quantity Young's interval minimises"),
         ("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
-        ("byzantine.instances", "rounds of agreement run (one per value the commander sends)"),
-        ("byzantine.disagreements", "rounds in which loyal generals decided different values: agreement broken"),
-        ("byzantine.validity_violations", "rounds with a loyal commander in which a loyal general decided something other than the commander's value"),
-        ("byzantine.validity", "1 when every loyal general followed a loyal commander"),
+        ("byzantine.instances", "rounds of agreement in which a loyal lieutenant decided (one round per order the commander sends)"),
+        ("byzantine.agreement", "rounds in which every loyal lieutenant decided the same order (IC1)"),
+        ("byzantine.disagreements", "rounds in which loyal lieutenants decided different orders: agreement broken"),
+        ("byzantine.validity_checked", "rounds with a loyal commander, the only rounds where validity applies"),
+        ("byzantine.validity", "a count of rounds: those with a loyal commander in which every loyal lieutenant decided the commander's order (IC2)"),
+        ("byzantine.validity_violations", "rounds with a loyal commander in which some loyal lieutenant decided something other than the commander's order"),
+        ("byzantine.agreement_rate", "agreement over instances: the share of rounds in which the loyal lieutenants agreed"),
+        ("byzantine.validity_rate", "validity over validity_checked: the share of loyal-commander rounds that were obeyed"),
+        ("byzantine.retreats", "decisions of the default order (retreat) by loyal lieutenants that found no majority"),
         ("byzantine.traitor_commander", "rounds in which the commander was the traitor and a loyal lieutenant received its lie (conflicting values)"),
         ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor and a loyal lieutenant received its lie (conflicting values)"),
         ("commit.committed", "transactions that committed"),
-        ("commit.blocked", "participants that voted yes and then had to wait, unable to commit or abort on their own (blocked)"),
+        ("commit.blocked", "participant–transaction pairs that blocked: a participant voted yes and then could neither commit nor abort on its own"),
+        ("commit.blocked_seconds", "the time participants spent blocked, summed over participants and transactions, in seconds"),
         ("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
         ("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
         ("commit.undecided", "transactions started that no participant had decided by the end of the run: participants left hanging"),
         ("commit.hung", "transactions still undecided at the end that had waited longer than any transaction took to be decided: left hanging, not merely in flight"),
         ("commit.max_termination_seconds", "the longest from a transaction's start to its decision by the termination protocol: how long participants waited for the silent coordinator"),
         ("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
-        ("rpc.duplicate_executions", "calls the server executed more than once (retries of calls whose reply was lost)"),
+        ("rpc.duplicate_executions", "extra executions: the server ran a call it had already run (a retry of a call whose reply was lost)"),
         ("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
         ("rpc.lost_replies", "replies lost on the way back to the client"),
         ("repeat.runs", "how many runs the series made"),
+        ("recovery_seconds.count", "how many outages the run had"),
+        ("detector.detection_seconds.count", "crash detections measured: one per monitor whose suspicion of the crashed node lasted until it came back"),
         ("repeat.mttf_seconds", "the MTTF estimated over all runs, from each run's time to its first failure"),
     ];
     if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
@@ -505,8 +602,32 @@ pub fn metric_meaning(metric: &str) -> String {
             n.parse::<usize>().map_or_else(|_| n.to_string(), |i| format!("fault number {} to run", i + 1));
         match field {
             "at_seconds" => return format!("when {nth} was injected, in seconds (null: fewer faults ran)"),
-            "until_seconds" => return format!("when {nth} ended, in seconds (null: it lasted to the end)"),
+            "until_seconds" => {
+                return format!("when {nth} ended, in seconds (null: it lasted for the rest of the run)")
+            }
             _ => {}
+        }
+    }
+    // One outage's parts: `recovery_seconds.incidents.0.detection`.
+    if let Some((n, field)) =
+        metric.strip_prefix("recovery_seconds.incidents.").and_then(|r| r.split_once('.'))
+    {
+        let nth = n.parse::<usize>().map_or_else(|_| n.to_string(), |i| format!("outage number {}", i + 1));
+        let part = match field {
+            "detection" => {
+                "its detection: from the outage's start until the new primary suspected the old one"
+            }
+            "failover" => {
+                "its failover: from that suspicion until every trusted replica acknowledged the new view"
+            }
+            "catch_up" => {
+                "its catch-up: from the new view until the new primary held the newest state and served"
+            }
+            "seconds" => "its length",
+            _ => "",
+        };
+        if !part.is_empty() {
+            return format!("{nth}, {part}, in seconds");
         }
     }
     // A node by name: `nodes.replica-2.crashes`.
@@ -574,17 +695,55 @@ mod tests {
     }
 
     #[test]
-    fn list_covers_the_library_sorted() {
+    fn list_follows_the_course_order() {
         let entries = entries(&library()).unwrap();
         assert!(entries.len() >= 5, "{entries:?}");
-        let names: Vec<_> = entries.iter().map(|e| e.file.clone()).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
+        let names: Vec<String> =
+            entries.iter().map(|e| e.file.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let course = std::fs::read_to_string(library().join(COURSE_FILE)).unwrap();
+        let order: Vec<String> = course_order(&course).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, order);
+        // Course order, not the alphabet: availability comes first, commit last.
+        assert_eq!(names[0], "availability-high-reliability-low.yaml");
+        assert_eq!(names.last().unwrap(), "three-phase-commit-does-not-block.yaml");
+        let pos = |n: &str| names.iter().position(|x| x == n).unwrap();
+        assert!(pos("fault-class-transient.yaml") < pos("tmr-masks-one-crash.yaml"));
+        assert!(pos("tmr-masks-one-crash.yaml") < pos("byzantine-generals-4-agree.yaml"));
+        assert!(pos("heartbeat-crash-detection.yaml") < pos("checkpoint-domino.yaml"));
         let table = render_list(&entries);
-        assert!(table.contains("tmr-masks-one-crash.yaml"), "{table}");
+        assert!(table.contains("\nTMR and voters:\n  tmr-masks-one-crash.yaml"), "{table}");
         assert!(table.contains("30 s"), "{table}");
-        assert!(table.lines().next().unwrap().starts_with("file"));
+        assert!(table.contains("in course order"), "{table}");
+        assert!(table.lines().next().unwrap().trim_start().starts_with("file"));
+    }
+
+    #[test]
+    fn library_concepts_are_capitalised_alike() {
+        // Lower case like the concepts table, except names and acronyms.
+        for e in entries(&library()).unwrap() {
+            let c = e.concept.unwrap();
+            let first = c.split_whitespace().next().unwrap();
+            let proper = ["TMR", "RPC", "Byzantine"].contains(&first);
+            assert!(proper || first.starts_with(|c: char| c.is_lowercase()), "{}: {c}", e.file.display());
+        }
+    }
+
+    #[test]
+    fn a_library_file_missing_from_the_course_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = "name: x\nduration: 5s\nworkload: { kind: tmr }\n";
+        std::fs::write(dir.path().join("a.yaml"), exp).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), exp).unwrap();
+        std::fs::write(dir.path().join(COURSE_FILE), "## one\nb.yaml\n").unwrap();
+        let err = entries(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("does not list a.yaml"), "{err}");
+        std::fs::write(dir.path().join(COURSE_FILE), "## one\nb.yaml\na.yaml\nc.yaml\n").unwrap();
+        let err = entries(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("names c.yaml"), "{err}");
+        std::fs::write(dir.path().join(COURSE_FILE), "## one\nb.yaml\n## two\na.yaml\n").unwrap();
+        let list = entries(dir.path()).unwrap();
+        assert_eq!(list[0].file, dir.path().join("b.yaml"));
+        assert_eq!(list[1].section.as_deref(), Some("two"));
     }
 
     #[test]
@@ -604,10 +763,12 @@ mod tests {
         let file = exp.path.display().to_string();
         assert!(raw.lines().filter(|l| !l.contains(&file)).all(|l| l.chars().count() <= 80), "{raw}");
         let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(text.contains("CONCEPT") && text.contains("k-fault tolerance"), "{text}");
+        assert!(text.contains("CONCEPT") && text.contains("TMR and voters"), "{text}");
         assert!(text.contains("at 10 s for 5 s, replica-2 crashes"), "{text}");
         assert!(text.contains("row turn red"), "{text}");
-        assert!(text.contains("availability stays at 100 %"), "{text}");
+        assert!(text.contains("availability stays near 1"), "{text}");
+        assert!(text.contains("k+1 replicas mask k") && text.contains("needs 2k+1"), "{text}");
+        assert!(!text.contains("100 %"), "masking, not a promise of 100 %: {text}");
         assert!(text.contains("loses 30 % of the messages it sends"), "{text}");
         assert!(text.contains("availability at least 0.999 (99.9 %)"), "{text}");
         assert!(text.contains("requests.wrong exactly 0: wrong answers that reached the client"), "{text}");
@@ -644,7 +805,8 @@ mod tests {
         let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(t.contains("Together with replica-3 that makes 2 faulty replicas at once"), "{t}");
         assert!(t.contains("no majority"), "{t}");
-        assert!(!t.contains("availability stays at 100 %"), "{t}");
+        assert!(!t.contains("availability stays near 1"), "{t}");
+        assert!(t.contains("the majority voter's doing"), "{t}");
         assert!(t.contains("a single voter compares their answers and passes on"), "{t}");
     }
 
@@ -661,7 +823,9 @@ mod tests {
     fn metric_meanings_cover_the_report() {
         assert!(metric_meaning("recovery_seconds.p95").contains("95th percentile"));
         assert!(metric_meaning("checkpointing.rollback_distance.max").contains("domino"));
-        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
+        assert!(metric_meaning("rpc.duplicate_executions").contains("already run"));
+        assert!(metric_meaning("byzantine.validity").contains("count of rounds"));
+        assert!(metric_meaning("recovery_seconds.incidents.0.detection").contains("outage number 1"));
         assert!(metric_meaning("whatever.x").contains("`whatever.x`"));
         assert!(metric_meaning("commit.blocked").contains("blocked"));
         assert!(metric_meaning("failures_excluding_host_stalls").contains("stall"));
@@ -669,6 +833,6 @@ mod tests {
         assert!(metric_meaning("nodes.voter-1.crashes").contains("voter-1 was crashed"));
         assert!(metric_meaning("nodes.voter-1.down_seconds").contains("voter-1 was down"));
         assert!(metric_meaning("faults.1.at_seconds").contains("fault number 2 to run was injected"));
-        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
+        assert!(metric_meaning("faults.0.until_seconds").contains("for the rest of the run"));
     }
 }

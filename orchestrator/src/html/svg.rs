@@ -63,7 +63,7 @@ impl Frame {
     pub fn new(height: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> Frame {
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
         let y1 = if y1 > y0 { y1 } else { y0 + 1.0 };
-        Frame { width: 900.0, height, left: 60.0, right: 20.0, top: 14.0, bottom: 34.0, x0, x1, y0, y1 }
+        Frame { width: 940.0, height, left: 88.0, right: 20.0, top: 14.0, bottom: 48.0, x0, x1, y0, y1 }
     }
 
     /// Pixel x of data x (clamped to the frame).
@@ -95,19 +95,19 @@ impl Frame {
         )
     }
 
-    /// Axes, grid and tick labels; `ylabel` goes up the left side.
-    pub fn axes(&self, xlabel: &str, ylabel: &str, yticks: &[f64], ytick_fmt: fn(f64) -> String) -> String {
+    /// Axes, grid and tick labels (each y tick with its own label); `ylabel` goes up the left side.
+    pub fn axes_labelled(&self, xlabel: &str, ylabel: &str, yticks: &[(f64, String)]) -> String {
         let mut s = String::new();
         let (l, r, t, b) = (self.left, self.width - self.right, self.top, self.floor());
-        for &v in yticks {
-            let y = self.y(v);
+        for (v, label) in yticks {
+            let y = self.y(*v);
             let _ = write!(
                 s,
                 "<line class=\"grid\" x1=\"{l}\" y1=\"{y:.1}\" x2=\"{r}\" y2=\"{y:.1}\"/>\
                  <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                l - 4.0,
-                y + 4.0,
-                esc(&ytick_fmt(v))
+                l - 6.0,
+                y + 5.0,
+                esc(label)
             );
         }
         let step = nice_step(self.x1 - self.x0, 10.0);
@@ -118,8 +118,8 @@ impl Frame {
                 s,
                 "<line class=\"tickline\" x1=\"{x:.1}\" y1=\"{b}\" x2=\"{x:.1}\" y2=\"{:.1}\"/>\
                  <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                b + 4.0,
-                b + 16.0,
+                b + 5.0,
+                b + 21.0,
                 num(v)
             );
             v += step;
@@ -128,11 +128,11 @@ impl Frame {
             s,
             "<rect class=\"frame\" x=\"{l}\" y=\"{t}\" width=\"{:.1}\" height=\"{:.1}\"/>\
              <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text class=\"axis\" transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+             <text class=\"axis\" transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
             r - l,
             b - t,
             (l + r) / 2.0,
-            self.height - 4.0,
+            self.height - 6.0,
             esc(xlabel),
             (t + b) / 2.0,
             esc(ylabel)

@@ -11,6 +11,7 @@ pub mod stats;
 
 use crate::experiment::{Experiment, FaultKind, Schedule, Selection, Workload};
 use crate::report::lookup;
+use crate::words::{count, noun_for};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -310,11 +311,35 @@ fn tmr_model(
     }
 }
 
+/// Why a series' expectations cannot be judged: a run was interrupted (the
+/// series stopped there) or is invalid. None when every run counts.
+fn series_not_judged(runs: &[RunResult], planned: usize) -> Option<String> {
+    if let Some(r) = runs.iter().find(|r| lookup(&r.report, "interrupted") == Some(1.0)) {
+        return Some(format!("the series was interrupted during run {} of {planned}", r.index));
+    }
+    runs.iter().find(|r| lookup(&r.report, "valid") == Some(0.0)).map(|r| {
+        let why = r
+            .report
+            .pointer("/run_failures/0/reason")
+            .and_then(Value::as_str)
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        format!("run {} is invalid{why}", r.index)
+    })
+}
+
 /// The aggregate report.json: the experiment, one line per run, the
 /// runs' request counts summed, mean availabilities, `repeat`, and `expect`
 /// (a `repeat.*` metric is checked on this report; any other holds when it
-/// held in every run).
-pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &Repeat) -> Value {
+/// held in every run). `planned` is the number of runs asked for; with an
+/// interrupted or invalid run nothing is judged.
+pub fn aggregate(
+    exp: &Experiment,
+    base_seed: u64,
+    runs: &[RunResult],
+    planned: usize,
+    repeat: &Repeat,
+) -> Value {
     let sum = |path: &str| runs.iter().filter_map(|r| lookup(&r.report, path)).sum::<f64>();
     let per_run: Vec<Value> = runs
         .iter()
@@ -328,11 +353,14 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
                 "failures": lookup(&r.report, "failures"),
                 "first_failure_seconds": life.failed.then_some(life.t),
                 "interrupted": lookup(&r.report, "interrupted").map(|v| v != 0.0),
+                "valid": lookup(&r.report, "valid").map(|v| v != 0.0),
                 "passed": run_passed(&r.report),
             })
         })
         .collect();
     let first = runs.first().map(|r| &r.report);
+    let not_judged = series_not_judged(runs, planned);
+    let judged = not_judged.is_none();
     let mut report = json!({
         "experiment": exp.name,
         "concept": exp.concept,
@@ -341,6 +369,8 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
         "duration_seconds": first.and_then(|r| lookup(r, "duration_seconds")),
         "interrupted": runs.iter().any(|r| lookup(&r.report, "interrupted") == Some(1.0)),
         "valid": runs.iter().all(|r| lookup(&r.report, "valid") != Some(0.0)),
+        "not_judged": not_judged,
+        "runs_planned": planned,
         "requests": {
             "total": sum("requests.total"),
             "ok": sum("requests.ok"),
@@ -361,7 +391,13 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
         .map(|e| {
             if e.metric.starts_with("repeat.") {
                 let value = lookup(&report, &e.metric);
-                json!({"metric": e.metric, "condition": e.condition, "value": value, "passed": e.holds(value)})
+                json!({
+                    "metric": e.metric,
+                    "condition": e.condition,
+                    "value": value,
+                    "judged": judged,
+                    "passed": judged && e.holds(value),
+                })
             } else {
                 let held = runs.iter().filter(|r| expectation_held(&r.report, &e.metric)).count();
                 json!({
@@ -369,7 +405,8 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
                     "condition": e.condition,
                     "value": Value::Null,
                     "runs_passed": held,
-                    "passed": held == runs.len() && !runs.is_empty(),
+                    "judged": judged,
+                    "passed": judged && held == runs.len() && !runs.is_empty(),
                 })
             }
         })
@@ -418,11 +455,12 @@ fn num(v: Option<f64>, unit: &str) -> String {
 pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
     let mut s = String::new();
     let name = aggregate.get("experiment").and_then(Value::as_str).unwrap_or("?");
-    let _ = writeln!(s, "\n{name}: {} runs", repeat.runs);
+    let _ = writeln!(s, "\n{name}: {}", count(repeat.runs as f64, "run"));
     let _ = writeln!(
         s,
-        "  failures       {} of {} runs had a service failure (time to the first one, censored at the run's end)",
-        repeat.failures, repeat.runs
+        "  failures       {} of {} had a service failure (time to the first one, censored at the run's end)",
+        repeat.failures,
+        count(repeat.runs as f64, "run")
     );
     let [lo, hi] = repeat.mttf_ci;
     if repeat.mttf_zero_failure_bound {
@@ -518,6 +556,9 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             );
         }
     }
+    if let Some(why) = aggregate.get("not_judged").and_then(Value::as_str) {
+        let _ = writeln!(s, "  expect         NOT JUDGED: {why}");
+    }
     for e in aggregate.get("expect").and_then(Value::as_array).into_iter().flatten() {
         let _ = writeln!(
             s,
@@ -525,10 +566,14 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             e.get("metric").and_then(Value::as_str).unwrap_or(""),
             e.get("condition").and_then(Value::as_str).unwrap_or(""),
             match e.get("runs_passed").and_then(Value::as_u64) {
-                Some(k) => format!("held in {k} of {} runs", repeat.runs),
+                Some(k) => format!("held in {k} of {} {}", repeat.runs, noun_for(repeat.runs as f64, "run")),
                 None => e.get("value").map(|v| v.to_string()).unwrap_or_default(),
             },
-            if e.get("passed").and_then(Value::as_bool) == Some(true) { "PASS" } else { "FAIL" }
+            match (e.get("judged").and_then(Value::as_bool), e.get("passed").and_then(Value::as_bool)) {
+                (Some(false), _) => "not judged",
+                (_, Some(true)) => "PASS",
+                _ => "FAIL",
+            }
         );
     }
     s
@@ -574,7 +619,7 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
     }
     let model = tmr_model_replicas(exp);
     let repeat = summarise(&runs, model.as_ref().map(|(r, m)| (r.as_slice(), *m)));
-    let report = aggregate(exp, base, &runs, &repeat);
+    let report = aggregate(exp, base, &runs, n, &repeat);
     if let Some(dir) = &opts.out_dir {
         write_aggregate(dir, &report)?;
     }
@@ -741,7 +786,7 @@ mod tests {
         let exp = crate::experiment::parse_str(Path::new("x.yaml"), text).unwrap();
         let reps = runs(vec![report(Some(10.0), &[], 0.9), report(None, &[], 1.0)]);
         let r = summarise(&reps, None);
-        let agg = aggregate(&exp, 42, &reps, &r);
+        let agg = aggregate(&exp, 42, &reps, 2, &r);
         assert_eq!(lookup(&agg, "repeat.runs"), Some(2.0));
         assert_eq!(lookup(&agg, "requests.total"), Some(200.0));
         let expect = agg["expect"].as_array().unwrap();
@@ -753,5 +798,31 @@ mod tests {
         let text = render_summary(&agg, &r);
         assert!(text.contains("1 of 2 runs had a service failure"), "{text}");
         assert!(text.contains("MTTF"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_series_is_not_judged_and_never_shows_green() {
+        let text = "name: x\nduration: 60s\nworkload: { kind: tmr, rate: 100/s }\nexpect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \">= 1\"\n";
+        let exp = crate::experiment::parse_str(Path::new("x.yaml"), text).unwrap();
+        let mut second = report(None, &[], 1.0);
+        second["interrupted"] = json!(true);
+        let reps = runs(vec![report(Some(10.0), &[], 0.9), second]);
+        let r = summarise(&reps, None);
+        let agg = aggregate(&exp, 42, &reps, 5, &r);
+        assert_eq!(agg["not_judged"], "the series was interrupted during run 2 of 5");
+        let expect = agg["expect"].as_array().unwrap();
+        assert!(expect.iter().all(|e| e["judged"] == false && e["passed"] == false), "{expect:?}");
+        assert!(!passed(&agg));
+        let text = render_summary(&agg, &r);
+        assert!(text.contains("NOT JUDGED") && !text.contains("PASS"), "{text}");
+        let html = crate::html::render(&agg, &[]);
+        assert!(html.contains("Interrupted during run 2 of 5"), "{html}");
+        // The completed run may show green in the runs table; no expectation does.
+        assert!(!html.contains("all hold") && !html.contains("<td class=\"pass\">PASS"), "{html}");
+        // One run of one: the noun agrees.
+        let one = runs(vec![report(None, &[], 1.0)]);
+        let r1 = summarise(&one, None);
+        let text = render_summary(&aggregate(&exp, 42, &one, 1, &r1), &r1);
+        assert!(text.contains("0 of 1 run had") && text.contains("x: 1 run\n"), "{text}");
     }
 }

@@ -6,6 +6,7 @@
 
 mod labels;
 mod plots;
+mod reliability;
 mod svg;
 mod tables;
 
@@ -92,7 +93,7 @@ pub fn render(report: &Value, events: &[Value]) -> String {
     }
     tables::incidents(&mut s, report);
     tables::voter_verdicts(&mut s, report);
-    plots::repeat(&mut s, report);
+    reliability::repeat(&mut s, report);
     tables::faults(&mut s, report);
     tables::host_stalls(&mut s, report);
     tables::generic_objects(&mut s, report);

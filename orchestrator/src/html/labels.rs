@@ -24,25 +24,17 @@ const KNOWN: &[(&str, &str, Unit)] = &[
     ("duration_seconds", "run length on the wall clock", Unit::Seconds),
     ("planned_seconds", "planned length", Unit::Seconds),
     ("paused_seconds", "schedule paused", Unit::Seconds),
-    ("throughput_per_second", "throughput (correct replies)", Unit::PerSecond),
-    ("availability", "availability, by requests (answered correctly in time)", Unit::Ratio),
-    ("availability_time", "availability, by time (1 − outage time / run length)", Unit::Ratio),
-    ("availability_model", "availability model MTTF / (MTTF + MTTR) of the file's schedule", Unit::Ratio),
-    (
-        "availability_model_with_restart",
-        "availability model with the measured restart time added to each repair",
-        Unit::Ratio,
-    ),
-    (
-        "availability_exponential_ci",
-        "steady-state availability from this run's up and down times (exponential)",
-        Unit::Ratio,
-    ),
+    ("throughput_per_second", "correct replies", Unit::PerSecond),
+    ("availability", "availability, by requests", Unit::Ratio),
+    ("availability_time", "availability, by time up", Unit::Ratio),
+    ("availability_model", "model MTTF / (MTTF + MTTR), file's schedule", Unit::Ratio),
+    ("availability_model_with_restart", "model with the measured restart time", Unit::Ratio),
+    ("availability_exponential_ci", "steady-state availability, exponential fit", Unit::Ratio),
     ("failures", "service failures (outages)", Unit::Plain),
-    ("failures_excluding_host_stalls", "outages not during a stall of the host", Unit::Plain),
+    ("failures_excluding_host_stalls", "outages outside host stalls", Unit::Plain),
     ("mttf_seconds", "mean time to failure (MTTF)", Unit::Seconds),
     ("mttr_seconds", "mean time to repair (MTTR)", Unit::Seconds),
-    ("mttf_lower_bound_seconds", "MTTF at least (95% bound: no failure seen)", Unit::Seconds),
+    ("mttf_lower_bound_seconds", "MTTF at least (no failure seen, 95%)", Unit::Seconds),
     ("valid", "run valid", Unit::Plain),
     ("interrupted", "interrupted", Unit::Plain),
     // Recovery incidents and faults.
@@ -59,7 +51,17 @@ const KNOWN: &[(&str, &str, Unit)] = &[
     ("end_scheduled_seconds", "end scheduled at", Unit::Seconds),
     ("end_effective_seconds", "end took effect", Unit::Seconds),
     ("repair_requested_seconds", "repair asked", Unit::Seconds),
-    ("repair_achieved_seconds", "repair achieved", Unit::Seconds),
+    ("repair_achieved_seconds", "repair took", Unit::Seconds),
+    ("failed", "error", Unit::Plain),
+    ("t", "time", Unit::Seconds),
+    // Measured R(t) beside the model at a few times.
+    ("r_replica", "R, one replica", Unit::Plain),
+    ("r_tmr_model", "3R² − 2R³ of that R", Unit::Plain),
+    ("r_tmr_exponential", "3R² − 2R³, R = e^(−λ̂t)", Unit::Plain),
+    ("r_tmr_measured", "R, TMR measured", Unit::Plain),
+    ("r_tmr_lo", "its 95% band, low", Unit::Plain),
+    ("r_tmr_hi", "its 95% band, high", Unit::Plain),
+    ("comparison", "measured beside the model at a few times", Unit::Plain),
     ("down_seconds", "time down", Unit::Seconds),
     // The schedule a seed drew.
     ("model_mttf_seconds", "MTTF in the file", Unit::Seconds),
@@ -200,7 +202,7 @@ mod tests {
 
     #[test]
     fn keys_read_as_words_with_units() {
-        assert_eq!(label("mttf_lower_bound_seconds"), "MTTF at least (95% bound: no failure seen) (s)");
+        assert_eq!(label("mttf_lower_bound_seconds"), "MTTF at least (no failure seen, 95%) (s)");
         assert_eq!(row_label("replica_mttf_ci"), "replica MTTF, 95% interval");
         assert_eq!(label("detection_seconds.p50"), "detection time T_D, median (s)");
         assert_eq!(label("lost_work_seconds.mean"), "lost work, mean (s)");

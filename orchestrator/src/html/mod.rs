@@ -53,7 +53,7 @@ h1{font-size:28px;margin:0 0 4px}h2{font-size:22px;margin:28px 0 8px;border-bott
 h3{font-size:18px;margin:16px 0 6px}.sub{color:#4a5468;margin:0 0 10px}\
 table{border-collapse:collapse;margin:6px 0 10px;font-size:16px;font-variant-numeric:tabular-nums}\
 td,th{border:1px solid #dde2ea;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f3f5f9;font-weight:600}\
-td.n{text-align:right}.pass{color:#0a7d32;font-weight:700}.fail{color:#c0262d;font-weight:700}.other{color:#8a5a00;font-weight:700}\
+td.n{text-align:right}table.list td{white-space:nowrap}.pass{color:#0a7d32;font-weight:700}.fail{color:#c0262d;font-weight:700}.other{color:#8a5a00;font-weight:700}\
 .alert{background:#fdecec;border-left:6px solid #c0262d;padding:8px 12px;margin:8px 0;font-weight:600}\
 .warn{background:#fff4e0;border-left:6px solid #e07b17;padding:8px 12px;margin:8px 0}\
 code{font-size:15px;background:#f3f5f9;padding:0 3px;border-radius:3px}\
@@ -284,6 +284,25 @@ fn header(s: &mut String, r: &Value) {
     }
 }
 
+/// Three significant digits or so: 0.306, 4.49, 14.9, 152.
+fn short(v: f64) -> String {
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else if v.abs() >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Seconds to one decimal, trimmed.
 fn num1(v: f64) -> String {
     num((v * 10.0).round() / 10.0)
@@ -300,7 +319,11 @@ fn expectations(s: &mut String, r: &Value) {
         None => ("fail", "some fail".to_string()),
     };
     let runs = r.get("runs").and_then(Value::as_array).map(Vec::len);
-    let _ = writeln!(s, "<h2>Expectations: <span class=\"{class}\">{}</span></h2>", esc(&verdict));
+    let _ = writeln!(
+        s,
+        "<h2 id=\"expectations\">Expectations: <span class=\"{class}\">{}</span></h2>",
+        esc(&verdict)
+    );
     s.push_str(
         "<table class=\"expect\"><tr><th>metric</th><th>condition</th><th>value</th><th>result</th></tr>\n",
     );
@@ -347,7 +370,8 @@ fn numbers(s: &mut String, r: &Value) {
         rows.push(("requests".into(), line));
     }
     if let Some(l) = r.get("latency_seconds").filter(|v| v.is_object()) {
-        let ms = |v: &Value| v.as_f64().map(|x| format!("{} ms", num(x * 1e3))).unwrap_or_else(|| "—".into());
+        let ms =
+            |v: &Value| v.as_f64().map(|x| format!("{} ms", short(x * 1e3))).unwrap_or_else(|| "—".into());
         rows.push((
             "latency of correct replies".into(),
             format!("median {}, 99th percentile {}, largest {}", ms(&l["p50"]), ms(&l["p99"]), ms(&l["max"])),
@@ -384,7 +408,7 @@ fn numbers(s: &mut String, r: &Value) {
     if rows.is_empty() {
         return;
     }
-    s.push_str("<h2>Numbers</h2><table class=\"numbers\">\n");
+    s.push_str("<h2 id=\"numbers\">Numbers</h2><table class=\"numbers\">\n");
     for (k, v) in rows {
         let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
     }

@@ -113,15 +113,21 @@ fn outages(events: &[Value], duration: f64) -> Vec<(f64, f64)> {
 fn draw_bands(s: &mut String, fr: &Frame, bands: &[Band], class: &str, label_class: &str, row0: usize) {
     for (i, b) in bands.iter().enumerate() {
         let (x0, x1) = (fr.x(b.start), fr.x(b.end.unwrap_or(fr.x1)));
+        // A label that would run past the frame's right edge ends at the band's end instead.
+        let right = fr.width - fr.right;
+        let (lx, anchor) = if x0 + 3.0 + 8.0 * b.label.chars().count() as f64 > right {
+            (x1.min(right) - 3.0, "end")
+        } else {
+            (x0 + 3.0, "start")
+        };
         let _ = write!(
             s,
             "<rect class=\"{class}\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}</title></rect>\
-             <text class=\"{label_class}\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+             <text class=\"{label_class}\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
             fr.top,
             (x1 - x0).max(1.5),
             fr.floor() - fr.top,
             esc(&b.title()),
-            x0 + 3.0,
             fr.top + 16.0 + 17.0 * ((row0 + i) % 3) as f64,
             esc(&b.label)
         );
@@ -192,7 +198,7 @@ impl Scale {
         }
     }
 
-    fn note(self) -> String {
+    fn note(self, max_sent: f64) -> String {
         match self {
             Scale::Zoomed { lo } => format!(
                 "The vertical axis is zoomed to the data: it starts at {} %, not at 0, so a 0.1 % dip shows.",
@@ -201,10 +207,11 @@ impl Scale {
             Scale::Nines { k } => format!(
                 "The vertical axis counts nines, −log₁₀(1 − ok/sent): 90 % is one nine, 99 % two, 99.9 % three, \
                  so an outage and a 0.1 % blip both show. A window with every request answered sits on the \
-                 top line (100 %); with at most {} requests a window, {} nines is the most a window short of \
+                 top line (100 %); with at most {} requests a window, {} is the most a window short of \
                  100 % can reach.",
-                num(10f64.powi(k as i32)),
-                k
+                num(max_sent),
+                // One failure in the fullest window: 1 − 1/n, that is log10(n) nines.
+                format!("{} nines", num((max_sent.max(1.0).log10() * 10.0).round() / 10.0)),
             ),
         }
     }
@@ -225,16 +232,17 @@ pub(super) fn availability_timeline(s: &mut String, r: &Value, events: &[Value],
         return;
     }
     let ratios: Vec<f64> = windows.iter().map(|w| w.1).collect();
-    let scale = Scale::choose(&ratios, windows.iter().map(|w| w.2).fold(0.0, f64::max));
+    let max_sent = windows.iter().map(|w| w.2).fold(0.0, f64::max);
+    let scale = Scale::choose(&ratios, max_sent);
     let (y0, y1) = scale.range();
     let fr = Frame::new(300.0, 0.0, duration, y0, y1);
-    s.push_str("<h2>Availability over time</h2>\n");
+    s.push_str("<h2 id=\"availability\">Availability over time</h2>\n");
     let _ = writeln!(
         s,
         "<p class=\"note\">Each dot is one 100 ms window: the share of the requests sent in it that got a correct \
          reply within the deadline. Red bands are faults as executed{}; the black strip marks outages. {}</p>",
         if held.is_empty() { "" } else { ", grey bands the time the schedule was paused" },
-        esc(&scale.note())
+        esc(&scale.note(max_sent))
     );
     s.push_str(&fr.open(&format!("availability per 100 ms window, {}", scale.axis_label())));
     let ticks = scale.ticks();
@@ -284,7 +292,7 @@ pub(super) fn latency_timeline(s: &mut String, events: &[Value], duration: f64) 
     let step = svg::nice_step(max * 1.1, 4.0);
     let ticks: Vec<(f64, String)> =
         (0..=5).map(|k| k as f64 * step).filter(|v| *v <= max * 1.1).map(|v| (v, num(v * 1e3))).collect();
-    s.push_str("<h2>Latency over time</h2>\n<p class=\"legend\">");
+    s.push_str("<h2 id=\"latency\">Latency over time</h2>\n<p class=\"legend\">");
     for (i, k) in series.keys().enumerate() {
         let _ = write!(
             s,
@@ -334,7 +342,7 @@ pub(super) fn node_timeline(s: &mut String, r: &Value, events: &[Value], duratio
     let row = 26.0;
     let mut fr = Frame::new(row * names.len() as f64 + 56.0, 0.0, duration, 0.0, 1.0);
     fr.left = 120.0;
-    s.push_str("<h2>Node states</h2>\n<p class=\"legend\"><span><span class=\"sw\" style=\"background:#2fa860\"></span>up</span>\
+    s.push_str("<h2 id=\"nodes\">Node states</h2>\n<p class=\"legend\"><span><span class=\"sw\" style=\"background:#2fa860\"></span>up</span>\
         <span><span class=\"sw\" style=\"background:#e5484d\"></span>down</span>\
         <span><span class=\"sw\" style=\"background:#f2a93b\"></span>paused</span></p>\n");
     s.push_str(&fr.open("node state timeline"));

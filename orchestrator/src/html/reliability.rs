@@ -3,7 +3,7 @@
 //! 3e^(−2λt) − 2e^(−3λt) for TMR, and each run's availability.
 
 use super::plots::Scale;
-use super::svg::{esc, num, Frame};
+use super::svg::{self, esc, num, Frame};
 use super::{f, tables::kv_table, text};
 use crate::words::count;
 use serde_json::Value;
@@ -18,7 +18,7 @@ pub(super) fn repeat(s: &mut String, r: &Value) {
     let Some(rep) = r.get("repeat").filter(|v| v.is_object()) else { return };
     let runs = rep.get("runs").and_then(Value::as_f64).unwrap_or(0.0);
     let failed = rep.get("failures").and_then(Value::as_f64).unwrap_or(0.0);
-    s.push_str("<h2>Reliability over repeated runs</h2>\n");
+    s.push_str("<h2 id=\"reliability\">Reliability over repeated runs</h2>\n");
     let _ = writeln!(
         s,
         "<p>{}, {} with a service failure. R(t) = P(no service failure in [0, t]), measured by Kaplan–Meier \
@@ -161,7 +161,8 @@ fn availability_across_runs(s: &mut String, r: &Value, rep: &Value) {
 
 fn draw_runs(s: &mut String, per_run: &[(f64, f64)], lo: f64) {
     let n = per_run.iter().map(|p| p.0).fold(1.0, f64::max);
-    let fr = Frame::new(220.0, 0.5, n + 0.5, lo, 1.0);
+    let mut fr = Frame::new(220.0, 0.5, n + 0.5, lo, 1.0);
+    fr.xstep = Some(svg::nice_step(n, 10.0).max(1.0));
     let _ = writeln!(
         s,
         "<p class=\"note\">Availability by requests of each run; the vertical axis {}.</p>",
@@ -176,7 +177,8 @@ fn draw_runs(s: &mut String, per_run: &[(f64, f64)], lo: f64) {
         .map(|i| lo + (1.0 - lo) * f64::from(i) / 4.0)
         .map(|v| (v, format!("{} %", num((v * 1e5).round() / 1e3))))
         .collect();
-    s.push_str(&fr.axes_labelled("run", "ok / sent (zoomed)", &ticks));
+    let ylabel = if lo > 0.0 { "ok / sent (zoomed)" } else { "ok / sent" };
+    s.push_str(&fr.axes_labelled("run", ylabel, &ticks));
     for (run, a) in per_run {
         let _ = write!(
             s,

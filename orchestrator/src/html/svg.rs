@@ -33,6 +33,10 @@ pub fn num(v: f64) -> String {
         format!("{v:.3}")
     } else if a >= 1e-3 {
         format!("{v:.5}")
+    } else if a >= 1e-6 {
+        // Three significant digits, still without an exponent a class would have to read.
+        let decimals = (2.0 - a.log10().floor()) as usize;
+        format!("{v:.decimals$}")
     } else {
         format!("{v:.3e}")
     };
@@ -56,6 +60,8 @@ pub struct Frame {
     pub x1: f64,
     pub y0: f64,
     pub y1: f64,
+    /// The step between x ticks (None: about ten round ones).
+    pub xstep: Option<f64>,
 }
 
 impl Frame {
@@ -63,7 +69,19 @@ impl Frame {
     pub fn new(height: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> Frame {
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
         let y1 = if y1 > y0 { y1 } else { y0 + 1.0 };
-        Frame { width: 940.0, height, left: 88.0, right: 20.0, top: 14.0, bottom: 48.0, x0, x1, y0, y1 }
+        Frame {
+            width: 940.0,
+            height,
+            left: 104.0,
+            right: 20.0,
+            top: 14.0,
+            bottom: 48.0,
+            x0,
+            x1,
+            y0,
+            y1,
+            xstep: None,
+        }
     }
 
     /// Pixel x of data x (clamped to the frame).
@@ -110,7 +128,7 @@ impl Frame {
                 esc(label)
             );
         }
-        let step = nice_step(self.x1 - self.x0, 10.0);
+        let step = self.xstep.unwrap_or_else(|| nice_step(self.x1 - self.x0, 10.0));
         let mut v = (self.x0 / step).ceil() * step;
         while v <= self.x1 + 1e-9 {
             let x = self.x(v);
@@ -128,7 +146,7 @@ impl Frame {
             s,
             "<rect class=\"frame\" x=\"{l}\" y=\"{t}\" width=\"{:.1}\" height=\"{:.1}\"/>\
              <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text class=\"axis\" transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+             <text class=\"axis\" transform=\"translate(20 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
             r - l,
             b - t,
             (l + r) / 2.0,
@@ -176,6 +194,7 @@ mod tests {
         assert_eq!(num(0.99912), "0.99912");
         assert_eq!(num(12.5), "12.5");
         assert_eq!(num(f64::NAN), "-");
+        assert_eq!(num(5.234e-4), "0.000523");
     }
 
     #[test]

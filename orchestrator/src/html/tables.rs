@@ -28,7 +28,7 @@ const DRAWN: &[&str] = &[
 pub(super) fn incidents(s: &mut String, r: &Value) {
     let rec = &r["recovery_seconds"];
     let Some(list) = rec.get("incidents").and_then(Value::as_array) else { return };
-    s.push_str("<h2>Recovery</h2>\n");
+    s.push_str("<h2 id=\"recovery\">Recovery</h2>\n");
     if list.is_empty() {
         s.push_str("<p>No outage: every request was answered correctly within the deadline.</p>\n");
         return;
@@ -56,7 +56,7 @@ pub(super) fn incidents(s: &mut String, r: &Value) {
     ];
     let cols: Vec<&str> =
         cols.into_iter().filter(|c| list.iter().any(|i| i.get(*c).is_some_and(|v| !v.is_null()))).collect();
-    s.push_str("<table><tr>");
+    s.push_str("<table class=\"list\"><tr>");
     for c in &cols {
         let _ = write!(s, "<th>{}</th>", esc(&labels::label(c)));
     }
@@ -75,7 +75,7 @@ pub(super) fn voter_verdicts(s: &mut String, r: &Value) {
     let Some(t) = r.get("tmr").filter(|v| v.is_object()) else { return };
     let get = |k: &str| t.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let (u, m, n) = (get("unanimous"), get("majority"), get("no_majority"));
-    s.push_str("<h2>Voter verdicts</h2>\n<p class=\"note\">Unanimous: all replicas agreed. Majority: one was outvoted \
+    s.push_str("<h2 id=\"verdicts\">Voter verdicts</h2>\n<p class=\"note\">Unanimous: all replicas agreed. Majority: one was outvoted \
         (a fault masked). No majority: the voter could not decide (the service failed).</p>\n");
     let total = u + m + n;
     if total > 0.0 {
@@ -114,7 +114,7 @@ pub(super) fn faults(s: &mut String, r: &Value) {
     if list.is_empty() && skipped.is_empty() {
         return;
     }
-    s.push_str("<h2>Faults as executed</h2>\n");
+    s.push_str("<h2 id=\"faults\">Faults as executed</h2>\n");
     let shown: Vec<Value> = list
         .iter()
         .map(|x| {
@@ -159,7 +159,7 @@ pub(super) fn host_stalls(s: &mut String, r: &Value) {
 pub(super) fn runs(s: &mut String, r: &Value) {
     if let Some(list) = r.get("runs").and_then(Value::as_array).filter(|l| !l.is_empty()) {
         s.push_str(
-            "<h2>Runs</h2>\n<table class=\"runs\"><tr><th>run</th><th>seed</th><th>availability</th>\
+            "<h2 id=\"runs\">Runs</h2>\n<table class=\"runs\"><tr><th>run</th><th>seed</th><th>availability</th>\
             <th>outages</th><th>first failure</th><th>result</th></tr>\n",
         );
         for run in list {
@@ -208,9 +208,15 @@ pub(super) fn generic_objects(s: &mut String, r: &Value) {
         if DRAWN.contains(&k.as_str()) || !v.is_object() {
             continue;
         }
-        let _ = writeln!(s, "<h2>{}</h2>", esc(&labels::row_label(k)));
+        let _ = writeln!(s, "<h2>{}</h2>", esc(&heading(&labels::row_label(k))));
         kv_table(s, v);
     }
+}
+
+/// A label as a heading: its first letter in capitals.
+fn heading(label: &str) -> String {
+    let mut c = label.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// An object as rows of labels; arrays of objects become tables of their own.
@@ -221,9 +227,10 @@ pub(super) fn kv_table(s: &mut String, v: &Value) {
     if !rows.is_empty() {
         s.push_str("<table>\n");
         for (k, val) in rows {
+            let class = if val.is_string() { "" } else { " class=\"n\"" };
             let _ = writeln!(
                 s,
-                "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+                "<tr><th>{}</th><td{class}>{}</td></tr>",
                 esc(&labels::row_label(&k)),
                 esc(&labels::value(labels::unit(&k), &val))
             );
@@ -231,7 +238,7 @@ pub(super) fn kv_table(s: &mut String, v: &Value) {
         s.push_str("</table>\n");
     }
     for (k, list) in arrays {
-        let _ = writeln!(s, "<h3>{}</h3>", esc(&labels::row_label(&k)));
+        let _ = writeln!(s, "<h3>{}</h3>", esc(&heading(&labels::row_label(&k))));
         array_table(s, &list);
     }
 }
@@ -255,22 +262,39 @@ fn flatten(prefix: &str, v: &Value, rows: &mut Vec<(String, Value)>, arrays: &mu
     }
 }
 
-/// A list of objects as a table whose columns are the union of their keys.
+/// Columns that come first, in this order; the rest follow in the report's order.
+const FIRST: &[&str] = &[
+    "run",
+    "t",
+    "name",
+    "node",
+    "fault",
+    "kind",
+    "target",
+    // A fault's life: asked, issued, in effect; then its end the same way.
+    "scheduled_seconds",
+    "at_seconds",
+    "effective_seconds",
+    "end_scheduled_seconds",
+    "until_seconds",
+    "end_effective_seconds",
+    "repair_requested_seconds",
+    "repair_achieved_seconds",
+];
+
+/// A list of objects as a table whose columns are the union of their keys
+/// (a column with nothing in it is left out).
 pub(super) fn array_table(s: &mut String, list: &[Value]) {
-    // Identifying columns first; the rest in the report's order.
-    let mut cols: Vec<String> = ["run", "t", "name", "node", "fault", "kind", "target"]
-        .iter()
-        .filter(|c| list.iter().any(|i| i.get(**c).is_some()))
-        .map(|c| (*c).to_string())
-        .collect();
+    let filled = |c: &str| list.iter().any(|i| i.get(c).is_some_and(|v| !v.is_null()));
+    let mut cols: Vec<String> = FIRST.iter().filter(|c| filled(c)).map(|c| (*c).to_string()).collect();
     for item in list {
         for k in item.as_object().into_iter().flatten().map(|(k, _)| k) {
-            if !cols.contains(k) {
+            if !cols.contains(k) && filled(k) {
                 cols.push(k.clone());
             }
         }
     }
-    s.push_str("<table><tr>");
+    s.push_str("<table class=\"list\"><tr>");
     for c in &cols {
         let _ = write!(s, "<th>{}</th>", esc(&labels::label(c)));
     }

@@ -170,7 +170,7 @@ fn numbers_read_as_words_with_units() {
     assert_eq!(row("MTTF at least"), "23.4 s");
     assert_eq!(row("mean time to repair"), "0.2 s");
     assert_eq!(row("availability, by requests"), "0.95 (95 %), 95% interval [0.9, 0.97]");
-    assert_eq!(row("throughput"), "95 per second");
+    assert_eq!(row("correct replies"), "95 per second");
     assert_eq!(row("steady-state availability"), "95% interval [0.7, 0.99]");
     assert_eq!(row("mean time to failure"), "does not apply");
     assert!(
@@ -321,7 +321,7 @@ fn page_is_self_contained_and_escaped() {
 fn unknown_objects_appear_as_tables() {
     let (report, events) = synthetic();
     let html = render(&report, &events);
-    assert!(html.contains("<h2>brand new workload</h2>"));
+    assert!(html.contains("<h2>Brand new workload</h2>"));
     assert!(html.contains("<th>duplicates</th><td class=\"n\">7</td>"));
     assert!(html.contains("<th>detection time T_D, median</th><td class=\"n\">0.3 s</td>"), "{html}");
     assert!(html.contains("<th>td</th>"), "detector pairs as a table");

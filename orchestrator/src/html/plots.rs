@@ -204,14 +204,14 @@ impl Scale {
                 "The vertical axis is zoomed to the data: it starts at {} %, not at 0, so a 0.1 % dip shows.",
                 num(lo * 100.0)
             ),
-            Scale::Nines { k } => format!(
+            Scale::Nines { .. } => format!(
                 "The vertical axis counts nines, −log₁₀(1 − ok/sent): 90 % is one nine, 99 % two, 99.9 % three, \
                  so an outage and a 0.1 % blip both show. A window with every request answered sits on the \
-                 top line (100 %); with at most {} requests a window, {} is the most a window short of \
+                 top line (100 %); with at most {} requests a window, {} nines is the most a window short of \
                  100 % can reach.",
                 num(max_sent),
                 // One failure in the fullest window: 1 − 1/n, that is log10(n) nines.
-                format!("{} nines", num((max_sent.max(1.0).log10() * 10.0).round() / 10.0)),
+                num((max_sent.max(1.0).log10() * 10.0).round() / 10.0),
             ),
         }
     }

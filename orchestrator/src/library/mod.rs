@@ -284,10 +284,11 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
                     f.kind == FaultKind::Byzantine && others.iter().all(|o| o.kind == FaultKind::Byzantine);
                 let crashes = f.kind == FaultKind::Crash && others.iter().all(|o| o.kind == FaultKind::Crash);
                 return format!(
-                    "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {k} \
+                    "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {} \
                      that a majority voter over {} replicas masks (it needs 2k+1 replicas for k faults): {}.",
                     names.join(" and "),
                     others.len() + 1,
+                    crate::words::count(k as f64, "fault"),
                     p.replicas,
                     if lying {
                         "if they tell the same lie they outvote the truth and wrong answers reach the client"

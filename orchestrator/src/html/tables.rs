@@ -280,6 +280,13 @@ const FIRST: &[&str] = &[
     "end_effective_seconds",
     "repair_requested_seconds",
     "repair_achieved_seconds",
+    // R(t) of one replica, the model from it, then the measured TMR curve and its band.
+    "r_replica",
+    "r_tmr_model",
+    "r_tmr_exponential",
+    "r_tmr_measured",
+    "r_tmr_lo",
+    "r_tmr_hi",
 ];
 
 /// A list of objects as a table whose columns are the union of their keys

@@ -14,24 +14,8 @@ pub const TOKEN_ENV: &str = "FAULTLAB_TOKEN";
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-/// Which workload node an agent hosts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum WorkloadConfig {
-    /// A TMR client, replica or voter.
-    Tmr(workloads::tmr::Config),
-    /// A checkpointing process.
-    Checkpoint(workloads::checkpoint::Config),
-    /// A general of the Byzantine-agreement workload (OM(m)).
-    Byzantine(workloads::byzantine::Config),
-    /// A commit coordinator or participant (2PC / 3PC).
-    Commit(workloads::commit::Config),
-    /// An RPC client or server.
-    Rpc(workloads::rpc::Config),
-    /// A heartbeat node watching its peers with a failure detector.
-    Heartbeat(workloads::heartbeat::Config),
-    /// A primary/backup client or replica.
-    PrimaryBackup(workloads::primary_backup::Config),
-}
+/// Which workload node an agent hosts (one variant per registered workload).
+pub type WorkloadConfig = workloads::any::AnyConfig;
 
 /// A peer's data address.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -118,6 +118,12 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr: go on serving the final values this long after the
+    /// run (report.json is written first), so that Prometheus scrapes them; the
+    /// default is two of its default 15 s scrape intervals. 0s exits at once, and
+    /// so does a run stopped by Ctrl-C; Ctrl-C during the wait ends it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub metrics_linger: Duration,
     /// Run N times (seeds derived from the base seed) and report R(t), MTTF and availability's spread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
@@ -137,18 +143,6 @@ fn load_for_run(args: &RunArgs) -> Result<crate::experiment::Experiment> {
         exp.faults.clear();
     }
     Ok(exp)
-}
-
-/// Mark a control run's report.json, so that its numbers are never taken for the experiment's.
-fn mark_control(dir: &std::path::Path) -> Result<()> {
-    let path = dir.join("report.json");
-    let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut json: serde_json::Value = serde_json::from_slice(&text)?;
-    if let Some(m) = json.as_object_mut() {
-        m.insert("control".into(), CONTROL_NOTE.into());
-    }
-    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Parse a humane duration (`250ms`, `30s`, `2m`).
@@ -309,6 +303,9 @@ fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
         progress: if args.tui { crate::run::Progress::quiet() } else { crate::run::Progress::detect() },
         tui: args.tui,
         metrics_addr: args.metrics_addr,
+        metrics_linger: args.metrics_linger,
+        // A control run's report says so, so that its numbers are never taken for the experiment's.
+        control: args.no_faults.then(|| CONTROL_NOTE.to_string()),
         ..crate::run::RunOptions::new(exe)
     })
 }
@@ -324,19 +321,9 @@ fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
         (true, None) => Some(Duration::from_secs(24 * 3600)),
         (_, d) => d,
     };
-    let opts = crate::run::RunOptions { duration, sandbox, ..run_options(&args, out)? };
+    let opts = crate::run::RunOptions { duration, sandbox, summary: true, ..run_options(&args, out)? };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
-    if let Some(dir) = &outcome.out_dir {
-        if args.no_faults {
-            mark_control(dir)?;
-        }
-        crate::html::write_for_dir(dir)?;
-    }
-    print!("{}", crate::summary::render(&outcome.report, outcome.out_dir.as_deref()));
-    if args.no_faults {
-        println!("  {CONTROL_NOTE}");
-    }
     // A sandbox has no expectations: stopping it is how it ends.
     Ok(if sandbox { ExitCode::SUCCESS } else { ExitCode::from(outcome.verdict().exit_code()) })
 }

@@ -15,3 +15,4 @@ pub mod run;
 pub mod summary;
 pub mod topology;
 pub mod words;
+pub mod workload;

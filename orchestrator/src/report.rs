@@ -22,6 +22,9 @@ pub struct Report {
     pub interrupted: bool,
     /// Why `expect:` was not judged (an interrupted or invalid run), or null.
     pub not_judged: Option<String>,
+    /// Set on a fault-free control run (`--no-faults`): what was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// False when the run did not really run as written (an agent died or
     /// went silent outside a fault, a fault could not be executed, a client
     /// stopped sending): its numbers then prove nothing and `run` fails.
@@ -245,6 +248,16 @@ pub struct ExpectResult {
     /// run, whose numbers prove nothing (`passed` is then false too).
     pub judged: bool,
     pub passed: bool,
+}
+
+/// Write `dir/report.json`, then `dir/report.html` from it and the run's events.
+pub fn write(dir: &std::path::Path, report: &impl Serialize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let path = dir.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::html::write_for_dir(dir)?;
+    Ok(())
 }
 
 /// Look up a dotted path (`requests.wrong`) in a JSON value as a number

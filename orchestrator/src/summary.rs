@@ -207,6 +207,9 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     if let Some(d) = out_dir {
         let _ = writeln!(s, "  output         {}", d.display());
     }
+    if let Some(c) = &r.control {
+        let _ = writeln!(s, "  {c}");
+    }
     s
 }
 

@@ -3,9 +3,12 @@
 //! Skips without a daemon, fails instead when FAULTLAB_REQUIRE_DOCKER=1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::container::{Config, CreateContainerOptions, ListContainersOptions};
-use bollard::network::{CreateNetworkOptions, ListNetworksOptions};
-use bollard::volume::{CreateVolumeOptions, ListVolumesOptions};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, NetworkCreateRequest, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+};
 use bollard::Docker;
 use orchestrator::backend::docker::{self, DockerBackend};
 use std::collections::HashMap;
@@ -43,14 +46,14 @@ async fn run_of(docker: &Docker, pid: u32) -> Option<(String, usize, String)> {
     let cs = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: label_filter(format!("faultlab.pid={pid}")),
+            filters: Some(label_filter(format!("faultlab.pid={pid}"))),
             ..Default::default()
         }))
         .await
         .ok()?;
     let first = cs.first()?;
     let run = first.labels.as_ref()?.get("faultlab.run")?.clone();
-    let running = cs.iter().filter(|c| c.state.as_deref() == Some("running")).count();
+    let running = cs.iter().filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING)).count();
     Some((run, running, first.image.clone()?))
 }
 
@@ -58,11 +61,15 @@ async fn run_of(docker: &Docker, pid: u32) -> Option<(String, usize, String)> {
 async fn objects(docker: &Docker, run: &str) -> (usize, usize, usize) {
     let f = label_filter(format!("faultlab.run={run}"));
     let c = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: f.clone(), ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(f.clone()),
+            ..Default::default()
+        }))
         .await
         .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: f.clone() })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters: f })).await.unwrap();
+    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(f.clone()) })).await.unwrap();
+    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(f) })).await.unwrap();
     (c.len(), n.len(), v.volumes.unwrap_or_default().len())
 }
 
@@ -129,25 +136,29 @@ async fn clean_spares_two_live_runs_and_removes_a_dead_runs_leftovers() {
         ("faultlab.host".to_string(), host),
     ]);
     docker
-        .create_network(CreateNetworkOptions {
+        .create_network(NetworkCreateRequest {
             name: format!("{dead}-net"),
-            labels: labels.clone(),
+            labels: Some(labels.clone()),
             ..Default::default()
         })
         .await
         .unwrap();
     docker
-        .create_volume(CreateVolumeOptions {
-            name: format!("{dead}-vol"),
-            labels: labels.clone(),
+        .create_volume(VolumeCreateRequest {
+            name: Some(format!("{dead}-vol")),
+            labels: Some(labels.clone()),
             ..Default::default()
         })
         .await
         .unwrap();
     docker
         .create_container(
-            Some(CreateContainerOptions { name: format!("{dead}-c"), platform: None }),
-            Config { image: Some(live[0].1.clone()), labels: Some(labels), ..Default::default() },
+            Some(CreateContainerOptions { name: Some(format!("{dead}-c")), ..Default::default() }),
+            ContainerCreateBody {
+                image: Some(live[0].1.clone()),
+                labels: Some(labels),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

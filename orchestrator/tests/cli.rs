@@ -137,6 +137,12 @@ fn interrupted_run_leaves_nothing(signal: nix::sys::signal::Signal) {
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["interrupted"], true);
     assert!(report["requests"]["total"].as_u64().unwrap() > 0);
+    // events.jsonl is complete: it ends with run_ended at the report's end.
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "run_ended", "{last}");
+    assert_eq!(last["t"], report["duration_seconds"]);
+    assert!(out.join("report.html").exists());
 }
 
 #[test]
@@ -147,6 +153,11 @@ fn sigterm_stops_the_run_and_removes_every_agent() {
 #[test]
 fn ctrl_c_stops_the_run_and_removes_every_agent() {
     interrupted_run_leaves_nothing(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn a_closed_terminal_stops_the_run_like_sigterm() {
+    interrupted_run_leaves_nothing(nix::sys::signal::Signal::SIGHUP);
 }
 
 #[test]

@@ -7,9 +7,7 @@
 //! times "deploy N agents until every control port answers" for N = 3, 5, 10.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::container::ListContainersOptions;
-use bollard::network::ListNetworksOptions;
-use bollard::volume::ListVolumesOptions;
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
 use bollard::Docker;
 use node_agent::proto::{Down, Up};
 use orchestrator::backend::docker::{self, image, DockerBackend, NodeEvent};
@@ -130,13 +128,13 @@ async fn leftovers(docker: &Docker, run_id: &str) -> (usize, usize, usize) {
     let c = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: filters.clone(),
+            filters: Some(filters.clone()),
             ..Default::default()
         }))
         .await
         .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: filters.clone() })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters })).await.unwrap();
+    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) })).await.unwrap();
+    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters) })).await.unwrap();
     (c.len(), n.len(), v.volumes.unwrap_or_default().len())
 }
 
@@ -212,7 +210,7 @@ async fn deploys_three_agents_and_reaches_every_control_port() {
         assert_eq!(nets.len(), 2, "control and data networks: {:?}", nets.keys());
         assert_eq!(nets[&data_net].ip_address.as_deref(), Some(ep.data_addr.ip().to_string().as_str()));
     }
-    let net = docker.inspect_network::<String>(&data_net, None).await.unwrap();
+    let net = docker.inspect_network(&data_net, None).await.unwrap();
     assert_eq!(net.internal, Some(true), "the data network must be internal");
 
     backend.teardown().await.unwrap();

@@ -68,16 +68,18 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     let filter =
         std::collections::HashMap::from([("label".to_string(), vec![format!("faultlab.run={run_id}")])]);
     let left = docker
-        .list_containers(Some(bollard::container::ListContainersOptions {
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
             all: true,
-            filters: filter.clone(),
+            filters: Some(filter.clone()),
             ..Default::default()
         }))
         .await
         .unwrap();
     assert!(left.is_empty(), "containers left: {left:?}");
-    let nets =
-        docker.list_networks(Some(bollard::network::ListNetworksOptions { filters: filter })).await.unwrap();
+    let nets = docker
+        .list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: Some(filter) }))
+        .await
+        .unwrap();
     assert!(nets.is_empty(), "networks left: {nets:?}");
 }
 

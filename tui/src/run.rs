@@ -72,13 +72,17 @@ fn read_input(events: mpsc::UnboundedSender<io::Result<Event>>) {
 
 /// The dashboard loop on any backend, reading events from `events`.
 /// Returns after sending `Command::Quit`, when the snapshot channel closes, or
-/// when the event source ends or fails.
+/// when the event source ends or fails (a failed draw is an `io::Error`
+/// whose source is the backend's error).
 pub async fn run_with<B: Backend>(
     terminal: &mut Terminal<B>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     commands: mpsc::UnboundedSender<Command>,
     mut events: mpsc::UnboundedReceiver<io::Result<Event>>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
     let mut app = App::new(snapshots.borrow_and_update().clone());
     let mut frames = tokio::time::interval(FRAME);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -112,7 +116,7 @@ pub async fn run_with<B: Backend>(
             },
             _ = frames.tick() => {
                 if dirty {
-                    terminal.draw(|frame| view::draw(frame, &app))?;
+                    terminal.draw(|frame| view::draw(frame, &app)).map_err(io::Error::other)?;
                     dirty = false;
                 }
             }

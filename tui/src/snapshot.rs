@@ -102,6 +102,85 @@ pub struct DetectorView {
     pub detection_seconds: Vec<f64>,
 }
 
+/// The numbers of a workload that sends no client requests, which the
+/// dashboard shows large in place of the request panels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Signal {
+    /// Heartbeat failure detection (the matrix is [`Snapshot::suspicion`]).
+    Detection(DetectionView),
+    /// Byzantine agreement among generals.
+    Agreement(AgreementView),
+    /// Two- or three-phase commit.
+    Commit(CommitView),
+    /// Checkpointing and rollback recovery.
+    Checkpointing(CheckpointView),
+}
+
+/// Failure detection so far, against ground truth.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DetectionView {
+    /// Crashes (or pauses) a monitor went on suspecting until the node came back.
+    pub detections: u64,
+    /// Suspicions of nodes that were up.
+    pub false_suspicions: u64,
+    /// Crash-to-suspicion times: the median and the slowest.
+    pub detection_p50_seconds: Option<f64>,
+    pub detection_max_seconds: Option<f64>,
+    /// Down spells a monitor has not (yet) suspected.
+    pub undetected: u64,
+    /// Share of the time both were up that monitors trusted their peers.
+    pub query_accuracy: Option<f64>,
+}
+
+/// Byzantine agreement so far: the rounds judged and the latest one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AgreementView {
+    /// Rounds in which a loyal lieutenant decided, and those in which every loyal one decided alike.
+    pub rounds: u64,
+    pub agreed: u64,
+    /// Rounds with a loyal commander, and those in which every loyal lieutenant obeyed it.
+    pub validity_rounds: u64,
+    pub valid: u64,
+    /// Loyal lieutenants' decisions of the default order (retreat).
+    pub retreats: u64,
+    /// The latest round: loyal lieutenants that decided, and how many of them
+    /// followed the commander's order (None when the commander was a traitor).
+    pub last_loyal: u64,
+    pub last_followed: Option<u64>,
+}
+
+/// Atomic commitment so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CommitView {
+    pub transactions: u64,
+    pub committed: u64,
+    pub aborted: u64,
+    /// Participants blocked now: READY, and nobody can tell them the outcome.
+    pub blocked_now: u64,
+    /// The longest a participant stayed blocked on one transaction.
+    pub max_blocked_seconds: f64,
+    /// Transactions decided by the termination protocol (3PC) without the coordinator.
+    pub terminations: u64,
+    /// Transactions committed somewhere and aborted elsewhere (must stay 0).
+    pub inconsistent: u64,
+}
+
+/// Checkpointing so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CheckpointView {
+    pub checkpoints: u64,
+    /// Checkpoints another process asked for.
+    pub forced: u64,
+    pub rollbacks: u64,
+    /// Rollbacks of processes that had not failed (the domino effect).
+    pub survivors_rolled_back: u64,
+    /// Computation undone by rollbacks, seconds of process time.
+    pub lost_work_seconds: f64,
+    /// Messages discarded because they came from a rolled-back state.
+    pub orphans: u64,
+    pub logged_messages: u64,
+}
+
 /// A fault on the timeline: planned (from the file) or executed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FaultView {
@@ -109,7 +188,7 @@ pub struct FaultView {
     pub target: String,
     /// Run-relative seconds.
     pub start: f64,
-    /// None = still active (or permanent).
+    /// None = still active, or (planned) lasting the rest of the run.
     pub end: Option<f64>,
     /// True once executed; false while only scheduled.
     pub executed: bool,
@@ -128,12 +207,16 @@ pub struct LogLine {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshot {
     pub experiment: String,
+    /// The run's id (the `faultlab.run` label on what it deploys).
+    pub run_id: String,
     pub concept: Option<String>,
     pub backend: String,
     pub seed: u64,
     pub run_state: RunState,
     pub elapsed_seconds: f64,
     pub duration_seconds: f64,
+    /// `faultlab up`: no schedule, runs until stopped (its duration is only a bound).
+    pub sandbox: bool,
     pub nodes: Vec<NodeView>,
     pub service: ServiceView,
     pub tmr: Option<TmrView>,
@@ -141,6 +224,9 @@ pub struct Snapshot {
     pub suspicion: Option<Vec<Vec<bool>>>,
     /// Failure-detector quality so far (None when no detector runs).
     pub detector: Option<DetectorView>,
+    /// A workload without client requests: its numbers, shown instead of the
+    /// request panels (None: a request workload).
+    pub signal: Option<Signal>,
     /// The workload's own numbers, one line each (label, text): checkpoints
     /// and rollbacks, blocked transactions, agreement instances...
     pub workload: Vec<(String, String)>,
@@ -154,4 +240,6 @@ pub struct Snapshot {
     pub invalid: Option<String>,
     /// Host stalls seen so far (the orchestrator's or an agent's loop ran late).
     pub host_stalls: u64,
+    /// Where report.html was written once the run ended (None until then, or without `--out`).
+    pub report: Option<String>,
 }

@@ -145,19 +145,8 @@ impl App {
                 mode: Some(ByzantineSpecMode::Collude),
                 ..on_node(SpecKind::Byzantine, Some(LONG))
             },
-            'x' => {
-                let others: Vec<String> =
-                    self.snapshot.nodes.iter().map(|n| n.name.clone()).filter(|n| *n != node).collect();
-                if others.is_empty() {
-                    return None;
-                }
-                FaultSpec {
-                    kind: SpecKind::Partition,
-                    groups: Some(vec![vec![node], others]),
-                    for_: Some(Dur(LONG)),
-                    ..FaultSpec::default()
-                }
-            }
+            // The node alone is cut off: the fault is on it, not on everyone.
+            'x' => on_node(SpecKind::Isolate, Some(LONG)),
             _ => return None,
         };
         Some(spec)
@@ -257,16 +246,14 @@ mod tests {
     }
 
     #[test]
-    fn x_partitions_the_selected_node_from_everyone_else() {
+    fn x_isolates_the_selected_node_alone() {
         let mut app = app();
         app.on_key(ch('j'));
         app.on_key(ch('j'));
         let spec = injected(app.on_key(ch('x')));
-        assert_eq!(spec.kind, SpecKind::Partition);
-        assert_eq!(spec.target, None);
-        let groups = spec.groups.unwrap();
-        assert_eq!(groups[0], vec!["replica-3".to_string()]);
-        assert_eq!(groups[1], vec!["replica-1", "replica-2", "voter-1", "client-1"]);
+        assert_eq!(spec.kind, SpecKind::Isolate);
+        assert_eq!(spec.target, target("replica-3"));
+        assert_eq!(spec.groups, None, "no partition of the whole cluster");
         assert_eq!(spec.for_.map(|d| d.0.as_secs()), Some(10));
     }
 

@@ -1,78 +1,37 @@
-//! One node type over every workload, so an agent (which learns its workload
-//! only from its configuration) runs a single event loop for all of them.
+//! The registry of workloads: one line per workload names its module's
+//! [`Workload`] type, and from that one list come the node type and the
+//! message type every agent runs ([`AnyNode`], [`AnyMsg`]) and the
+//! configuration the orchestrator sends it ([`AnyConfig`]).
 //!
-//! Adding a workload: a variant in [`AnyNode`], one in [`AnyMsg`], and an arm
-//! in each `match` below.
+//! Adding a workload: its module, with a type that implements [`Workload`],
+//! and one line in the `registry!` call at the end of this file.
 
-use crate::{
-    byzantine, checkpoint, commit, heartbeat, primary_backup, rpc, tmr, Effects, Message, Node, NodeId, Time,
-    TimerId,
-};
+use crate::{Effects, Message, Node, NodeId, StableRecords, Time, TimerId};
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
 
-/// A message of any workload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum AnyMsg {
-    Tmr(tmr::Msg),
-    Checkpoint(checkpoint::Msg),
-    Byzantine(byzantine::Msg),
-    Commit(commit::Msg),
-    Rpc(rpc::Msg),
-    Heartbeat(heartbeat::Msg),
-    PrimaryBackup(primary_backup::Msg),
+/// A workload, as its agents host it: the configuration of one node and
+/// how that node is built when its agent starts or restarts.
+pub trait Workload {
+    /// One node's configuration, sent by the orchestrator to its agent.
+    type Config: Clone + Debug + PartialEq + Serialize + DeserializeOwned;
+    /// The node an agent hosts.
+    type Node: Node + Debug;
+    /// Build the node `me` configured by `config`.
+    fn node(me: NodeId, config: &Self::Config, start: &Start) -> Self::Node;
 }
 
-impl Message for AnyMsg {
-    fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
-        match self {
-            AnyMsg::Tmr(m) => m.corrupt(rng),
-            AnyMsg::Checkpoint(m) => m.corrupt(rng),
-            AnyMsg::Byzantine(m) => m.corrupt(rng),
-            AnyMsg::Commit(m) => m.corrupt(rng),
-            AnyMsg::Rpc(m) => m.corrupt(rng),
-            AnyMsg::Heartbeat(m) => m.corrupt(rng),
-            AnyMsg::PrimaryBackup(m) => m.corrupt(rng),
-        }
-    }
-
-    fn collude(&mut self, key: u64) -> bool {
-        match self {
-            AnyMsg::Tmr(m) => m.collude(key),
-            AnyMsg::Checkpoint(m) => m.collude(key),
-            AnyMsg::Byzantine(m) => m.collude(key),
-            AnyMsg::Commit(m) => m.collude(key),
-            AnyMsg::Rpc(m) => m.collude(key),
-            AnyMsg::Heartbeat(m) => m.collude(key),
-            AnyMsg::PrimaryBackup(m) => m.collude(key),
-        }
-    }
-
-    fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
-        match self {
-            AnyMsg::Tmr(m) => m.equivocate(to, key),
-            AnyMsg::Checkpoint(m) => m.equivocate(to, key),
-            AnyMsg::Byzantine(m) => m.equivocate(to, key),
-            AnyMsg::Commit(m) => m.equivocate(to, key),
-            AnyMsg::Rpc(m) => m.equivocate(to, key),
-            AnyMsg::Heartbeat(m) => m.equivocate(to, key),
-            AnyMsg::PrimaryBackup(m) => m.equivocate(to, key),
-        }
-    }
-}
-
-/// A node of any workload.
-// An agent hosts one node: the size of the largest variant costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub enum AnyNode {
-    Tmr(Hosted<tmr::TmrNode>),
-    Checkpoint(Hosted<checkpoint::CheckpointNode>),
-    Byzantine(Hosted<byzantine::General>),
-    Commit(Hosted<commit::CommitNode>),
-    Rpc(Hosted<rpc::RpcNode>),
-    Heartbeat(Hosted<heartbeat::HeartbeatNode>),
-    PrimaryBackup(Hosted<primary_backup::PrimaryBackupNode>),
+/// What an agent knows when it builds its node.
+#[derive(Clone, Debug, Default)]
+pub struct Start {
+    /// The seed of this node's RNG streams (for this incarnation).
+    pub seed: u64,
+    /// Whether this is a restart after a crash (volatile state was lost).
+    pub restarted: bool,
+    /// The node's stable storage as its last incarnation left it.
+    pub stable: StableRecords,
 }
 
 /// A workload node with a scratch buffer for its effects, reused on every
@@ -103,100 +62,106 @@ impl<N: Node> Hosted<N> {
     }
 }
 
-impl From<tmr::TmrNode> for AnyNode {
-    fn from(n: tmr::TmrNode) -> Self {
-        AnyNode::Tmr(Hosted::new(n))
-    }
-}
+/// The message type of workload `W`.
+pub type MsgOf<W> = <<W as Workload>::Node as Node>::Msg;
 
-impl From<heartbeat::HeartbeatNode> for AnyNode {
-    fn from(n: heartbeat::HeartbeatNode) -> Self {
-        AnyNode::Heartbeat(Hosted::new(n))
-    }
-}
-
-impl From<primary_backup::PrimaryBackupNode> for AnyNode {
-    fn from(n: primary_backup::PrimaryBackupNode) -> Self {
-        AnyNode::PrimaryBackup(Hosted::new(n))
-    }
-}
-
-impl From<byzantine::General> for AnyNode {
-    fn from(n: byzantine::General) -> Self {
-        AnyNode::Byzantine(Hosted::new(n))
-    }
-}
-
-impl From<commit::CommitNode> for AnyNode {
-    fn from(n: commit::CommitNode) -> Self {
-        AnyNode::Commit(Hosted::new(n))
-    }
-}
-
-impl From<rpc::RpcNode> for AnyNode {
-    fn from(n: rpc::RpcNode) -> Self {
-        AnyNode::Rpc(Hosted::new(n))
-    }
-}
-
-impl From<checkpoint::CheckpointNode> for AnyNode {
-    fn from(n: checkpoint::CheckpointNode) -> Self {
-        AnyNode::Checkpoint(Hosted::new(n))
-    }
-}
-
-impl Node for AnyNode {
-    type Msg = AnyMsg;
-
-    fn on_start(&mut self, now: Time, out: &mut Effects<AnyMsg>) {
-        match self {
-            AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_start(now, e)),
-            AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_start(now, e)),
-            AnyNode::Byzantine(h) => h.call(out, AnyMsg::Byzantine, |n, e| n.on_start(now, e)),
-            AnyNode::Commit(h) => h.call(out, AnyMsg::Commit, |n, e| n.on_start(now, e)),
-            AnyNode::Rpc(h) => h.call(out, AnyMsg::Rpc, |n, e| n.on_start(now, e)),
-            AnyNode::Heartbeat(h) => h.call(out, AnyMsg::Heartbeat, |n, e| n.on_start(now, e)),
-            AnyNode::PrimaryBackup(h) => h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_start(now, e)),
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident => $w:ty,)*) => {
+        /// A message of any workload.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum AnyMsg {
+            $($variant(MsgOf<$w>),)*
         }
-    }
 
-    fn on_message(&mut self, now: Time, from: NodeId, msg: AnyMsg, out: &mut Effects<AnyMsg>) {
-        match (self, msg) {
-            (AnyNode::Tmr(h), AnyMsg::Tmr(m)) => {
-                h.call(out, AnyMsg::Tmr, |n, e| n.on_message(now, from, m, e))
+        impl Message for AnyMsg {
+            fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
+                match self { $(AnyMsg::$variant(m) => m.corrupt(rng),)* }
             }
-            (AnyNode::Checkpoint(h), AnyMsg::Checkpoint(m)) => {
-                h.call(out, AnyMsg::Checkpoint, |n, e| n.on_message(now, from, m, e))
-            }
-            (AnyNode::Byzantine(h), AnyMsg::Byzantine(m)) => {
-                h.call(out, AnyMsg::Byzantine, |n, e| n.on_message(now, from, m, e))
-            }
-            (AnyNode::Commit(h), AnyMsg::Commit(m)) => {
-                h.call(out, AnyMsg::Commit, |n, e| n.on_message(now, from, m, e))
-            }
-            (AnyNode::Rpc(h), AnyMsg::Rpc(m)) => {
-                h.call(out, AnyMsg::Rpc, |n, e| n.on_message(now, from, m, e))
-            }
-            (AnyNode::Heartbeat(h), AnyMsg::Heartbeat(m)) => {
-                h.call(out, AnyMsg::Heartbeat, |n, e| n.on_message(now, from, m, e))
-            }
-            (AnyNode::PrimaryBackup(h), AnyMsg::PrimaryBackup(m)) => {
-                h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_message(now, from, m, e))
-            }
-            // Another workload's message: not ours to interpret.
-            _ => {}
-        }
-    }
 
-    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<AnyMsg>) {
-        match self {
-            AnyNode::Tmr(h) => h.call(out, AnyMsg::Tmr, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::Checkpoint(h) => h.call(out, AnyMsg::Checkpoint, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::Byzantine(h) => h.call(out, AnyMsg::Byzantine, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::Commit(h) => h.call(out, AnyMsg::Commit, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::Rpc(h) => h.call(out, AnyMsg::Rpc, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::Heartbeat(h) => h.call(out, AnyMsg::Heartbeat, |n, e| n.on_timer(now, timer, e)),
-            AnyNode::PrimaryBackup(h) => h.call(out, AnyMsg::PrimaryBackup, |n, e| n.on_timer(now, timer, e)),
+            fn collude(&mut self, key: u64) -> bool {
+                match self { $(AnyMsg::$variant(m) => m.collude(key),)* }
+            }
+
+            fn equivocate(&mut self, to: NodeId, key: u64) -> bool {
+                match self { $(AnyMsg::$variant(m) => m.equivocate(to, key),)* }
+            }
         }
-    }
+
+        /// A node of any workload.
+        // An agent hosts one node: the size of the largest variant costs nothing.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug)]
+        pub enum AnyNode {
+            $($variant(Hosted<<$w as Workload>::Node>),)*
+        }
+
+        impl Node for AnyNode {
+            type Msg = AnyMsg;
+
+            fn on_start(&mut self, now: Time, out: &mut Effects<AnyMsg>) {
+                match self { $(AnyNode::$variant(h) => h.call(out, AnyMsg::$variant, |n, e| n.on_start(now, e)),)* }
+            }
+
+            fn on_message(&mut self, now: Time, from: NodeId, msg: AnyMsg, out: &mut Effects<AnyMsg>) {
+                match (self, msg) {
+                    $((AnyNode::$variant(h), AnyMsg::$variant(m)) => {
+                        h.call(out, AnyMsg::$variant, |n, e| n.on_message(now, from, m, e))
+                    })*
+                    // Another workload's message: not ours to interpret.
+                    #[allow(unreachable_patterns)]
+                    _ => {}
+                }
+            }
+
+            fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<AnyMsg>) {
+                match self { $(AnyNode::$variant(h) => h.call(out, AnyMsg::$variant, |n, e| n.on_timer(now, timer, e)),)* }
+            }
+        }
+
+        /// The configuration of a node of any workload.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum AnyConfig {
+            $($(#[$doc])* $variant(<$w as Workload>::Config),)*
+        }
+
+        impl AnyConfig {
+            /// Build the node this configuration describes.
+            pub fn node(&self, me: NodeId, start: &Start) -> AnyNode {
+                match self { $(AnyConfig::$variant(c) => AnyNode::$variant(Hosted::new(<$w>::node(me, c, start))),)* }
+            }
+        }
+
+        $(
+            impl From<<$w as Workload>::Config> for AnyConfig {
+                fn from(c: <$w as Workload>::Config) -> AnyConfig {
+                    AnyConfig::$variant(c)
+                }
+            }
+
+            impl From<<$w as Workload>::Node> for AnyNode {
+                fn from(n: <$w as Workload>::Node) -> AnyNode {
+                    AnyNode::$variant(Hosted::new(n))
+                }
+            }
+        )*
+    };
+}
+
+registry! {
+    /// A TMR client, replica or voter.
+    Tmr => crate::tmr::Tmr,
+    /// A checkpointing process.
+    Checkpoint => crate::checkpoint::Checkpointing,
+    /// A general of the Byzantine-agreement workload (OM(m)).
+    Byzantine => crate::byzantine::Generals,
+    /// A commit coordinator or participant (2PC / 3PC).
+    Commit => crate::commit::Commit,
+    /// An RPC client or server.
+    Rpc => crate::rpc::Rpc,
+    /// A heartbeat node watching its peers with a failure detector.
+    Heartbeat => crate::heartbeat::Heartbeat,
+    /// A primary/backup client or replica.
+    PrimaryBackup => crate::primary_backup::PrimaryBackup,
+    /// An echo client or server.
+    Echo => crate::echo::Echo,
 }

@@ -10,6 +10,7 @@ pub mod any;
 pub mod byzantine;
 pub mod checkpoint;
 pub mod commit;
+pub mod echo;
 pub mod heartbeat;
 pub mod node;
 pub mod observation;

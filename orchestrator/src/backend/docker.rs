@@ -17,11 +17,12 @@ pub use cleanup::{
 };
 
 use super::{AgentEndpoint, BackendConfig, NodeLaunch, NodeState};
-use bollard::container::{Config, CreateContainerOptions, KillContainerOptions, NetworkingConfig};
-use bollard::models::{EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig, PortBinding};
-use bollard::network::{ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions};
-use bollard::system::EventsOptions;
-use bollard::volume::CreateVolumeOptions;
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptions, EventsOptions, KillContainerOptions};
 use bollard::Docker;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -296,11 +297,10 @@ impl DockerBackend {
         // Independent: made side by side to shorten the deploy.
         let control = async {
             self.docker
-                .create_network(CreateNetworkOptions {
+                .create_network(NetworkCreateRequest {
                     name: control_net.clone(),
-                    check_duplicate: true,
-                    driver: "bridge".to_string(),
-                    labels: labels.clone(),
+                    driver: Some("bridge".to_string()),
+                    labels: Some(labels.clone()),
                     ..Default::default()
                 })
                 .await
@@ -308,9 +308,9 @@ impl DockerBackend {
         };
         let state = async {
             self.docker
-                .create_volume(CreateVolumeOptions {
-                    name: volume.clone(),
-                    labels: labels.clone(),
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(labels.clone()),
                     ..Default::default()
                 })
                 .await
@@ -351,7 +351,7 @@ impl DockerBackend {
         let docker = &self.docker;
         let started = futures::future::join_all(containers.iter().map(|(_, c)| async move {
             docker
-                .start_container::<String>(&c.name, None)
+                .start_container(&c.name, None)
                 .await
                 .map_err(|source| DockerError::api(format!("start {}", c.name), source))
         }))
@@ -378,19 +378,18 @@ impl DockerBackend {
         let mut last = String::new();
         for _ in 0..5 {
             let probe = format!("{name}-probe");
-            let opts = CreateNetworkOptions {
+            let opts = NetworkCreateRequest {
                 name: probe.clone(),
-                check_duplicate: true,
-                driver: "bridge".to_string(),
-                internal: true,
-                labels: labels.clone(),
+                driver: Some("bridge".to_string()),
+                internal: Some(true),
+                labels: Some(labels.clone()),
                 ..Default::default()
             };
             self.docker
                 .create_network(opts)
                 .await
                 .map_err(|source| DockerError::api(format!("create the network {probe}"), source))?;
-            let inspected = self.docker.inspect_network::<String>(&probe, None).await;
+            let inspected = self.docker.inspect_network(&probe, None).await;
             self.docker
                 .remove_network(&probe)
                 .await
@@ -404,16 +403,15 @@ impl DockerBackend {
                 .iter()
                 .find_map(|c| c.subnet.as_deref().and_then(Subnet::parse))
                 .ok_or_else(|| DockerError::Missing { what: "IPv4 subnet", object: probe.clone() })?;
-            let opts = CreateNetworkOptions {
+            let opts = NetworkCreateRequest {
                 name: name.to_string(),
-                check_duplicate: true,
-                driver: "bridge".to_string(),
-                internal: true,
-                ipam: Ipam {
+                driver: Some("bridge".to_string()),
+                internal: Some(true),
+                ipam: Some(Ipam {
                     config: Some(vec![IpamConfig { subnet: Some(subnet.to_string()), ..Default::default() }]),
                     ..Default::default()
-                },
-                labels: labels.clone(),
+                }),
+                labels: Some(labels.clone()),
                 ..Default::default()
             };
             match self.docker.create_network(opts).await {
@@ -436,7 +434,7 @@ impl DockerBackend {
         labels.insert(LABEL_NODE.to_string(), node.name.clone());
         labels.insert(LABEL_ROLE.to_string(), node.role.clone());
         let watchdog = format!("{}ms", spec.cfg.watchdog.as_millis());
-        let config = Config {
+        let config = ContainerCreateBody {
             hostname: Some(node.name.clone()),
             image: Some(spec.image.to_string()),
             cmd: Some(vec![
@@ -451,7 +449,7 @@ impl DockerBackend {
                 format!("FAULTLAB_NODE={}", node.name),
             ]),
             labels: Some(labels),
-            exposed_ports: Some(HashMap::from([(port.clone(), HashMap::new())])),
+            exposed_ports: Some(vec![port.clone()]),
             host_config: Some(HostConfig {
                 init: Some(true),
                 network_mode: Some(spec.control_net.to_string()),
@@ -466,15 +464,18 @@ impl DockerBackend {
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: HashMap::from([(
+                endpoints_config: Some(HashMap::from([(
                     spec.control_net.to_string(),
                     EndpointSettings::default(),
-                )]),
+                )])),
             }),
             ..Default::default()
         };
         self.docker
-            .create_container(Some(CreateContainerOptions { name: c.name.clone(), platform: None }), config)
+            .create_container(
+                Some(CreateContainerOptions { name: Some(c.name.clone()), ..Default::default() }),
+                config,
+            )
             .await
             .map_err(|source| DockerError::api(format!("create the container {}", c.name), source))?;
         // API 1.41 takes one network at create: the data network joins before start.
@@ -482,15 +483,15 @@ impl DockerBackend {
     }
 
     async fn connect_data(&self, data_net: &str, c: &Container) -> Result<(), DockerError> {
-        let opts = ConnectNetworkOptions {
+        let opts = NetworkConnectRequest {
             container: c.name.clone(),
-            endpoint_config: EndpointSettings {
+            endpoint_config: Some(EndpointSettings {
                 ipam_config: Some(EndpointIpamConfig {
                     ipv4_address: Some(c.data_ip.to_string()),
                     ..Default::default()
                 }),
                 ..Default::default()
-            },
+            }),
         };
         self.docker
             .connect_network(data_net, opts)
@@ -531,7 +532,8 @@ impl DockerBackend {
     /// Kill the node's container (SIGKILL). A node already down stays down.
     pub async fn crash(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
-        let kill = || self.docker.kill_container(&c.name, Some(KillContainerOptions { signal: "SIGKILL" }));
+        let kill =
+            || self.docker.kill_container(&c.name, Some(KillContainerOptions { signal: "SIGKILL".into() }));
         match kill().await {
             Ok(()) => Ok(()),
             Err(e) if server_message(&e).is_some_and(|m| m.contains("is not running")) => Ok(()),
@@ -550,7 +552,7 @@ impl DockerBackend {
     /// Start a crashed node again; returns its endpoint (the published port may have changed).
     pub async fn start(&self, node: NodeId) -> Result<AgentEndpoint, DockerError> {
         let (_, c) = self.container(node)?;
-        match self.docker.start_container::<String>(&c.name, None).await {
+        match self.docker.start_container(&c.name, None).await {
             Ok(()) => {}
             Err(e) if not_modified(&e) => {}
             Err(source) => return Err(DockerError::api(format!("start {}", c.name), source)),
@@ -581,7 +583,7 @@ impl DockerBackend {
     /// Disconnect the node from the data network (the control port stays reachable).
     pub async fn isolate(&self, node: NodeId) -> Result<(), DockerError> {
         let (run, c) = self.container(node)?;
-        let opts = DisconnectNetworkOptions { container: c.name.clone(), force: true };
+        let opts = NetworkDisconnectRequest { container: c.name.clone(), force: Some(true) };
         match self.docker.disconnect_network(&run.data_net, opts).await {
             Ok(()) => Ok(()),
             Err(e) if server_message(&e).is_some_and(|m| m.contains("not connected")) => Ok(()),
@@ -675,7 +677,7 @@ async fn forward_events(
         ("type".to_string(), vec!["container".to_string()]),
         ("label".to_string(), vec![format!("{LABEL_RUN}={run_id}")]),
     ]);
-    let mut stream = docker.events(Some(EventsOptions { filters, ..Default::default() }));
+    let mut stream = docker.events(Some(EventsOptions { filters: Some(filters), ..Default::default() }));
     let mut ready = Some(ready);
     while let Some(Ok(ev)) = stream.next().await {
         if let Some(r) = ready.take() {

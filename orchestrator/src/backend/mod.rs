@@ -135,6 +135,14 @@ impl Backend {
         }
     }
 
+    /// The choice this backend answers (what `auto` became).
+    pub fn choice(&self) -> BackendChoice {
+        match self {
+            Backend::Process(_) => BackendChoice::Process,
+            Backend::Docker(_) => BackendChoice::Docker,
+        }
+    }
+
     /// Whether the backend cuts a node off the data network itself (docker);
     /// otherwise the runner isolates it in the interposer.
     pub fn isolates(&self) -> bool {

@@ -9,7 +9,7 @@
 mod conflict;
 pub mod limits;
 mod schedule;
-mod validate;
+pub(crate) mod validate;
 pub mod yaml;
 
 use crate::backend::BackendChoice;
@@ -36,77 +36,10 @@ pub struct Experiment {
     pub expect: Vec<Expectation>,
 }
 
-/// The workload and its parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Workload {
-    Tmr(TmrParams),
-    Checkpointing(CheckpointParams),
-    Byzantine(ByzantineParams),
-    Commit(CommitParams),
-    Rpc(RpcParams),
-    Heartbeat(HeartbeatParams),
-    PrimaryBackup(PrimaryBackupParams),
-}
-
-/// Parameters of the heartbeat workload: `nodes` nodes watching each other.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HeartbeatParams {
-    pub nodes: usize,
-    pub detector: workloads::heartbeat::DetectorConfig,
-}
-
-/// Parameters of primary/backup: replicas, one open-loop client, the detector.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PrimaryBackupParams {
-    pub replicas: usize,
-    pub rate: f64,
-    pub deadline: Duration,
-    /// The client sends an unanswered request again after this.
-    pub retry: Duration,
-    pub gap_timeout: Duration,
-    pub detector: workloads::heartbeat::DetectorConfig,
-}
-
-/// Parameters of the Byzantine-agreement workload (the generals' list and
-/// the seed are added by the run).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ByzantineParams {
-    pub generals: usize,
-    pub config: workloads::byzantine::Config,
-}
-
-/// Parameters of the commit workload (the nodes and the seed are added by the run).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CommitParams {
-    pub participants: usize,
-    pub config: workloads::commit::Config,
-}
-
-/// Parameters of the RPC workload (the nodes are added by the run).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RpcParams {
-    pub config: workloads::rpc::Config,
-}
-
-/// Parameters of the TMR workload.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TmrParams {
-    pub replicas: usize,
-    pub voters: usize,
-    pub clients: usize,
-    pub rate: f64,
-    pub deadline: Duration,
-    pub vote_timeout: Duration,
-    pub gap_timeout: Duration,
-}
-
-/// Parameters of the checkpointing workload (the processes' shared
-/// configuration, less the process list and the seed, which the run adds).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CheckpointParams {
-    pub processes: usize,
-    pub config: workloads::checkpoint::Config,
-}
+pub use crate::workload::{
+    ByzantineParams, CheckpointParams, CommitParams, HeartbeatParams, PrimaryBackupParams, RpcParams,
+    TmrParams, Workload,
+};
 
 /// The kinds of fault an experiment can name (the YAML's own `kind`).
 pub use faults::spec::SpecKind as FaultKind;

@@ -869,6 +869,33 @@ fn live_faults_are_checked_and_start_at_the_injection_time() {
     assert!(err.contains("the run is over"), "{err}");
 }
 
+#[test]
+fn the_dashboards_x_key_isolates_the_selected_node_alone() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let e = ok(DESIGN_EXAMPLE);
+    let nodes = e
+        .topology
+        .nodes
+        .iter()
+        .map(|n| tui::snapshot::NodeView { name: n.name.clone(), ..Default::default() })
+        .collect();
+    let mut app = tui::App::new(std::sync::Arc::new(tui::Snapshot { nodes, ..Default::default() }));
+    for c in ['j', 'j', 'x'] {
+        let cmd = app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        if let Some(tui::Command::Inject(spec)) = cmd {
+            // Accepted as a fault injected by hand, on replica-3 only, for 10 s.
+            let plan = e.live_plan(&spec, secs(12), 7).unwrap();
+            assert_eq!((plan.kind, plan.target.as_str()), (FaultKind::Isolate, "replica-3"));
+            let occ = e.live_occurrences(&spec, secs(12), 7).unwrap();
+            assert_eq!(occ.len(), 1);
+            assert_eq!(occ[0].action, Action::Isolate(vec![id(2)]));
+            assert_eq!((occ[0].start, occ[0].end), (secs(12), Some(secs(22))));
+            return;
+        }
+    }
+    panic!("x injected nothing");
+}
+
 /// A file with random schedules and random picks, for the determinism property.
 fn random_file(mttf_ms: u64, count: usize) -> String {
     with_faults(&format!(
@@ -1009,4 +1036,25 @@ fn seed_corpus_and_its_mutations_parse_without_panic() {
         }
     }
     assert!(rejected > 0, "mutations that break a file are rejected");
+}
+
+#[test]
+fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: byzantine-agreement\n  generals: 4\n  voters: 3\n";
+    assert_error_at(text, 6, "voters", "`voters` is a key of the tmr workload, not of `byzantine-agreement`");
+    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3, rate: 5/s }\n";
+    assert_error_at(
+        text,
+        3,
+        "rate",
+        "`rate` is a key of the tmr, rpc, primary-backup and echo workloads, not of `heartbeat`",
+    );
+    let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
+    assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");
+    // A key no workload has is refused as unknown, still where it is.
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: rpc\n  semantics: at-most-once\n  retires: 3\n";
+    assert_error_at(text, 6, "retires", "unknown field `retires`");
+    // A value of the wrong kind of the workload's own key.
+    let text = "name: t\nduration: 30s\nworkload:\n  kind: commit\n  protocol: coordinated\n";
+    assert_error_at(text, 5, "coordinated", "unknown variant `coordinated`, expected `2pc` or `3pc`");
 }

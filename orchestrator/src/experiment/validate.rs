@@ -4,14 +4,11 @@
 use super::{conflict, limits};
 use crate::backend::BackendChoice;
 
-mod classroom;
 mod detector;
-use super::yaml::{
-    self, CheckpointProtocol, ExperimentFile, Locator, Pos, WorkloadFile, WorkloadKind, REPORT_ROOTS,
-};
+use super::yaml::{self, ExperimentFile, Locator, Pos, Rate, REPORT_ROOTS};
 use super::{
-    CheckpointParams, CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan,
-    Lifetime, Schedule, Selection, TmrParams, Workload,
+    CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
+    Selection,
 };
 use crate::topology::Topology;
 use faults::spec::{ByzantineSpecMode, DelayLaw, EverySpec, FaultSpec, LifetimeLaw, Pick, TargetSpec};
@@ -22,33 +19,100 @@ use workloads::NodeId;
 
 /// Parse `text` and check it.
 pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
-    let file = yaml::parse(text).map_err(|e| match e.pos {
-        Some(pos) => located(path, pos, e.message),
-        None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+    let file = yaml::parse(text).map_err(|e| {
+        // serde reads `workload:` (a tagged enum) from a buffer that has lost
+        // the positions: find the key or value at fault again.
+        if e.pos.is_none_or(|p| p == Pos::START) {
+            if let Some((pos, message)) = workload_error(&Locator::new(text), text, &e.message) {
+                return located(path, pos, message);
+            }
+        }
+        match e.pos {
+            Some(pos) => located(path, pos, e.message),
+            None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
+        }
     })?;
     let check = Checker { path, loc: Locator::new(text) };
     check.experiment(file)
+}
+
+/// Where in `workload:` a serde error is, and what it says: a key of
+/// another workload names the workload it belongs to.
+fn workload_error(loc: &Locator, text: &str, message: &str) -> Option<(Pos, String)> {
+    let kind_pos = loc.value("workload.kind")?;
+    let kind = scalar_at(text, kind_pos);
+    let ticked = message.split('`').nth(1).unwrap_or_default();
+    if message.starts_with("unknown field `") {
+        let pos = loc.key(&format!("workload.{ticked}"))?;
+        let owners = crate::workload::kinds_accepting(ticked);
+        if owners.is_empty() {
+            return Some((pos, message.to_string()));
+        }
+        let accepted = crate::workload::keys()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, keys)| keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let of = match owners.split_last() {
+            Some((last, [])) => format!("the {last} workload"),
+            Some((last, rest)) => format!("the {} and {last} workloads", rest.join(", ")),
+            None => String::new(),
+        };
+        return Some((pos, format!("`{ticked}` is a key of {of}, not of `{kind}` (which takes {accepted})")));
+    }
+    // The value is named `like this` or, by serde's type errors, "like this".
+    let ticked = if ticked.is_empty() { message.split('"').nth(1).unwrap_or_default() } else { ticked };
+    if ticked.is_empty() {
+        return None;
+    }
+    // A value at fault (`unknown variant `coordinated``, `fast` is not a rate): the workload key holding it.
+    let keys = crate::workload::keys();
+    std::iter::once("kind")
+        .chain(keys.iter().flat_map(|(_, k)| k.iter().copied()))
+        .filter_map(|k| loc.value(&format!("workload.{k}")))
+        .find(|&p| scalar_at(text, p) == ticked)
+        .map(|p| (p, message.to_string()))
+}
+
+/// The plain or quoted scalar that starts at `pos`.
+fn scalar_at(text: &str, pos: Pos) -> String {
+    let line = text.lines().nth(pos.line.saturating_sub(1)).unwrap_or_default();
+    let rest: String = line.chars().skip(pos.column.saturating_sub(1)).collect();
+    let rest = rest.trim_start_matches('\u{feff}');
+    if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        return rest[1..].split(q).next().unwrap_or_default().to_string();
+    }
+    rest.split([',', '}', ']', '#']).next().unwrap_or_default().trim().to_string()
 }
 
 fn located(path: &Path, pos: Pos, message: String) -> ExperimentError {
     ExperimentError { path: path.to_path_buf(), line: pos.line, column: pos.column, message }
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     path: &'a Path,
     loc: Locator,
 }
 
-type Res<T> = Result<T, ExperimentError>;
+pub(crate) type Res<T> = Result<T, ExperimentError>;
 
 impl Checker<'_> {
+    /// A duration that must be above zero, or its default.
+    pub(crate) fn positive_dur(&self, name: &str, d: Option<Dur>, default: Duration) -> Res<Duration> {
+        let v = d.map_or(default, |d| d.0);
+        if v.is_zero() {
+            return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+        }
+        Ok(v)
+    }
+
     /// An error at the value of `at` (or the nearest enclosing node found).
-    fn value_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+    pub(crate) fn value_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
         located(self.path, self.find(at, false), message.into())
     }
 
     /// An error at the key that ends `at`.
-    fn key_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
+    pub(crate) fn key_err(&self, at: &str, message: impl Into<String>) -> ExperimentError {
         located(self.path, self.find(at, true), message.into())
     }
 
@@ -71,22 +135,11 @@ impl Checker<'_> {
         if file.name.trim().is_empty() {
             return Err(self.value_err("name", "the name must not be empty"));
         }
-        let detected = matches!(file.workload.kind, WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup);
-        if file.detector.is_some() && !detected {
-            return Err(self.key_err(
-                "detector",
-                "`detector` applies to the heartbeat and primary-backup workloads only; remove it",
-            ));
-        }
         let duration = file.duration.0;
         if duration.is_zero() {
             return Err(self.value_err("duration", "the duration must be above zero"));
         }
-        let (workload, topology) = if detected {
-            self.detected(&file.workload, file.detector.as_ref())?
-        } else {
-            self.workload(&file.workload)?
-        };
+        let (workload, topology) = file.workload.validate(self, file.detector.as_ref())?;
         self.size_limit(&topology, file.backend)?;
         let faults = file
             .faults
@@ -136,8 +189,8 @@ impl Checker<'_> {
     }
 
     /// A client's `rate` within what one client agent sustains.
-    pub(super) fn rate(&self, w: &WorkloadFile, default: f64) -> Res<f64> {
-        let rate = w.rate.map_or(default, |r| r.0);
+    pub(crate) fn rate(&self, rate: Option<Rate>, default: f64) -> Res<f64> {
+        let rate = rate.map_or(default, |r| r.0);
         if rate > limits::MAX_RATE {
             return Err(self.value_err(
                 "workload.rate",
@@ -145,125 +198,6 @@ impl Checker<'_> {
             ));
         }
         Ok(rate)
-    }
-
-    fn workload(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
-        match w.kind {
-            WorkloadKind::Tmr => {}
-            WorkloadKind::Checkpointing => return self.checkpointing(w),
-            WorkloadKind::ByzantineAgreement => return self.byzantine(w),
-            WorkloadKind::Commit => return self.commit(w),
-            WorkloadKind::Rpc => return self.rpc(w),
-            WorkloadKind::Heartbeat | WorkloadKind::PrimaryBackup => return self.detected(w, None),
-        }
-        let replicas = w.replicas.unwrap_or(3);
-        if replicas % 2 != 1 {
-            return Err(self.value_err(
-                "workload.replicas",
-                format!("replicas must be odd (1, 3, 5, ...) so that a majority exists; got {replicas}"),
-            ));
-        }
-        let voters = w.voters.unwrap_or(1);
-        if voters != 1 && voters != 3 {
-            return Err(self.value_err("workload.voters", format!("voters must be 1 or 3; got {voters}")));
-        }
-        let clients = w.clients.unwrap_or(1);
-        if clients != 1 {
-            return Err(self.value_err(
-                "workload.clients",
-                format!(
-                    "several clients need a sequencer, not supported yet; use clients: 1 (got {clients})"
-                ),
-            ));
-        }
-        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
-            let v = d.map_or(default, |d| d.0);
-            if v.is_zero() {
-                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
-            }
-            Ok(v)
-        };
-        let deadline = positive("deadline", w.deadline, Duration::from_millis(50))?;
-        let vote_timeout = positive("vote_timeout", w.vote_timeout, deadline / 2)?;
-        if vote_timeout > deadline {
-            return Err(self.value_err(
-                "workload.vote_timeout",
-                format!(
-                    "vote_timeout ({}) must not exceed the deadline ({})",
-                    Dur(vote_timeout),
-                    Dur(deadline)
-                ),
-            ));
-        }
-        let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = self.rate(w, 1000.0)?;
-        let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
-        let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
-        Ok((Workload::Tmr(params), topology))
-    }
-
-    /// `kind: checkpointing`: processes `process-1`... running one protocol.
-    fn checkpointing(&self, w: &WorkloadFile) -> Res<(Workload, Topology)> {
-        use workloads::checkpoint::{Config, Protocol};
-        let protocol = match w.protocol {
-            Some(CheckpointProtocol::Independent) => Protocol::Independent,
-            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
-            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
-            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
-            None | Some(CheckpointProtocol::TwoPhaseCommit | CheckpointProtocol::ThreePhaseCommit) => {
-                return Err(self.value_err(
-                    "workload.kind",
-                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
-                ))
-            }
-        };
-        let processes = w.processes.unwrap_or(4);
-        if !(2..=64).contains(&processes) {
-            return Err(
-                self.value_err("workload.processes", format!("processes must be 2 to 64; got {processes}"))
-            );
-        }
-        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
-            let v = d.map_or(default, |d| d.0);
-            if v.is_zero() {
-                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
-            }
-            Ok(v)
-        };
-        let interval = positive("interval", w.interval, Duration::from_secs(1))?;
-        let step = positive("step", w.step, Duration::from_millis(20))?;
-        let log_flush = positive("log_flush", w.log_flush, Duration::from_millis(50))?;
-        let checkpoint_cost = w.checkpoint_cost.map_or(Duration::from_millis(10), |d| d.0);
-        if checkpoint_cost >= interval {
-            return Err(self.value_err(
-                "workload.checkpoint_cost",
-                format!(
-                    "checkpoint_cost ({}) must be below the interval ({})",
-                    Dur(checkpoint_cost),
-                    Dur(interval)
-                ),
-            ));
-        }
-        let tokens = w.tokens.unwrap_or(8);
-        let hops = w.hops.unwrap_or(500);
-        if tokens == 0 || hops == 0 {
-            let at = if tokens == 0 { "workload.tokens" } else { "workload.hops" };
-            return Err(self.value_err(at, "tokens and hops must be at least 1"));
-        }
-        let config = Config {
-            protocol,
-            processes: Vec::new(),
-            tokens,
-            hops,
-            step,
-            balance: w.balance.unwrap_or(1000),
-            interval,
-            checkpoint_cost,
-            log_flush,
-            seed: 0,
-        };
-        let topology = Topology::from_roles(&[("process", processes)]);
-        Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
     }
 
     fn expectation(&self, metric: String, condition: String, topology: &Topology) -> Res<Expectation> {

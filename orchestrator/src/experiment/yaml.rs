@@ -161,85 +161,9 @@ impl<'de> Deserialize<'de> for Ignored {
     }
 }
 
-/// `workload:` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadFile {
-    pub kind: WorkloadKind,
-    #[serde(default)]
-    pub replicas: Option<usize>,
-    #[serde(default)]
-    pub voters: Option<usize>,
-    #[serde(default)]
-    pub clients: Option<usize>,
-    #[serde(default)]
-    pub rate: Option<Rate>,
-    #[serde(default)]
-    pub deadline: Option<Dur>,
-    #[serde(default)]
-    pub vote_timeout: Option<Dur>,
-    #[serde(default)]
-    pub gap_timeout: Option<Dur>,
-    /// Checkpointing: the rollback-recovery protocol.
-    #[serde(default)]
-    pub protocol: Option<CheckpointProtocol>,
-    /// Checkpointing: number of processes.
-    #[serde(default)]
-    pub processes: Option<usize>,
-    /// Heartbeat: number of nodes.
-    #[serde(default)]
-    pub nodes: Option<usize>,
-    /// Checkpointing: checkpoint (snapshot) interval.
-    #[serde(default)]
-    pub interval: Option<Dur>,
-    /// Checkpointing: δ, the time a process stops working per checkpoint.
-    #[serde(default)]
-    pub checkpoint_cost: Option<Dur>,
-    /// Checkpointing: tokens (money carriers) circulating.
-    #[serde(default)]
-    pub tokens: Option<u32>,
-    /// Checkpointing: hops each token makes before its output.
-    #[serde(default)]
-    pub hops: Option<u32>,
-    /// Checkpointing: a process forwards the tokens it holds every `step`.
-    #[serde(default)]
-    pub step: Option<Dur>,
-    /// Checkpointing: each process's opening balance.
-    #[serde(default)]
-    pub balance: Option<i64>,
-    /// Checkpointing (optimistic logging): how often the log reaches stable storage.
-    #[serde(default)]
-    pub log_flush: Option<Dur>,
-    /// Byzantine agreement: generals (the commander and its lieutenants).
-    #[serde(default)]
-    pub generals: Option<usize>,
-    /// Byzantine agreement: m, the traitors OM(m) is run to tolerate.
-    #[serde(default)]
-    pub traitors: Option<usize>,
-    /// Byzantine agreement: the time one round of messages is given.
-    #[serde(default)]
-    pub round: Option<Dur>,
-    /// Commit: participants besides the coordinator.
-    #[serde(default)]
-    pub participants: Option<usize>,
-    /// Commit: the coordinator's log write between the last vote and the decision.
-    #[serde(default)]
-    pub decide_after: Option<Dur>,
-    /// Commit: how long a node waits before acting; RPC: how long the client waits before retrying.
-    #[serde(default)]
-    pub timeout: Option<Dur>,
-    /// Commit: probability that a participant votes to abort.
-    #[serde(default)]
-    pub abort_probability: Option<f64>,
-    /// RPC: `at-least-once` or `at-most-once`.
-    #[serde(default)]
-    pub semantics: Option<RpcSemantics>,
-    /// RPC: tries after the first before the client gives up.
-    #[serde(default)]
-    pub retries: Option<u32>,
-}
+pub use crate::workload::WorkloadFile;
 
-/// `protocol:` of the checkpointing workload (and of the commit workload: `2pc`, `3pc`).
+/// `protocol:` of the checkpointing workload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckpointProtocol {
@@ -247,6 +171,11 @@ pub enum CheckpointProtocol {
     Coordinated,
     PessimisticLogging,
     OptimisticLogging,
+}
+
+/// `protocol:` of the commit workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+pub enum CommitProtocol {
     #[serde(rename = "2pc")]
     TwoPhaseCommit,
     #[serde(rename = "3pc")]
@@ -259,26 +188,6 @@ pub enum CheckpointProtocol {
 pub enum RpcSemantics {
     AtLeastOnce,
     AtMostOnce,
-}
-
-/// The workloads a file can name.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkloadKind {
-    Tmr,
-    Checkpointing,
-    /// Lamport's oral-messages algorithm OM(m).
-    #[serde(rename = "byzantine-agreement")]
-    ByzantineAgreement,
-    /// Two- or three-phase commit.
-    Commit,
-    /// RPC failure semantics.
-    Rpc,
-    /// Heartbeat failure detection.
-    Heartbeat,
-    /// Passive replication with failover.
-    #[serde(rename = "primary-backup")]
-    PrimaryBackup,
 }
 
 /// A request rate per second, written `2000/s` or `2k/s`.
@@ -583,7 +492,7 @@ mod tests {
 
     #[test]
     fn serde_errors_carry_their_location_without_repeating_it() {
-        let err = parse("name: x\nduration: 30s\nworkload: { kind: tmr, replicas: three }\n").unwrap_err();
+        let err = parse("name: x\nduration: 30s\nseed: three\nworkload: { kind: tmr }\n").unwrap_err();
         assert_eq!(err.pos.map(|p| p.line), Some(3));
         assert!(!err.message.contains("at line"), "{}", err.message);
         assert!(err.message.contains("invalid type"), "{}", err.message);

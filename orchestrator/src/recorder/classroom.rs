@@ -120,15 +120,10 @@ impl ByzantineRecorder {
         }
         let mut r = ByzantineReport::default();
         for inst in self.instances.values() {
-            let Some(last) = inst.decisions.iter().map(|d| d.1).reduce(f64::max) else { continue };
+            let Some((from, last, loyal)) = loyal_decisions(inst, spans) else { continue };
             if last > end {
                 continue;
             }
-            let first = inst.decisions.iter().map(|d| d.1).reduce(f64::min).unwrap_or(last);
-            // Without the order's time, the instance began at most a second before the first decision.
-            let from = inst.order.map_or(first - 1.0, |o| o.1);
-            let loyal: Vec<u64> =
-                inst.decisions.iter().filter(|d| !faulty(spans, d.0, from, last)).map(|d| d.2).collect();
             // A fault window open during the instance is not enough: a traitor
             // counts only when a loyal lieutenant actually received its lie.
             let lie_received = inst.decisions.iter().any(|d| d.3 && !faulty(spans, d.0, from, last));
@@ -162,6 +157,51 @@ impl ByzantineRecorder {
         r.validity_rate = (r.validity_checked > 0).then(|| r.validity as f64 / r.validity_checked as f64);
         Some(r)
     }
+
+    /// The latest finished instance (one is finished once a later one has
+    /// begun: the interval exceeds its m+1 rounds) with a loyal lieutenant
+    /// that decided, under the executed faults `spans`: how many loyal
+    /// lieutenants decided, and how many of them decided the commander's
+    /// order (None when the commander was faulty).
+    pub fn last_round(&self, spans: &[FaultSpan]) -> Option<LastRound> {
+        let mut rounds = self.instances.values().rev();
+        if self.instances.len() > 1 {
+            // The newest may still be deciding.
+            rounds.next();
+        }
+        rounds.find_map(|inst| {
+            let (from, last, loyal) = loyal_decisions(inst, spans)?;
+            if loyal.is_empty() {
+                return None;
+            }
+            let followed = match inst.order {
+                Some((commander, _, order)) if !faulty(spans, commander, from, last) => {
+                    Some(loyal.iter().filter(|v| **v == order).count() as u64)
+                }
+                _ => None,
+            };
+            Some(LastRound { loyal: loyal.len() as u64, followed })
+        })
+    }
+}
+
+/// One instance as the dashboard shows it (see [`ByzantineRecorder::last_round`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastRound {
+    pub loyal: u64,
+    pub followed: Option<u64>,
+}
+
+/// An instance's span (the order, or a second before the first decision,
+/// to the last decision) and the values its loyal lieutenants decided;
+/// None before any decision.
+fn loyal_decisions(inst: &Instance, spans: &[FaultSpan]) -> Option<(f64, f64, Vec<u64>)> {
+    let last = inst.decisions.iter().map(|d| d.1).reduce(f64::max)?;
+    let first = inst.decisions.iter().map(|d| d.1).reduce(f64::min).unwrap_or(last);
+    // Without the order's time, the instance began at most a second before the first decision.
+    let from = inst.order.map_or(first - 1.0, |o| o.1);
+    let loyal = inst.decisions.iter().filter(|d| !faulty(spans, d.0, from, last)).map(|d| d.2).collect();
+    Some((from, last, loyal))
 }
 
 /// `commit` in report.json.
@@ -452,6 +492,27 @@ mod tests {
         // A fault window open over instance 2 makes no traitor when no loyal lieutenant heard a lie.
         let r = b.report(&[span(2, 4.0, Some(6.0))], 10.0).unwrap();
         assert_eq!((r.traitor_lieutenant, r.traitor_commander), (0, 0));
+    }
+
+    #[test]
+    fn the_last_round_is_the_latest_finished_one_and_counts_the_loyal_who_obeyed() {
+        let mut b = ByzantineRecorder::default();
+        assert_eq!(b.last_round(&[]), None);
+        let decided = |instance, value| AgreementEvent::Decided { instance, value, conflicting: false };
+        b.observe(NodeId(0), 1.0, AgreementEvent::Ordered { instance: 1, value: 7 });
+        b.observe(NodeId(1), 1.1, decided(1, 7));
+        b.observe(NodeId(2), 1.1, decided(1, RETREAT));
+        b.observe(NodeId(3), 1.1, decided(1, 9));
+        // Alone, the first round is the last one: of three loyal lieutenants, one obeyed.
+        assert_eq!(b.last_round(&[]), Some(LastRound { loyal: 3, followed: Some(1) }));
+        // Lieutenant 3 was a traitor: of the two loyal ones, one obeyed.
+        assert_eq!(b.last_round(&[span(3, 0.5, Some(2.0))]), Some(LastRound { loyal: 2, followed: Some(1) }));
+        // A second round has begun, one decision in: the first is still the last finished one.
+        b.observe(NodeId(0), 2.0, AgreementEvent::Ordered { instance: 2, value: 8 });
+        b.observe(NodeId(1), 2.1, decided(2, 8));
+        assert_eq!(b.last_round(&[]), Some(LastRound { loyal: 3, followed: Some(1) }));
+        // With a traitor commander, obeying does not apply.
+        assert_eq!(b.last_round(&[span(0, 0.0, None)]), Some(LastRound { loyal: 3, followed: None }));
     }
 
     #[test]

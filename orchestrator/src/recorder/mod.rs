@@ -753,6 +753,7 @@ impl Recorder {
             paused_seconds: self.paused.as_secs_f64(),
             interrupted,
             not_judged: None,
+            control: None,
             valid: self.run_failures.is_empty(),
             run_failures: self.run_failures.clone(),
             throughput_per_second: if end > 0.0 { self.requests.ok as f64 / end } else { 0.0 },

@@ -40,6 +40,7 @@ pub fn rebuild(events: &[Value]) -> Value {
         paused_seconds: 0.0,
         interrupted: true,
         not_judged: None,
+        control: None,
         valid: true,
         run_failures: Vec::new(),
         availability_model_with_restart: None,

@@ -7,8 +7,8 @@ use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tui::snapshot::{
-    DetectorView, FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Snapshot, TmrView,
-    LATENCY_BUCKETS,
+    AgreementView, CheckpointView, CommitView, DetectionView, DetectorView, FaultView, LogLine, NodeStatus,
+    NodeView, RunState, ServiceView, Signal, Snapshot, TmrView, LATENCY_BUCKETS,
 };
 use workloads::NodeId;
 
@@ -41,9 +41,23 @@ struct Traffic {
     dropped: u64,
 }
 
+/// Which numbers a workload without client requests puts on the dashboard
+/// in place of the request panels.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SignalKind {
+    Detection,
+    Agreement,
+    Commit,
+    Checkpointing,
+}
+
 /// What only the live view needs.
 #[derive(Debug)]
 pub(super) struct Live {
+    /// The workload's own numbers (None: a request workload).
+    signal: Option<SignalKind>,
+    /// A sandbox (`faultlab up`): runs until stopped.
+    sandbox: bool,
     seconds: Vec<Second>,
     log: VecDeque<LogLine>,
     recovering: Vec<bool>,
@@ -57,6 +71,8 @@ pub(super) struct Live {
 impl Live {
     pub(super) fn new(nodes: usize) -> Live {
         Live {
+            signal: None,
+            sandbox: false,
             seconds: Vec::new(),
             log: VecDeque::new(),
             recovering: vec![false; nodes],
@@ -144,6 +160,7 @@ impl Live {
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotContext {
     pub experiment: String,
+    pub run_id: String,
     pub concept: Option<String>,
     pub backend: String,
     pub seed: u64,
@@ -164,6 +181,16 @@ impl Recorder {
     /// The faults the schedule will execute (shown dim on the timeline until they run).
     pub fn set_planned(&mut self, planned: Vec<FaultView>) {
         self.live.planned = planned;
+    }
+
+    /// The workload sends no client requests: the dashboard shows these numbers instead.
+    pub fn show_signal(&mut self, kind: SignalKind) {
+        self.live.signal = Some(kind);
+    }
+
+    /// The run is a sandbox (`faultlab up`): no schedule, it runs until stopped.
+    pub fn set_sandbox(&mut self, sandbox: bool) {
+        self.live.sandbox = sandbox;
     }
 
     /// The executed fault `record` was injected by hand.
@@ -264,22 +291,32 @@ impl Recorder {
             })
             .collect();
         // Planned faults are on the schedule's clock: a pause moves them on.
+        // One that ends past the run's end (`for: 1000h`) lasts the rest of the run.
         let held = self.paused.as_secs_f64();
+        let run_end = (self.duration + self.paused).as_secs_f64();
         faults.extend(
             self.live
                 .planned
                 .iter()
-                .map(|p| FaultView { start: p.start + held, end: p.end.map(|e| e + held), ..p.clone() })
+                .map(|p| FaultView {
+                    start: p.start + held,
+                    end: p.end.map(|e| e + held).filter(|e| *e < run_end),
+                    ..p.clone()
+                })
                 .filter(|p| p.start > ctx.elapsed_seconds),
         );
         Snapshot {
             experiment: ctx.experiment.clone(),
+            run_id: ctx.run_id.clone(),
             concept: ctx.concept.clone(),
             backend: ctx.backend.clone(),
             seed: ctx.seed,
             run_state: ctx.run_state,
             elapsed_seconds: ctx.elapsed_seconds,
-            duration_seconds: (self.duration + self.paused).as_secs_f64(),
+            duration_seconds: run_end,
+            sandbox: self.live.sandbox,
+            signal: self.signal(ctx.elapsed_seconds),
+            report: None,
             invalid: self.run_failures.first().map(|f| f.reason.clone()),
             host_stalls: self.stalls.len() as u64,
             nodes,
@@ -304,6 +341,76 @@ impl Recorder {
 }
 
 impl Recorder {
+    /// The numbers of a workload without client requests, at run second `now`.
+    fn signal(&self, now: f64) -> Option<Signal> {
+        Some(match self.live.signal? {
+            SignalKind::Detection => Signal::Detection(self.detection(now)),
+            SignalKind::Agreement => Signal::Agreement(self.agreement(now)),
+            SignalKind::Commit => Signal::Commit(self.commit_view(now)),
+            SignalKind::Checkpointing => Signal::Checkpointing(self.checkpoint_view()),
+        })
+    }
+
+    fn detection(&self, now: f64) -> DetectionView {
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let Some(d) = self.detector.report(now, &names) else { return DetectionView::default() };
+        DetectionView {
+            detections: d.detection_seconds.count as u64,
+            false_suspicions: d.false_suspicions as u64,
+            detection_p50_seconds: d.detection_seconds.p50,
+            detection_max_seconds: d.detection_seconds.max,
+            undetected: d.undetected as u64,
+            query_accuracy: d.query_accuracy,
+        }
+    }
+
+    fn agreement(&self, now: f64) -> AgreementView {
+        let spans =
+            self.classroom.spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds))));
+        let mut view = AgreementView::default();
+        if let Some(b) = self.classroom.byzantine.report(&spans, now) {
+            view.rounds = b.instances;
+            view.agreed = b.agreement;
+            view.validity_rounds = b.validity_checked;
+            view.valid = b.validity;
+            view.retreats = b.retreats;
+        }
+        if let Some(last) = self.classroom.byzantine.last_round(&spans) {
+            view.last_loyal = last.loyal;
+            view.last_followed = last.followed;
+        }
+        view
+    }
+
+    fn commit_view(&self, now: f64) -> CommitView {
+        let blocked_now = self.classroom.commit.blocked_now() as u64;
+        let Some(c) = self.classroom.commit.report(now) else {
+            return CommitView { blocked_now, ..CommitView::default() };
+        };
+        CommitView {
+            transactions: c.transactions,
+            committed: c.committed,
+            aborted: c.aborted,
+            blocked_now,
+            max_blocked_seconds: c.max_blocked_seconds,
+            terminations: c.terminations,
+            inconsistent: c.inconsistent,
+        }
+    }
+
+    fn checkpoint_view(&self) -> CheckpointView {
+        let Some(c) = self.checkpoint.report() else { return CheckpointView::default() };
+        CheckpointView {
+            checkpoints: c.checkpoints,
+            forced: c.forced,
+            rollbacks: c.rollbacks,
+            survivors_rolled_back: c.survivors_rolled_back,
+            lost_work_seconds: c.lost_work_seconds.total,
+            orphans: c.orphans,
+            logged_messages: c.logged_messages,
+        }
+    }
+
     /// The running workload's own numbers, a line each, for the dashboard.
     fn workload_lines(&self, now: f64) -> Vec<(String, String)> {
         let mut lines = Vec::new();
@@ -354,5 +461,120 @@ impl Recorder {
             ));
         }
         lines
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::recorder::events::EventLog;
+    use crate::topology::Topology;
+    use workloads::byzantine::AgreementEvent;
+    use workloads::commit::CommitEvent;
+    use workloads::{Observation, Time};
+
+    fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
+        Recorder::new(
+            Topology::from_roles(roles),
+            Time::ZERO,
+            Duration::from_secs(seconds),
+            EventLog::discard(),
+        )
+    }
+
+    fn at(r: &Recorder, t: f64) -> Snapshot {
+        r.snapshot(&SnapshotContext { elapsed_seconds: t, ..SnapshotContext::default() })
+    }
+
+    fn ms(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    #[test]
+    fn a_request_workload_has_no_signal_and_a_sandbox_says_so() {
+        let mut r = recorder(&[("replica", 3), ("voter", 1), ("client", 1)], 30);
+        let s = at(&r, 1.0);
+        assert_eq!((s.signal, s.sandbox), (None, false));
+        r.set_sandbox(true);
+        assert!(at(&r, 1.0).sandbox);
+    }
+
+    #[test]
+    fn heartbeat_detections_and_false_suspicions_fill_the_detection_signal() {
+        let mut r = recorder(&[("node", 3)], 30);
+        r.enable_detector(&[NodeId(0), NodeId(1), NodeId(2)]);
+        r.show_signal(SignalKind::Detection);
+        let Some(Signal::Detection(d)) = at(&r, 0.5).signal else {
+            panic!("a detection signal from the start")
+        };
+        assert_eq!((d.detections, d.false_suspicions, d.query_accuracy), (0, 0, Some(1.0)));
+        // node-2 crashes at 2 s; node-1 and node-3 suspect it 0.6 s and 0.8 s later.
+        r.node_state(NodeId(1), NodeState::Down, ms(2000));
+        r.observe(NodeId(0), ms(2600), Observation::Suspect { peer: NodeId(1) });
+        r.observe(NodeId(2), ms(2800), Observation::Suspect { peer: NodeId(1) });
+        // node-1 wrongly suspects node-3, which was up, for a second.
+        r.observe(NodeId(0), ms(4000), Observation::Suspect { peer: NodeId(2) });
+        r.observe(NodeId(0), ms(5000), Observation::Trust { peer: NodeId(2) });
+        let Some(Signal::Detection(d)) = at(&r, 6.0).signal else { panic!("a detection signal") };
+        assert_eq!((d.detections, d.false_suspicions, d.undetected), (2, 1, 0));
+        assert!((d.detection_p50_seconds.unwrap() - 0.6).abs() < 1e-9);
+        assert!((d.detection_max_seconds.unwrap() - 0.8).abs() < 1e-9);
+        assert!(d.query_accuracy.is_some_and(|a| a < 1.0));
+    }
+
+    #[test]
+    fn generals_fill_agreement_validity_and_the_last_round() {
+        let mut r = recorder(&[("commander", 1), ("lieutenant", 3)], 30);
+        r.show_signal(SignalKind::Agreement);
+        let order = |i, v| Observation::Agreement(AgreementEvent::Ordered { instance: i, value: v });
+        let decided = |i, v| {
+            Observation::Agreement(AgreementEvent::Decided { instance: i, value: v, conflicting: false })
+        };
+        for (i, start) in [(1, 1000), (2, 2000), (3, 3000)] {
+            r.observe(NodeId(0), ms(start), order(i, 7));
+            for l in 1..=3 {
+                // In round 2 lieutenant-3 decides otherwise, with no fault to excuse it.
+                let v = if i == 2 && l == 3 { 9 } else { 7 };
+                r.observe(NodeId(l), ms(start + 100), decided(i, v));
+            }
+        }
+        let Some(Signal::Agreement(a)) = at(&r, 4.0).signal else { panic!("an agreement signal") };
+        assert_eq!((a.agreed, a.rounds), (2, 3));
+        assert_eq!((a.valid, a.validity_rounds), (2, 3));
+        // Round 3 may still be deciding: round 2 is the last finished one.
+        assert_eq!((a.last_followed, a.last_loyal), (Some(2), 3));
+    }
+
+    #[test]
+    fn commit_fills_blocked_participants_commits_and_aborts() {
+        let mut r = recorder(&[("coordinator", 1), ("participant", 3)], 30);
+        r.show_signal(SignalKind::Commit);
+        let commit = |e| Observation::Commit(e);
+        r.observe(NodeId(0), ms(1000), commit(CommitEvent::Started { txn: 1 }));
+        r.observe(NodeId(0), ms(1000), commit(CommitEvent::Started { txn: 2 }));
+        r.observe(NodeId(1), ms(1100), commit(CommitEvent::Decided { txn: 1, commit: true }));
+        r.observe(NodeId(2), ms(1500), commit(CommitEvent::Decided { txn: 2, commit: false }));
+        r.observe(NodeId(3), ms(2000), commit(CommitEvent::Started { txn: 3 }));
+        r.observe(NodeId(3), ms(2500), commit(CommitEvent::Blocked { txn: 3, since: ms(2200) }));
+        let Some(Signal::Commit(c)) = at(&r, 4.0).signal else { panic!("a commit signal") };
+        assert_eq!((c.transactions, c.committed, c.aborted, c.blocked_now), (3, 1, 1, 1));
+        assert!((c.max_blocked_seconds - 1.8).abs() < 1e-9, "{}", c.max_blocked_seconds);
+    }
+
+    #[test]
+    fn a_planned_fault_past_the_runs_end_lasts_the_rest_of_the_run() {
+        let mut r = recorder(&[("replica", 3), ("voter", 1), ("client", 1)], 60);
+        let planned = |start: f64, end: f64| FaultView {
+            kind: "crash".into(),
+            target: "replica-1".into(),
+            start,
+            end: Some(end),
+            ..FaultView::default()
+        };
+        r.set_planned(vec![planned(10.0, 3_600_010.0), planned(20.0, 25.0)]);
+        let s = at(&r, 1.0);
+        let ends: Vec<Option<f64>> = s.faults.iter().map(|f| f.end).collect();
+        assert_eq!(ends, [None, Some(25.0)]);
     }
 }

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use stats::{CurvePoint, Lifetime, MttfEstimate, Spread};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use workloads::seed::splitmix64;
 
 /// Confidence level of every band and interval: 1 − α.
@@ -470,7 +470,14 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
         let seed = run_seed(base, i);
         let dir = opts.out_dir.as_ref().map(|d| d.join(format!("run-{i:03}")));
         opts.progress.line(&format!("run {i} of {n} (seed {seed})"));
-        let one = crate::run::RunOptions { seed: Some(seed), out_dir: dir.clone(), ..opts.clone() };
+        // The exporter lingers after the last run only, not between runs.
+        let linger = if i == n { opts.metrics_linger } else { std::time::Duration::ZERO };
+        let one = crate::run::RunOptions {
+            seed: Some(seed),
+            out_dir: dir.clone(),
+            metrics_linger: linger,
+            ..opts.clone()
+        };
         let outcome = crate::run::run(exp, &one).await.with_context(|| format!("run {i} of {n} failed"))?;
         if let Some(d) = &dir {
             crate::html::write_for_dir(d)?;
@@ -487,17 +494,9 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
     let repeat = summarise(&runs, model.as_ref().map(|(r, m)| (r.as_slice(), *m)));
     let report = aggregate(exp, base, &runs, n, &repeat);
     if let Some(dir) = &opts.out_dir {
-        write_aggregate(dir, &report)?;
+        crate::report::write(dir, &report)?;
     }
     Ok(RepeatOutcome { report, repeat, out_dir: opts.out_dir.clone() })
-}
-
-fn write_aggregate(dir: &Path, report: &Value) -> Result<()> {
-    let path = dir.join("report.json");
-    let text = serde_json::to_string_pretty(report)?;
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    crate::html::write_for_dir(dir)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -649,7 +648,7 @@ mod tests {
     #[test]
     fn aggregate_checks_repeat_metrics_on_itself_and_others_per_run() {
         let text = "name: x\nduration: 60s\nworkload: { kind: tmr, rate: 100/s }\nexpect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \">= 2\"\n";
-        let exp = crate::experiment::parse_str(Path::new("x.yaml"), text).unwrap();
+        let exp = crate::experiment::parse_str(std::path::Path::new("x.yaml"), text).unwrap();
         let reps = runs(vec![report(Some(10.0), &[], 0.9), report(None, &[], 1.0)]);
         let r = summarise(&reps, None);
         let agg = aggregate(&exp, 42, &reps, 2, &r);
@@ -669,7 +668,7 @@ mod tests {
     #[test]
     fn an_interrupted_series_is_not_judged_and_never_shows_green() {
         let text = "name: x\nduration: 60s\nworkload: { kind: tmr, rate: 100/s }\nexpect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \">= 1\"\n";
-        let exp = crate::experiment::parse_str(Path::new("x.yaml"), text).unwrap();
+        let exp = crate::experiment::parse_str(std::path::Path::new("x.yaml"), text).unwrap();
         let mut second = report(None, &[], 1.0);
         second["interrupted"] = json!(true);
         let reps = runs(vec![report(Some(10.0), &[], 0.9), second]);

@@ -1,7 +1,7 @@
 //! The live side of a run: the dashboard and the Prometheus exporter, both
 //! fed by the recorder's snapshots through one watch channel.
 
-use super::RunOptions;
+use super::{Progress, RunOptions};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -13,6 +13,9 @@ pub(crate) struct Live {
     pub commands: Option<mpsc::UnboundedReceiver<Command>>,
     dashboard: Option<JoinHandle<std::io::Result<()>>>,
     exporter: Option<JoinHandle<()>>,
+    /// Where the exporter serves, to say so while it lingers.
+    metrics_url: Option<String>,
+    progress: Progress,
     /// The snapshots' sender, kept after the run so that the dashboard and
     /// the exporter go on showing the final one.
     last: Option<watch::Sender<Arc<Snapshot>>>,
@@ -37,14 +40,15 @@ pub(super) async fn start(
     first: Snapshot,
 ) -> Result<(watch::Sender<Arc<Snapshot>>, Live)> {
     let (tx, rx) = watch::channel(Arc::new(first));
-    let exporter = match metrics {
+    let (exporter, metrics_url) = match metrics {
         Some(listener) => {
             let (bound, task) =
                 crate::metrics::serve_on(listener, rx.clone()).context("cannot serve metrics")?;
-            opts.progress.line(&format!("metrics: http://{bound}/metrics"));
-            Some(task)
+            let url = format!("http://{bound}/metrics");
+            opts.progress.line(&format!("metrics: {url}"));
+            (Some(task), Some(url))
         }
-        None => None,
+        None => (None, None),
     };
     let (commands, dashboard) = if opts.tui {
         let (ctx, crx) = mpsc::unbounded_channel();
@@ -52,7 +56,8 @@ pub(super) async fn start(
     } else {
         (None, None)
     };
-    Ok((tx, Live { commands, dashboard, exporter, last: None }))
+    let progress = opts.progress.clone();
+    Ok((tx, Live { commands, dashboard, exporter, metrics_url, progress, last: None }))
 }
 
 /// The next command from the dashboard (never, without one).
@@ -76,11 +81,25 @@ impl Live {
         self.last = Some(tx);
     }
 
+    /// The report is on disk at `path`: the final snapshot says where.
+    pub(super) fn report_written(&self, path: &std::path::Path) {
+        if let Some(tx) = &self.last {
+            let path = path.display().to_string();
+            tx.send_modify(|s| Arc::make_mut(s).report = Some(path));
+        }
+    }
+
     /// After the run (its report already written): the exporter serves the
     /// final values for `linger`, the dashboard shows them until the user
     /// quits. A signal (Ctrl-C, SIGTERM, a closed terminal) ends both.
     pub(crate) async fn finish(mut self, stop: &mut super::Stop, linger: std::time::Duration) {
-        let lingering = self.exporter.as_ref().is_some_and(|e| !e.is_finished());
+        let lingering = !linger.is_zero() && self.exporter.as_ref().is_some_and(|e| !e.is_finished());
+        if let (true, Some(url)) = (lingering, &self.metrics_url) {
+            self.progress.line(&format!(
+                "metrics: serving the final values on {url} for {} (--metrics-linger; Ctrl-C stops)",
+                humantime::format_duration(linger)
+            ));
+        }
         let exporter = async {
             if lingering {
                 tokio::time::sleep(linger).await;
@@ -97,6 +116,9 @@ impl Live {
         }
         if let Some(e) = self.exporter {
             e.abort();
+            // Wait until the listener and the connections are closed: the
+            // next run of a --repeat binds the same address.
+            let _ = e.await;
         }
         // No more snapshots: a dashboard still open ends and restores the terminal.
         drop(self.last);
@@ -105,5 +127,34 @@ impl Live {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(2), d).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tui::snapshot::RunState;
+
+    #[test]
+    fn the_final_snapshot_says_where_the_report_was_written() {
+        let last = Snapshot { run_state: RunState::Finished, ..Snapshot::default() };
+        let (tx, rx) = watch::channel(Arc::new(last));
+        let mut live = Live {
+            commands: None,
+            dashboard: None,
+            exporter: None,
+            metrics_url: None,
+            progress: Progress::quiet(),
+            last: None,
+        };
+        // Before the run is kept, there is nothing to tell.
+        live.report_written(std::path::Path::new("out/x/report.html"));
+        assert_eq!(rx.borrow().report, None);
+        live.keep(tx);
+        live.report_written(std::path::Path::new("out/x/report.html"));
+        let shown = rx.borrow();
+        assert_eq!(shown.report.as_deref(), Some("out/x/report.html"));
+        assert_eq!(shown.run_state, RunState::Finished, "the rest of the snapshot stays");
     }
 }

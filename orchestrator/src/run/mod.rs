@@ -9,7 +9,7 @@ mod runner;
 mod steps;
 
 use crate::backend::{Backend, BackendChoice, BackendConfig, NodeLaunch};
-use crate::experiment::{Experiment, FaultKind, Workload};
+use crate::experiment::Experiment;
 use crate::recorder::events::EventLog;
 use crate::recorder::Recorder;
 use crate::report::{self, Report};
@@ -40,6 +40,11 @@ pub struct RunOptions {
     pub tui: bool,
     /// Serve Prometheus metrics here.
     pub metrics_addr: Option<SocketAddr>,
+    /// A fault-free control run (`--no-faults`): the note the report carries.
+    pub control: Option<String>,
+    /// Print the terminal summary once the report is written (before the
+    /// exporter lingers; after the dashboard closes, with one).
+    pub summary: bool,
     /// How long the exporter goes on serving the final values after the run.
     pub metrics_linger: Duration,
     /// No schedule: run until stopped, faults only by hand (`faultlab up`).
@@ -64,6 +69,8 @@ impl RunOptions {
             tui: false,
             metrics_addr: None,
             metrics_linger: Duration::ZERO,
+            control: None,
+            summary: false,
             sandbox: false,
             window: 0,
         }
@@ -178,8 +185,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let choice = opts.backend.unwrap_or(exp.backend);
     let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
-    let chosen = if backend.name() == "docker" { BackendChoice::Docker } else { BackendChoice::Process };
-    let (max_nodes, why) = crate::experiment::limits::max_nodes(chosen);
+    let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());
     if exp.topology.nodes.len() > max_nodes {
         anyhow::bail!(
             "{}: {} nodes is over the limit of {max_nodes}: {why}",
@@ -249,21 +255,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         opts.window,
     );
     running.metrics = metrics;
-    match &exp.workload {
-        Workload::Heartbeat(_) => running.recorder.enable_detector(&running.ids(&["node"])),
-        Workload::PrimaryBackup(_) => running.recorder.enable_detector(&running.ids(&["replica"])),
-        _ => {}
-    }
-    if let Workload::Checkpointing(p) = &exp.workload {
-        let config = running.checkpoint_config(p);
-        // The system's MTTF for Young's interval: the mean up time of the
-        // first crash fault on a random schedule (each occurrence is one failure).
-        let mttf = exp.faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
-            (FaultKind::Crash, crate::experiment::Schedule::Random { mttf, .. }) => Some(*mttf),
-            _ => None,
-        });
-        running.recorder.expect_checkpointing(&config, mttf);
-    }
+    running.recorder.set_sandbox(opts.sandbox);
+    let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
+    exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
     let result = running.drive(duration, rx, opts, &mut stop).await;
     // Whatever happened, nothing the run made outlives it: the agents stop
     // now, not at their watchdog, whatever the dashboard does.
@@ -282,7 +276,20 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let written = teardown
         .context("removing the run's agents failed")
         .and_then(|()| complete(&mut report, exp, &running, seed, duration, opts));
-    live.finish(&mut stop, opts.metrics_linger).await;
+    if let (Ok(()), Some(dir)) = (&written, &opts.out_dir) {
+        live.report_written(&dir.join("report.html"));
+    }
+    // A run stopped by a signal or by quitting the dashboard ends now.
+    let linger = if report.interrupted { Duration::ZERO } else { opts.metrics_linger };
+    let summary =
+        (opts.summary && written.is_ok()).then(|| crate::summary::render(&report, opts.out_dir.as_deref()));
+    if let (Some(text), false) = (&summary, opts.tui) {
+        print!("{text}");
+    }
+    live.finish(&mut stop, linger).await;
+    if let (Some(text), true) = (&summary, opts.tui) {
+        print!("{text}");
+    }
     written?;
     if let Some(e) = running.recorder.take_event_error() {
         opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
@@ -302,6 +309,7 @@ fn complete(
 ) -> Result<()> {
     report.experiment = exp.name.clone();
     report.concept = exp.concept.clone();
+    report.control = opts.control.clone();
     report.seed = seed;
     report.backend = running.backend_name.to_string();
     report.run_id = running.id.run_id.clone();
@@ -313,10 +321,7 @@ fn complete(
         .map(|((mttf, mttr), restart)| mttf / (mttf + mttr + restart));
     report::evaluate(report, &exp.expect)?;
     if let Some(dir) = &opts.out_dir {
-        let path = dir.join("report.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&*report)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        crate::html::write_for_dir(dir)?;
+        report::write(dir, report)?;
     }
     Ok(())
 }

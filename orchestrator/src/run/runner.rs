@@ -8,14 +8,14 @@ use super::control::{self, AgentLink, Inbound};
 use super::steps::{Step, Steps};
 use super::{before_now, live, monotonic_now, RunOptions, Stop};
 use crate::backend::Backend;
-use crate::experiment::{Action, Experiment, FaultKind, Occurrence, Workload};
+use crate::experiment::{Action, Experiment, FaultKind, Occurrence};
 use crate::recorder::events::Event;
 use crate::recorder::snapshot::SnapshotContext;
 use crate::recorder::{NodeState, Recorder, STALL_THRESHOLD};
 use crate::report::Report;
 use anyhow::{Context, Result};
 use faults::{FaultId, MessageFault};
-use node_agent::proto::{AgentConfig, Down, Peer, Up, WorkloadConfig};
+use node_agent::proto::{AgentConfig, Down, Peer, Up};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 use tui::snapshot::RunState;
 use workloads::seed::splitmix64;
-use workloads::{tmr, NodeId, Time};
+use workloads::{NodeId, Time};
 
 /// An agent that sends nothing for this long while it should be up has
 /// gone silent (agents answer every ping, once a second).
@@ -148,7 +148,7 @@ impl<'a> Running<'a> {
             Duration::from_secs(20),
         );
         let mut recorder = recorder;
-        recorder.set_deadline(deadline(&exp.workload));
+        recorder.set_deadline(exp.workload.plugin().deadline());
         Running {
             exp,
             id,
@@ -190,84 +190,16 @@ impl<'a> Running<'a> {
         }
     }
 
-    /// The checkpointing processes' configuration: every process, and the experiment's seed.
-    pub fn checkpoint_config(
-        &self,
-        p: &crate::experiment::CheckpointParams,
-    ) -> workloads::checkpoint::Config {
-        let mut c = p.config.clone();
-        c.processes = self.exp.topology.with_role("process").map(|n| n.id).collect();
-        c.seed = self.id.seed;
-        c
-    }
-
-    /// The nodes of these roles, in this order.
-    pub fn ids(&self, roles: &[&str]) -> Vec<NodeId> {
-        roles.iter().flat_map(|r| self.exp.topology.with_role(r).map(|n| n.id)).collect()
+    /// What the workload is told about this run.
+    pub fn view(&self) -> crate::workload::RunView<'_> {
+        crate::workload::RunView { topology: &self.exp.topology, seed: self.id.seed, window: self.window }
     }
 
     fn agent_config(&self, node: NodeId) -> Result<AgentConfig> {
         let spec = self.exp.topology.by_id(node).context("node outside the topology")?;
         let idx = usize::from(node.0);
         let incarnation = self.incarnation[idx];
-        let workload = match &self.exp.workload {
-            Workload::Checkpointing(p) => WorkloadConfig::Checkpoint(self.checkpoint_config(p)),
-            Workload::Byzantine(p) => {
-                let mut c = p.config.clone();
-                c.generals = self.ids(&["commander", "lieutenant"]);
-                c.seed = self.id.seed;
-                WorkloadConfig::Byzantine(c)
-            }
-            Workload::Commit(p) => {
-                let mut c = p.config.clone();
-                c.coordinator = self.ids(&["coordinator"]).first().copied().unwrap_or(NodeId(0));
-                c.participants = self.ids(&["participant"]);
-                c.seed = self.id.seed;
-                WorkloadConfig::Commit(c)
-            }
-            Workload::Rpc(p) => {
-                let mut c = p.config.clone();
-                c.server = self.ids(&["server"]).first().copied().unwrap_or(NodeId(0));
-                c.client = self.ids(&["client"]).first().copied().unwrap_or(NodeId(0));
-                WorkloadConfig::Rpc(c)
-            }
-            Workload::Heartbeat(p) => WorkloadConfig::Heartbeat(workloads::heartbeat::Config {
-                nodes: self.ids(&["node"]),
-                detector: p.detector.clone(),
-            }),
-            Workload::PrimaryBackup(p) => {
-                use workloads::primary_backup::{Config, Role};
-                WorkloadConfig::PrimaryBackup(Config {
-                    role: if spec.role == "client" { Role::Client } else { Role::Replica },
-                    replicas: self.ids(&["replica"]),
-                    clients: self.ids(&["client"]),
-                    rate: p.rate,
-                    deadline: p.deadline,
-                    retry: p.retry,
-                    gap_timeout: p.gap_timeout,
-                    detector: p.detector.clone(),
-                })
-            }
-            Workload::Tmr(p) => {
-                let ids = |role: &str| self.exp.topology.with_role(role).map(|n| n.id).collect::<Vec<_>>();
-                let role = match spec.role.as_str() {
-                    "client" => tmr::Role::Client,
-                    "voter" => tmr::Role::Voter,
-                    _ => tmr::Role::Replica,
-                };
-                WorkloadConfig::Tmr(tmr::Config {
-                    role,
-                    replicas: ids("replica"),
-                    voters: ids("voter"),
-                    clients: ids("client"),
-                    rate: if self.window > 0 { 0.0 } else { p.rate },
-                    deadline: p.deadline,
-                    vote_timeout: p.vote_timeout,
-                    gap_timeout: p.gap_timeout,
-                    window: self.window,
-                })
-            }
-        };
+        let workload = self.exp.workload.plugin().agent_config(&self.view(), spec);
         Ok(AgentConfig {
             run_id: self.id.run_id.clone(),
             node,
@@ -410,7 +342,7 @@ impl<'a> Running<'a> {
         // wait for them before stopping the agents (and take in what the
         // backend still reports).
         if !interrupted {
-            let drain = Instant::now() + deadline(&self.exp.workload) + Duration::from_millis(300);
+            let drain = Instant::now() + self.exp.workload.plugin().deadline() + Duration::from_millis(300);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(drain) => break,
@@ -570,6 +502,7 @@ impl<'a> Running<'a> {
         }
         self.recorder.snapshot(&SnapshotContext {
             experiment: self.exp.name.clone(),
+            run_id: self.id.run_id.clone(),
             concept: self.exp.concept.clone(),
             backend: self.backend_name.to_string(),
             seed: self.id.seed,
@@ -793,12 +726,9 @@ impl<'a> Running<'a> {
     /// sent far fewer requests than its rate asks for stopped sending, and
     /// availability over what it did send would flatter the service.
     fn check_client_rate(&mut self, end: Duration) {
-        let rate = match &self.exp.workload {
-            Workload::Tmr(p) if self.window == 0 => p.rate,
-            Workload::PrimaryBackup(p) => p.rate,
-            _ => return,
+        let Some((rate, clients)) = self.exp.workload.plugin().open_loop_clients(&self.view()) else {
+            return;
         };
-        let clients: Vec<NodeId> = self.exp.topology.with_role("client").map(|n| n.id).collect();
         let up_seconds: f64 = clients
             .iter()
             .map(|&c| (end.as_secs_f64() - self.recorder.down_seconds(c, end.as_secs_f64())).max(0.0))
@@ -904,6 +834,10 @@ impl<'a> Running<'a> {
                         let cut = self.exp.topology.nodes.iter().map(|p| p.id).filter(|p| *p != n).collect();
                         self.install(i, n, MessageFault::Partition { cut, one_way: false });
                     }
+                }
+                if !self.isolates {
+                    // Interposer rules act once installed, as for message faults.
+                    self.recorder.fault_effective(record, now);
                 }
             }
             Action::Message(rules) => {
@@ -1032,19 +966,6 @@ impl<'a> Running<'a> {
             }
             Err(e) => self.recorder.run_failure(monotonic_now(), Some(n), format!("cannot restart it: {e}")),
         }
-    }
-}
-
-/// The client deadline of a workload: how long a request may stay undecided.
-pub fn deadline(w: &Workload) -> Duration {
-    match w {
-        Workload::Tmr(p) => p.deadline,
-        Workload::Checkpointing(p) => p.config.step,
-        Workload::Byzantine(p) => p.config.interval,
-        Workload::Commit(p) => p.config.timeout,
-        Workload::Rpc(p) => p.config.timeout * (p.config.retries + 1),
-        Workload::Heartbeat(p) => p.detector.interval,
-        Workload::PrimaryBackup(p) => p.deadline,
     }
 }
 

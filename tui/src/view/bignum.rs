@@ -17,11 +17,17 @@ fn glyph(c: char) -> [&'static str; 3] {
         '9' => ["┏━┓", "┗━┫", "━━┛"],
         '.' => [" ", " ", "▪"],
         '%' => ["▪ ╱", " ╱ ", "╱ ▪"],
+        '/' => ["  ╱", " ╱ ", "╱  "],
         _ => ["   ", "━━━", "   "],
     }
 }
 
-/// `text` in big digits, three lines; characters other than digits, `.` and `%` read as a dash.
+/// The columns `text` takes in big digits.
+pub(super) fn width(text: &str) -> usize {
+    text.chars().filter(|c| *c != ' ').map(|c| glyph(c)[0].chars().count() + 1).sum()
+}
+
+/// `text` in big digits, three lines; characters other than digits, `.`, `/` and `%` read as a dash.
 pub(super) fn lines(text: &str) -> [Line<'static>; 3] {
     let mut rows = [String::new(), String::new(), String::new()];
     for c in text.chars().filter(|c| *c != ' ') {
@@ -43,5 +49,9 @@ mod tests {
         assert_eq!(a.to_string(), " ┓  ┏━┓   ┏━━ ▪ ╱ ");
         assert_eq!(b.to_string(), " ┃  ┃ ┃   ┗━┓  ╱  ");
         assert_eq!(c.to_string(), " ┻  ┗━┛ ▪ ┗━┛ ╱ ▪ ");
+        assert_eq!(width("10.5%"), a.to_string().chars().count());
+        let [a, ..] = lines("3/4");
+        assert_eq!(a.to_string(), "┏━┓   ╱ ╻ ╻ ");
+        assert_eq!(width("3/4"), 12);
     }
 }

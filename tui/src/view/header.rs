@@ -29,14 +29,23 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, s: &Snapshot) {
         Some(_) => ("✖ INVALID RUN", Color::Red),
         None => run_state_look(s.run_state),
     };
-    let state = format!("{word} ");
-    let clock = if s.duration_seconds > 0.0 {
+    // A held schedule and an invalid run are read from the back of the room: reversed.
+    let loud = s.invalid.is_some() || s.run_state == RunState::Paused;
+    let (state, look) = if loud {
+        (format!(" {word} "), bold.fg(colour).add_modifier(Modifier::REVERSED))
+    } else {
+        (format!("{word} "), bold.fg(colour))
+    };
+    // A sandbox's duration is only a bound: it runs until stopped.
+    let clock = if s.duration_seconds > 0.0 && !s.sandbox {
         format!(" {:.1} s / {:.0} s ", s.elapsed_seconds, s.duration_seconds)
     } else {
         format!(" {:.1} s ", s.elapsed_seconds)
     };
     let stalls = if s.host_stalls > 0 { format!(" · {} host stalls", s.host_stalls) } else { String::new() };
-    let about = format!(" {} · seed {}{stalls}", if s.backend.is_empty() { "?" } else { &s.backend }, s.seed);
+    let sandbox = if s.sandbox { " · sandbox" } else { "" };
+    let backend = if s.backend.is_empty() { "?" } else { &s.backend };
+    let about = format!(" {backend}{sandbox} · seed {}{stalls}", s.seed);
     let [state_area, gauge_area, clock_area, about_area] = Layout::horizontal([
         Constraint::Length(state.chars().count() as u16),
         Constraint::Min(0),
@@ -44,13 +53,17 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, s: &Snapshot) {
         Constraint::Length(about.chars().count() as u16),
     ])
     .areas(second);
-    frame.render_widget(Span::styled(state, bold.fg(colour)), state_area);
-    let ratio =
-        if s.duration_seconds > 0.0 { (s.elapsed_seconds / s.duration_seconds).clamp(0.0, 1.0) } else { 0.0 };
+    frame.render_widget(Span::styled(state, look), state_area);
+    let ratio = if s.duration_seconds > 0.0 && !s.sandbox {
+        (s.elapsed_seconds / s.duration_seconds).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let gauge = LineGauge::default()
         .ratio(ratio)
         .label("")
-        .line_set(symbols::line::THICK)
+        .filled_symbol(symbols::line::THICK.horizontal)
+        .unfilled_symbol(symbols::line::THICK.horizontal)
         .filled_style(Style::new().fg(colour))
         .unfilled_style(Style::new().add_modifier(Modifier::DIM));
     frame.render_widget(gauge, gauge_area);

@@ -1,5 +1,6 @@
 //! The key-help footer line and the `?` popup.
 
+use crate::snapshot::{RunState, Snapshot};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -17,7 +18,7 @@ const KEYS: [(&str, &str); 16] = [
     ("d", "delay 20 ms, 10 s"),
     ("b", "byzantine corrupt, 10 s"),
     ("B", "byzantine collude, 10 s"),
-    ("x", "partition the node from the rest, 10 s"),
+    ("x", "isolate the node from all others, 10 s"),
     ("h", "heal all: end every active fault"),
     ("space", "pause / resume the schedule"),
     ("PgUp PgDn", "scroll the event log"),
@@ -26,8 +27,22 @@ const KEYS: [(&str, &str); 16] = [
     ("q Esc ^C", "quit (the run cleans up)"),
 ];
 
-/// One line of the most used keys, help and quit first so they survive narrow terminals.
-pub(super) fn footer(frame: &mut Frame<'_>, area: Rect) {
+/// One line of the most used keys, help and quit first so they survive
+/// narrow terminals; once the run is over, where its report is and how to leave.
+pub(super) fn footer(frame: &mut Frame<'_>, area: Rect, s: &Snapshot) {
+    let key = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+    if matches!(s.run_state, RunState::Finished | RunState::Interrupted) {
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        let mut spans = match &s.report {
+            Some(path) => {
+                vec![Span::raw("report written: "), Span::styled(path.as_str(), bold), Span::raw(" — ")]
+            }
+            None => vec![Span::raw("run over — ")],
+        };
+        spans.extend([Span::styled("q", key), Span::raw(" to quit")]);
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     let short = [
         ("?", "help"),
         ("q", "quit"),
@@ -39,11 +54,10 @@ pub(super) fn footer(frame: &mut Frame<'_>, area: Rect) {
         ("o", "omit"),
         ("d", "delay"),
         ("b/B", "byzantine"),
-        ("x", "partition"),
+        ("x", "isolate"),
         ("h", "heal"),
         ("␣", "schedule"),
     ];
-    let key = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
     let spans: Vec<Span<'_>> =
         short.iter().flat_map(|(k, what)| [Span::styled(*k, key), Span::raw(format!(" {what}  "))]).collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

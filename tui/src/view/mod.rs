@@ -9,6 +9,7 @@ mod help;
 mod log;
 mod nodes;
 mod service;
+mod signal;
 mod suspicion;
 mod timeline;
 
@@ -30,11 +31,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let [top, body, bottom] =
         Layout::vertical([Constraint::Length(2), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     header::draw(frame, top, &app.snapshot);
-    help::footer(frame, bottom);
-    if body.width >= WIDE {
-        wide(frame, body, app);
-    } else {
-        narrow(frame, body, app);
+    help::footer(frame, bottom, &app.snapshot);
+    match (body.width >= WIDE, app.snapshot.signal.is_some()) {
+        (true, false) => wide(frame, body, app),
+        (false, false) => narrow(frame, body, app),
+        (true, true) => wide_signal(frame, body, app),
+        (false, true) => narrow_signal(frame, body, app),
     }
     if app.help {
         help::popup(frame, area);
@@ -46,6 +48,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 enum Panel {
     Nodes,
     Service,
+    /// A non-request workload's numbers, in place of the service and the charts.
+    Signal,
     Timeline,
     Charts,
     Suspicion,
@@ -101,6 +105,7 @@ fn draw_panel(frame: &mut Frame<'_>, panel: Panel, area: Rect, app: &App) {
     match panel {
         Panel::Nodes => nodes::draw(frame, area, app),
         Panel::Service => service::draw(frame, area, s),
+        Panel::Signal => signal::draw(frame, area, s, false),
         Panel::Timeline => timeline::draw(frame, area, s),
         Panel::Charts => charts::draw(frame, area, s),
         Panel::Suspicion => suspicion::draw(frame, area, s),
@@ -168,6 +173,58 @@ fn wide(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 for (panel, rect) in stack(right, &rows) {
                     draw_panel(frame, panel, rect, app);
                 }
+            }
+            _ => draw_panel(frame, panel, rect, app),
+        }
+    }
+}
+
+/// One column for a workload without requests: nodes, its numbers (and
+/// for failure detection the suspicion matrix beside them, or under them
+/// when too narrow), then the timeline and the log. No request charts:
+/// there are no requests.
+fn narrow_signal(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let s = &app.snapshot;
+    let n = s.nodes.len() as u16;
+    let matrix = signal::holds_matrix(s, area.width);
+    let mut claims = vec![
+        Claim { panel: Panel::Nodes, min: n.min(3) + 3, want: n + 3 },
+        Claim { panel: Panel::Signal, min: 4, want: signal::height(s, matrix) },
+    ];
+    if s.suspicion.is_some() && !matrix {
+        claims.push(Claim { panel: Panel::Suspicion, min: n + 3, want: n + 3 });
+    }
+    claims.push(Claim { panel: Panel::Timeline, min: 4, want: timeline::height(s) });
+    claims.push(Claim { panel: Panel::Log, min: 3, want: u16::MAX });
+    let priority = [Panel::Nodes, Panel::Signal, Panel::Suspicion, Panel::Timeline, Panel::Log];
+    for (panel, rect) in stack(area, &allot(area.height, &claims, &priority)) {
+        match panel {
+            Panel::Signal => signal::draw(frame, rect, s, matrix),
+            _ => draw_panel(frame, panel, rect, app),
+        }
+    }
+}
+
+/// A wide terminal, for a workload without requests: nodes and the
+/// suspicion matrix, its numbers across the width, then the timeline over the log.
+fn wide_signal(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let s = &app.snapshot;
+    let n = s.nodes.len() as u16;
+    let claims = [
+        Claim { panel: Panel::Nodes, min: n.min(3) + 3, want: n + 3 },
+        Claim { panel: Panel::Signal, min: 4, want: signal::height(s, false) },
+        Claim { panel: Panel::Timeline, min: 4, want: timeline::height(s).min(area.height / 3 + 1) },
+        Claim { panel: Panel::Log, min: 3, want: u16::MAX },
+    ];
+    let priority = [Panel::Nodes, Panel::Signal, Panel::Timeline, Panel::Log];
+    for (panel, rect) in stack(area, &allot(area.height, &claims, &priority)) {
+        match panel {
+            Panel::Nodes if s.suspicion.is_some() && rect.height >= n + 3 => {
+                let [left, right] =
+                    Layout::horizontal([Constraint::Min(60), Constraint::Length(suspicion::width(s))])
+                        .areas(rect);
+                nodes::draw(frame, left, app);
+                suspicion::draw(frame, right, s);
             }
             _ => draw_panel(frame, panel, rect, app),
         }

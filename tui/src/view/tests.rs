@@ -1,10 +1,14 @@
 //! Snapshot tests: draw a scripted run into `TestBackend` and read the screen as text.
 
+mod signal;
+
 use super::draw;
 use crate::snapshot::{
     FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Snapshot, TmrView, LATENCY_BUCKETS,
 };
-use crate::state::App;
+use crate::state::{App, Command};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use faults::spec::TargetSpec;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
@@ -229,7 +233,17 @@ fn the_suspicion_matrix_shows_who_suspects_whom() {
 
 #[test]
 fn small_and_large_screens_render_without_panicking() {
-    let scripted = [all_up(5.0), crashed(12.0), recovered(16.0), outage(20.0), suspicious(8.0)];
+    let scripted = [
+        all_up(5.0),
+        crashed(12.0),
+        recovered(16.0),
+        outage(20.0),
+        suspicious(8.0),
+        signal::heartbeat(),
+        signal::generals(),
+        signal::commit(),
+        signal::checkpointing(),
+    ];
     for s in scripted {
         for (w, h) in [(80, 24), (120, 40), (200, 60), (40, 12), (20, 5), (1, 1), (200, 24), (80, 60)] {
             let screen = render(&app(s.clone()), w, h);
@@ -260,7 +274,8 @@ fn the_help_popup_lists_the_keys() {
     let mut app = app(all_up(5.0));
     app.help = true;
     let screen = render(&app, 80, 24);
-    assert!(line_with(&screen, "partition the node from the rest").contains('x'));
+    assert!(line_with(&screen, "isolate the node from all others").contains('x'));
+    assert!(!has(&screen, "partition"));
     assert!(line_with(&screen, "heal all").contains('h'));
 }
 
@@ -322,4 +337,121 @@ fn an_invalid_run_says_so_in_the_header_at_once_and_host_stalls_are_counted() {
     assert!(line_with(&screen, "RUN INVALID").contains("client-1 died at 5.0 s"));
     assert!(has(&screen, "INVALID RUN"), "the state word too");
     assert!(has(&screen, "2 host stalls"));
+}
+
+#[test]
+fn x_shows_an_isolate_of_the_selected_node_alone() {
+    let mut app = app(all_up(12.0));
+    for c in ['j', 'j'] {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    let Some(Command::Inject(spec)) = app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE))
+    else {
+        panic!("x injects a fault")
+    };
+    let Some(TargetSpec::Node(target)) = spec.target else { panic!("x targets the selected node") };
+    // What the recorder shows for it: the node's faults column, the timeline, the log.
+    let mut s = all_up(12.0);
+    let kind = spec.kind.as_str().to_string();
+    s.nodes[2].faults = vec![kind.clone()];
+    s.faults.push(FaultView {
+        kind: kind.clone(),
+        target: target.clone(),
+        start: 12.0,
+        end: None,
+        executed: true,
+        manual: true,
+    });
+    s.log.push(LogLine { t: 12.0, text: format!("{kind} {target}") });
+    app.update(std::sync::Arc::new(s));
+    let screen = render(&app, 80, 24);
+    assert!(line_with(&screen, "replica-3 ").contains("isolate"), "{}", screen.join("\n"));
+    for other in ["replica-1 ", "replica-2 ", "voter-1 ", "client-1 "] {
+        assert!(!line_with(&screen, other).contains("isolate"), "{other}");
+    }
+    assert!(line_with(&screen, "*isolate replica-3").contains('█'));
+    assert!(!has(&screen, "partition"), "{}", screen.join("\n"));
+    assert!(render(&app, 200, 60)[59].contains("x isolate"), "the footer names the key");
+}
+
+#[test]
+fn roles_are_whole_at_100_columns_and_cut_readably_at_80() {
+    let screen = render(&app(signal::generals()), 100, 30);
+    assert!(line_with(&screen, "lieutenant-2 ").contains(" lieutenant "), "{}", screen.join("\n"));
+    assert!(line_with(&screen, "commander-1 ").contains(" commander "));
+    let screen = render(&app(signal::generals()), 80, 24);
+    let row = line_with(&screen, "lieutenant-2 ");
+    assert!(row.contains(" lieuten… ") && row.contains(" up "), "{row}");
+    assert!(line_with(&screen, "commander-1 ").contains(" command… "));
+    // Short roles are never cut.
+    assert!(line_with(&render(&app(all_up(5.0)), 80, 24), "replica-1 ").contains(" replica "));
+}
+
+#[test]
+fn a_sandbox_timeline_scales_to_the_time_elapsed() {
+    let mut s = all_up(40.0);
+    s.sandbox = true;
+    s.duration_seconds = 86400.0;
+    s.faults = vec![FaultView {
+        kind: "crash".into(),
+        target: "replica-2".into(),
+        start: 30.0,
+        end: Some(35.0),
+        executed: true,
+        manual: true,
+    }];
+    let screen = render(&app(s), 80, 24);
+    let axis = line_with(&screen, "0s──").trim_end_matches(['│', ' ']);
+    assert!(axis.contains("30s") && axis.ends_with("60s"), "{axis}");
+    assert!(!has(&screen, "43200") && !has(&screen, "86400"));
+    let bar = line_with(&screen, "*crash replica-2");
+    let solid = bar.chars().filter(|c| *c == '█').count();
+    // 5 s of a 60 s axis of about 60 columns.
+    assert!((4..=6).contains(&solid), "{bar}");
+    let header = line_with(&screen, "RUNNING");
+    assert!(header.contains(" 40.0 s ") && !header.contains('/') && header.contains("sandbox"), "{header}");
+    // A normal run keeps its duration on the axis.
+    let screen = render(&app(all_up(5.0)), 80, 24);
+    assert!(line_with(&screen, "0s──").trim_end_matches(['│', ' ']).ends_with("30s"));
+}
+
+#[test]
+fn a_fault_lasting_past_the_end_reads_as_the_rest_of_the_run() {
+    let mut s = all_up(10.0);
+    s.duration_seconds = 60.0;
+    s.faults = vec![FaultView {
+        kind: "omission".into(),
+        target: "replica-1".into(),
+        start: 30.0,
+        end: None,
+        executed: false,
+        manual: false,
+    }];
+    let screen = render(&app(s.clone()), 100, 30);
+    assert!(
+        line_with(&screen, "omission replica-1").contains("░ for the rest of the run"),
+        "{}",
+        screen.join("\n")
+    );
+    // A shorter bar says it in fewer words.
+    s.faults[0].start = 45.0;
+    let screen = render(&app(s), 80, 24);
+    assert!(line_with(&screen, "omission replica-1").contains("░ rest of run"), "{}", screen.join("\n"));
+}
+
+#[test]
+fn a_paused_schedule_stands_out_and_a_finished_run_says_where_its_report_is() {
+    let mut s = all_up(12.0);
+    s.run_state = RunState::Paused;
+    let screen = render(&app(s.clone()), 80, 24);
+    assert!(line_with(&screen, "SCHEDULE PAUSED").contains("12.0 s / 30 s"));
+    s.run_state = RunState::Finished;
+    let screen = render(&app(s.clone()), 80, 24);
+    assert!(has(&screen, "FINISHED"));
+    assert_eq!(screen[23], "run over — q to quit", "no report yet");
+    s.report = Some("out/tmr-masks-one-crash/report.html".into());
+    let screen = render(&app(s.clone()), 80, 24);
+    assert_eq!(screen[23], "report written: out/tmr-masks-one-crash/report.html — q to quit");
+    s.run_state = RunState::Interrupted;
+    assert!(render(&app(s), 80, 24)[23].starts_with("report written: "));
 }

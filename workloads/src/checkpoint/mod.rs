@@ -309,3 +309,16 @@ pub(crate) mod tests {
 
     use rand::SeedableRng;
 }
+
+/// Checkpointing and rollback recovery, as the registry names it.
+#[derive(Debug)]
+pub struct Checkpointing;
+
+impl crate::any::Workload for Checkpointing {
+    type Config = Config;
+    type Node = CheckpointNode;
+
+    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> CheckpointNode {
+        CheckpointNode::new(me, config, start.stable.clone(), start.restarted)
+    }
+}

@@ -117,3 +117,16 @@ impl Node for HeartbeatNode {
 
 #[cfg(test)]
 mod tests;
+
+/// Heartbeat failure detection, as the registry names it.
+#[derive(Debug)]
+pub struct Heartbeat;
+
+impl crate::any::Workload for Heartbeat {
+    type Config = Config;
+    type Node = HeartbeatNode;
+
+    fn node(me: NodeId, config: &Config, _start: &crate::any::Start) -> HeartbeatNode {
+        HeartbeatNode::new(me, config)
+    }
+}

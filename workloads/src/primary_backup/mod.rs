@@ -99,3 +99,16 @@ impl Node for PrimaryBackupNode {
 
 #[cfg(test)]
 mod tests;
+
+/// Primary/backup replication, as the registry names it.
+#[derive(Debug)]
+pub struct PrimaryBackup;
+
+impl crate::any::Workload for PrimaryBackup {
+    type Config = Config;
+    type Node = PrimaryBackupNode;
+
+    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> PrimaryBackupNode {
+        PrimaryBackupNode::new(me, config, start.restarted)
+    }
+}

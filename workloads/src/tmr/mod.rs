@@ -140,3 +140,16 @@ pub(crate) mod tests {
         assert!(matches!(TmrNode::new(NodeId(0), &cfg, 1, true), TmrNode::Replica(_)));
     }
 }
+
+/// Triple modular redundancy: replicas and a voter, as the registry names it.
+#[derive(Debug)]
+pub struct Tmr;
+
+impl crate::any::Workload for Tmr {
+    type Config = Config;
+    type Node = TmrNode;
+
+    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> TmrNode {
+        TmrNode::new(me, config, start.seed, start.restarted)
+    }
+}

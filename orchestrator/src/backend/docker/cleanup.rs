@@ -8,9 +8,10 @@
 //! `faultlab.host` (the host name: objects another host made are left alone).
 
 use super::{DockerError, LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN};
-use bollard::container::{ListContainersOptions, RemoveContainerOptions};
-use bollard::network::ListNetworksOptions;
-use bollard::volume::{ListVolumesOptions, RemoveVolumeOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions,
+};
 use bollard::Docker;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: filters.clone(),
+            filters: Some(filters.clone()),
             ..Default::default()
         }))
         .await
@@ -83,7 +84,7 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
         report.containers += r?;
     }
     let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: filters.clone() }))
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
         .await
         .map_err(|source| DockerError::api("list networks", source))?;
     for n in networks.iter().filter_map(|n| n.id.as_deref()) {
@@ -99,7 +100,7 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
         }
     }
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptions { filters }))
+        .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
         .await
         .map_err(|source| DockerError::api("list volumes", source))?;
     for v in volumes.volumes.unwrap_or_default() {
@@ -169,17 +170,17 @@ async fn list_runs(docker: &Docker) -> Result<Vec<RunObjects>, DockerError> {
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: filters.clone(),
+            filters: Some(filters.clone()),
             ..Default::default()
         }))
         .await
         .map_err(|source| DockerError::api("list containers", source))?;
     let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: filters.clone() }))
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
         .await
         .map_err(|source| DockerError::api("list networks", source))?;
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptions { filters }))
+        .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
         .await
         .map_err(|source| DockerError::api("list volumes", source))?;
     // (labels of the first object that has owner labels, counts)

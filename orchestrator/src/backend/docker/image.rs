@@ -5,7 +5,7 @@
 //! so a second run reuses it.
 
 use super::DockerError;
-use bollard::image::{CreateImageOptions, ListImagesOptions};
+use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveImageOptions};
 use bollard::Docker;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -77,18 +77,18 @@ pub async fn ensure(docker: &Docker, exe: &Path) -> Result<AgentImage, DockerErr
     };
     let env = format!("ENV LD_LIBRARY_PATH={}", lib_dirs.join(":"));
     let label = format!("LABEL {IMAGE_LABEL}=agent");
-    let mut changes = vec![r#"ENTRYPOINT ["/faultlab"]"#, label.as_str(), "WORKDIR /state"];
+    let mut changes = vec![r#"ENTRYPOINT ["/faultlab"]"#.to_string(), label, "WORKDIR /state".to_string()];
     if !lib_dirs.is_empty() {
-        changes.push(env.as_str());
+        changes.push(env);
     }
     let options = CreateImageOptions {
-        from_src: "-",
-        repo: IMAGE_REPO,
-        tag: tag.as_str(),
+        from_src: Some("-".to_string()),
+        repo: Some(IMAGE_REPO.to_string()),
+        tag: Some(tag.clone()),
         changes,
         ..Default::default()
     };
-    let mut progress = docker.create_image(Some(options), Some(tar.into()), None);
+    let mut progress = docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);
     while let Some(item) = progress.next().await {
         item.map_err(|source| DockerError::api("import the agent image", source))?;
     }
@@ -107,7 +107,8 @@ pub async fn ensure(docker: &Docker, exe: &Path) -> Result<AgentImage, DockerErr
 /// stay (the engine refuses without force). Best effort: returns how many went.
 pub async fn prune_others(docker: &Docker, keep: &str) -> usize {
     let filters = HashMap::from([("label".to_string(), vec![IMAGE_LABEL.to_string()])]);
-    let Ok(images) = docker.list_images(Some(ListImagesOptions { filters, ..Default::default() })).await
+    let Ok(images) =
+        docker.list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() })).await
     else {
         return 0;
     };
@@ -115,7 +116,7 @@ pub async fn prune_others(docker: &Docker, keep: &str) -> usize {
     for tag in images.iter().flat_map(|i| &i.repo_tags) {
         if tag != keep
             && tag.starts_with(&format!("{IMAGE_REPO}:"))
-            && docker.remove_image(tag, None, None).await.is_ok()
+            && docker.remove_image(tag, None::<RemoveImageOptions>, None).await.is_ok()
         {
             removed += 1;
         }

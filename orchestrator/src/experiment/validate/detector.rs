@@ -1,11 +1,8 @@
 //! Validation of the workloads that run a failure detector (`heartbeat`,
 //! `primary-backup`) and of the experiment's `detector:` section.
 
-use super::super::limits::MAX_HEARTBEATS_PER_SECOND;
-use super::super::yaml::{DetectorFile, DetectorKindFile, WorkloadFile, WorkloadKind};
-use super::super::{HeartbeatParams, PrimaryBackupParams, Workload};
+use super::super::yaml::{DetectorFile, DetectorKindFile};
 use super::{Checker, Res};
-use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::heartbeat::{DetectorConfig, DetectorKind};
@@ -17,85 +14,8 @@ const AKKA_MIN_STD_DEV: Duration = Duration::from_millis(100);
 const AKKA_PAUSE: Duration = Duration::from_secs(3);
 
 impl Checker<'_> {
-    /// `kind: heartbeat` or `kind: primary-backup`, with the `detector:` section.
-    pub(super) fn detected(&self, w: &WorkloadFile, d: Option<&DetectorFile>) -> Res<(Workload, Topology)> {
-        let detector = self.detector(d)?;
-        let allowed: &[&str] = match w.kind {
-            WorkloadKind::Heartbeat => &["nodes"],
-            _ => &["replicas", "clients", "rate", "deadline", "timeout", "gap_timeout"],
-        };
-        let given = [
-            ("nodes", w.nodes.is_some()),
-            ("replicas", w.replicas.is_some()),
-            ("voters", w.voters.is_some()),
-            ("clients", w.clients.is_some()),
-            ("rate", w.rate.is_some()),
-            ("deadline", w.deadline.is_some()),
-            ("vote_timeout", w.vote_timeout.is_some()),
-            ("gap_timeout", w.gap_timeout.is_some()),
-            ("timeout", w.timeout.is_some()),
-            ("interval", w.interval.is_some()),
-        ];
-        let kind = if w.kind == WorkloadKind::Heartbeat { "heartbeat" } else { "primary-backup" };
-        if let Some((name, _)) = given.iter().find(|(n, g)| *g && !allowed.contains(n)) {
-            let hint = if *name == "interval" { " (the heartbeat interval goes in `detector:`)" } else { "" };
-            return Err(self
-                .key_err(&format!("workload.{name}"), format!("`{name}` does not apply to `{kind}`{hint}")));
-        }
-        let positive = |name: &str, v: Option<Dur>, default: Duration| -> Res<Duration> {
-            let v = v.map_or(default, |d| d.0);
-            if v.is_zero() {
-                return Err(self.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
-            }
-            Ok(v)
-        };
-        if w.kind == WorkloadKind::Heartbeat {
-            let nodes = w.nodes.unwrap_or(4);
-            if nodes < 2 {
-                return Err(self.value_err("workload.nodes", format!("nodes must be 2 or more; got {nodes}")));
-            }
-            // Every node heartbeats every other one each interval: the
-            // traffic grows with the square of the group (the backend's node
-            // limit is checked with the rest of the topology).
-            let per_second = (nodes * (nodes - 1)) as f64 / detector.interval.as_secs_f64();
-            if per_second > MAX_HEARTBEATS_PER_SECOND {
-                return Err(self.value_err(
-                    "workload.nodes",
-                    format!(
-                        "{nodes} nodes heartbeating every {} send {per_second:.0} heartbeats/s, over the limit \
-                         of {MAX_HEARTBEATS_PER_SECOND:.0}/s that keeps a 2-core machine's detection times \
-                         honest (measured: 9,920/s made no false suspicion, 22,560/s made thousands, a late \
-                         heartbeat from an overloaded host reading as a failure); use fewer nodes or a \
-                         longer `detector.interval`",
-                        Dur(detector.interval)
-                    ),
-                ));
-            }
-            let topology = Topology::from_roles(&[("node", nodes)]);
-            return Ok((Workload::Heartbeat(HeartbeatParams { nodes, detector }), topology));
-        }
-        let replicas = w.replicas.unwrap_or(3);
-        if !(2..=9).contains(&replicas) {
-            return Err(self.value_err(
-                "workload.replicas",
-                format!("primary-backup needs 2 to 9 replicas (a primary and its backups); got {replicas}"),
-            ));
-        }
-        let clients = w.clients.unwrap_or(1);
-        if clients != 1 {
-            return Err(self.value_err("workload.clients", format!("clients must be 1; got {clients}")));
-        }
-        let deadline = positive("deadline", w.deadline, Duration::from_millis(100))?;
-        let retry = positive("timeout", w.timeout, deadline / 4)?;
-        let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
-        let rate = self.rate(w, 200.0)?;
-        let params = PrimaryBackupParams { replicas, rate, deadline, retry, gap_timeout, detector };
-        let topology = Topology::from_roles(&[("replica", replicas), ("client", 1)]);
-        Ok((Workload::PrimaryBackup(params), topology))
-    }
-
     /// The `detector:` section; absent, a fixed 500 ms timeout over 100 ms heartbeats.
-    fn detector(&self, d: Option<&DetectorFile>) -> Res<DetectorConfig> {
+    pub(crate) fn detector(&self, d: Option<&DetectorFile>) -> Res<DetectorConfig> {
         let Some(d) = d else {
             let interval = Duration::from_millis(100);
             return Ok(DetectorConfig {

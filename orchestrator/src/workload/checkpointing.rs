@@ -1,0 +1,151 @@
+//! Checkpointing and rollback recovery.
+
+use super::Validate;
+use super::Workload;
+use super::{Plugin, RunView};
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::CheckpointProtocol;
+use crate::experiment::{FaultKind, FaultPlan, Schedule};
+use crate::recorder::snapshot::SignalKind;
+use crate::recorder::Recorder;
+use crate::topology::NodeSpec;
+use crate::topology::Topology;
+use faults::Dur;
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::heartbeat::DetectorConfig;
+
+/// `workload:` of the checkpointing workload, as written (another workload's key is an error).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointingFile {
+    /// The rollback-recovery protocol.
+    pub protocol: Option<CheckpointProtocol>,
+    /// Number of processes.
+    pub processes: Option<usize>,
+    /// Checkpoint (snapshot) interval.
+    pub interval: Option<Dur>,
+    /// δ, the time a process stops working per checkpoint.
+    pub checkpoint_cost: Option<Dur>,
+    /// Tokens (money carriers) circulating.
+    pub tokens: Option<u32>,
+    /// Hops each token makes before its output.
+    pub hops: Option<u32>,
+    /// A process forwards the tokens it holds every `step`.
+    pub step: Option<Dur>,
+    /// Each process's opening balance.
+    pub balance: Option<i64>,
+    /// Optimistic logging: how often the log reaches stable storage.
+    pub log_flush: Option<Dur>,
+}
+
+/// Parameters of the checkpointing workload (the processes' shared
+/// configuration, less the process list and the seed, which the run adds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointParams {
+    pub processes: usize,
+    pub config: workloads::checkpoint::Config,
+}
+
+impl CheckpointParams {
+    /// The processes' configuration in this run.
+    pub fn config(&self, run: &RunView<'_>) -> workloads::checkpoint::Config {
+        workloads::checkpoint::Config {
+            processes: run.ids(&["process"]),
+            seed: run.seed,
+            ..self.config.clone()
+        }
+    }
+}
+
+impl Plugin for CheckpointParams {
+    fn kind(&self) -> &'static str {
+        "checkpointing"
+    }
+
+    fn agent_config(&self, run: &RunView<'_>, _node: &NodeSpec) -> AnyConfig {
+        AnyConfig::Checkpoint(self.config(run))
+    }
+
+    fn deadline(&self) -> Duration {
+        self.config.step
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, faults: &[FaultPlan]) {
+        recorder.show_signal(SignalKind::Checkpointing);
+        // The system's MTTF for Young's interval: the mean up time of the
+        // first crash fault on a random schedule (each occurrence is one failure).
+        let mttf = faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
+            (FaultKind::Crash, Schedule::Random { mttf, .. }) => Some(*mttf),
+            _ => None,
+        });
+        recorder.expect_checkpointing(&self.config(run), mttf);
+    }
+}
+
+impl Validate for CheckpointingFile {
+    /// `kind: checkpointing`: processes `process-1`... running one protocol.
+    fn validate(&self, cx: &Checker<'_>, _detector: DetectorConfig) -> Res<(Workload, Topology)> {
+        let w = self;
+        use workloads::checkpoint::{Config, Protocol};
+        let protocol = match w.protocol {
+            Some(CheckpointProtocol::Independent) => Protocol::Independent,
+            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
+            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
+            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
+            None => {
+                return Err(cx.value_err(
+                    "workload.kind",
+                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
+                ))
+            }
+        };
+        let processes = w.processes.unwrap_or(4);
+        if !(2..=64).contains(&processes) {
+            return Err(
+                cx.value_err("workload.processes", format!("processes must be 2 to 64; got {processes}"))
+            );
+        }
+        let positive = |name: &str, d: Option<Dur>, default: Duration| -> Res<Duration> {
+            let v = d.map_or(default, |d| d.0);
+            if v.is_zero() {
+                return Err(cx.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+            }
+            Ok(v)
+        };
+        let interval = positive("interval", w.interval, Duration::from_secs(1))?;
+        let step = positive("step", w.step, Duration::from_millis(20))?;
+        let log_flush = positive("log_flush", w.log_flush, Duration::from_millis(50))?;
+        let checkpoint_cost = w.checkpoint_cost.map_or(Duration::from_millis(10), |d| d.0);
+        if checkpoint_cost >= interval {
+            return Err(cx.value_err(
+                "workload.checkpoint_cost",
+                format!(
+                    "checkpoint_cost ({}) must be below the interval ({})",
+                    Dur(checkpoint_cost),
+                    Dur(interval)
+                ),
+            ));
+        }
+        let tokens = w.tokens.unwrap_or(8);
+        let hops = w.hops.unwrap_or(500);
+        if tokens == 0 || hops == 0 {
+            let at = if tokens == 0 { "workload.tokens" } else { "workload.hops" };
+            return Err(cx.value_err(at, "tokens and hops must be at least 1"));
+        }
+        let config = Config {
+            protocol,
+            processes: Vec::new(),
+            tokens,
+            hops,
+            step,
+            balance: w.balance.unwrap_or(1000),
+            interval,
+            checkpoint_cost,
+            log_flush,
+            seed: 0,
+        };
+        let topology = Topology::from_roles(&[("process", processes)]);
+        Ok((Workload::Checkpointing(CheckpointParams { processes, config }), topology))
+    }
+}

@@ -1,0 +1,179 @@
+//! The orchestrator's side of each workload: its validated parameters and
+//! what the run needs to know of it (how each agent is configured, how long
+//! a request may stay undecided, what the recorder follows, how fast its
+//! clients send). The agent's side is `workloads::any`.
+//!
+//! Adding a workload: its module here, with a type that implements
+//! [`Plugin`], and one line in the `registry!` call below.
+
+mod byzantine;
+mod checkpointing;
+mod commit;
+mod echo;
+mod fields;
+mod heartbeat;
+mod primary_backup;
+mod rpc;
+mod tmr;
+
+pub use byzantine::{ByzantineFile, ByzantineParams};
+pub use checkpointing::{CheckpointParams, CheckpointingFile};
+pub use commit::{CommitFile, CommitParams};
+pub use echo::{EchoFile, EchoParams};
+pub use heartbeat::{HeartbeatFile, HeartbeatParams};
+pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
+pub use rpc::{RpcFile, RpcParams};
+pub use tmr::{TmrFile, TmrParams};
+
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::DetectorFile;
+use crate::experiment::FaultPlan;
+use crate::recorder::Recorder;
+use crate::topology::{NodeSpec, Topology};
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::heartbeat::DetectorConfig;
+use workloads::NodeId;
+
+/// What a run tells a workload about itself.
+#[derive(Clone, Copy, Debug)]
+pub struct RunView<'a> {
+    pub topology: &'a Topology,
+    /// The experiment's seed (for shared protocol choices).
+    pub seed: u64,
+    /// Benchmark mode: clients keep this many requests outstanding instead
+    /// of sending at the file's rate (0: the file's open-loop rate).
+    pub window: usize,
+}
+
+impl RunView<'_> {
+    /// The nodes of these roles, in this order.
+    pub fn ids(&self, roles: &[&str]) -> Vec<NodeId> {
+        roles.iter().flat_map(|r| self.topology.with_role(r).map(|n| n.id)).collect()
+    }
+
+    /// The first node of `role` (node 0 if there is none: validation saw to it).
+    pub fn first(&self, role: &str) -> NodeId {
+        self.topology.with_role(role).next().map_or(NodeId(0), |n| n.id)
+    }
+}
+
+/// A workload as the orchestrator runs it.
+pub trait Plugin: std::fmt::Debug {
+    /// `kind:` as the experiment file names it.
+    fn kind(&self) -> &'static str;
+
+    /// The configuration `node`'s agent runs.
+    fn agent_config(&self, run: &RunView<'_>, node: &NodeSpec) -> AnyConfig;
+
+    /// How long a request (or a round) may stay undecided: at the end of a
+    /// run, what was sent just before is given this long to be decided.
+    fn deadline(&self) -> Duration;
+
+    /// Tell the recorder what this workload's observations need (a failure
+    /// detector to follow, a model to compare with) before the run starts.
+    fn prepare(&self, _recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {}
+
+    /// The rate at which each open-loop client sends while it is up, and
+    /// the clients, for the check that they really sent (None: none).
+    fn open_loop_clients(&self, _run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
+        None
+    }
+}
+
+/// How a workload's `workload:` section becomes its parameters and topology.
+pub(crate) trait Validate {
+    /// Whether the workload runs a failure detector, set by `detector:`.
+    const DETECTOR: bool = false;
+
+    /// Check the section (errors located in the file) and build the
+    /// workload; `detector` is the `detector:` section, or its defaults.
+    fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)>;
+}
+
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident($params:ty, $file:ty) = $kind:literal,)*) => {
+        /// The workload of an experiment and its validated parameters.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Workload {
+            $($(#[$doc])* $variant($params),)*
+        }
+
+        impl Workload {
+            /// What the run needs to know of this workload.
+            pub fn plugin(&self) -> &dyn Plugin {
+                match self {
+                    $(Workload::$variant(p) => p,)*
+                }
+            }
+        }
+
+        /// `workload:` as written: `kind` picks the variant, and each
+        /// workload's own keys are the only ones it accepts.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum WorkloadFile {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($file),)*
+        }
+
+        impl WorkloadFile {
+            /// Check the section and build the workload (`detector` only
+            /// where the workload runs a failure detector).
+            pub(crate) fn validate(&self, cx: &Checker<'_>, detector: Option<&DetectorFile>) -> Res<(Workload, Topology)> {
+                let runs_detector = match self {
+                    $(WorkloadFile::$variant(_) => <$file as Validate>::DETECTOR,)*
+                };
+                if detector.is_some() && !runs_detector {
+                    let which: Vec<&str> = [$((<$file as Validate>::DETECTOR, $kind),)*]
+                        .into_iter()
+                        .filter_map(|(d, k)| d.then_some(k))
+                        .collect();
+                    return Err(cx.key_err(
+                        "detector",
+                        format!("`detector` applies to the {} workloads only; remove it", which.join(" and ")),
+                    ));
+                }
+                let detector = cx.detector(detector)?;
+                match self {
+                    $(WorkloadFile::$variant(w) => w.validate(cx, detector),)*
+                }
+            }
+
+            /// `kind:` as written.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(WorkloadFile::$variant(_) => $kind,)*
+                }
+            }
+        }
+
+        /// Every workload's `kind` and the keys it accepts, in registry order.
+        pub fn keys() -> Vec<(&'static str, &'static [&'static str])> {
+            vec![$(($kind, fields::of::<$file>()),)*]
+        }
+    };
+}
+
+registry! {
+    /// Triple modular redundancy: replicas, voters, clients.
+    Tmr(TmrParams, TmrFile) = "tmr",
+    /// Checkpointing and rollback recovery.
+    Checkpointing(CheckpointParams, CheckpointingFile) = "checkpointing",
+    /// Byzantine agreement, OM(m).
+    Byzantine(ByzantineParams, ByzantineFile) = "byzantine-agreement",
+    /// Two- and three-phase commit.
+    Commit(CommitParams, CommitFile) = "commit",
+    /// RPC failure semantics.
+    Rpc(RpcParams, RpcFile) = "rpc",
+    /// Heartbeat failure detection.
+    Heartbeat(HeartbeatParams, HeartbeatFile) = "heartbeat",
+    /// Passive replication with failover.
+    PrimaryBackup(PrimaryBackupParams, PrimaryBackupFile) = "primary-backup",
+    /// One client, one server that sends every request back.
+    Echo(EchoParams, EchoFile) = "echo",
+}
+
+/// Which other workloads accept `key` (for an error that says where a key belongs).
+pub fn kinds_accepting(key: &str) -> Vec<&'static str> {
+    keys().into_iter().filter(|(_, k)| k.contains(&key)).map(|(kind, _)| kind).collect()
+}

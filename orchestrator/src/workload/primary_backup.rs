@@ -1,0 +1,106 @@
+//! Passive replication: a primary, backups, failover.
+
+use super::Validate;
+use super::Workload;
+use super::{Plugin, RunView};
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::Rate;
+use crate::experiment::FaultPlan;
+use crate::recorder::Recorder;
+use crate::topology::NodeSpec;
+use crate::topology::Topology;
+use faults::Dur;
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::heartbeat::DetectorConfig;
+use workloads::primary_backup::{Config, Role};
+use workloads::NodeId;
+
+/// `workload:` of the primary-backup workload, as written (another workload's key is an error).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrimaryBackupFile {
+    pub replicas: Option<usize>,
+    pub clients: Option<usize>,
+    pub rate: Option<Rate>,
+    pub deadline: Option<Dur>,
+    /// The client sends an unanswered request again after this.
+    pub timeout: Option<Dur>,
+    pub gap_timeout: Option<Dur>,
+}
+
+/// Parameters of primary/backup: replicas, one open-loop client, the detector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrimaryBackupParams {
+    pub replicas: usize,
+    pub rate: f64,
+    pub deadline: Duration,
+    /// The client sends an unanswered request again after this.
+    pub retry: Duration,
+    pub gap_timeout: Duration,
+    pub detector: workloads::heartbeat::DetectorConfig,
+}
+
+impl Plugin for PrimaryBackupParams {
+    fn kind(&self) -> &'static str {
+        "primary-backup"
+    }
+
+    fn agent_config(&self, run: &RunView<'_>, node: &NodeSpec) -> AnyConfig {
+        AnyConfig::PrimaryBackup(Config {
+            role: if node.role == "client" { Role::Client } else { Role::Replica },
+            replicas: run.ids(&["replica"]),
+            clients: run.ids(&["client"]),
+            rate: self.rate,
+            deadline: self.deadline,
+            retry: self.retry,
+            gap_timeout: self.gap_timeout,
+            detector: self.detector.clone(),
+        })
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.enable_detector(&run.ids(&["replica"]));
+    }
+
+    fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
+        Some((self.rate, run.ids(&["client"])))
+    }
+}
+
+impl Validate for PrimaryBackupFile {
+    const DETECTOR: bool = true;
+    /// `kind: primary-backup`: replicas, one client, and `detector` on the replicas.
+    fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)> {
+        let w = self;
+        let positive = |name: &str, v: Option<Dur>, default: Duration| -> Res<Duration> {
+            let v = v.map_or(default, |d| d.0);
+            if v.is_zero() {
+                return Err(cx.value_err(&format!("workload.{name}"), format!("{name} must be above zero")));
+            }
+            Ok(v)
+        };
+        let replicas = w.replicas.unwrap_or(3);
+        if !(2..=9).contains(&replicas) {
+            return Err(cx.value_err(
+                "workload.replicas",
+                format!("primary-backup needs 2 to 9 replicas (a primary and its backups); got {replicas}"),
+            ));
+        }
+        let clients = w.clients.unwrap_or(1);
+        if clients != 1 {
+            return Err(cx.value_err("workload.clients", format!("clients must be 1; got {clients}")));
+        }
+        let deadline = positive("deadline", w.deadline, Duration::from_millis(100))?;
+        let retry = positive("timeout", w.timeout, deadline / 4)?;
+        let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
+        let rate = cx.rate(w.rate, 200.0)?;
+        let params = PrimaryBackupParams { replicas, rate, deadline, retry, gap_timeout, detector };
+        let topology = Topology::from_roles(&[("replica", replicas), ("client", 1)]);
+        Ok((Workload::PrimaryBackup(params), topology))
+    }
+}

@@ -35,6 +35,7 @@ const HEADER: &[&str] = &[
     "not_judged",
     "valid",
     "runs_planned",
+    "control",
 ];
 
 /// Top-level metrics that are numbers, shown even when null ("does not apply").
@@ -275,6 +276,14 @@ fn header(s: &mut String, r: &Value) {
             "<p class=\"alert\">Invalid run{}: it did not run as written, so its numbers prove nothing and \
              the expectations are not judged.</p>",
             if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join("; ")) }
+        );
+    }
+    if let Some(what) = r.get("control").and_then(Value::as_str) {
+        let _ = writeln!(
+            s,
+            "<p class=\"warn\" title=\"{}\">A fault-free control run: the file's faults were removed, so its \
+             expectations should fail, which shows the faults mattered.</p>",
+            esc(what)
         );
     }
     if r.get("rebuilt").is_some_and(Value::is_object) {

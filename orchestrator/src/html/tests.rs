@@ -224,6 +224,17 @@ fn an_interrupted_run_says_so_in_its_header_and_never_shows_green() {
 }
 
 #[test]
+fn a_control_run_says_so_in_its_header() {
+    let (mut report, events) = synthetic();
+    report["control"] = json!("control run: faults removed");
+    let doc = Html::parse_document(&render(&report, &events));
+    assert!(texts(&doc, "p.warn")
+        .concat()
+        .contains("A fault-free control run: the file's faults were removed"));
+    assert!(!texts(&doc, "table.numbers th").iter().any(|t| t.contains("control")));
+}
+
+#[test]
 fn faults_with_no_end_last_for_the_rest_of_the_run() {
     let (report, events) = synthetic();
     let page = render(&report, &events);

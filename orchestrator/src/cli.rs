@@ -180,7 +180,7 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         }
         Command::List { dir } => {
             let entries = crate::library::entries(&dir)
-                .with_context(|| format!("cannot read the library {}", dir.display()))?;
+                .with_context(|| format!("cannot list the library {}", dir.display()))?;
             print!("{}", crate::library::render_list(&entries));
             Ok(ExitCode::SUCCESS)
         }

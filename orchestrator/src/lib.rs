@@ -14,4 +14,5 @@ pub mod report;
 pub mod run;
 pub mod summary;
 pub mod topology;
+pub mod words;
 pub mod workload;

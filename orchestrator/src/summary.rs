@@ -1,6 +1,7 @@
 //! The summary table printed at the end of a run.
 
 use crate::report::Report;
+use crate::words::count;
 use std::fmt::Write;
 
 fn secs(v: Option<f64>) -> String {
@@ -84,8 +85,8 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         (Some(f), Some(m)) => {
             let _ = writeln!(
                 s,
-                "  reliability    {} failures, MTTF {f:.2} s{}, MTTR {}{}{}",
-                r.failures,
+                "  reliability    {}, MTTF {f:.2} s{}, MTTR {}{}{}",
+                count(r.failures as f64, "failure"),
                 interval(r.mttf_ci, s2),
                 secs(Some(m)),
                 interval(r.mttr_ci, |x| secs(Some(x))),
@@ -103,20 +104,20 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     if let Some(d) = &r.schedule_drawn {
         let _ = writeln!(
             s,
-            "  schedule       model MTTF {:.2} s, MTTR {:.2} s; drawn: mean up {}, down {} ({} occurrences)",
+            "  schedule       model MTTF {:.2} s, MTTR {:.2} s; drawn: mean up {}, down {} ({})",
             d.model_mttf_seconds,
             d.model_mttr_seconds,
             d.mean_up_seconds.map(s2).unwrap_or_else(|| "-".into()),
             d.mean_down_seconds.map(s2).unwrap_or_else(|| "-".into()),
-            d.occurrences
+            count(d.occurrences as f64, "occurrence")
         );
     }
     let rec = &r.recovery_seconds;
     if rec.count > 0 {
         let _ = writeln!(
             s,
-            "  recovery       {} incidents: p50 {}, p95 {}, max {}",
-            rec.count,
+            "  recovery       {}: p50 {}, p95 {}, max {}",
+            count(rec.count as f64, "outage"),
             secs(rec.p50),
             secs(rec.p95),
             secs(rec.max)
@@ -124,10 +125,10 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
         for i in rec.incidents.iter().take(8) {
             let _ = writeln!(
                 s,
-                "                 {:>16} {:>9}  ({} requests failed{}{})",
+                "                 {:>16} {:>9}  ({}{}{})",
                 format!("{:.2}-{:.2} s", i.start, i.end),
                 secs(Some(i.seconds)),
-                i.failed_requests,
+                count(i.failed_requests as f64, "request failed"),
                 breakdown(i),
                 match (i.cause.as_str(), i.fault_to_outage) {
                     ("fault", Some(x)) => format!(", {} after the fault", secs(Some(x))),
@@ -152,7 +153,12 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
             f.kind,
             f.target,
             f.at_seconds.map(|a| format!("{a:.3} s")).unwrap_or_default(),
-            f.until_seconds.map(|u| format!(" until {u:.3} s")).unwrap_or_else(|| " (to the end)".into()),
+            // A crash that a hand restart undid has its end; only a fault still on at the end has none.
+            match (f.until_seconds, &f.failed) {
+                (Some(u), _) => format!(" until {u:.3} s"),
+                (None, Some(_)) => String::new(),
+                (None, None) => " for the rest of the run".into(),
+            },
             f.repair_achieved_seconds
                 .map(|a| format!(
                     ", repaired in {}{}",
@@ -227,4 +233,27 @@ fn breakdown(i: &crate::report::Incident) -> String {
         let _ = write!(out, " ({n})");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::{events::EventLog, Recorder};
+    use crate::topology::Topology;
+    use std::time::Duration;
+    use workloads::Time;
+
+    #[test]
+    fn a_crash_undone_by_a_hand_restart_has_its_end_and_an_open_fault_lasts_for_the_rest_of_the_run() {
+        let topo = Topology::from_roles(&[("replica", 3), ("voter", 1), ("client", 1)]);
+        let mut r = Recorder::new(topo, Time::ZERO, Duration::from_secs(10), EventLog::discard());
+        // Injected by hand (no schedule time), then ended by a hand restart.
+        let c = r.fault_started(3, "crash", "replica-1", None, Time::from_millis(2000));
+        r.fault_ended(c, None, Time::from_millis(4000));
+        r.fault_started(0, "omission", "replica-2", Some(5.0), Time::from_millis(5000));
+        let text = render(&r.finish(10.0, false), None);
+        assert!(text.contains("crash replica-1 at 2.000 s until 4.000 s"), "{text}");
+        assert!(text.contains("omission replica-2 at 5.000 s for the rest of the run"), "{text}");
+        assert!(!text.contains("to the end"), "{text}");
+    }
 }

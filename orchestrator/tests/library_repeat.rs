@@ -17,6 +17,11 @@ fn list_and_explain_the_library() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("tmr-masks-one-crash.yaml"), "{text}");
     assert!(!text.contains("INVALID"), "every library file loads: {text}");
+    // Course order (experiments/course.txt), not the alphabet.
+    let at = |name: &str| text.find(name).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert!(at("availability-high-reliability-low.yaml") < at("fault-class-transient.yaml"), "{text}");
+    assert!(at("tmr-masks-one-crash.yaml") < at("byzantine-generals-4-agree.yaml"), "{text}");
+    assert!(at("two-phase-commit-blocks.yaml") < at("three-phase-commit-does-not-block.yaml"), "{text}");
     let out =
         Command::new(EXE).arg("explain").arg(library().join("tmr-masks-one-crash.yaml")).output().unwrap();
     assert!(out.status.success());
@@ -73,6 +78,12 @@ fn repeated_runs_write_each_run_and_the_aggregate() {
     assert!(ci[0].as_f64().unwrap() < agg["repeat"]["mttf_seconds"].as_f64().unwrap());
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<polyline class=\"curve\""));
+    for i in 1..=3 {
+        assert!(
+            html.contains(&format!("href=\"run-{i:03}/report.html\"")),
+            "run {i} linked from the aggregate"
+        );
+    }
 
     // `faultlab report DIR` rebuilds a run's page from its files.
     let run1 = out.join("run-001");

@@ -33,6 +33,10 @@ pub fn num(v: f64) -> String {
         format!("{v:.3}")
     } else if a >= 1e-3 {
         format!("{v:.5}")
+    } else if a >= 1e-6 {
+        // Three significant digits, still without an exponent a class would have to read.
+        let decimals = (2.0 - a.log10().floor()) as usize;
+        format!("{v:.decimals$}")
     } else {
         format!("{v:.3e}")
     };
@@ -56,6 +60,8 @@ pub struct Frame {
     pub x1: f64,
     pub y0: f64,
     pub y1: f64,
+    /// The step between x ticks (None: about ten round ones).
+    pub xstep: Option<f64>,
 }
 
 impl Frame {
@@ -63,7 +69,19 @@ impl Frame {
     pub fn new(height: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> Frame {
         let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
         let y1 = if y1 > y0 { y1 } else { y0 + 1.0 };
-        Frame { width: 900.0, height, left: 60.0, right: 20.0, top: 14.0, bottom: 34.0, x0, x1, y0, y1 }
+        Frame {
+            width: 940.0,
+            height,
+            left: 104.0,
+            right: 20.0,
+            top: 14.0,
+            bottom: 48.0,
+            x0,
+            x1,
+            y0,
+            y1,
+            xstep: None,
+        }
     }
 
     /// Pixel x of data x (clamped to the frame).
@@ -95,22 +113,22 @@ impl Frame {
         )
     }
 
-    /// Axes, grid and tick labels; `ylabel` goes up the left side.
-    pub fn axes(&self, xlabel: &str, ylabel: &str, yticks: &[f64], ytick_fmt: fn(f64) -> String) -> String {
+    /// Axes, grid and tick labels (each y tick with its own label); `ylabel` goes up the left side.
+    pub fn axes_labelled(&self, xlabel: &str, ylabel: &str, yticks: &[(f64, String)]) -> String {
         let mut s = String::new();
         let (l, r, t, b) = (self.left, self.width - self.right, self.top, self.floor());
-        for &v in yticks {
-            let y = self.y(v);
+        for (v, label) in yticks {
+            let y = self.y(*v);
             let _ = write!(
                 s,
                 "<line class=\"grid\" x1=\"{l}\" y1=\"{y:.1}\" x2=\"{r}\" y2=\"{y:.1}\"/>\
                  <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                l - 4.0,
-                y + 4.0,
-                esc(&ytick_fmt(v))
+                l - 6.0,
+                y + 5.0,
+                esc(label)
             );
         }
-        let step = nice_step(self.x1 - self.x0, 10.0);
+        let step = self.xstep.unwrap_or_else(|| nice_step(self.x1 - self.x0, 10.0));
         let mut v = (self.x0 / step).ceil() * step;
         while v <= self.x1 + 1e-9 {
             let x = self.x(v);
@@ -118,8 +136,8 @@ impl Frame {
                 s,
                 "<line class=\"tickline\" x1=\"{x:.1}\" y1=\"{b}\" x2=\"{x:.1}\" y2=\"{:.1}\"/>\
                  <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                b + 4.0,
-                b + 16.0,
+                b + 5.0,
+                b + 21.0,
                 num(v)
             );
             v += step;
@@ -128,11 +146,11 @@ impl Frame {
             s,
             "<rect class=\"frame\" x=\"{l}\" y=\"{t}\" width=\"{:.1}\" height=\"{:.1}\"/>\
              <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text class=\"axis\" transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+             <text class=\"axis\" transform=\"translate(20 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
             r - l,
             b - t,
             (l + r) / 2.0,
-            self.height - 4.0,
+            self.height - 6.0,
             esc(xlabel),
             (t + b) / 2.0,
             esc(ylabel)
@@ -176,6 +194,7 @@ mod tests {
         assert_eq!(num(0.99912), "0.99912");
         assert_eq!(num(12.5), "12.5");
         assert_eq!(num(f64::NAN), "-");
+        assert_eq!(num(5.234e-4), "0.000523");
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! none: one lifetime per run, no assumption about repair.
 
 pub mod stats;
+mod summary;
+
+pub use summary::render_summary;
 
 use crate::experiment::{Experiment, FaultKind, Schedule, Selection, Workload};
 use crate::report::lookup;
@@ -15,7 +18,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use stats::{CurvePoint, Lifetime, MttfEstimate, Spread};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use workloads::seed::splitmix64;
 
@@ -310,11 +312,35 @@ fn tmr_model(
     }
 }
 
+/// Why a series' expectations cannot be judged: a run was interrupted (the
+/// series stopped there) or is invalid. None when every run counts.
+fn series_not_judged(runs: &[RunResult], planned: usize) -> Option<String> {
+    if let Some(r) = runs.iter().find(|r| lookup(&r.report, "interrupted") == Some(1.0)) {
+        return Some(format!("the series was interrupted during run {} of {planned}", r.index));
+    }
+    runs.iter().find(|r| lookup(&r.report, "valid") == Some(0.0)).map(|r| {
+        let why = r
+            .report
+            .pointer("/run_failures/0/reason")
+            .and_then(Value::as_str)
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        format!("run {} is invalid{why}", r.index)
+    })
+}
+
 /// The aggregate report.json: the experiment, one line per run, the
 /// runs' request counts summed, mean availabilities, `repeat`, and `expect`
 /// (a `repeat.*` metric is checked on this report; any other holds when it
-/// held in every run).
-pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &Repeat) -> Value {
+/// held in every run). `planned` is the number of runs asked for; with an
+/// interrupted or invalid run nothing is judged.
+pub fn aggregate(
+    exp: &Experiment,
+    base_seed: u64,
+    runs: &[RunResult],
+    planned: usize,
+    repeat: &Repeat,
+) -> Value {
     let sum = |path: &str| runs.iter().filter_map(|r| lookup(&r.report, path)).sum::<f64>();
     let per_run: Vec<Value> = runs
         .iter()
@@ -328,11 +354,14 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
                 "failures": lookup(&r.report, "failures"),
                 "first_failure_seconds": life.failed.then_some(life.t),
                 "interrupted": lookup(&r.report, "interrupted").map(|v| v != 0.0),
+                "valid": lookup(&r.report, "valid").map(|v| v != 0.0),
                 "passed": run_passed(&r.report),
             })
         })
         .collect();
     let first = runs.first().map(|r| &r.report);
+    let not_judged = series_not_judged(runs, planned);
+    let judged = not_judged.is_none();
     let mut report = json!({
         "experiment": exp.name,
         "concept": exp.concept,
@@ -341,6 +370,8 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
         "duration_seconds": first.and_then(|r| lookup(r, "duration_seconds")),
         "interrupted": runs.iter().any(|r| lookup(&r.report, "interrupted") == Some(1.0)),
         "valid": runs.iter().all(|r| lookup(&r.report, "valid") != Some(0.0)),
+        "not_judged": not_judged,
+        "runs_planned": planned,
         "requests": {
             "total": sum("requests.total"),
             "ok": sum("requests.ok"),
@@ -361,7 +392,13 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
         .map(|e| {
             if e.metric.starts_with("repeat.") {
                 let value = lookup(&report, &e.metric);
-                json!({"metric": e.metric, "condition": e.condition, "value": value, "passed": e.holds(value)})
+                json!({
+                    "metric": e.metric,
+                    "condition": e.condition,
+                    "value": value,
+                    "judged": judged,
+                    "passed": judged && e.holds(value),
+                })
             } else {
                 let held = runs.iter().filter(|r| expectation_held(&r.report, &e.metric)).count();
                 json!({
@@ -369,7 +406,8 @@ pub fn aggregate(exp: &Experiment, base_seed: u64, runs: &[RunResult], repeat: &
                     "condition": e.condition,
                     "value": Value::Null,
                     "runs_passed": held,
-                    "passed": held == runs.len() && !runs.is_empty(),
+                    "judged": judged,
+                    "passed": judged && held == runs.len() && !runs.is_empty(),
                 })
             }
         })
@@ -405,133 +443,6 @@ pub fn passed(aggregate: &Value) -> bool {
             .get("expect")
             .and_then(Value::as_array)
             .is_none_or(|l| l.iter().all(|e| e.get("passed").and_then(Value::as_bool) == Some(true)))
-}
-
-fn num(v: Option<f64>, unit: &str) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.2}{unit}"),
-        _ => "-".into(),
-    }
-}
-
-/// The summary table printed after a series.
-pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
-    let mut s = String::new();
-    let name = aggregate.get("experiment").and_then(Value::as_str).unwrap_or("?");
-    let _ = writeln!(s, "\n{name}: {} runs", repeat.runs);
-    let _ = writeln!(
-        s,
-        "  failures       {} of {} runs had a service failure (time to the first one, censored at the run's end)",
-        repeat.failures, repeat.runs
-    );
-    let [lo, hi] = repeat.mttf_ci;
-    if repeat.mttf_zero_failure_bound {
-        let _ = writeln!(
-            s,
-            "  MTTF           no failure in {:.1} s of runs: MTTF > {} (95% one-sided bound T/ln(1/α))",
-            repeat.exposure_seconds,
-            num(lo, " s")
-        );
-    } else if repeat.mttf_ci_valid {
-        let _ = writeln!(
-            s,
-            "  MTTF           {}  95% CI [{}, {}]  (exponential, χ², {:.1} s watched)",
-            num(repeat.mttf_seconds, " s"),
-            num(lo, " s"),
-            num(hi, " s"),
-            repeat.exposure_seconds
-        );
-    } else {
-        let _ = writeln!(
-            s,
-            "  MTTF           {} ({:.1} s watched); no χ² interval: it assumes a constant hazard, \
-             and TMR's rises (see the model check)",
-            num(repeat.mttf_seconds, " s"),
-            repeat.exposure_seconds
-        );
-    }
-    if let Some(a) = repeat.availability {
-        let _ = writeln!(
-            s,
-            "  availability   mean {:.5}{}, min {:.5}, max {:.5}, stddev {:.5} (by requests)",
-            a.mean,
-            repeat
-                .availability_ci
-                .map(|[lo, hi]| format!(" 95% CI [{lo:.5}, {hi:.5}] (t over {} runs)", a.n))
-                .unwrap_or_default(),
-            a.min,
-            a.max,
-            a.stddev
-        );
-    }
-    let end = aggregate
-        .get("duration_seconds")
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| repeat.reliability_curve.last().map_or(0.0, |p| p.t));
-    let mut line = String::from("  R(t)          ");
-    for k in 1..=4 {
-        let t = end * k as f64 / 4.0;
-        if let Some(p) = stats::curve_at(&repeat.reliability_curve, t) {
-            let _ = write!(line, " R({t:.1}s) = {:.2} [{:.2}, {:.2}]", p.r, p.lo, p.hi);
-        }
-    }
-    let _ = writeln!(s, "{line}");
-    if let Some(m) = &repeat.tmr_model {
-        let _ = writeln!(
-            s,
-            "  replicas       {} crashes in {:.1} replica-seconds: 1/λ = {} (file: {}), 95% CI [{}, {}]",
-            m.replica_failures,
-            m.replica_exposure_seconds,
-            num(m.replica_mttf_seconds, " s"),
-            num(m.nominal_replica_mttf_seconds, " s"),
-            num(m.replica_mttf_ci[0], " s"),
-            num(m.replica_mttf_ci[1], " s"),
-        );
-        let _ = writeln!(
-            s,
-            "  MTTF_TMR       measured {}; model 5/(6λ) = {} with the measured λ, {} with the file's: \
-             shorter than one replica's 1/λ",
-            num(m.mttf_tmr_measured_seconds, " s"),
-            num(m.mttf_tmr_model_seconds, " s"),
-            num(m.mttf_tmr_nominal_seconds, " s"),
-        );
-        if let Some(c) = &m.model_check {
-            let _ = writeln!(
-                s,
-                "  model check    R_TMR measured vs 3R²−2R³, R = exp(−λ̂t), λ̂ = {:.4}/s from the replicas' lifetimes: \
-                 max deviation {:.3} at {:.1} s; {}",
-                c.lambda_per_second,
-                c.max_deviation,
-                c.max_deviation_at_seconds,
-                match c.first_outside_at_seconds {
-                    None => "the model stays inside the 95% band".to_string(),
-                    Some(t) => format!("the model leaves the 95% band at {t:.1} s"),
-                }
-            );
-        }
-        let _ = writeln!(s, "  {:>8} {:>10} {:>14} {:>16}", "t", "R replica", "3R²−2R³", "R_TMR measured");
-        for p in &m.comparison {
-            let _ = writeln!(
-                s,
-                "  {:>7.1}s {:>10.3} {:>14.3} {:>9.3} [{:.2}, {:.2}]",
-                p.t, p.r_replica, p.r_tmr_model, p.r_tmr_measured, p.r_tmr_lo, p.r_tmr_hi
-            );
-        }
-    }
-    for e in aggregate.get("expect").and_then(Value::as_array).into_iter().flatten() {
-        let _ = writeln!(
-            s,
-            "  expect         {} {}: {}  {}",
-            e.get("metric").and_then(Value::as_str).unwrap_or(""),
-            e.get("condition").and_then(Value::as_str).unwrap_or(""),
-            match e.get("runs_passed").and_then(Value::as_u64) {
-                Some(k) => format!("held in {k} of {} runs", repeat.runs),
-                None => e.get("value").map(|v| v.to_string()).unwrap_or_default(),
-            },
-            if e.get("passed").and_then(Value::as_bool) == Some(true) { "PASS" } else { "FAIL" }
-        );
-    }
-    s
 }
 
 /// What a series produced.
@@ -581,7 +492,7 @@ pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> R
     }
     let model = tmr_model_replicas(exp);
     let repeat = summarise(&runs, model.as_ref().map(|(r, m)| (r.as_slice(), *m)));
-    let report = aggregate(exp, base, &runs, &repeat);
+    let report = aggregate(exp, base, &runs, n, &repeat);
     if let Some(dir) = &opts.out_dir {
         crate::report::write(dir, &report)?;
     }
@@ -740,7 +651,7 @@ mod tests {
         let exp = crate::experiment::parse_str(std::path::Path::new("x.yaml"), text).unwrap();
         let reps = runs(vec![report(Some(10.0), &[], 0.9), report(None, &[], 1.0)]);
         let r = summarise(&reps, None);
-        let agg = aggregate(&exp, 42, &reps, &r);
+        let agg = aggregate(&exp, 42, &reps, 2, &r);
         assert_eq!(lookup(&agg, "repeat.runs"), Some(2.0));
         assert_eq!(lookup(&agg, "requests.total"), Some(200.0));
         let expect = agg["expect"].as_array().unwrap();
@@ -752,5 +663,31 @@ mod tests {
         let text = render_summary(&agg, &r);
         assert!(text.contains("1 of 2 runs had a service failure"), "{text}");
         assert!(text.contains("MTTF"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_series_is_not_judged_and_never_shows_green() {
+        let text = "name: x\nduration: 60s\nworkload: { kind: tmr, rate: 100/s }\nexpect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \">= 1\"\n";
+        let exp = crate::experiment::parse_str(std::path::Path::new("x.yaml"), text).unwrap();
+        let mut second = report(None, &[], 1.0);
+        second["interrupted"] = json!(true);
+        let reps = runs(vec![report(Some(10.0), &[], 0.9), second]);
+        let r = summarise(&reps, None);
+        let agg = aggregate(&exp, 42, &reps, 5, &r);
+        assert_eq!(agg["not_judged"], "the series was interrupted during run 2 of 5");
+        let expect = agg["expect"].as_array().unwrap();
+        assert!(expect.iter().all(|e| e["judged"] == false && e["passed"] == false), "{expect:?}");
+        assert!(!passed(&agg));
+        let text = render_summary(&agg, &r);
+        assert!(text.contains("NOT JUDGED") && !text.contains("PASS"), "{text}");
+        let html = crate::html::render(&agg, &[]);
+        assert!(html.contains("Interrupted during run 2 of 5"), "{html}");
+        // The completed run may show green in the runs table; no expectation does.
+        assert!(!html.contains("all hold") && !html.contains("<td class=\"pass\">PASS"), "{html}");
+        // One run of one: the noun agrees.
+        let one = runs(vec![report(None, &[], 1.0)]);
+        let r1 = summarise(&one, None);
+        let text = render_summary(&aggregate(&exp, 42, &one, 1, &r1), &r1);
+        assert!(text.contains("0 of 1 run had") && text.contains("x: 1 run\n"), "{text}");
     }
 }

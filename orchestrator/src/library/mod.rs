@@ -4,64 +4,18 @@
 //! file's `concept`, `description`, fault list and `expect:`, plus a table
 //! of what each report.json metric means.
 
+mod list;
+mod meanings;
+
+pub use list::{entries, render_list, Entry, ListError, COURSE_FILE};
+pub use meanings::metric_meaning;
+
 use crate::experiment::{
     CmpOp, Expectation, Experiment, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule, Selection,
     Workload,
 };
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// One row of `faultlab list`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
-    pub file: PathBuf,
-    /// The concept, or the error that kept the file from loading.
-    pub concept: Result<String, String>,
-    pub duration: Option<Duration>,
-}
-
-/// The experiment files (`*.yaml`, `*.yml`) of `dir`, sorted by file name.
-pub fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    Ok(files
-        .into_iter()
-        .map(|file| match crate::experiment::load(&file) {
-            Ok(exp) => Entry {
-                concept: Ok(exp.concept.clone().unwrap_or_else(|| "(no concept given)".into())),
-                duration: Some(exp.duration),
-                file,
-            },
-            Err(e) => Entry { concept: Err(e.message), duration: None, file },
-        })
-        .collect())
-}
-
-/// The library as a table: file, duration, concept.
-pub fn render_list(entries: &[Entry]) -> String {
-    let name = |e: &Entry| e.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let w = entries.iter().map(|e| name(e).len()).max().unwrap_or(4).max(4);
-    let mut s = String::new();
-    let _ = writeln!(s, "{:<w$}  {:>8}  concept", "file", "duration");
-    for e in entries {
-        let dur = e.duration.map(secs).unwrap_or_else(|| "-".into());
-        let concept = match &e.concept {
-            Ok(c) => c.clone(),
-            Err(msg) => format!("INVALID: {msg}"),
-        };
-        let _ = writeln!(s, "{:<w$}  {dur:>8}  {concept}", name(e));
-    }
-    let _ = writeln!(
-        s,
-        "\n{} experiments. `faultlab explain FILE` says what each shows; `faultlab run FILE` runs it.",
-        entries.len()
-    );
-    s
-}
 
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -328,14 +282,21 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
                 let names: Vec<&str> = others.iter().map(|o| o.target.as_str()).collect();
                 let lying =
                     f.kind == FaultKind::Byzantine && others.iter().all(|o| o.kind == FaultKind::Byzantine);
+                let crashes = f.kind == FaultKind::Crash && others.iter().all(|o| o.kind == FaultKind::Crash);
                 return format!(
-                    "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {k} \
-                     that {} replicas mask: {}.",
+                    "{row}{back}. Together with {} that makes {} faulty replicas at once, more than the {} \
+                     that a majority voter over {} replicas masks (it needs 2k+1 replicas for k faults): {}.",
                     names.join(" and "),
                     others.len() + 1,
+                    crate::words::count(k as f64, "fault"),
                     p.replicas,
                     if lying {
                         "if they tell the same lie they outvote the truth and wrong answers reach the client"
+                    } else if crashes {
+                        "the voter finds no majority, so requests fail and availability drops until they \
+                         recover (but no wrong answer gets through). Failing here is the majority voter's \
+                         doing: crashed replicas are only silent, and against crashes k+1 replicas would \
+                         suffice if the voter could tell a missing reply and passed on the one it got"
                     } else {
                         "the voter finds no majority, so requests fail and availability drops until they \
                          recover (but no wrong answer gets through)"
@@ -351,9 +312,19 @@ fn watch_phrase(exp: &Experiment, f: &FaultPlan) -> String {
                 FaultKind::Slow | FaultKind::Delay => {
                     "; the late replica's answers miss the vote, the timely majority decides".into()
                 }
+                FaultKind::Crash => format!(
+                    "; the {} replicas left still agree, so the voter forwards the majority's answer: \
+                     availability stays near 1 (at most a short blip at the instant of the crash) and the \
+                     verdicts move from unanimous to majority. A crashed replica is only silent: against \
+                     crashes k+1 replicas mask k if the voter can tell a missing reply; this majority voter \
+                     needs 2k+1 ({} replicas mask {k}), what masking a liar takes too",
+                    p.replicas - 1,
+                    p.replicas
+                ),
                 _ => format!(
-                    "; {} replicas mask {k} faulty one{}: while no more than that are faulty at once, \
-                     availability stays at 100 % and the verdicts move from unanimous to majority",
+                    "; a majority voter over {} replicas masks {k} faulty one{}: while no more than that are \
+                     faulty at once, availability stays near 1 (at most a short blip as the fault starts) and \
+                     the verdicts move from unanimous to majority",
                     p.replicas,
                     if k == 1 { "" } else { "s" }
                 ),
@@ -391,8 +362,10 @@ fn overlapping_replica_faults<'a>(exp: &'a Experiment, f: &FaultPlan) -> Vec<&'a
 fn general_watch(exp: &Experiment) -> String {
     if crate::repeat::tmr_model_replicas(exp).is_some() {
         return "- All along: nothing is repaired, so the service fails for good when the second replica \
-                crashes. One run is one story: run the file with --repeat 20 and the report puts the measured \
-                R_TMR(t) beside 3R² − 2R³ (from one replica's measured R(t)) and MTTF_TMR beside 5/(6λ)."
+                crashes. One run is one story: run the file with --repeat 20 and the report draws the measured \
+                R_TMR(t) (Kaplan–Meier) beside the model curves e^(−λt) for one replica and \
+                3e^(−2λt) − 2e^(−3λt) for TMR, with λ = 1/MTTF of the file's crash schedule, and MTTF_TMR \
+                beside 5/(6λ)."
             .into();
     }
     match &exp.workload {
@@ -440,161 +413,14 @@ fn is_ratio(metric: &str) -> bool {
     metric.starts_with("availability") || metric.ends_with("query_accuracy") || metric.ends_with("ratio")
 }
 
-/// What a report.json metric means, in a sentence.
-pub fn metric_meaning(metric: &str) -> String {
-    let last = metric.rsplit('.').next().unwrap_or(metric);
-    let exact: &[(&str, &str)] = &[
-        ("availability", "the fraction of requests answered correctly within the deadline"),
-        ("availability_time", "the fraction of the run's time the service was up (1 minus the outages' total length over the run)"),
-        ("availability_model", "MTTF / (MTTF + MTTR) computed from the file's fault schedule, to compare with the measured availability"),
-        ("failures", "how many times the service failed (outages: from the first request without a correct reply to the next one answered)"),
-        ("availability_model_with_restart", "the model with the measured restart time added to every repair, MTTF / (MTTF + MTTR + restart): the one to compare the measured availability with, since every restart costs real time"),
-        ("failures_excluding_host_stalls", "outages that do not coincide with a stall of the host (the orchestrator's or an agent's loop running 25 ms or more late): a busy host's hiccups cannot fail a condition on this one"),
-        ("valid", "1 when the run really ran as written: no agent died or went silent outside a fault, every fault was executed, the clients kept sending"),
-        ("mttf_seconds", "mean time to failure: total up time divided by the number of outages"),
-        ("mttr_seconds", "mean time to repair: total outage time divided by the number of outages"),
-        ("mttf_ci", "the 95% chi-square interval of the MTTF; it assumes exponential up times (a constant failure rate)"),
-        ("mttr_ci", "the 95% chi-square interval of the MTTR; it assumes exponential down times"),
-        ("availability_exponential_ci", "the 95% interval of the steady-state availability MTTF / (MTTF + MTTR) from the run's up and down times, assuming both exponential: compare it with availability_model"),
-        ("availability_ci", "the 95% interval of the availability, from batch means over the run's 100 ms windows"),
-        ("availability_time_ci", "the 95% interval of availability_time, from batch means over the run's 100 ms windows"),
-        ("requests.total", "requests the clients sent"),
-        ("requests.ok", "requests answered correctly within the deadline"),
-        ("requests.failed", "requests with no correct reply in time (lost, late, or the voter could not decide)"),
-        ("requests.wrong", "wrong answers that reached the client: a fault that was not masked but passed on as the truth"),
-        ("tmr.unanimous", "votes where every replica agreed"),
-        ("tmr.majority", "votes where a majority agreed and the odd one out was outvoted: a fault masked"),
-        ("tmr.no_majority", "votes where no majority agreed: the voter could not answer"),
-        ("tmr.state_transfers", "restarted replicas that fetched the state from their peers before voting again"),
-        ("detector.false_suspicions", "times a detector suspected a node that was in fact alive (a mistake)"),
-        ("detector.query_accuracy", "P_A: the fraction of time a live node is trusted"),
-        ("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
-        ("checkpointing.orphans", "messages received but, after the rollback, never sent: their receivers had to roll back too"),
-        ("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
-        ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
-        ("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
-        ("checkpointing.replayed", "logged messages replayed to the recovering process"),
-        ("checkpointing.cost_seconds", "what fault tolerance cost: time spent checkpointing plus work lost to rollbacks, the quantity Young's interval minimises"),
-        ("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
-        ("byzantine.instances", "rounds of agreement run (one per value the commander sends)"),
-        ("byzantine.disagreements", "rounds in which loyal generals decided different values: agreement broken"),
-        ("byzantine.validity_violations", "rounds with a loyal commander in which a loyal general decided something other than the commander's value"),
-        ("byzantine.validity", "1 when every loyal general followed a loyal commander"),
-        ("byzantine.traitor_commander", "rounds in which the commander was the traitor and a loyal lieutenant received its lie (conflicting values)"),
-        ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor and a loyal lieutenant received its lie (conflicting values)"),
-        ("commit.committed", "transactions that committed"),
-        ("commit.blocked", "participants that voted yes and then had to wait, unable to commit or abort on their own (blocked)"),
-        ("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
-        ("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
-        ("commit.undecided", "transactions started that no participant had decided by the end of the run: participants left hanging"),
-        ("commit.hung", "transactions still undecided at the end that had waited longer than any transaction took to be decided: left hanging, not merely in flight"),
-        ("commit.max_termination_seconds", "the longest from a transaction's start to its decision by the termination protocol: how long participants waited for the silent coordinator"),
-        ("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
-        ("rpc.duplicate_executions", "calls the server executed more than once (retries of calls whose reply was lost)"),
-        ("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
-        ("rpc.lost_replies", "replies lost on the way back to the client"),
-        ("repeat.runs", "how many runs the series made"),
-        ("repeat.mttf_seconds", "the MTTF estimated over all runs, from each run's time to its first failure"),
-    ];
-    if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
-        return (*m).to_string();
-    }
-    // The executed faults, in the order they ran: `faults.1.at_seconds` exists once two have.
-    if let Some((n, field)) = metric.strip_prefix("faults.").and_then(|r| r.split_once('.')) {
-        let nth =
-            n.parse::<usize>().map_or_else(|_| n.to_string(), |i| format!("fault number {} to run", i + 1));
-        match field {
-            "at_seconds" => return format!("when {nth} was injected, in seconds (null: fewer faults ran)"),
-            "until_seconds" => return format!("when {nth} ended, in seconds (null: it lasted to the end)"),
-            _ => {}
-        }
-    }
-    // A node by name: `nodes.replica-2.crashes`.
-    if let Some((node, field)) = metric.strip_prefix("nodes.").and_then(|r| r.rsplit_once('.')) {
-        match field {
-            "crashes" => return format!("times {node} was crashed: the fault reached its target"),
-            "recoveries" => return format!("times {node} came back after a crash"),
-            "down_seconds" => return format!("how long {node} was down, in seconds"),
-            _ => {}
-        }
-    }
-    let prefix: &[(&str, &str)] = &[
-        ("latency_seconds", "the time from sending a request to its correct reply, in seconds"),
-        ("recovery_seconds", "how long outages lasted, from the first failed request to the next correct reply, in seconds"),
-        ("detector.detection_seconds", "T_D: the time from a crash to the detector's permanent suspicion, in seconds"),
-        ("detector.mistake_recurrence_seconds", "E[T_MR]: the mean time between two wrong suspicions"),
-        ("detector.mistake_duration_seconds", "E[T_M]: how long a wrong suspicion lasts on average"),
-        ("checkpointing.checkpoints", "checkpoints written to stable storage"),
-        ("checkpointing.overhead_seconds", "time spent checkpointing instead of working"),
-        ("checkpointing.rollback_distance", "how many checkpoints a process went back when it rolled back (the domino effect makes this large)"),
-        ("checkpointing.lost_work_seconds", "work done after the recovery line and thrown away by the rollback, in seconds"),
-        ("checkpointing.rollbacks", "processes rolled back"),
-        ("checkpointing.logged_messages", "messages written to the message log"),
-        ("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
-        ("checkpointing.bytes", "bytes written to stable storage"),
-        ("repeat.reliability_curve", "R(t), the probability of no service failure up to t, from the repeated runs"),
-        ("repeat.availability", "availability across the repeated runs"),
-    ];
-    if let Some((_, m)) = prefix.iter().find(|(k, _)| metric.starts_with(k)) {
-        return format!("{m}{}", stat_suffix(last));
-    }
-    // Workloads added later: guess from the word.
-    let words: &[(&str, &str)] = &[
-        ("duplicate", "requests executed more than once"),
-        ("block", "participants left waiting, unable to decide"),
-        ("agree", "whether the loyal nodes agreed"),
-        ("wrong", "wrong results"),
-        ("suspicion", "suspicions raised by failure detectors"),
-    ];
-    if let Some((_, m)) = words.iter().find(|(w, _)| metric.contains(w)) {
-        return format!("{m} (report.json `{metric}`)");
-    }
-    format!("the report.json value `{metric}`")
-}
-
-fn stat_suffix(last: &str) -> &'static str {
-    match last {
-        "p50" => " (median)",
-        "p95" => " (95th percentile)",
-        "p99" => " (99th percentile)",
-        "max" => " (the largest)",
-        "mean" => " (the mean)",
-        "count" => " (how many)",
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
     fn library() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
-    }
-
-    #[test]
-    fn list_covers_the_library_sorted() {
-        let entries = entries(&library()).unwrap();
-        assert!(entries.len() >= 5, "{entries:?}");
-        let names: Vec<_> = entries.iter().map(|e| e.file.clone()).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
-        let table = render_list(&entries);
-        assert!(table.contains("tmr-masks-one-crash.yaml"), "{table}");
-        assert!(table.contains("30 s"), "{table}");
-        assert!(table.lines().next().unwrap().starts_with("file"));
-    }
-
-    #[test]
-    fn a_broken_file_is_listed_with_its_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bad.yaml"), "name: x\nbogus: 1\n").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "not an experiment").unwrap();
-        let entries = entries(dir.path()).unwrap();
-        assert_eq!(entries.len(), 1);
-        assert!(render_list(&entries).contains("INVALID"));
     }
 
     #[test]
@@ -604,10 +430,12 @@ mod tests {
         let file = exp.path.display().to_string();
         assert!(raw.lines().filter(|l| !l.contains(&file)).all(|l| l.chars().count() <= 80), "{raw}");
         let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(text.contains("CONCEPT") && text.contains("k-fault tolerance"), "{text}");
+        assert!(text.contains("CONCEPT") && text.contains("TMR and voters"), "{text}");
         assert!(text.contains("at 10 s for 5 s, replica-2 crashes"), "{text}");
         assert!(text.contains("row turn red"), "{text}");
-        assert!(text.contains("availability stays at 100 %"), "{text}");
+        assert!(text.contains("availability stays near 1"), "{text}");
+        assert!(text.contains("k+1 replicas mask k") && text.contains("needs 2k+1"), "{text}");
+        assert!(!text.contains("100 %"), "masking, not a promise of 100 %: {text}");
         assert!(text.contains("loses 30 % of the messages it sends"), "{text}");
         assert!(text.contains("availability at least 0.999 (99.9 %)"), "{text}");
         assert!(text.contains("requests.wrong exactly 0: wrong answers that reached the client"), "{text}");
@@ -644,7 +472,8 @@ mod tests {
         let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(t.contains("Together with replica-3 that makes 2 faulty replicas at once"), "{t}");
         assert!(t.contains("no majority"), "{t}");
-        assert!(!t.contains("availability stays at 100 %"), "{t}");
+        assert!(!t.contains("availability stays near 1"), "{t}");
+        assert!(t.contains("the majority voter's doing"), "{t}");
         assert!(t.contains("a single voter compares their answers and passes on"), "{t}");
     }
 
@@ -655,20 +484,5 @@ mod tests {
         let t = explain(&exp).split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(t.contains("at a random time (exponential, mean 10 s), replica-2 crashes for good"), "{t}");
         assert!(t.contains("--repeat 20"), "{t}");
-    }
-
-    #[test]
-    fn metric_meanings_cover_the_report() {
-        assert!(metric_meaning("recovery_seconds.p95").contains("95th percentile"));
-        assert!(metric_meaning("checkpointing.rollback_distance.max").contains("domino"));
-        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
-        assert!(metric_meaning("whatever.x").contains("`whatever.x`"));
-        assert!(metric_meaning("commit.blocked").contains("blocked"));
-        assert!(metric_meaning("failures_excluding_host_stalls").contains("stall"));
-        assert!(metric_meaning("valid").contains("agent died"));
-        assert!(metric_meaning("nodes.voter-1.crashes").contains("voter-1 was crashed"));
-        assert!(metric_meaning("nodes.voter-1.down_seconds").contains("voter-1 was down"));
-        assert!(metric_meaning("faults.1.at_seconds").contains("fault number 2 to run was injected"));
-        assert!(metric_meaning("rpc.duplicate_executions").contains("more than once"));
     }
 }

@@ -54,33 +54,32 @@ impl Plugin for HeartbeatParams {
 
 impl Validate for HeartbeatFile {
     const DETECTOR: bool = true;
+
     /// `kind: heartbeat`: `nodes` nodes watching each other with `detector`.
     fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)> {
         let w = self;
-        {
-            let nodes = w.nodes.unwrap_or(4);
-            if nodes < 2 {
-                return Err(cx.value_err("workload.nodes", format!("nodes must be 2 or more; got {nodes}")));
-            }
-            // Every node heartbeats every other one each interval: the
-            // traffic grows with the square of the group (the backend's node
-            // limit is checked with the rest of the topology).
-            let per_second = (nodes * (nodes - 1)) as f64 / detector.interval.as_secs_f64();
-            if per_second > MAX_HEARTBEATS_PER_SECOND {
-                return Err(cx.value_err(
-                    "workload.nodes",
-                    format!(
-                        "{nodes} nodes heartbeating every {} send {per_second:.0} heartbeats/s, over the limit \
-                         of {MAX_HEARTBEATS_PER_SECOND:.0}/s that keeps a 2-core machine's detection times \
-                         honest (measured: 9,920/s made no false suspicion, 22,560/s made thousands, a late \
-                         heartbeat from an overloaded host reading as a failure); use fewer nodes or a \
-                         longer `detector.interval`",
-                        Dur(detector.interval)
-                    ),
-                ));
-            }
-            let topology = Topology::from_roles(&[("node", nodes)]);
-            Ok((Workload::Heartbeat(HeartbeatParams { nodes, detector }), topology))
+        let nodes = w.nodes.unwrap_or(4);
+        if nodes < 2 {
+            return Err(cx.value_err("workload.nodes", format!("nodes must be 2 or more; got {nodes}")));
         }
+        // Every node heartbeats every other one each interval: the
+        // traffic grows with the square of the group (the backend's node
+        // limit is checked with the rest of the topology).
+        let per_second = (nodes * (nodes - 1)) as f64 / detector.interval.as_secs_f64();
+        if per_second > MAX_HEARTBEATS_PER_SECOND {
+            return Err(cx.value_err(
+                "workload.nodes",
+                format!(
+                    "{nodes} nodes heartbeating every {} send {per_second:.0} heartbeats/s, over the limit \
+                     of {MAX_HEARTBEATS_PER_SECOND:.0}/s that keeps a 2-core machine's detection times \
+                     honest (measured: 9,920/s made no false suspicion, 22,560/s made thousands, a late \
+                     heartbeat from an overloaded host reading as a failure); use fewer nodes or a \
+                     longer `detector.interval`",
+                    Dur(detector.interval)
+                ),
+            ));
+        }
+        let topology = Topology::from_roles(&[("node", nodes)]);
+        Ok((Workload::Heartbeat(HeartbeatParams { nodes, detector }), topology))
     }
 }

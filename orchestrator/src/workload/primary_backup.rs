@@ -74,6 +74,7 @@ impl Plugin for PrimaryBackupParams {
 
 impl Validate for PrimaryBackupFile {
     const DETECTOR: bool = true;
+
     /// `kind: primary-backup`: replicas, one client, and `detector` on the replicas.
     fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)> {
         let w = self;

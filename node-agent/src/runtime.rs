@@ -8,17 +8,15 @@ use crate::proto::{AgentConfig, AgentStats, Down, Up};
 use crate::stable::Stable;
 use crate::transport::{self, Inbound, Outbox, TransportCounters};
 use crate::AgentError;
-use bytes::Bytes;
-use faults::{FaultId, Interposer, MessageFault, ReceiveDecision, SendDecision};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use driver::Driver;
+use faults::{FaultId, Interposer, MessageFault};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
-use workloads::{Effects, Node, NodeId, Observation, Time, TimerId};
+use workloads::{Node, NodeId, Observation, Time};
 
 /// Observations buffered beyond this are sent up without waiting for the tick.
 const OBSERVATION_BATCH: usize = 4096;
@@ -26,8 +24,6 @@ const OBSERVATION_BATCH: usize = 4096;
 const INBOUND_QUEUE: usize = 1024;
 /// Inbound batches handled before the loop looks at control, timers and ticks again.
 const INBOUND_BURST: usize = 64;
-/// Timers and delayed messages handled per wake-up at most.
-const FIRE_BURST: usize = 16 * 1024;
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything `Configure` set up, waiting for `Start`.
@@ -191,32 +187,17 @@ fn name(down: &Down) -> &'static str {
     }
 }
 
-/// A message the interposer held back, already encoded.
-type Delayed = Reverse<(Time, u64, NodeId, Bytes)>;
-
-/// The event loop's state: the node, its interposer, timers, delayed
-/// messages, buffered observations and the outgoing links.
+/// The event loop's state: the node's driver, the outgoing links and what
+/// goes up to the orchestrator.
 struct Runtime<N: Node> {
-    me: NodeId,
-    node: N,
-    interposer: Interposer,
-    effects: Effects<N::Msg>,
+    driver: Driver<N>,
     outbox: Outbox,
     inbound: mpsc::Receiver<Inbound<N::Msg>>,
     counters: Arc<TransportCounters>,
-    timers: BinaryHeap<Reverse<(Time, u64, TimerId)>>,
-    delayed: BinaryHeap<Delayed>,
-    /// Received messages a slow rule holds back: (when, as from whom, copies),
-    /// in handling order (the interposer keeps them FIFO).
-    held: VecDeque<(Time, NodeId, N::Msg, u32)>,
-    /// Breaks ties so equal deadlines keep the order they were set in.
-    seq: u64,
-    loopback: VecDeque<N::Msg>,
     observations: Vec<(Time, Observation)>,
     flush_interval: Duration,
     /// The worst lateness of the loop's tick since the last stats.
     worst_lag: Option<(Time, Duration)>,
-    received: u64,
     /// The node's stable storage.
     stable: Stable,
     /// A stable-storage write failed: the node's guarantees are gone, so the agent stops.
@@ -227,22 +208,13 @@ impl<N: Node> Runtime<N> {
     fn new(node: N, c: Configured<N::Msg>, stable: Stable) -> Self {
         let outbox = Outbox::new(c.cfg.node, &c.token, &c.cfg.peers, c.counters.clone());
         Runtime {
-            me: c.cfg.node,
-            node,
-            interposer: c.interposer,
-            effects: Effects::new(),
+            driver: Driver::new(node, c.interposer),
             outbox,
             inbound: c.inbound,
             counters: c.counters,
-            timers: BinaryHeap::new(),
-            delayed: BinaryHeap::new(),
-            held: VecDeque::new(),
-            seq: 0,
-            loopback: VecDeque::new(),
             observations: Vec::new(),
             flush_interval: c.cfg.flush_interval.max(Duration::from_millis(1)),
             worst_lag: None,
-            received: 0,
             stable,
             fatal: None,
         }
@@ -250,11 +222,8 @@ impl<N: Node> Runtime<N> {
 
     /// Runs the node until `Shutdown` (Ok) or a failure of the control channel.
     async fn run(&mut self, control: &mut Control, dog: &mut Watchdog) -> Result<(), AgentError> {
-        let now = monotonic_now();
-        let clock = self.interposer.node_clock(now);
-        self.node.on_start(clock, &mut self.effects);
-        self.apply_effects(now);
-        self.outbox.flush();
+        self.driver.start(monotonic_now());
+        self.carry_out();
 
         let mut tick = tokio::time::interval(self.flush_interval.min(dog.period()));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -264,7 +233,7 @@ impl<N: Node> Runtime<N> {
         let mut wake = PreciseTimer::new()?;
 
         loop {
-            match self.next_deadline() {
+            match self.driver.poll_timeout() {
                 Some(t) => wake.arm(t)?,
                 None => wake.disarm()?,
             }
@@ -275,8 +244,8 @@ impl<N: Node> Runtime<N> {
                 down = control.recv() => {
                     dog.feed();
                     match down? {
-                        Down::Install { id, fault } => install(&mut self.interposer, id, fault),
-                        Down::Remove { id } => self.interposer.remove(id),
+                        Down::Install { id, fault } => self.driver.install(id, fault),
+                        Down::Remove { id } => self.driver.remove(id),
                         Down::Ping => {}
                         Down::Shutdown => {
                             self.flush_observations(control);
@@ -290,7 +259,7 @@ impl<N: Node> Runtime<N> {
                 }
                 fired = wake.fired(), if wake.armed().is_some() => {
                     fired?;
-                    self.fire_due();
+                    self.driver.handle_timeout(monotonic_now());
                 }
                 at = tick.tick() => {
                     let now = Instant::now();
@@ -318,8 +287,10 @@ impl<N: Node> Runtime<N> {
                     }
                 }
             }
-            self.drain_loopback();
-            self.outbox.flush();
+            if self.driver.has_loopback() {
+                self.driver.handle_timeout(monotonic_now());
+            }
+            self.carry_out();
             if self.observations.len() >= OBSERVATION_BATCH {
                 self.flush_observations(control);
             }
@@ -330,129 +301,30 @@ impl<N: Node> Runtime<N> {
         }
     }
 
-    fn next_deadline(&self) -> Option<Time> {
-        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let d = self.delayed.peek().map(|Reverse((t, _, _, _))| *t);
-        let h = self.held.front().map(|(t, ..)| *t);
-        [t, d, h].into_iter().flatten().min()
-    }
-
-    /// Fires every timer and releases every delayed message that is due, in
-    /// deadline order (timers set by a firing timer with no delay fire too).
-    fn fire_due(&mut self) {
-        // Bounded so a node that keeps setting zero-length timers cannot
-        // starve control and inbound messages; the rest fires next round.
-        for _ in 0..FIRE_BURST {
-            let now = monotonic_now();
-            if self.held.front().is_some_and(|(t, ..)| *t <= now) {
-                if let Some((_, from, msg, copies)) = self.held.pop_front() {
-                    self.handle(now, from, msg, copies);
-                }
-                continue;
-            }
-            let timer_due = self.timers.peek().is_some_and(|Reverse((t, _, _))| *t <= now);
-            let delayed_due = self.delayed.peek().is_some_and(|Reverse((t, _, _, _))| *t <= now);
-            let timer_first = match (self.timers.peek(), self.delayed.peek()) {
-                (Some(Reverse((a, _, _))), Some(Reverse((b, _, _, _)))) => a <= b,
-                _ => true,
-            };
-            if timer_due && (timer_first || !delayed_due) {
-                if let Some(Reverse((_, _, id))) = self.timers.pop() {
-                    let clock = self.interposer.node_clock(now);
-                    self.node.on_timer(clock, id, &mut self.effects);
-                    self.apply_effects(now);
-                }
-            } else if delayed_due {
-                if let Some(Reverse((_, _, to, frame))) = self.delayed.pop() {
-                    self.release(to, frame);
-                }
-            } else {
-                return;
-            }
-        }
-    }
-
-    /// Puts a delayed message on the wire (or back into this node).
-    fn release(&mut self, to: NodeId, frame: Bytes) {
-        if to == self.me {
-            // Rare: a delayed message to itself; decode it back.
-            if let Ok(msg) = postcard::from_bytes::<N::Msg>(frame.get(4..).unwrap_or_default()) {
-                self.loopback.push_back(msg);
-            }
-        } else {
-            self.outbox.push_frame(to, &frame);
-        }
-    }
-
     fn deliver_batch(&mut self, from: NodeId, msgs: Vec<N::Msg>) {
-        for msg in msgs {
-            self.received += 1;
-            self.deliver(from, msg);
-        }
-    }
-
-    fn deliver(&mut self, from: NodeId, msg: N::Msg) {
         let now = monotonic_now();
-        match self.interposer.receive(now, from) {
-            ReceiveDecision::Drop => {}
-            ReceiveDecision::Deliver { at, from, copies } if at <= now => self.handle(now, from, msg, copies),
-            ReceiveDecision::Deliver { at, from, copies } => self.held.push_back((at, from, msg, copies)),
+        for msg in msgs {
+            self.driver.handle_message(now, from, msg);
         }
     }
 
-    /// Hands a message to the node (twice when duplicated), on the node's clock.
-    fn handle(&mut self, now: Time, from: NodeId, msg: N::Msg, copies: u32) {
-        let clock = self.interposer.node_clock(now);
-        for _ in 1..copies {
-            self.node.on_message(clock, from, msg.clone(), &mut self.effects);
+    /// Carries out what the driver asked for: stable writes, then sends.
+    fn carry_out(&mut self) {
+        let mut writes = Vec::new();
+        while let Some(w) = self.driver.poll_stable_write() {
+            writes.push(w);
         }
-        self.node.on_message(clock, from, msg, &mut self.effects);
-        self.apply_effects(now);
-    }
-
-    fn drain_loopback(&mut self) {
-        // Bounded so a node that keeps messaging itself cannot starve the loop.
-        for _ in 0..4096 {
-            let Some(msg) = self.loopback.pop_front() else { return };
-            let me = self.me;
-            self.deliver(me, msg);
-        }
-    }
-
-    /// Carries out what the node asked for in the call made at `now`.
-    fn apply_effects(&mut self, now: Time) {
-        // Stable writes first: nothing sent may depend on state a crash would lose.
-        if !self.effects.stable.is_empty() {
-            if let Err(e) = self.stable.write(self.effects.stable.drain(..)) {
-                self.effects.sends.clear();
+        if !writes.is_empty() {
+            if let Err(e) = self.stable.write(writes) {
+                self.driver.discard_transmits();
                 self.fatal.get_or_insert(AgentError::Io(e));
             }
         }
-        for (to, msg) in self.effects.sends.drain(..) {
-            match self.interposer.on_send(now, to, msg) {
-                SendDecision::Drop => {}
-                SendDecision::Deliver { at, msg } if at <= now => {
-                    if to == self.me {
-                        self.loopback.push_back(msg);
-                    } else {
-                        self.outbox.push(to, &msg);
-                    }
-                }
-                SendDecision::Deliver { at, msg } => {
-                    if let Some(frame) = self.outbox.encode(&msg) {
-                        self.seq += 1;
-                        self.delayed.push(Reverse((at, self.seq, to, frame)));
-                    }
-                }
-            }
+        while let Some(t) = self.driver.poll_transmit() {
+            self.outbox.push(t.to, &t.msg);
         }
-        for (after, id) in self.effects.timers.drain(..) {
-            self.seq += 1;
-            // The node measured `after` on its own (maybe skewed) clock.
-            let after = self.interposer.real_after(after);
-            self.timers.push(Reverse((now + after, self.seq, id)));
-        }
-        self.observations.extend(self.effects.observations.drain(..).map(|o| (now, o)));
+        self.outbox.flush();
+        self.observations.extend(self.driver.drain_observations());
     }
 
     fn flush_observations(&mut self, control: &Control) {
@@ -463,10 +335,11 @@ impl<N: Node> Runtime<N> {
     }
 
     fn stats(&mut self) -> AgentStats {
-        let i = self.interposer.stats();
+        let d = self.driver.stats();
+        let i = d.interposer;
         AgentStats {
             messages_sent: self.outbox.sent,
-            messages_received: self.received,
+            messages_received: d.received,
             dropped_send: i.dropped_send,
             dropped_receive: i.dropped_receive,
             delayed: i.delayed,

@@ -155,7 +155,6 @@ pub(crate) struct Outbox {
     /// This node's data hello, sent first on every outgoing connection.
     hello: DataHello,
     links: HashMap<NodeId, Link>,
-    scratch: BytesMut,
     counters: Arc<TransportCounters>,
     /// Frames handed to writers so far.
     pub(crate) sent: u64,
@@ -168,7 +167,7 @@ impl Outbox {
             .filter(|p| p.id != me)
             .map(|p| (p.id, Link { addr: p.addr, buf: BytesMut::new(), frames: 0, writer: None }))
             .collect();
-        Outbox { hello: DataHello::new(token, me), links, scratch: BytesMut::new(), counters, sent: 0 }
+        Outbox { hello: DataHello::new(token, me), links, counters, sent: 0 }
     }
 
     /// Encodes `msg` for `to`; it leaves with the next `flush`.
@@ -183,23 +182,6 @@ impl Outbox {
         } else {
             self.counters.unreachable.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// Queues an already encoded frame (from `encode`) for `to`.
-    pub(crate) fn push_frame(&mut self, to: NodeId, frame: &[u8]) {
-        let Some(link) = self.links.get_mut(&to) else {
-            self.counters.unreachable.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        link.buf.extend_from_slice(frame);
-        link.frames += 1;
-    }
-
-    /// Encodes `msg` as one frame to be queued later (a delayed message).
-    pub(crate) fn encode<M: Message>(&mut self, msg: &M) -> Option<Bytes> {
-        reserve(&mut self.scratch);
-        encode_frame(&mut self.scratch, msg).ok()?;
-        Some(self.scratch.split().freeze())
     }
 
     /// Hands every peer's pending frames to its writer, starting writers lazily.

@@ -1,0 +1,203 @@
+use crate::sim::{Latency, Network, Sim, SlotState};
+use crate::Driver;
+use faults::{DelayDistribution, FaultId, Interposer, LinkScope, MessageFault};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use workloads::{Effects, Message, Node, NodeId, Observation, StableRecords, StableWrite, Time, TimerId};
+
+/// A test node: every `period` it sends a numbered ping to every peer and
+/// appends the number to its stable storage; it notes every ping it gets.
+#[derive(Debug)]
+struct Pinger {
+    me: NodeId,
+    peers: u16,
+    period: Duration,
+    count: u64,
+    restored: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Ping(u64);
+
+impl Message for Ping {
+    fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
+        self.0 = rng.next_u64();
+        true
+    }
+    fn collude(&mut self, key: u64) -> bool {
+        self.0 = key;
+        true
+    }
+}
+
+impl Node for Pinger {
+    type Msg = Ping;
+    fn on_start(&mut self, _now: Time, out: &mut Effects<Ping>) {
+        out.set_timer(self.period, TimerId(0));
+        out.emit(Observation::Note { text: format!("start restored={}", self.restored) });
+    }
+    fn on_message(&mut self, _now: Time, from: NodeId, msg: Ping, out: &mut Effects<Ping>) {
+        out.emit(Observation::Note { text: format!("{} from {}", msg.0, from.0) });
+    }
+    fn on_timer(&mut self, _now: Time, _t: TimerId, out: &mut Effects<Ping>) {
+        self.count += 1;
+        out.store(StableWrite::Append { key: "log".into(), bytes: vec![self.count as u8] });
+        for p in 0..self.peers {
+            if p != self.me.0 {
+                out.send(NodeId(p), Ping(self.count));
+            }
+        }
+        out.set_timer(self.period, TimerId(0));
+    }
+}
+
+fn pinger(me: NodeId, peers: u16, stable: &StableRecords) -> Driver<Pinger> {
+    let restored = stable.get("log").map_or(0, |l| l.len());
+    let node = Pinger { me, peers, period: Duration::from_millis(10), count: 0, restored };
+    Driver::new(node, Interposer::new(me, 7))
+}
+
+fn sim(n: u16, seed: u64, latency: Latency) -> Sim<Pinger> {
+    let network = Network { latency, ..Network::default() };
+    Sim::new(
+        usize::from(n),
+        Time::from_millis(1000),
+        network,
+        seed,
+        Box::new(move |me, _, st| pinger(me, n, &st)),
+    )
+}
+
+fn notes(sim: &mut Sim<Pinger>) -> Vec<(NodeId, Time, String)> {
+    sim.drain_observations()
+        .filter_map(|(n, t, o)| match o {
+            Observation::Note { text } => Some((n, t, text)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_s_stable_writes_come_out_before_its_sends_and_timers_fire_in_order() {
+    let mut d = pinger(NodeId(0), 3, &StableRecords::new());
+    let t0 = Time::from_millis(5);
+    d.start(t0);
+    assert_eq!(d.poll_timeout(), Some(Time::from_millis(15)));
+    assert!(d.poll_transmit().is_none());
+    d.handle_timeout(Time::from_millis(15));
+    // Both come out of one call: the caller takes the write first.
+    assert_eq!(d.poll_stable_write(), Some(StableWrite::Append { key: "log".into(), bytes: vec![1] }));
+    assert_eq!(d.poll_transmit().map(|t| (t.to, t.msg)), Some((NodeId(1), Ping(1))));
+    assert_eq!(d.poll_transmit().map(|t| (t.to, t.msg)), Some((NodeId(2), Ping(1))));
+    assert!(d.poll_transmit().is_none());
+    assert_eq!(d.poll_timeout(), Some(Time::from_millis(25)));
+    // Not due yet: nothing happens.
+    d.handle_timeout(Time::from_millis(24));
+    assert!(d.poll_transmit().is_none());
+    assert_eq!(d.stats().sent, 2);
+}
+
+#[test]
+fn a_delay_rule_holds_messages_back_in_order_and_releases_them_when_due() {
+    let mut d = pinger(NodeId(0), 2, &StableRecords::new());
+    d.install(
+        FaultId(1),
+        MessageFault::Delay {
+            distribution: DelayDistribution::Fixed(Duration::from_millis(30)),
+            reorder: false,
+            links: LinkScope::All,
+        },
+    );
+    d.start(Time::ZERO);
+    for ms in [10, 20] {
+        d.handle_timeout(Time::from_millis(ms));
+        assert!(d.poll_transmit().is_none(), "delayed, not sent at {ms} ms");
+    }
+    assert_eq!(
+        d.poll_timeout(),
+        Some(Time::from_millis(30)),
+        "the next timer comes before the first release"
+    );
+    d.handle_timeout(Time::from_millis(40));
+    let sent: Vec<u64> = std::iter::from_fn(|| d.poll_transmit()).map(|t| t.msg.0).collect();
+    assert_eq!(sent, vec![1], "only the ping sent at 10 ms is due at 40 ms");
+    d.handle_timeout(Time::from_millis(50));
+    let sent: Vec<u64> = std::iter::from_fn(|| d.poll_transmit()).map(|t| t.msg.0).collect();
+    assert_eq!(sent, vec![2]);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+    let jittery = Latency::Normal { mean: Duration::from_micros(300), stddev: Duration::from_micros(200) };
+    let run = |seed| {
+        let mut s = sim(4, seed, jittery);
+        s.start();
+        s.run_until(Time::from_millis(1200));
+        notes(&mut s)
+    };
+    let a = run(1);
+    assert!(a.len() > 100, "{} notes", a.len());
+    assert_eq!(a, run(1));
+    assert_ne!(a, run(2));
+}
+
+#[test]
+fn links_are_fifo_whatever_the_latency_draws() {
+    let wild = Latency::Exponential { mean: Duration::from_millis(20) };
+    let mut s = sim(2, 3, wild);
+    s.start();
+    s.run_until(Time::from_millis(3000));
+    let got: Vec<u64> = notes(&mut s)
+        .into_iter()
+        .filter(|(n, _, _)| *n == NodeId(1))
+        .filter_map(|(_, _, t)| t.split(' ').next().and_then(|x| x.parse().ok()))
+        .collect();
+    assert!(got.len() > 150);
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
+}
+
+#[test]
+fn a_crash_keeps_stable_storage_and_the_restart_rebuilds_from_it_after_restart_time() {
+    let mut s = sim(2, 1, Latency::Fixed { value: Duration::from_micros(100) });
+    s.start();
+    s.run_until(Time::from_millis(1055));
+    s.crash(NodeId(0));
+    assert_eq!(s.state(NodeId(0)), SlotState::Down);
+    let kept = s.stable(NodeId(0)).and_then(|r| r.get("log")).map_or(0, Vec::len);
+    assert_eq!(kept, 5, "five pings were logged before the crash");
+    s.run_until(Time::from_millis(1100));
+    let lost = s.lost_to_crashes;
+    assert!(lost >= 4, "node 1's pings to the crashed node are lost: {lost}");
+    s.restart(NodeId(0));
+    s.run_until(Time::from_millis(1200));
+    let r: Vec<_> = s.drain_restarted().collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].up.since(r[0].issued), Network::default().restart_time);
+    assert_eq!(s.state(NodeId(0)), SlotState::Up);
+    let starts: Vec<String> = notes(&mut s)
+        .into_iter()
+        .filter(|(n, _, t)| *n == NodeId(0) && t.starts_with("start"))
+        .map(|x| x.2)
+        .collect();
+    assert_eq!(starts, vec!["start restored=0", "start restored=5"]);
+}
+
+#[test]
+fn a_paused_node_hears_nothing_until_resumed_then_everything_in_order() {
+    let mut s = sim(2, 1, Latency::Fixed { value: Duration::from_micros(100) });
+    s.start();
+    s.run_until(Time::from_millis(1001));
+    notes(&mut s);
+    s.pause(NodeId(1));
+    s.run_until(Time::from_millis(1100));
+    assert!(notes(&mut s).iter().all(|(n, _, _)| *n != NodeId(1)), "a paused node handles nothing");
+    s.resume(NodeId(1));
+    let heard: Vec<(Time, String)> =
+        notes(&mut s).into_iter().filter(|(n, _, _)| *n == NodeId(1)).map(|(_, t, x)| (t, x)).collect();
+    // Pings sent at 1010..=1090 ms arrived while paused; the one sent at 1100 ms is still on the wire.
+    assert_eq!(heard.len(), 9, "{heard:?}");
+    assert!(heard.iter().all(|(t, _)| *t == Time::from_millis(1100)), "handled at the resume");
+    assert_eq!(heard[0].1, "1 from 0");
+    assert_eq!(heard[8].1, "9 from 0");
+}

@@ -330,6 +330,12 @@ impl<N: Node> Driver<N> {
     }
 }
 
+/// The interposer's seed for a node seeded `seed`: a stream apart from the
+/// node's own (splitmix64 of the seed and "faultlab").
+pub fn interposer_seed(seed: u64) -> u64 {
+    workloads::seed::splitmix64(seed ^ 0x6661_756c_746c_6162)
+}
+
 /// Apply one write to records held in memory (the simulator's stable storage).
 pub fn apply_stable(records: &mut workloads::StableRecords, write: StableWrite) {
     match write {

@@ -151,16 +151,11 @@ async fn configure<M: workloads::Message>(
     let counters = Arc::new(TransportCounters::default());
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
     let acceptor = transport::spawn_acceptor::<M>(listener, token.to_string(), tx, counters.clone());
-    let mut interposer = Interposer::new(cfg.node, interposer_seed(cfg.seed));
+    let mut interposer = Interposer::new(cfg.node, driver::interposer_seed(cfg.seed));
     for (id, fault) in &cfg.faults {
         interposer.install(*id, fault.clone());
     }
     Ok(Configured { cfg, interposer, inbound, acceptor, counters, token: token.to_string() })
-}
-
-/// The interposer's seed, a stream apart from the node's own (splitmix64).
-fn interposer_seed(seed: u64) -> u64 {
-    workloads::seed::splitmix64(seed ^ 0x6661_756c_746c_6162) // "faultlab"
 }
 
 fn apply_rule(interposer: &mut Interposer, down: Down) {

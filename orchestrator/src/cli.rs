@@ -131,6 +131,17 @@ pub struct RunArgs {
     /// should then fail, which shows the faults mattered.
     #[arg(long)]
     pub no_faults: bool,
+    /// On the sim backend: run N times faster than real time (1 paces it to the
+    /// wall clock, for a class watching --tui) [default: as fast as the CPU allows].
+    #[arg(long, value_name = "N", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a speed; expected a number above zero, such as 1 or 10")),
+    }
 }
 
 /// What a control run says on its output and in report.json.
@@ -306,6 +317,7 @@ fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
         metrics_linger: args.metrics_linger,
         // A control run's report says so, so that its numbers are never taken for the experiment's.
         control: args.no_faults.then(|| CONTROL_NOTE.to_string()),
+        speed: args.speed,
         ..crate::run::RunOptions::new(exe)
     })
 }

@@ -2,6 +2,8 @@
 //!
 //! - `process`: agents are child processes on 127.0.0.1 ports.
 //! - `docker`: agents are containers on a per-run network (bollard).
+//! - `sim`: no agents; the runner drives every node's sans-IO driver itself
+//!   on a virtual clock (`run/runner/sim.rs`), so there is nothing to deploy.
 //!
 //! Both expose the same inherent methods; [`Backend`] dispatches between them.
 
@@ -26,6 +28,9 @@ pub enum BackendChoice {
     Docker,
     /// Node agents as child processes on 127.0.0.1.
     Process,
+    /// Every node's driver in this process on one virtual clock, with a
+    /// seeded network model: deterministic, and as fast as the CPU allows.
+    Sim,
 }
 
 /// One node to deploy.
@@ -77,6 +82,8 @@ pub enum Backend {
     Process(process::ProcessBackend),
     /// Containers on the local docker engine.
     Docker(Box<DockerRun>),
+    /// Nothing deployed: the runner simulates the nodes.
+    Sim,
 }
 
 /// The docker backend with what its deploy needs.
@@ -92,6 +99,9 @@ pub enum BackendError {
     Process(#[from] process::ProcessError),
     #[error(transparent)]
     Docker(#[from] docker::DockerError),
+    /// A simulated node is acted on by the runner, never through a backend.
+    #[error("the sim backend has no agents to act on")]
+    Simulated,
 }
 
 macro_rules! each {
@@ -102,6 +112,7 @@ macro_rules! each {
                 let $b = &mut d.backend;
                 Ok($e.await?)
             }
+            Backend::Sim => Err(BackendError::Simulated),
         }
     };
 }
@@ -122,6 +133,7 @@ macro_rules! each_node {
                 futures::future::try_join_all($nodes.iter().map(|&$n| $e)).await?;
                 Ok(())
             }
+            Backend::Sim => Err(BackendError::Simulated),
         }
     };
 }
@@ -132,6 +144,7 @@ impl Backend {
         match self {
             Backend::Process(_) => "process",
             Backend::Docker(_) => "docker",
+            Backend::Sim => "sim",
         }
     }
 
@@ -140,6 +153,7 @@ impl Backend {
         match self {
             Backend::Process(_) => BackendChoice::Process,
             Backend::Docker(_) => BackendChoice::Docker,
+            Backend::Sim => BackendChoice::Sim,
         }
     }
 
@@ -153,7 +167,7 @@ impl Backend {
     /// backend mounts it (docker's volume); None: the host directory itself.
     pub fn state_dir(&self) -> Option<PathBuf> {
         match self {
-            Backend::Process(_) => None,
+            Backend::Process(_) | Backend::Sim => None,
             Backend::Docker(_) => Some(PathBuf::from(docker::STATE_DIR)),
         }
     }
@@ -161,7 +175,7 @@ impl Backend {
     /// The engine's node state changes, once per deploy (docker only).
     pub fn events(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<docker::NodeEvent>> {
         match self {
-            Backend::Process(_) => None,
+            Backend::Process(_) | Backend::Sim => None,
             Backend::Docker(d) => d.backend.events(),
         }
     }
@@ -171,6 +185,7 @@ impl Backend {
         match self {
             Backend::Process(b) => Ok(b.deploy(nodes).await?),
             Backend::Docker(d) => Ok(d.backend.deploy(&d.cfg, nodes).await?),
+            Backend::Sim => Ok(Vec::new()),
         }
     }
 
@@ -189,6 +204,7 @@ impl Backend {
                 futures::future::try_join_all(nodes.iter().map(|&n| b.crash(n))).await?;
                 Ok(())
             }
+            Backend::Sim => Err(BackendError::Simulated),
         }
     }
 
@@ -206,6 +222,7 @@ impl Backend {
                 let b = &d.backend;
                 Ok(futures::future::try_join_all(nodes.iter().map(|&n| b.start(n))).await?)
             }
+            Backend::Sim => Err(BackendError::Simulated),
         }
     }
 
@@ -245,6 +262,9 @@ impl Backend {
 
     /// Remove everything the run made.
     pub async fn teardown(&mut self) -> Result<(), BackendError> {
+        if let Backend::Sim = self {
+            return Ok(());
+        }
         each!(self, b => b.teardown())
     }
 }

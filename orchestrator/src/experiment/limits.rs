@@ -34,6 +34,9 @@ pub const MAX_RATE: f64 = 10_000.0;
 /// host, not the detector, decides who is suspected.
 pub const MAX_HEARTBEATS_PER_SECOND: f64 = 10_000.0;
 
+/// The most nodes the sim backend runs.
+pub const MAX_NODES_SIM: usize = 2048;
+
 /// The most nodes `backend` runs, and why (`Auto` may become either: the
 /// larger figure here, and the run checks again once it has chosen).
 pub fn max_nodes(backend: BackendChoice) -> (usize, &'static str) {
@@ -42,6 +45,10 @@ pub fn max_nodes(backend: BackendChoice) -> (usize, &'static str) {
             MAX_NODES_DOCKER,
             "the docker backend runs at most 33 containers: each start costs the engine about 1 s and a \
              published port; 33 deployed on a 2-core machine, 49 did not",
+        ),
+        BackendChoice::Sim => (
+            MAX_NODES_SIM,
+            "the sim backend keeps a latest-arrival time per link (n² of them) and numbers nodes in 16 bits",
         ),
         BackendChoice::Process | BackendChoice::Auto => (
             MAX_NODES_PROCESS,

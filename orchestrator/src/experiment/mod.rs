@@ -34,6 +34,8 @@ pub struct Experiment {
     pub topology: Topology,
     pub faults: Vec<FaultPlan>,
     pub expect: Vec<Expectation>,
+    /// The network model of the sim backend (the other backends have a real one).
+    pub network: driver::sim::Network,
 }
 
 pub use crate::workload::{

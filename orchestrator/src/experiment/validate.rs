@@ -5,7 +5,7 @@ use super::{conflict, limits};
 use crate::backend::BackendChoice;
 
 mod detector;
-use super::yaml::{self, ExperimentFile, Locator, Pos, Rate, REPORT_ROOTS};
+use super::yaml::{self, ExperimentFile, LatencyFile, Locator, NetworkFile, Pos, Rate, REPORT_ROOTS};
 use super::{
     CmpOp, Expectation, Experiment, ExperimentError, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule,
     Selection,
@@ -32,7 +32,7 @@ pub(super) fn build(path: &Path, text: &str) -> Result<Experiment, ExperimentErr
             None => ExperimentError { path: path.to_path_buf(), line: 0, column: 0, message: e.message },
         }
     })?;
-    let check = Checker { path, loc: Locator::new(text) };
+    let check = Checker { path, loc: Locator::new(text), simulated: file.backend == BackendChoice::Sim };
     check.experiment(file)
 }
 
@@ -92,6 +92,8 @@ fn located(path: &Path, pos: Pos, message: String) -> ExperimentError {
 pub(crate) struct Checker<'a> {
     path: &'a Path,
     loc: Locator,
+    /// The file names the sim backend: the limits of a real host do not apply.
+    pub(crate) simulated: bool,
 }
 
 pub(crate) type Res<T> = Result<T, ExperimentError>;
@@ -141,6 +143,7 @@ impl Checker<'_> {
         }
         let (workload, topology) = file.workload.validate(self, file.detector.as_ref())?;
         self.size_limit(&topology, file.backend)?;
+        let network = self.network(file.network.unwrap_or_default(), &topology)?;
         let faults = file
             .faults
             .iter()
@@ -169,6 +172,53 @@ impl Checker<'_> {
             topology,
             faults,
             expect,
+            network,
+        })
+    }
+
+    /// `network:`, the sim backend's model: the measured defaults unless overridden.
+    fn network(&self, file: NetworkFile, topology: &Topology) -> Res<driver::sim::Network> {
+        let mut net = driver::sim::Network::default();
+        if let Some(l) = file.latency {
+            net.latency = self.latency(l, "network.latency")?;
+        }
+        if let Some(r) = file.restart_time {
+            net.restart_time = r.0;
+        }
+        for (i, link) in file.links.into_iter().enumerate() {
+            let at = format!("network.links[{i}]");
+            let node = |name: &str, key: &str| {
+                topology.by_name(name).map(|n| n.id).ok_or_else(|| {
+                    self.value_err(
+                        &format!("{at}.{key}"),
+                        format!(
+                            "no node is named `{name}`; the nodes are {}",
+                            topology.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })
+            };
+            let (from, to) = (node(&link.from, "from")?, node(&link.to, "to")?);
+            let latency = self.latency(link.latency, &format!("{at}.latency"))?;
+            net.links.insert((from, to), latency);
+            if !link.one_way {
+                net.links.insert((to, from), latency);
+            }
+        }
+        Ok(net)
+    }
+
+    fn latency(&self, file: LatencyFile, at: &str) -> Res<driver::sim::Latency> {
+        use driver::sim::Latency;
+        Ok(match file {
+            LatencyFile::Fixed { value } => Latency::Fixed { value: value.0 },
+            LatencyFile::Normal { mean, stddev } => Latency::Normal { mean: mean.0, stddev: stddev.0 },
+            LatencyFile::Exponential { mean } if mean.0.is_zero() => {
+                return Err(
+                    self.value_err(&format!("{at}.mean"), "an exponential latency needs a mean above zero")
+                )
+            }
+            LatencyFile::Exponential { mean } => Latency::Exponential { mean: mean.0 },
         })
     }
 
@@ -191,7 +241,7 @@ impl Checker<'_> {
     /// A client's `rate` within what one client agent sustains.
     pub(crate) fn rate(&self, rate: Option<Rate>, default: f64) -> Res<f64> {
         let rate = rate.map_or(default, |r| r.0);
-        if rate > limits::MAX_RATE {
+        if rate > limits::MAX_RATE && !self.simulated {
             return Err(self.value_err(
                 "workload.rate",
                 format!("{rate}/s is over the limit of {}/s: {}", limits::MAX_RATE, limits::RATE_REASON),
@@ -654,7 +704,7 @@ pub(super) fn live(
         spec.at = Some(Dur(Duration::ZERO));
     }
     let path = Path::new("");
-    let check = Checker { path, loc: Locator::default() };
+    let check = Checker { path, loc: Locator::default(), simulated: exp.backend == BackendChoice::Sim };
     let mut plan = check.fault(index, &spec, &exp.topology, remaining).map_err(|e| e.message)?;
     plan.line = 0;
     Ok(plan)

@@ -57,6 +57,45 @@ pub struct ExperimentFile {
     /// The failure detector of the workloads that use one.
     #[serde(default)]
     pub detector: Option<DetectorFile>,
+    /// The sim backend's network model.
+    #[serde(default)]
+    pub network: Option<NetworkFile>,
+}
+
+/// `network:` as written: the sim backend's latency and restart time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    /// Every link's one-way latency.
+    #[serde(default)]
+    pub latency: Option<LatencyFile>,
+    /// How long a restart takes.
+    #[serde(default)]
+    pub restart_time: Option<Dur>,
+    /// Links whose latency differs.
+    #[serde(default)]
+    pub links: Vec<LinkFile>,
+}
+
+/// One link's latency: `{ from: client-1, to: voter-1, latency: {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkFile {
+    pub from: String,
+    pub to: String,
+    pub latency: LatencyFile,
+    /// Both directions (default) or only `from -> to`.
+    #[serde(default)]
+    pub one_way: bool,
+}
+
+/// A latency distribution as written.
+#[derive(Copy, Clone, Debug, Deserialize)]
+#[serde(tag = "distribution", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LatencyFile {
+    Fixed { value: Dur },
+    Normal { mean: Dur, stddev: Dur },
+    Exponential { mean: Dur },
 }
 
 /// `detector:` as written: the kind and, flat, every kind's parameters.

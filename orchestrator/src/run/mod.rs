@@ -52,6 +52,9 @@ pub struct RunOptions {
     /// Benchmark mode: the client keeps this many requests outstanding
     /// instead of sending at the file's rate (0 = the file's open-loop rate).
     pub window: usize,
+    /// The sim backend's pace: virtual seconds per wall second (None: as
+    /// fast as the CPU allows).
+    pub speed: Option<f64>,
 }
 
 impl RunOptions {
@@ -73,6 +76,7 @@ impl RunOptions {
             summary: false,
             sandbox: false,
             window: 0,
+            speed: None,
         }
     }
 }
@@ -144,6 +148,7 @@ pub async fn choose_backend(
 ) -> Result<Backend> {
     use crate::backend::{docker, process::ProcessBackend, DockerRun};
     let docker = match choice {
+        BackendChoice::Sim => return Ok(Backend::Sim),
         BackendChoice::Process => false,
         BackendChoice::Docker => true,
         BackendChoice::Auto => docker::DockerBackend::available().await,
@@ -207,6 +212,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|n| NodeLaunch { id: n.id, name: n.name.clone(), role: n.role.clone() })
         .collect();
     let mut stop = Stop::new()?;
+    let simulated = matches!(backend, Backend::Sim);
     let deployed = tokio::select! {
         r = backend.deploy(&launches) => Some(r),
         _ = stop.recv() => None,
@@ -258,7 +264,14 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     running.recorder.set_sandbox(opts.sandbox);
     let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
     exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
-    let result = running.drive(duration, rx, opts, &mut stop).await;
+    let result = if simulated {
+        let configs =
+            exp.topology.nodes.iter().map(|n| exp.workload.plugin().agent_config(&view, n)).collect();
+        running.sim = Some(runner::SimWorld::new(configs, seed, exp.network.clone()));
+        running.drive_sim(duration, opts, &mut stop).await
+    } else {
+        running.drive(duration, rx, opts, &mut stop).await
+    };
     // Whatever happened, nothing the run made outlives it: the agents stop
     // now, not at their watchdog, whatever the dashboard does.
     for link in running.links.values() {

@@ -3,6 +3,10 @@
 //! back as `Done`s, while the loop keeps folding observations, serving
 //! snapshots, pinging agents and reading keys.
 
+mod sim;
+
+pub(crate) use sim::SimWorld;
+
 use super::actuator::{Actuator, Done, Op, Target};
 use super::control::{self, AgentLink, Inbound};
 use super::steps::{Step, Steps};
@@ -102,6 +106,8 @@ pub struct Running<'a> {
     pub metrics: Option<tokio::net::TcpListener>,
     /// The rules each node's latest configuration carried.
     configured_rules: BTreeMap<NodeId, Vec<FaultId>>,
+    /// The sim backend's nodes (None on the other backends).
+    pub sim: Option<SimWorld>,
 }
 
 /// A batch of backend actions gathered from the steps due at one instant.
@@ -187,6 +193,15 @@ impl<'a> Running<'a> {
             metrics: None,
             falling: BTreeMap::new(),
             resumed: vec![None; n],
+            sim: None,
+        }
+    }
+
+    /// Now: the virtual clock on the sim backend, the host's monotonic clock otherwise.
+    fn clock(&self) -> Time {
+        match &self.sim {
+            Some(w) => w.sim.now(),
+            None => monotonic_now(),
         }
     }
 
@@ -301,7 +316,7 @@ impl<'a> Running<'a> {
                     let due = self.steps.due(now);
                     self.run_steps(&due, held, opts);
                 }
-                Some(done) = self.done_rx.recv() => self.action_done(done, opts),
+                Some(done) = self.done_rx.recv() => self.action_done(done, &opts.progress),
                 Some(msg) = rx.recv() => self.inbound(msg, opts),
                 Some(ev) = engine_event(&mut self.engine_events) => self.engine_event(ev),
                 Some(cmd) = live::next(&mut commands) => match cmd {
@@ -346,7 +361,7 @@ impl<'a> Running<'a> {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(drain) => break,
-                    Some(done) = self.done_rx.recv() => self.action_done(done, opts),
+                    Some(done) = self.done_rx.recv() => self.action_done(done, &opts.progress),
                     Some(msg) = rx.recv() => self.inbound(msg, opts),
                 }
             }
@@ -368,7 +383,7 @@ impl<'a> Running<'a> {
     }
 
     fn note(&mut self, text: &str) {
-        let t = self.recorder.rel(monotonic_now());
+        let t = self.recorder.rel(self.clock());
         self.recorder.event(Event::Note { t, node: None, text: text.into() });
     }
 
@@ -415,7 +430,7 @@ impl<'a> Running<'a> {
     fn run_steps(&mut self, due: &[Step], held: Duration, opts: &RunOptions) {
         let mut batch = Batch::default();
         // One instant for the whole batch: they are issued together.
-        let now = monotonic_now();
+        let now = self.clock();
         for step in due {
             if step.begin {
                 self.begin(step.occurrence, Some(step.at + held), now, &mut batch, opts);
@@ -427,6 +442,9 @@ impl<'a> Running<'a> {
     }
 
     fn dispatch(&mut self, batch: Batch) {
+        if self.sim.is_some() {
+            return self.execute_sim(batch);
+        }
         let mut by_op: BTreeMap<Op, Vec<Target>> = BTreeMap::new();
         // Kills before starts, as the steps asked (a `restart` is both).
         for (op, target) in batch.ops {
@@ -462,7 +480,7 @@ impl<'a> Running<'a> {
             if first {
                 // Run the begin step at once rather than on the next turn of the loop.
                 if self.steps.take_begin(i).is_some() {
-                    self.begin(i, None, monotonic_now(), &mut batch, opts);
+                    self.begin(i, None, self.clock(), &mut batch, opts);
                     if let Some(r) = self.records.get(&i).copied() {
                         self.recorder.mark_manual(r);
                     }
@@ -478,7 +496,7 @@ impl<'a> Running<'a> {
         let active: Vec<usize> = self.active.iter().copied().collect();
         for i in active {
             self.steps.cancel(i);
-            self.finish(i, None, monotonic_now(), &mut batch);
+            self.finish(i, None, self.clock(), &mut batch);
         }
         // Nodes down for good (a permanent crash) come back too.
         for idx in 0..self.up.len() {
@@ -530,7 +548,7 @@ impl<'a> Running<'a> {
     }
 
     /// A backend action came back.
-    fn action_done(&mut self, done: Done, opts: &RunOptions) {
+    fn action_done(&mut self, done: Done, progress: &super::Progress) {
         let idx = usize::from(done.node.0);
         let name = self.name(done.node);
         if done.op == Op::Start {
@@ -541,7 +559,7 @@ impl<'a> Running<'a> {
             self.starting[idx] = false;
         }
         if let Err(e) = &done.result {
-            opts.progress.line(&format!("{name}: {e}"));
+            progress.line(&format!("{name}: {e}"));
             let reason = format!("{name}: {e}");
             if done.records.is_empty() {
                 self.recorder.run_failure(done.effective, Some(done.node), reason);
@@ -563,14 +581,20 @@ impl<'a> Running<'a> {
                 }
             }
             Op::Start => {
-                let Ok(Some(link)) = done.result else { return };
-                if self.falling.remove(&done.node).is_some() {
-                    // Its death was never seen: down at the latest when the restart began.
-                    self.recorder.node_state(done.node, NodeState::Down, done.issued);
+                match done.result {
+                    Ok(Some(link)) => {
+                        if self.falling.remove(&done.node).is_some() {
+                            // Its death was never seen: down at the latest when the restart began.
+                            self.recorder.node_state(done.node, NodeState::Down, done.issued);
+                        }
+                        self.sync_rules(done.node, &link);
+                        link.send(Down::Start);
+                        self.links.insert(done.node, link);
+                    }
+                    // A simulated node has no link: it runs again already.
+                    Ok(None) if self.sim.is_some() => {}
+                    _ => return,
                 }
-                self.sync_rules(done.node, &link);
-                link.send(Down::Start);
-                self.links.insert(done.node, link);
                 self.up[idx] = true;
                 self.heard[idx] = Instant::now();
                 self.recorder.node_restarted(done.node, done.issued, done.effective);
@@ -740,7 +764,7 @@ impl<'a> Running<'a> {
             let reason = format!(
                 "the clients sent {sent:.0} requests where their rate asks for about {expected:.0}: a client stopped sending"
             );
-            self.recorder.run_failure(monotonic_now(), None, reason);
+            self.recorder.run_failure(self.clock(), None, reason);
         }
     }
 
@@ -766,6 +790,9 @@ impl<'a> Running<'a> {
         self.next_fault_id += 1;
         if let Some(link) = self.links.get(&node) {
             link.send(Down::Install { id, fault: fault.clone() });
+        }
+        if let Some(world) = self.sim.as_mut() {
+            world.sim.install(node, id, fault.clone());
         }
         self.rules.entry(node).or_default().push((id, fault));
         self.installed.entry(occurrence).or_default().push((node, id));
@@ -886,6 +913,9 @@ impl<'a> Running<'a> {
             if let Some(link) = self.links.get(&node) {
                 link.send(Down::Remove { id });
             }
+            if let Some(world) = self.sim.as_mut() {
+                world.sim.remove(node, id);
+            }
             if let Some(r) = self.rules.get_mut(&node) {
                 r.retain(|(f, _)| *f != id);
             }
@@ -958,13 +988,19 @@ impl<'a> Running<'a> {
             return;
         }
         self.incarnation[idx] += 1;
+        if self.sim.is_some() {
+            // The simulator rebuilds the node itself, with the rules it keeps.
+            self.starting[idx] = true;
+            batch.push(Op::Start, n, record, None);
+            return;
+        }
         match self.agent_config(n) {
             Ok(cfg) => {
                 self.starting[idx] = true;
                 self.configured_rules.insert(n, cfg.faults.iter().map(|(id, _)| *id).collect());
                 batch.push(Op::Start, n, record, Some(cfg));
             }
-            Err(e) => self.recorder.run_failure(monotonic_now(), Some(n), format!("cannot restart it: {e}")),
+            Err(e) => self.recorder.run_failure(self.clock(), Some(n), format!("cannot restart it: {e}")),
         }
     }
 }

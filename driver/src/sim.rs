@@ -112,9 +112,21 @@ enum Event<M> {
     /// `incarnation` is the receiver's when the message left: a message on
     /// its way to an incarnation that crashed since is lost, as on a TCP
     /// connection to a process that died.
-    Deliver { from: NodeId, to: NodeId, incarnation: u32, msg: M },
-    Wake { node: NodeId, incarnation: u32 },
-    Restart { node: NodeId, incarnation: u32, issued: Time },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u32,
+        msg: M,
+    },
+    Wake {
+        node: NodeId,
+        incarnation: u32,
+    },
+    Restart {
+        node: NodeId,
+        incarnation: u32,
+        issued: Time,
+    },
 }
 
 /// A restart that completed: the node runs again.

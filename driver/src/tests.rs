@@ -242,6 +242,7 @@ fn a_message_on_its_way_to_a_node_that_crashes_and_restarts_is_lost() {
     s.restart(NodeId(1));
     s.run_until(Time::from_millis(16));
     assert_eq!(s.lost_to_crashes, 1);
-    let heard = notes(&mut s).into_iter().filter(|(n, _, t)| *n == NodeId(1) && t.ends_with("from 0")).count();
+    let heard =
+        notes(&mut s).into_iter().filter(|(n, _, t)| *n == NodeId(1) && t.ends_with("from 0")).count();
     assert_eq!(heard, 0, "the ping sent to the old incarnation never reaches the new one");
 }

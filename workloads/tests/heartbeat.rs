@@ -23,7 +23,9 @@ struct Mesh {
 impl Mesh {
     fn new(n: u16, detector: DetectorConfig, delay_ms: u64) -> Mesh {
         let cfg = Config { nodes: (0..n).map(NodeId).collect(), detector };
-        let sim = common::sim(n, link(Duration::from_millis(delay_ms)), 1, move |me, _, _| HeartbeatNode::new(me, &cfg));
+        let sim = common::sim(n, link(Duration::from_millis(delay_ms)), 1, move |me, _, _| {
+            HeartbeatNode::new(me, &cfg)
+        });
         let mut mesh = Mesh { sim, seen: Vec::new() };
         for i in 0..n {
             mesh.run_until(u64::from(i) * 13 * MS);

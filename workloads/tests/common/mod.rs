@@ -1,6 +1,9 @@
 //! What every simulated workload test shares: the one simulator, over the
 //! real driver and interposer, with a fixed link latency.
 
+// Each test target uses part of it.
+#![allow(dead_code)]
+
 use driver::sim::{Latency, Network, Sim};
 use driver::Driver;
 use faults::{Direction, FaultId, Interposer, LinkScope, MessageFault};
@@ -41,7 +44,6 @@ pub fn lose_from(from: Vec<NodeId>) -> MessageFault {
 /// Lose the first message that leaves for `to` and matches `which`, with
 /// the real interposer: run until it leaves, then an omission rule on each
 /// receiver's link from the sender stands until it has arrived.
-#[allow(dead_code)]
 pub fn lose_one<N: Node>(
     sim: &mut Sim<N>,
     to: &[NodeId],

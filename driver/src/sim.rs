@@ -109,9 +109,24 @@ struct Slot<N: Node> {
 }
 
 enum Event<M> {
-    Deliver { from: NodeId, to: NodeId, msg: M },
-    Wake { node: NodeId, incarnation: u32 },
-    Restart { node: NodeId, incarnation: u32, issued: Time },
+    /// `incarnation` is the receiver's when the message left: a message on
+    /// its way to an incarnation that crashed since is lost, as on a TCP
+    /// connection to a process that died.
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u32,
+        msg: M,
+    },
+    Wake {
+        node: NodeId,
+        incarnation: u32,
+    },
+    Restart {
+        node: NodeId,
+        incarnation: u32,
+        issued: Time,
+    },
 }
 
 /// A restart that completed: the node runs again.
@@ -122,6 +137,16 @@ pub struct Restarted {
     pub issued: Time,
     /// When the node ran again.
     pub up: Time,
+}
+
+/// A message a node put on the network (as its interposer let it go).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent<M> {
+    /// When it left.
+    pub at: Time,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub msg: M,
 }
 
 /// Every node of a run on one virtual clock. See the module docs.
@@ -137,9 +162,12 @@ pub struct Sim<N: Node> {
     build: Build<N>,
     observations: Vec<(NodeId, Time, Observation)>,
     restarted: Vec<Restarted>,
+    /// Every message put on the network, when [`Sim::record_sent`] asked for it.
+    sent: Option<Vec<Sent<N::Msg>>>,
     /// Messages handed to a driver.
     pub delivered: u64,
-    /// Messages that arrived at a crashed node.
+    /// Messages that arrived at a crashed node, or were on their way to an
+    /// incarnation that crashed since they left.
     pub lost_to_crashes: u64,
 }
 
@@ -170,6 +198,7 @@ impl<N: Node> Sim<N> {
             build,
             observations: Vec::new(),
             restarted: Vec::new(),
+            sent: None,
             delivered: 0,
             lost_to_crashes: 0,
         }
@@ -223,12 +252,34 @@ impl<N: Node> Sim<N> {
     /// Start every node (at the current virtual time).
     pub fn start(&mut self) {
         for i in 0..self.slots.len() {
-            let now = self.now;
-            if let Some(d) = self.slots[i].driver.as_mut() {
-                d.start(now);
-            }
-            self.carry_out(i);
+            self.start_node(NodeId(i as u16));
         }
+    }
+
+    /// Start node `id` alone, at the current virtual time (nodes that start
+    /// apart, as real agents do); a node already started, down or unknown
+    /// is left alone.
+    pub fn start_node(&mut self, id: NodeId) {
+        let i = usize::from(id.0);
+        let now = self.now;
+        let Some(d) = self.slots.get_mut(i).and_then(|s| s.driver.as_mut()) else { return };
+        if d.started() {
+            return;
+        }
+        d.start(now);
+        self.carry_out(i);
+    }
+
+    /// From now on keep every message put on the network (for tests and
+    /// oracles that check what was said; it costs a clone per message).
+    pub fn record_sent(&mut self) {
+        self.sent.get_or_insert_with(Vec::new);
+    }
+
+    /// The messages put on the network since [`Sim::record_sent`], in the
+    /// order they left.
+    pub fn sent(&self) -> &[Sent<N::Msg>] {
+        self.sent.as_deref().unwrap_or_default()
     }
 
     /// The instant of the next event, if any.
@@ -347,9 +398,13 @@ impl<N: Node> Sim<N> {
     fn handle(&mut self, event: Event<N::Msg>) {
         let now = self.now;
         match event {
-            Event::Deliver { from, to, msg } => {
+            Event::Deliver { from, to, incarnation, msg } => {
                 let i = usize::from(to.0);
                 let Some(slot) = self.slots.get_mut(i) else { return };
+                if slot.incarnation != incarnation {
+                    self.lost_to_crashes += 1;
+                    return;
+                }
                 match (slot.state, slot.driver.as_mut()) {
                     (SlotState::Up, Some(d)) => {
                         d.handle_message(now, from, msg);
@@ -427,7 +482,11 @@ impl<N: Node> Sim<N> {
             let link = usize::from(from.0) * n + to;
             let at = (now + latency).max(self.last_arrival[link]);
             self.last_arrival[link] = at;
-            self.push(at, Event::Deliver { from, to: t.to, msg: t.msg });
+            if let Some(sent) = self.sent.as_mut() {
+                sent.push(Sent { at: now, from, to: t.to, msg: t.msg.clone() });
+            }
+            let incarnation = self.slots[to].incarnation;
+            self.push(at, Event::Deliver { from, to: t.to, incarnation, msg: t.msg });
         }
     }
 }

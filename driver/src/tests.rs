@@ -201,3 +201,48 @@ fn a_paused_node_hears_nothing_until_resumed_then_everything_in_order() {
     assert_eq!(heard[0].1, "1 from 0");
     assert_eq!(heard[8].1, "9 from 0");
 }
+
+#[test]
+fn nodes_started_apart_run_from_their_own_start_and_sends_are_recorded() {
+    let mut s = sim(2, 1, Latency::Fixed { value: Duration::from_micros(100) });
+    s.record_sent();
+    s.start_node(NodeId(0));
+    s.run_until(Time::from_millis(1013));
+    assert_eq!(s.state(NodeId(1)), SlotState::Up);
+    assert!(!s.driver(NodeId(1)).is_some_and(Driver::started), "node 1 is not started yet");
+    s.start_node(NodeId(1));
+    s.start_node(NodeId(1));
+    s.run_until(Time::from_millis(1030));
+    let sent: Vec<(Time, u16, u64)> = s.sent().iter().map(|m| (m.at, m.from.0, m.msg.0)).collect();
+    assert_eq!(
+        sent,
+        vec![
+            (Time::from_millis(1010), 0, 1),
+            (Time::from_millis(1020), 0, 2),
+            (Time::from_millis(1023), 1, 1),
+            (Time::from_millis(1030), 0, 3),
+        ],
+        "node 1 ticks from its own start, once"
+    );
+    let starts = notes(&mut s).iter().filter(|(_, _, t)| t.starts_with("start")).count();
+    assert_eq!(starts, 2);
+}
+
+#[test]
+fn a_message_on_its_way_to_a_node_that_crashes_and_restarts_is_lost() {
+    let network = Network {
+        latency: Latency::Fixed { value: Duration::from_millis(5) },
+        restart_time: Duration::from_millis(1),
+        ..Network::default()
+    };
+    let mut s = Sim::new(2, Time::ZERO, network, 1, Box::new(|me, _, st| pinger(me, 2, &st)));
+    s.start();
+    // Node 0's ping of 10 ms arrives at 15 ms; node 1 crashes at 11 ms and is back at 12 ms.
+    s.run_until(Time::from_millis(11));
+    s.restart(NodeId(1));
+    s.run_until(Time::from_millis(16));
+    assert_eq!(s.lost_to_crashes, 1);
+    let heard =
+        notes(&mut s).into_iter().filter(|(n, _, t)| *n == NodeId(1) && t.ends_with("from 0")).count();
+    assert_eq!(heard, 0, "the ping sent to the old incarnation never reaches the new one");
+}

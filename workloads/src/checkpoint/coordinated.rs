@@ -26,13 +26,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// One process's part of a snapshot, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Part {
+pub struct Part {
     epoch: u32,
     id: u64,
     at: Time,
     bank: Bank,
     /// Messages in flight towards this process when the snapshot was taken.
     channel: Vec<(u16, Transfer)>,
+}
+
+impl Part {
+    /// The process's state the snapshot recorded.
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+
+    /// The channel state: transfers in flight towards this process, by sender.
+    pub fn channel(&self) -> &[(u16, Transfer)] {
+        &self.channel
+    }
 }
 
 /// A snapshot being recorded here: waiting for markers on some channels.
@@ -96,6 +108,12 @@ impl Process {
     /// True while a recovery is under way here.
     pub fn is_recovering(&self) -> bool {
         !matches!(self.phase, Phase::Running)
+    }
+
+    /// This process's complete part of snapshot `id`, while it is kept (an
+    /// oracle checks that the parts form a consistent cut).
+    pub fn part(&self, id: u64) -> Option<&Part> {
+        self.parts.get(&id)
     }
 
     fn complete(&self) -> u64 {
@@ -376,125 +394,5 @@ impl Process {
             self.on_message(now, from, msg, out);
         }
         self.core.report_ledger(now, true, &mut out.observations);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checkpoint::sim::Sim;
-    use crate::checkpoint::tests::config;
-    use crate::checkpoint::{CheckpointNode, Protocol};
-    use std::time::Duration;
-
-    /// Snapshot `id`'s parts, if every process has it.
-    fn snapshot(sim: &Sim, id: u64) -> Option<Vec<Part>> {
-        sim.nodes
-            .iter()
-            .map(|n| match n {
-                Some(CheckpointNode::Coordinated(p)) => p.parts.get(&id).cloned(),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// No orphan message (a receipt whose send is not in the cut) and the
-    /// channel state holds exactly what was sent and not yet received.
-    fn assert_consistent(sim: &Sim, parts: &[Part]) {
-        let cfg = &sim.cfg;
-        let money: i64 = parts.iter().map(|p| p.bank.balance).sum::<i64>()
-            + parts.iter().flat_map(|p| &p.channel).map(|(_, tr)| tr.amount).sum::<i64>();
-        assert_eq!(money, cfg.balance * parts.len() as i64, "money is conserved in the cut");
-        for t in 0..cfg.tokens {
-            let delivered = parts.iter().map(|p| p.bank.seen(t)).max().unwrap_or(0);
-            let sent = parts.iter().filter_map(|p| p.bank.sent(t)).map(|tr| tr.hop).max().unwrap_or(0);
-            assert!(delivered <= sent, "token {t}: hop {delivered} received but only {sent} sent: an orphan");
-            let in_channel: Vec<u32> = parts
-                .iter()
-                .flat_map(|p| &p.channel)
-                .filter(|(_, tr)| tr.token == t)
-                .map(|(_, tr)| tr.hop)
-                .collect();
-            if sent > delivered {
-                assert_eq!(in_channel, vec![sent], "token {t}: the hop in flight is in the channel state");
-            } else {
-                assert!(in_channel.is_empty(), "token {t}: nothing in flight");
-            }
-        }
-    }
-
-    #[test]
-    fn every_complete_snapshot_is_a_consistent_cut_with_its_channel_state() {
-        let mut sim = Sim::new(config(Protocol::Coordinated, 4), 3);
-        let mut checked = std::collections::BTreeSet::new();
-        let mut with_channel = 0;
-        for ms in (5..600).step_by(5) {
-            sim.run_until(Time::from_millis(ms));
-            for id in 1..20 {
-                if !checked.contains(&id) {
-                    if let Some(parts) = snapshot(&sim, id) {
-                        assert_consistent(&sim, &parts);
-                        checked.insert(id);
-                        with_channel += usize::from(parts.iter().any(|p| !p.channel.is_empty()));
-                    }
-                }
-            }
-        }
-        assert!(checked.len() >= 5, "snapshots were taken: {checked:?}");
-        assert!(with_channel > 0, "some snapshot caught messages in flight");
-    }
-
-    #[test]
-    fn a_crash_rolls_everyone_back_to_the_last_committed_snapshot_only() {
-        let mut sim = Sim::new(config(Protocol::Coordinated, 4), 5);
-        sim.crash_at(2, Time::from_millis(170), Duration::from_millis(10));
-        sim.run_until(Time::from_millis(3_000));
-        let rollbacks = sim.rollbacks();
-        assert_eq!(rollbacks.len(), 4, "every process rolls back: {rollbacks:?}");
-        assert!(
-            rollbacks.iter().all(|r| r.2 <= 1),
-            "to the latest (or the one before) snapshot: {rollbacks:?}"
-        );
-        assert!(sim.matches_golden());
-    }
-
-    /// Overhead plus lost work (seconds of process time) of one run with
-    /// interval `tau`, under crashes of a random process every `mttf` on average.
-    fn cost(tau: Duration, delta: Duration, mttf: f64, seed: u64) -> f64 {
-        use crate::checkpoint::CheckpointEvent;
-        use rand::{Rng, SeedableRng};
-        let mut cfg = config(Protocol::Coordinated, 4);
-        (cfg.interval, cfg.checkpoint_cost, cfg.hops) = (tau, delta, 100_000);
-        let mut sim = Sim::new(cfg, seed);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut t = 0.0;
-        loop {
-            t += -mttf * (1.0 - rng.gen::<f64>()).ln();
-            if t > 30.0 {
-                break;
-            }
-            let at = Time::from_nanos((t * 1e9) as u64);
-            sim.crash_at(rng.gen_range(0..4), at, Duration::from_millis(10));
-        }
-        sim.run_until(Time::from_millis(30_000));
-        sim.events_seen
-            .iter()
-            .map(|(at, _, e)| match e {
-                CheckpointEvent::Taken { cost, .. } => cost.as_secs_f64(),
-                CheckpointEvent::RolledBack { restored_to, .. } => at.since(*restored_to).as_secs_f64(),
-                _ => 0.0,
-            })
-            .sum()
-    }
-
-    #[test]
-    fn youngs_interval_costs_less_than_much_shorter_or_longer_ones() {
-        // δ = 10 ms, M = 2 s: Young's τ = √(2·0.01·2) = 0.2 s.
-        let (delta, mttf) = (Duration::from_millis(10), 2.0);
-        let total = |tau_ms: u64| -> f64 {
-            (1..4).map(|seed| cost(Duration::from_millis(tau_ms), delta, mttf, seed)).sum()
-        };
-        let (short, young, long) = (total(25), total(200), total(1600));
-        assert!(young < short && young < long, "short {short:.2} s, Young {young:.2} s, long {long:.2} s");
     }
 }

@@ -46,8 +46,6 @@ pub mod independent;
 pub mod line;
 pub mod optimistic;
 pub mod pessimistic;
-#[cfg(test)]
-pub(crate) mod sim;
 pub mod stable;
 
 pub use bank::{golden, Transfer};

@@ -115,9 +115,6 @@ impl Node for HeartbeatNode {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Heartbeat failure detection, as the registry names it.
 #[derive(Debug)]
 pub struct Heartbeat;

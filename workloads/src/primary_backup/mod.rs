@@ -97,9 +97,6 @@ impl Node for PrimaryBackupNode {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Primary/backup replication, as the registry names it.
 #[derive(Debug)]
 pub struct PrimaryBackup;

@@ -6,8 +6,6 @@ mod client;
 pub mod ledger;
 mod msg;
 mod replica;
-#[cfg(test)]
-mod sim;
 mod voter;
 
 pub use client::Client;

@@ -1,27 +1,19 @@
-//! Primary/backup driven with virtual time: three replicas and a client,
-//! a fixed network delay, the primary crashing.
+//! Primary/backup on the simulator: three replicas and a client over the
+//! real driver, a fixed network delay, the primary crashing.
 
-use super::*;
-use crate::heartbeat::DetectorKind;
-use crate::observation::FailoverPhase;
-use crate::{Observation, Outcome};
-use std::collections::BTreeMap;
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::{collect, fixed};
+use driver::sim::Sim;
+use std::time::Duration;
+use workloads::heartbeat::{DetectorConfig, DetectorKind};
+use workloads::observation::FailoverPhase;
+use workloads::primary_backup::{Config, PrimaryBackupNode, Replica, Role};
+use workloads::{NodeId, Observation, Outcome, Time};
 
 const MS: u64 = 1_000_000;
-
-enum Ev {
-    Timer(usize, TimerId),
-    Deliver(usize, NodeId, Msg),
-}
-
-struct Sim {
-    nodes: Vec<PrimaryBackupNode>,
-    alive: Vec<bool>,
-    queue: BTreeMap<(u64, u64), Ev>,
-    seq: u64,
-    delay: u64,
-    seen: Vec<(u64, NodeId, Observation)>,
-}
 
 fn config(role: Role) -> Config {
     Config {
@@ -40,66 +32,31 @@ fn config(role: Role) -> Config {
     }
 }
 
-impl Sim {
-    fn new(delay_ms: u64) -> Sim {
-        let mut nodes: Vec<PrimaryBackupNode> =
-            (0..3).map(|i| PrimaryBackupNode::new(NodeId(i), &config(Role::Replica), false)).collect();
-        nodes.push(PrimaryBackupNode::new(NodeId(3), &config(Role::Client), false));
-        let mut s = Sim {
-            nodes,
-            alive: vec![true; 4],
-            queue: BTreeMap::new(),
-            seq: 0,
-            delay: delay_ms * MS,
-            seen: vec![],
-        };
+/// The replicas and the client, started 1 ms apart; what they observed.
+struct Service {
+    sim: Sim<PrimaryBackupNode>,
+    seen: Vec<(u64, NodeId, Observation)>,
+}
+
+impl Service {
+    fn new(delay_ms: u64) -> Service {
+        let sim = common::sim(4, fixed(Duration::from_millis(delay_ms)), 1, |me, incarnation, _| {
+            let role = if me.0 < 3 { Role::Replica } else { Role::Client };
+            PrimaryBackupNode::new(me, &config(role), incarnation > 0)
+        });
+        let mut s = Service { sim, seen: Vec::new() };
         for i in 0..4 {
-            s.start(i, i as u64 * MS);
+            s.run_until(u64::from(i) * MS);
+            s.sim.start_node(NodeId(i));
         }
         s
     }
 
-    fn start(&mut self, i: usize, at: u64) {
-        let mut out = Effects::new();
-        self.nodes[i].on_start(Time(at), &mut out);
-        self.apply(i, at, out);
-    }
-
-    fn apply(&mut self, i: usize, at: u64, out: Effects<Msg>) {
-        for (after, id) in out.timers {
-            self.seq += 1;
-            self.queue.insert((at + after.as_nanos() as u64, self.seq), Ev::Timer(i, id));
-        }
-        for (to, m) in out.sends {
-            self.seq += 1;
-            self.queue
-                .insert((at + self.delay, self.seq), Ev::Deliver(usize::from(to.0), NodeId(i as u16), m));
-        }
-        for o in out.observations {
-            self.seen.push((at, NodeId(i as u16), o));
-        }
-    }
-
     fn run_until(&mut self, end: u64) {
-        while let Some(entry) = self.queue.first_entry() {
-            let (t, _) = *entry.key();
-            if t > end {
-                break;
-            }
-            let mut out = Effects::new();
-            let i = match entry.remove() {
-                Ev::Timer(i, id) if self.alive[i] => {
-                    self.nodes[i].on_timer(Time(t), id, &mut out);
-                    i
-                }
-                Ev::Deliver(i, from, m) if self.alive[i] => {
-                    self.nodes[i].on_message(Time(t), from, m, &mut out);
-                    i
-                }
-                _ => continue,
-            };
-            self.apply(i, t, out);
-        }
+        self.sim.run_until(Time(end));
+        let mut seen = Vec::new();
+        collect(&mut self.sim, &mut seen);
+        self.seen.extend(seen.into_iter().map(|(t, n, o)| (t.as_nanos(), n, o)));
     }
 
     fn outcomes(&self, from: u64, to: u64) -> (usize, usize, usize) {
@@ -118,8 +75,8 @@ impl Sim {
         c
     }
 
-    fn replica(&self, i: usize) -> &Replica {
-        match &self.nodes[i] {
+    fn replica(&self, i: u16) -> &Replica {
+        match self.sim.driver(NodeId(i)).expect("the replica runs").node() {
             PrimaryBackupNode::Replica(r) => r,
             PrimaryBackupNode::Client(_) => panic!("node {i} is the client"),
         }
@@ -128,7 +85,7 @@ impl Sim {
 
 #[test]
 fn the_primary_serves_after_the_backups_acknowledge() {
-    let mut sim = Sim::new(1);
+    let mut sim = Service::new(1);
     sim.run_until(2_000 * MS);
     let (ok, failed, wrong) = sim.outcomes(0, 1_800 * MS);
     assert!(ok >= 350 && failed == 0 && wrong == 0, "{ok} {failed} {wrong}");
@@ -140,9 +97,9 @@ fn the_primary_serves_after_the_backups_acknowledge() {
 
 #[test]
 fn the_lowest_backup_takes_over_after_the_primary_crashes_and_the_client_follows() {
-    let mut sim = Sim::new(1);
+    let mut sim = Service::new(1);
     sim.run_until(2_000 * MS);
-    sim.alive[0] = false;
+    sim.sim.crash(NodeId(0));
     sim.run_until(5_000 * MS);
     let phases: Vec<(u64, NodeId, FailoverPhase)> = sim
         .seen
@@ -172,13 +129,11 @@ fn the_lowest_backup_takes_over_after_the_primary_crashes_and_the_client_follows
 
 #[test]
 fn a_restarted_replica_rejoins_as_a_backup_with_the_state() {
-    let mut sim = Sim::new(1);
+    let mut sim = Service::new(1);
     sim.run_until(1_000 * MS);
-    sim.alive[0] = false;
+    sim.sim.crash(NodeId(0));
     sim.run_until(2_000 * MS);
-    sim.nodes[0] = PrimaryBackupNode::new(NodeId(0), &config(Role::Replica), true);
-    sim.alive[0] = true;
-    sim.start(0, 2_000 * MS);
+    sim.sim.restart(NodeId(0));
     sim.run_until(3_000 * MS);
     assert_eq!(sim.replica(0).view(), (1, Some(NodeId(1))));
     assert!(!sim.replica(0).is_serving());

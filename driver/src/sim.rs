@@ -81,7 +81,7 @@ impl Default for Network {
 }
 
 /// Builds a node's driver for an incarnation from its stable storage.
-pub type Build<N> = Box<dyn FnMut(NodeId, u32, StableRecords) -> Driver<N>>;
+pub type Build<N> = Box<dyn FnMut(NodeId, u32, StableRecords) -> Driver<N> + Send>;
 
 /// Whether a simulated node runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -267,7 +267,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let result = if simulated {
         let configs =
             exp.topology.nodes.iter().map(|n| exp.workload.plugin().agent_config(&view, n)).collect();
-        running.sim = Some(runner::SimWorld::new(configs, seed, exp.network.clone()));
+        running.sim = Some(std::sync::Mutex::new(runner::SimWorld::new(configs, seed, exp.network.clone())));
         running.drive_sim(duration, opts, &mut stop).await
     } else {
         running.drive(duration, rx, opts, &mut stop).await

@@ -106,8 +106,9 @@ pub struct Running<'a> {
     pub metrics: Option<tokio::net::TcpListener>,
     /// The rules each node's latest configuration carried.
     configured_rules: BTreeMap<NodeId, Vec<FaultId>>,
-    /// The sim backend's nodes (None on the other backends).
-    pub sim: Option<SimWorld>,
+    /// The sim backend's nodes (None on the other backends). Behind a
+    /// mutex only so that the run stays `Sync`; the loop owns it alone.
+    pub sim: Option<std::sync::Mutex<SimWorld>>,
 }
 
 /// A batch of backend actions gathered from the steps due at one instant.
@@ -200,9 +201,14 @@ impl<'a> Running<'a> {
     /// Now: the virtual clock on the sim backend, the host's monotonic clock otherwise.
     fn clock(&self) -> Time {
         match &self.sim {
-            Some(w) => w.sim.now(),
+            Some(w) => w.lock().unwrap_or_else(|e| e.into_inner()).sim.now(),
             None => monotonic_now(),
         }
+    }
+
+    /// The simulated nodes, on the sim backend.
+    fn world(&mut self) -> Option<&mut SimWorld> {
+        sim::world(&mut self.sim)
     }
 
     /// What the workload is told about this run.
@@ -791,7 +797,7 @@ impl<'a> Running<'a> {
         if let Some(link) = self.links.get(&node) {
             link.send(Down::Install { id, fault: fault.clone() });
         }
-        if let Some(world) = self.sim.as_mut() {
+        if let Some(world) = self.world() {
             world.sim.install(node, id, fault.clone());
         }
         self.rules.entry(node).or_default().push((id, fault));
@@ -913,7 +919,7 @@ impl<'a> Running<'a> {
             if let Some(link) = self.links.get(&node) {
                 link.send(Down::Remove { id });
             }
-            if let Some(world) = self.sim.as_mut() {
+            if let Some(world) = self.world() {
                 world.sim.remove(node, id);
             }
             if let Some(r) = self.rules.get_mut(&node) {

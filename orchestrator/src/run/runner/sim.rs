@@ -60,6 +60,11 @@ impl SimWorld {
     }
 }
 
+/// The simulated nodes behind the run's mutex (the loop owns them alone).
+pub(super) fn world(sim: &mut Option<std::sync::Mutex<SimWorld>>) -> Option<&mut SimWorld> {
+    sim.as_mut().map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// A node's seed for one incarnation, as the other backends derive it.
 pub(crate) fn node_seed(seed: u64, node: NodeId, incarnation: u32) -> u64 {
     splitmix64(seed ^ splitmix64(u64::from(node.0) << 32 | u64::from(incarnation)))
@@ -74,16 +79,16 @@ impl Running<'_> {
             let now = self.clock();
             let node = target.node;
             let idx = usize::from(node.0);
-            let Some(world) = self.sim.as_mut() else { return };
+            let Some(w) = world(&mut self.sim) else { return };
             match op {
-                Op::Crash => world.sim.crash(node),
+                Op::Crash => w.sim.crash(node),
                 Op::Start => {
-                    world.sim.restart(node);
-                    world.starting.insert(node, (target.records, self.incarnation[idx]));
+                    w.sim.restart(node);
+                    w.starting.insert(node, (target.records, self.incarnation[idx]));
                     continue;
                 }
-                Op::Pause => world.sim.pause(node),
-                Op::Resume => world.sim.resume(node),
+                Op::Pause => w.sim.pause(node),
+                Op::Resume => w.sim.resume(node),
                 // Isolation is the interposer's on this backend.
                 Op::Isolate | Op::Reconnect => {}
             }
@@ -104,23 +109,23 @@ impl Running<'_> {
     /// Run the simulation up to `until`, folding what it yields as it goes.
     fn advance(&mut self, until: Time, opts: &RunOptions) {
         loop {
-            let Some(world) = self.sim.as_mut() else { return };
-            match world.sim.next_event() {
+            let Some(w) = world(&mut self.sim) else { return };
+            match w.sim.next_event() {
                 Some(t) if t <= until => {
-                    world.sim.step();
+                    w.sim.step();
                 }
                 _ => {
-                    world.sim.run_until(until);
+                    w.sim.run_until(until);
                     return;
                 }
             }
-            for (node, at, obs) in world.sim.drain_observations() {
+            for (node, at, obs) in w.sim.drain_observations() {
                 self.recorder.observe(node, at, obs);
             }
-            let restarted: Vec<_> = world.sim.drain_restarted().collect();
+            let restarted: Vec<_> = w.sim.drain_restarted().collect();
             for r in restarted {
-                let Some(world) = self.sim.as_mut() else { return };
-                let Some((records, incarnation)) = world.starting.remove(&r.node) else { continue };
+                let Some(w) = world(&mut self.sim) else { return };
+                let Some((records, incarnation)) = w.starting.remove(&r.node) else { continue };
                 let done = Done {
                     op: Op::Start,
                     node: r.node,
@@ -136,8 +141,8 @@ impl Running<'_> {
     }
 
     fn traffic(&mut self) {
-        let Some(world) = self.sim.as_ref() else { return };
-        let stats: Vec<_> = (0..world.sim.len()).map(|i| world.sim.stats(NodeId(i as u16))).collect();
+        let Some(w) = world(&mut self.sim) else { return };
+        let stats: Vec<_> = (0..w.sim.len()).map(|i| w.sim.stats(NodeId(i as u16))).collect();
         for (i, s) in stats.into_iter().enumerate() {
             let dropped = s.interposer.dropped_send + s.interposer.dropped_receive;
             self.recorder.node_traffic(NodeId(i as u16), s.sent, s.received, dropped);
@@ -154,8 +159,8 @@ impl Running<'_> {
     ) -> Result<(Report, live::Live)> {
         let t0 = self.clock();
         self.recorder.set_start(t0);
-        if let Some(world) = self.sim.as_mut() {
-            world.sim.start();
+        if let Some(w) = world(&mut self.sim) {
+            w.sim.start();
         }
         self.recorder.event(Event::RunStarted {
             t: 0.0,

@@ -1,0 +1,154 @@
+//! The sim backend: the same experiment in virtual time. Its runs are
+//! deterministic (the same file and seed give the same bytes), and its
+//! numbers agree with the same experiment run for real on processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn faultlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultlab"))
+}
+
+fn library() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+}
+
+/// Run `file` on `backend` into `out`; the exit code.
+fn run(file: &Path, backend: &str, out: &Path, extra: &[&str]) -> i32 {
+    let status = faultlab()
+        .arg("run")
+        .arg(file)
+        .args(["--backend", backend, "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("faultlab runs");
+    status.status.code().unwrap_or(-1)
+}
+
+fn report(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// report.json without what differs between two runs by design: the run's id.
+fn comparable(out: &Path) -> Value {
+    let mut r = report(out);
+    r.as_object_mut().unwrap().remove("run_id");
+    r
+}
+
+/// The process runs below measure milliseconds: they do not share the
+/// machine with the library's sim runs.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn every_library_experiment_gives_the_same_bytes_twice_and_other_bytes_on_another_seed() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(library())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "{} experiments", files.len());
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let (a, b) = (tmp.path().join(format!("{name}-a")), tmp.path().join(format!("{name}-b")));
+        let code = run(file, "sim", &a, &[]);
+        assert_eq!(code, 0, "{name} on sim: exit {code}; its expect: must hold on sim as on process");
+        run(file, "sim", &b, &[]);
+        let events = |d: &Path| std::fs::read(d.join("events.jsonl")).unwrap();
+        assert!(events(&a) == events(&b), "{name}: events.jsonl differs between two runs of one seed");
+        assert_eq!(
+            comparable(&a),
+            comparable(&b),
+            "{name}: report.json differs between two runs of one seed"
+        );
+    }
+    // Another seed draws other latencies, and so other events.
+    let file = library().join("tmr-masks-one-crash.yaml");
+    let (a, c) = (tmp.path().join("tmr-masks-one-crash-a"), tmp.path().join("seed-7"));
+    run(&file, "sim", &c, &["--seed", "7"]);
+    let events = |d: &Path| std::fs::read(d.join("events.jsonl")).unwrap();
+    assert!(events(&a) != events(&c), "seed 7 gave the same events as the file's seed");
+}
+
+fn num(r: &Value, path: &str) -> f64 {
+    path.split('.').fold(r, |v, k| &v[k]).as_f64().unwrap_or_else(|| panic!("{path} in {r}"))
+}
+
+/// Sim and process runs of the same three experiments. The process runs
+/// take their real time: the detector's, whose milliseconds matter, runs
+/// alone; the other two side by side.
+#[test]
+fn sim_agrees_with_process_on_availability_detection_time_and_golden_match() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let names = ["tmr-masks-one-crash", "heartbeat-crash-detection", "checkpoint-coordinated"];
+    let hb = tmp.path().join("heartbeat-crash-detection-process");
+    run(&library().join("heartbeat-crash-detection.yaml"), "process", &hb, &[]);
+    let real: Vec<_> = ["tmr-masks-one-crash", "checkpoint-coordinated"]
+        .iter()
+        .map(|n| {
+            let out = tmp.path().join(format!("{n}-process"));
+            let child = faultlab()
+                .arg("run")
+                .arg(library().join(format!("{n}.yaml")))
+                .args(["--backend", "process", "--out"])
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, out)
+        })
+        .collect();
+    for n in names {
+        let out = tmp.path().join(format!("{n}-sim"));
+        assert_eq!(run(&library().join(format!("{n}.yaml")), "sim", &out, &[]), 0, "{n} on sim");
+    }
+    let mut outs: Vec<PathBuf> = real
+        .into_iter()
+        .map(|(mut child, out)| {
+            child.wait().unwrap();
+            out
+        })
+        .collect();
+    outs.push(hb);
+    for out in outs {
+        let name = out.file_name().unwrap().to_string_lossy().replace("-process", "");
+        let (p, s) = (report(&out), report(&tmp.path().join(format!("{name}-sim"))));
+        assert!(p["valid"].as_bool().unwrap(), "{name} on process was invalid: {}", p["run_failures"]);
+        match name.as_str() {
+            "tmr-masks-one-crash" => {
+                let (a, b) = (num(&p, "availability"), num(&s, "availability"));
+                assert!((a - b).abs() <= 0.01, "availability: process {a}, sim {b}");
+            }
+            "heartbeat-crash-detection" => {
+                let (a, b) =
+                    (num(&p, "detector.detection_seconds.mean"), num(&s, "detector.detection_seconds.mean"));
+                assert!((a - b).abs() <= 0.010, "mean detection time: process {a:.4} s, sim {b:.4} s");
+                assert_eq!(
+                    num(&p, "detector.detection_seconds.count"),
+                    num(&s, "detector.detection_seconds.count")
+                );
+            }
+            _ => {
+                assert_eq!(
+                    p["checkpointing"]["golden_match"],
+                    Value::Bool(true),
+                    "process: {}",
+                    p["checkpointing"]
+                );
+                assert_eq!(
+                    s["checkpointing"]["golden_match"],
+                    Value::Bool(true),
+                    "sim: {}",
+                    s["checkpointing"]
+                );
+            }
+        }
+    }
+}

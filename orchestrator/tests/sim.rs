@@ -152,3 +152,77 @@ fn sim_agrees_with_process_on_availability_detection_time_and_golden_match() {
         }
     }
 }
+
+/// A plain HTTP GET of the exporter's page on 127.0.0.1 (None while nothing listens).
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body.split_once("\r\n\r\n")?.1.to_string())
+}
+
+fn sample(body: &str, name: &str, label: &str) -> Option<f64> {
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).ok()?;
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && (label.is_empty() || s.labels.values().any(|v| v == label)))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+/// `--speed 4` paces the virtual clock: 8 s of experiment take 2 s of wall
+/// time, and the exporter, scraped while it runs, follows the virtual clock.
+#[test]
+fn a_paced_sim_run_serves_live_metrics_that_follow_its_virtual_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = std::time::Instant::now();
+    let mut child = faultlab()
+        .arg("run")
+        .arg(library().join("tmr-masks-one-crash.yaml"))
+        .args(["--backend", "sim", "--speed", "4", "--duration", "8s", "--metrics-linger", "0s", "--out"])
+        .arg(tmp.path())
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(20) {
+        if let Some(body) = scrape(port) {
+            if let (Some(t), Some(ok)) = (
+                sample(&body, "faultlab_run_elapsed_seconds", ""),
+                sample(&body, "faultlab_requests_total", "ok"),
+            ) {
+                seen.push((started.elapsed().as_secs_f64(), t, ok));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let status = child.wait().unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    // Cut to 8 s, the file's later faults are skipped and some `expect:` fail (exit 1), validly.
+    assert!(matches!(status.code(), Some(0 | 1)), "exit {status}");
+    assert!(wall >= 2.0, "8 s at speed 4 took only {wall:.2} s: the run was not paced");
+    let mid: Vec<_> = seen.iter().filter(|(_, t, _)| *t > 0.5 && *t < 7.5).collect();
+    assert!(mid.len() >= 3, "too few scrapes during the run: {seen:?}");
+    for w in mid.windows(2) {
+        assert!(w[1].1 >= w[0].1 && w[1].2 >= w[0].2, "the clock and the ok count only grow: {seen:?}");
+    }
+    // 2,000 requests/s of virtual time, all answered.
+    for (_, t, ok) in &mid {
+        assert!((ok - 2000.0 * t).abs() < 2000.0 * 0.3 + 200.0, "{ok} ok at virtual {t:.2} s: {seen:?}");
+    }
+    let r = report(tmp.path());
+    assert_eq!(r["backend"], "sim");
+    assert_eq!(r["valid"], true, "{}", r["run_failures"]);
+    assert_eq!(num(&r, "requests.ok"), r["requests"]["total"].as_f64().unwrap());
+}

@@ -1058,3 +1058,49 @@ fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
     let text = "name: t\nduration: 30s\nworkload:\n  kind: commit\n  protocol: coordinated\n";
     assert_error_at(text, 5, "coordinated", "unknown variant `coordinated`, expected `2pc` or `3pc`");
 }
+
+#[test]
+fn network_sets_the_sim_backend_s_latencies_and_restart_time_per_link_and_both_ways() {
+    use driver::sim::Latency;
+    let text = "name: t\nduration: 5s\nbackend: sim\nworkload: { kind: tmr }\nnetwork:\n  latency: { distribution: exponential, mean: 2ms }\n  restart_time: 300ms\n  links:\n    - { from: client-1, to: voter-1, latency: { distribution: fixed, value: 5ms } }\n    - { from: voter-1, to: replica-1, one_way: true, latency: { distribution: normal, mean: 1ms, stddev: 100us } }\n";
+    let e = parse(text).unwrap();
+    let n = &e.network;
+    assert_eq!(n.latency, Latency::Exponential { mean: Duration::from_millis(2) });
+    assert_eq!(n.restart_time, Duration::from_millis(300));
+    let id = |name: &str| e.topology.by_name(name).unwrap().id;
+    let fixed = Latency::Fixed { value: Duration::from_millis(5) };
+    assert_eq!(n.links.get(&(id("client-1"), id("voter-1"))), Some(&fixed));
+    assert_eq!(n.links.get(&(id("voter-1"), id("client-1"))), Some(&fixed), "both ways unless one_way");
+    assert!(n.links.contains_key(&(id("voter-1"), id("replica-1"))));
+    assert!(!n.links.contains_key(&(id("replica-1"), id("voter-1"))), "one_way");
+    // Without `network:`, the measured defaults.
+    let d = parse("name: t\nduration: 5s\nworkload: { kind: tmr }\n").unwrap();
+    assert_eq!(d.network, driver::sim::Network::default());
+}
+
+#[test]
+fn a_bad_network_names_the_place_and_what_was_expected() {
+    let base = "name: t\nduration: 5s\nworkload: { kind: tmr }\nnetwork:\n";
+    assert_error_at(
+        &format!("{base}  links:\n    - {{ from: client-1, to: voter-9, latency: {{ distribution: fixed, value: 1ms }} }}\n"),
+        6,
+        "voter-9",
+        "no node is named `voter-9`",
+    );
+    let err = parse(&format!("{base}  latency: {{ distribution: gamma, mean: 1ms }}\n")).unwrap_err();
+    assert_eq!(err.line, 5, "{err}");
+    assert!(err.message.contains("gamma") && err.message.contains("fixed"), "{err}");
+    let err = parse(&format!("{base}  latency: {{ distribution: normal, mean: 1ms }}\n")).unwrap_err();
+    assert!(err.message.contains("stddev"), "{err}");
+    assert_error_at(&format!("{base}  jitter: 1ms\n"), 5, "jitter", "unknown field `jitter`");
+}
+
+#[test]
+fn host_limits_on_rate_and_heartbeat_traffic_do_not_bind_a_simulated_file() {
+    let fast = "name: t\nduration: 5s\nBACKEND\nworkload: { kind: tmr, rate: 50000/s }\n";
+    assert!(parse(&fast.replace("BACKEND", "backend: process")).is_err());
+    assert!(parse(&fast.replace("BACKEND", "backend: sim")).is_ok());
+    let mesh = "name: t\nduration: 5s\nBACKEND\nworkload: { kind: heartbeat, nodes: 200 }\ndetector: { kind: fixed, interval: 100ms, timeout: 500ms }\n";
+    assert!(parse(&mesh.replace("BACKEND", "backend: process")).is_err());
+    assert_eq!(parse(&mesh.replace("BACKEND", "backend: sim")).unwrap().topology.nodes.len(), 200);
+}

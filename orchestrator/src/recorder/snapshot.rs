@@ -363,15 +363,19 @@ impl Recorder {
     }
 }
 
+/// A recorder and its snapshots, for tests of the live view (here and in
+/// the workloads' sections).
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{Recorder, SnapshotContext};
     use crate::recorder::events::EventLog;
     use crate::topology::Topology;
-    use workloads::{Observation, Time};
+    use std::time::Duration;
+    use tui::snapshot::Snapshot;
+    use workloads::Time;
 
-    fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
+    /// A recorder over nodes of these roles, for a run of `seconds`.
+    pub(crate) fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
         Recorder::new(
             Topology::from_roles(roles),
             Time::ZERO,
@@ -380,13 +384,23 @@ mod tests {
         )
     }
 
-    fn at(r: &Recorder, t: f64) -> Snapshot {
+    /// The snapshot at run second `t`.
+    pub(crate) fn at(r: &Recorder, t: f64) -> Snapshot {
         r.snapshot(&SnapshotContext { elapsed_seconds: t, ..SnapshotContext::default() })
     }
 
-    fn ms(ms: u64) -> Time {
+    /// `ms` milliseconds on the monotonic clock.
+    pub(crate) fn ms(ms: u64) -> Time {
         Time::from_millis(ms)
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::testing::{at, ms, recorder};
+    use super::*;
+    use workloads::Observation;
 
     #[test]
     fn a_request_workload_has_no_signal_and_a_sandbox_says_so() {

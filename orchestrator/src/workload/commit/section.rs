@@ -203,29 +203,8 @@ impl Section for CommitRecorder {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::recorder::events::EventLog;
-    use crate::recorder::snapshot::SnapshotContext;
-    use crate::recorder::Recorder;
-    use crate::topology::Topology;
+    use crate::recorder::snapshot::testing::{at, ms, recorder};
     use std::time::Duration;
-    use tui::snapshot::Snapshot;
-
-    fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
-        Recorder::new(
-            Topology::from_roles(roles),
-            Time::ZERO,
-            Duration::from_secs(seconds),
-            EventLog::discard(),
-        )
-    }
-
-    fn at(r: &Recorder, t: f64) -> Snapshot {
-        r.snapshot(&SnapshotContext { elapsed_seconds: t, ..SnapshotContext::default() })
-    }
-
-    fn ms(ms: u64) -> Time {
-        Time::from_millis(ms)
-    }
 
     #[test]
     fn commit_fills_blocked_participants_commits_and_aborts() {

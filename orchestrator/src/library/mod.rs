@@ -402,11 +402,12 @@ fn is_ratio(metric: &str) -> bool {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
 
-    fn library() -> PathBuf {
+    /// The experiment library of the repository.
+    pub(in crate::library) fn library() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
     }
 

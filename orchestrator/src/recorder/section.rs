@@ -77,7 +77,7 @@ pub struct SoFar<'a> {
 }
 
 /// A workload's part of the recorder.
-pub trait Section: std::fmt::Debug + Send {
+pub trait Section: std::fmt::Debug + Send + Sync {
     /// Fold one of the workload's own observations; a line for the event log, if any.
     fn observe(&mut self, seen: Seen, obs: Observation) -> Option<String>;
 

@@ -76,13 +76,10 @@ pub struct Report {
     pub nodes: Vec<NodeRecord>,
     pub detector: Option<serde_json::Value>,
     pub tmr: Option<Tmr>,
-    pub checkpointing: Option<serde_json::Value>,
-    /// Byzantine agreement (OM(m)): instances, agreement, validity.
-    pub byzantine: Option<crate::recorder::classroom::ByzantineReport>,
-    /// Commit protocols: transactions, outcomes, blocking.
-    pub commit: Option<crate::recorder::classroom::CommitReport>,
-    /// RPC semantics: calls, retries, executions, duplicates, losses.
-    pub rpc: Option<crate::recorder::classroom::RpcReport>,
+    /// Each workload's own section under its key (`checkpointing`,
+    /// `byzantine`, `commit`, `rpc`...), null but for the run's workload.
+    #[serde(flatten)]
+    pub sections: crate::recorder::section::Sections,
     pub repeat: Option<serde_json::Value>,
     pub expect: Vec<ExpectResult>,
 }

@@ -34,7 +34,7 @@ async fn every_protocol_recovers_a_crashed_process_to_the_golden_state() {
                 .await
                 .expect("run finishes")
                 .expect("run succeeds");
-        let ck = outcome.report.checkpointing.expect("a checkpointing section");
+        let ck = outcome.report.sections.get("checkpointing").cloned().expect("a checkpointing section");
         let get = |k: &str| ck.get(k).cloned().unwrap_or_default();
         assert_eq!(get("golden_match"), serde_json::json!(true), "{protocol}: {ck:#}");
         assert!(

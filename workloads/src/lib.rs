@@ -20,6 +20,7 @@ pub mod seed;
 pub mod time;
 pub mod tmr;
 
+pub use heartbeat::{DetectorConfig, DetectorKind};
 pub use node::{Effects, Message, Node, NodeId, StableRecords, StableWrite, TimerId};
 pub use observation::{Observation, Outcome, Verdict};
 pub use time::Time;

@@ -911,7 +911,7 @@ fn random_file(mttf_ms: u64, count: usize) -> String {
 
 #[test]
 fn detector_sections_are_checked_per_kind() {
-    use workloads::heartbeat::DetectorKind;
+    use workloads::DetectorKind;
     let base = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3 }\n";
     let e = ok(&format!("{base}detector: {{ kind: phi-accrual, interval: 50ms }}\n"));
     let Workload::Heartbeat(p) = &e.workload else { panic!("a heartbeat workload") };

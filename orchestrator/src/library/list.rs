@@ -130,11 +130,8 @@ pub fn render_list(entries: &[Entry]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::super::tests::library;
     use super::*;
-
-    fn library() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
-    }
 
     #[test]
     fn list_follows_the_course_order() {

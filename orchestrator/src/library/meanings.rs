@@ -1,6 +1,30 @@
 //! What each report.json metric means, in a sentence for a student (for
 //! `faultlab explain`).
 
+/// What one of a workload's report.json metrics means, kept beside the
+/// workload (`faultlab explain` reads them through the registry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meaning {
+    /// The metric's path in report.json (`commit.blocked`).
+    pub metric: &'static str,
+    /// What it means, in a sentence for a student.
+    pub text: &'static str,
+    /// Whether the text covers the metric's parts too (`checkpointing.bytes.max`).
+    pub prefix: bool,
+}
+
+impl Meaning {
+    /// The meaning of exactly `metric`.
+    pub const fn of(metric: &'static str, text: &'static str) -> Meaning {
+        Meaning { metric, text, prefix: false }
+    }
+
+    /// The meaning of `metric` and of its parts (a statistic's p50, max...).
+    pub const fn of_all(metric: &'static str, text: &'static str) -> Meaning {
+        Meaning { metric, text, prefix: true }
+    }
+}
+
 /// What a report.json metric means, in a sentence.
 pub fn metric_meaning(metric: &str) -> String {
     let last = metric.rsplit('.').next().unwrap_or(metric);
@@ -23,44 +47,8 @@ pub fn metric_meaning(metric: &str) -> String {
         ("requests.ok", "requests answered correctly within the deadline"),
         ("requests.failed", "requests with no correct reply in time (lost, late, or the voter could not decide)"),
         ("requests.wrong", "wrong answers that reached the client: a fault that was not masked but passed on as the truth"),
-        ("tmr.unanimous", "votes where every replica agreed"),
-        ("tmr.majority", "votes decided by a majority while the third result disagreed, was missing or came late: a fault masked"),
-        ("tmr.no_majority", "votes where no majority agreed: the voter could not answer"),
-        ("tmr.state_transfers", "restarted replicas that fetched the state from their peers before voting again"),
         ("detector.false_suspicions", "times a detector suspected a node that was in fact alive (a mistake)"),
         ("detector.query_accuracy", "P_A: the fraction of time a live node is trusted"),
-        ("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
-        ("checkpointing.orphans", "orphan messages: messages discarded because the state that sent them was rolled back"),
-        ("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
-        ("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
-        ("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
-        ("checkpointing.replayed", "log records replayed during recoveries (the logged messages delivered again)"),
-        ("checkpointing.rollbacks", "rollbacks of processes, the crashed one included"),
-        ("checkpointing.cost_seconds", "what fault tolerance cost: time spent checkpointing plus work lost to rollbacks, the quantity Young's interval minimises"),
-        ("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
-        ("byzantine.instances", "rounds of agreement in which a loyal lieutenant decided (one round per order the commander sends)"),
-        ("byzantine.agreement", "rounds in which every loyal lieutenant decided the same order (IC1)"),
-        ("byzantine.disagreements", "rounds in which loyal lieutenants decided different orders: agreement broken"),
-        ("byzantine.validity_checked", "rounds with a loyal commander, the only rounds where validity applies"),
-        ("byzantine.validity", "a count of rounds: those with a loyal commander in which every loyal lieutenant decided the commander's order (IC2)"),
-        ("byzantine.validity_violations", "rounds with a loyal commander in which some loyal lieutenant decided something other than the commander's order"),
-        ("byzantine.agreement_rate", "agreement over instances: the share of rounds in which the loyal lieutenants agreed"),
-        ("byzantine.validity_rate", "validity over validity_checked: the share of loyal-commander rounds that were obeyed"),
-        ("byzantine.retreats", "decisions of the default order (retreat) by loyal lieutenants that found no majority"),
-        ("byzantine.traitor_commander", "rounds in which the commander was the traitor and a loyal lieutenant received its lie (conflicting values)"),
-        ("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor and a loyal lieutenant received its lie (conflicting values)"),
-        ("commit.committed", "transactions that committed"),
-        ("commit.blocked", "participant–transaction pairs that blocked: a participant voted yes and then could neither commit nor abort on its own"),
-        ("commit.blocked_seconds", "the time participants spent blocked, summed over participants and transactions, in seconds"),
-        ("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
-        ("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
-        ("commit.undecided", "transactions started that no participant had decided by the end of the run: participants left hanging"),
-        ("commit.hung", "transactions still undecided at the end that had waited longer than any transaction took to be decided: left hanging, not merely in flight"),
-        ("commit.max_termination_seconds", "the longest from a transaction's start to its decision by the termination protocol: how long participants waited for the silent coordinator"),
-        ("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
-        ("rpc.duplicate_executions", "extra executions: the server ran a call it had already run (a retry of a call whose reply was lost)"),
-        ("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
-        ("rpc.lost_replies", "replies lost on the way back to the client"),
         ("repeat.runs", "how many runs the series made"),
         ("recovery_seconds.count", "how many outages the run had"),
         ("detector.detection_seconds.count", "crash detections measured: one per monitor whose suspicion of the crashed node lasted until it came back"),
@@ -68,6 +56,10 @@ pub fn metric_meaning(metric: &str) -> String {
     ];
     if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
         return (*m).to_string();
+    }
+    let workloads: Vec<&Meaning> = crate::workload::meanings().collect();
+    if let Some(m) = workloads.iter().find(|m| !m.prefix && m.metric == metric) {
+        return m.text.to_string();
     }
     // The executed faults, in the order they ran: `faults.1.at_seconds` exists once two have.
     if let Some((n, field)) = metric.strip_prefix("faults.").and_then(|r| r.split_once('.')) {
@@ -114,22 +106,25 @@ pub fn metric_meaning(metric: &str) -> String {
     }
     let prefix: &[(&str, &str)] = &[
         ("latency_seconds", "the time from sending a request to its correct reply, in seconds"),
-        ("recovery_seconds", "how long outages lasted, from the first failed request to the next correct reply, in seconds"),
-        ("detector.detection_seconds", "T_D: the time from a crash to the detector's permanent suspicion, in seconds"),
+        (
+            "recovery_seconds",
+            "how long outages lasted, from the first failed request to the next correct reply, in seconds",
+        ),
+        (
+            "detector.detection_seconds",
+            "T_D: the time from a crash to the detector's permanent suspicion, in seconds",
+        ),
         ("detector.mistake_recurrence_seconds", "E[T_MR]: the mean time between two wrong suspicions"),
         ("detector.mistake_duration_seconds", "E[T_M]: how long a wrong suspicion lasts on average"),
-        ("checkpointing.checkpoints", "checkpoints written to stable storage"),
-        ("checkpointing.overhead_seconds", "time spent checkpointing instead of working"),
-        ("checkpointing.rollback_distance", "how many checkpoints a process went back when it rolled back (the domino effect makes this large)"),
-        ("checkpointing.lost_work_seconds", "work done after the recovery line and thrown away by the rollback, in seconds"),
-        ("checkpointing.rollbacks", "processes rolled back"),
-        ("checkpointing.logged_messages", "messages written to the message log"),
-        ("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
-        ("checkpointing.bytes", "bytes written to stable storage"),
-        ("repeat.reliability_curve", "R(t), the probability of no service failure up to t, from the repeated runs"),
+        (
+            "repeat.reliability_curve",
+            "R(t), the probability of no service failure up to t, from the repeated runs",
+        ),
         ("repeat.availability", "availability across the repeated runs"),
     ];
-    if let Some((_, m)) = prefix.iter().find(|(k, _)| metric.starts_with(k)) {
+    let prefixed =
+        prefix.iter().copied().chain(workloads.iter().filter(|m| m.prefix).map(|m| (m.metric, m.text)));
+    if let Some((_, m)) = prefixed.into_iter().find(|(k, _)| metric.starts_with(k)) {
         return format!("{m}{}", stat_suffix(last));
     }
     // Workloads added later: guess from the word.

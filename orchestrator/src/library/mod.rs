@@ -8,7 +8,7 @@ mod list;
 mod meanings;
 
 pub use list::{entries, render_list, Entry, ListError, COURSE_FILE};
-pub use meanings::metric_meaning;
+pub use meanings::{metric_meaning, Meaning};
 
 use crate::experiment::{
     CmpOp, Expectation, Experiment, FaultKind, FaultParams, FaultPlan, Lifetime, Schedule, Selection,
@@ -368,20 +368,7 @@ fn general_watch(exp: &Experiment) -> String {
                 beside 5/(6λ)."
             .into();
     }
-    match &exp.workload {
-        Workload::Tmr(_) => {
-            "- All along: the availability gauge and the throughput line, the voter verdicts \
-             (unanimous / majority / no majority) and the fault timeline at the bottom."
-                .into()
-        }
-        Workload::Checkpointing(_) => {
-            "- All along: the checkpoint counters; after the crash, the rollbacks and \
-             how far each process went back (rollback distance, lost work)."
-                .into()
-        }
-        #[allow(unreachable_patterns)]
-        _ => "- All along: the node rows, the fault timeline and the workload's own counters.".into(),
-    }
+    exp.workload.watch().into()
 }
 
 fn op_words(op: CmpOp) -> &'static str {
@@ -415,11 +402,12 @@ fn is_ratio(metric: &str) -> bool {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
 
-    fn library() -> PathBuf {
+    /// The experiment library of the repository.
+    pub(in crate::library) fn library() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
     }
 

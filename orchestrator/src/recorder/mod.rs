@@ -2,14 +2,13 @@
 //! DESIGN.md. The report, the event log (and the dashboard and exporter) read
 //! it, so they never disagree.
 
-pub mod checkpoint;
-pub mod classroom;
 pub mod detector;
 pub mod events;
 mod failover;
 pub mod intervals;
 mod outage;
 pub mod rebuild;
+pub mod section;
 pub mod snapshot;
 
 use crate::report::{
@@ -20,6 +19,7 @@ use events::{Event, EventLog};
 use hdrhistogram::Histogram;
 use intervals::RunIntervals;
 use outage::OutageTracker;
+use section::{FaultNodes, Section, Seen, SoFar};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use workloads::observation::RecoveryReason;
@@ -122,14 +122,14 @@ pub struct Recorder {
     skipped: Vec<FaultRecord>,
     /// What the dashboard and the exporter read besides the above.
     live: snapshot::Live,
-    /// The checkpointing workload's metrics.
-    checkpoint: checkpoint::CheckpointRecorder,
     /// Failure-detector QoS against ground truth, and the suspicion matrix.
     detector: detector::DetectorTracker,
     /// Primary/backup takeover phases, for the recovery breakdown.
     failovers: failover::FailoverLog,
-    /// Byzantine agreement, commit protocols and RPC semantics.
-    classroom: classroom::Classroom,
+    /// The workload's own metrics, when it has any, and their key in report.json.
+    section: Option<(&'static str, Box<dyn Section>)>,
+    /// The nodes each executed fault covered.
+    fault_nodes: FaultNodes,
     /// When each node came back up after being down, and when its restart
     /// was issued (run-relative), for the recovery breakdown.
     ups: Vec<(f64, NodeId, Option<f64>)>,
@@ -186,10 +186,10 @@ impl Recorder {
             faults: Vec::new(),
             skipped: Vec::new(),
             live: snapshot::Live::new(n_nodes),
-            checkpoint: checkpoint::CheckpointRecorder::default(),
             detector: detector::DetectorTracker::new(n_nodes),
             failovers: failover::FailoverLog::default(),
-            classroom: classroom::Classroom::default(),
+            section: None,
+            fault_nodes: FaultNodes::default(),
             ups: Vec::new(),
             effect_window: CAUSE_GRACE,
             stalls: Vec::new(),
@@ -230,10 +230,15 @@ impl Recorder {
         self.run_failures.is_empty()
     }
 
-    /// The run hosts the checkpointing workload with this configuration (for its oracle).
-    /// `mttf`: the system's MTTF when the faults give one (for Young's interval).
-    pub fn expect_checkpointing(&mut self, config: &workloads::checkpoint::Config, mttf: Option<Duration>) {
-        self.checkpoint.configure(config, mttf);
+    /// The workload's own part of the recorder: it gets the observations the
+    /// core does not fold and gives its section of report.json.
+    pub fn set_section(&mut self, key: &'static str, section: Box<dyn Section>) {
+        self.section = Some((key, section));
+    }
+
+    /// The executed faults and the nodes they covered, up to now.
+    fn fault_spans(&self) -> Vec<section::FaultSpan> {
+        self.fault_nodes.spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds))))
     }
 
     /// Requests are decided within `deadline` of their sending: a window is
@@ -361,36 +366,17 @@ impl Recorder {
                 let text = format!("failover to view {view}: {phase:?}");
                 self.event(Event::Note { t, node: Some(self.name(node)), text });
             }
-            Observation::Checkpoint(e) => {
-                let t = self.rel(at);
-                let t0 = self.t0;
-                self.checkpoint.observe(node, t, e, |p| {
-                    (i128::from(p.as_nanos()) - i128::from(t0.as_nanos())) as f64 / 1e9
-                });
-            }
-            Observation::Agreement(e) => {
-                let t = self.rel(at);
-                self.classroom.byzantine.observe(node, t, e);
-            }
-            Observation::Commit(e) => {
-                let t0 = self.t0;
-                let rel = |p: Time| (i128::from(p.as_nanos()) - i128::from(t0.as_nanos())) as f64 / 1e9;
-                let t = self.rel(at);
-                if let Some(text) = self.classroom.commit.observe(node, t, e, rel) {
-                    self.event(Event::Note { t, node: Some(self.name(node)), text });
-                }
-            }
-            // Within the run only, like requests; but a reply to a try made
-            // within the run still arrives (else it would count as lost).
-            Observation::Rpc(e) if !self.within_run(at) => {
-                if matches!(e, workloads::rpc::RpcEvent::LateReply { .. }) {
-                    self.classroom.rpc.observe(e);
-                }
-            }
-            Observation::Rpc(e) => self.classroom.rpc.observe(e),
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
                 self.event(e);
+            }
+            other => {
+                let t = self.rel(at);
+                let seen = Seen::new(node, t, self.within_run(at), self.t0);
+                let note = self.section.as_mut().and_then(|(_, s)| s.observe(seen, other));
+                if let Some(text) = note {
+                    self.event(Event::Note { t, node: Some(self.name(node)), text });
+                }
             }
         }
     }
@@ -537,7 +523,9 @@ impl Recorder {
             self.ups.push((t, node, None));
         }
         if state == NodeState::Down {
-            self.checkpoint.crashed(node, t);
+            if let Some((_, s)) = self.section.as_mut() {
+                s.node_down(node, t);
+            }
             n.crashes += 1;
             self.live.set_recovering(node, false);
         }
@@ -584,7 +572,7 @@ impl Recorder {
 
     /// The executed fault `record` (from `fault_started`) covers `nodes`.
     pub fn fault_nodes(&mut self, record: usize, nodes: Vec<NodeId>) {
-        self.classroom.fault_nodes(record, nodes);
+        self.fault_nodes.insert(record, nodes);
     }
 
     /// The fault's start took effect at `at`, as the engine or agent reported it.
@@ -806,18 +794,20 @@ impl Recorder {
                 .report(end, &self.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>())
                 .and_then(|r| serde_json::to_value(r).ok()),
             tmr: self.nodes.iter().any(|n| n.role == "voter").then(|| self.tmr.clone()),
-            checkpointing: self.checkpoint.report().and_then(|r| serde_json::to_value(r).ok()),
-            byzantine: self.classroom.byzantine.report(
-                &self
-                    .classroom
-                    .spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds)))),
-                end,
-            ),
-            commit: self.classroom.commit.report(end),
-            rpc: self.classroom.rpc.report(),
+            sections: self.sections(end),
             repeat: None,
             expect: Vec::new(),
         }
+    }
+
+    /// The workloads' sections of report.json at run-relative `end`.
+    fn sections(&self, end: f64) -> section::Sections {
+        let mut sections = section::Sections::none();
+        if let Some((key, s)) = &self.section {
+            let faults = self.fault_spans();
+            sections.set(key, s.report(SoFar { now: end, faults: &faults }));
+        }
+        sections
     }
 
     /// One outage with its cause and its recovery breakdown.

@@ -69,10 +69,7 @@ pub fn rebuild(events: &[Value]) -> Value {
         nodes: Vec::new(),
         detector: None,
         tmr: None,
-        checkpointing: None,
-        byzantine: None,
-        commit: None,
-        rpc: None,
+        sections: super::section::Sections::none(),
         repeat: None,
         expect: Vec::new(),
     };

@@ -2,13 +2,14 @@
 //! Prometheus exporter serves, built from the same folded state as the report.
 
 use super::events::Event;
+use super::section::SoFar;
 use super::{NodeState, Recorder};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tui::snapshot::{
-    AgreementView, CheckpointView, CommitView, DetectionView, DetectorView, FaultView, LogLine, NodeStatus,
-    NodeView, RunState, ServiceView, Signal, Snapshot, TmrView, LATENCY_BUCKETS,
+    DetectionView, DetectorView, FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Signal,
+    Snapshot, TmrView, LATENCY_BUCKETS,
 };
 use workloads::NodeId;
 
@@ -41,21 +42,12 @@ struct Traffic {
     dropped: u64,
 }
 
-/// Which numbers a workload without client requests puts on the dashboard
-/// in place of the request panels.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SignalKind {
-    Detection,
-    Agreement,
-    Commit,
-    Checkpointing,
-}
-
 /// What only the live view needs.
 #[derive(Debug)]
 pub(super) struct Live {
-    /// The workload's own numbers (None: a request workload).
-    signal: Option<SignalKind>,
+    /// The detector's numbers stand in for the request panels (a workload
+    /// whose section has a panel of its own shows that instead).
+    detection: bool,
     /// A sandbox (`faultlab up`): runs until stopped.
     sandbox: bool,
     seconds: Vec<Second>,
@@ -71,7 +63,7 @@ pub(super) struct Live {
 impl Live {
     pub(super) fn new(nodes: usize) -> Live {
         Live {
-            signal: None,
+            detection: false,
             sandbox: false,
             seconds: Vec::new(),
             log: VecDeque::new(),
@@ -183,9 +175,10 @@ impl Recorder {
         self.live.planned = planned;
     }
 
-    /// The workload sends no client requests: the dashboard shows these numbers instead.
-    pub fn show_signal(&mut self, kind: SignalKind) {
-        self.live.signal = Some(kind);
+    /// The workload sends no client requests and its failure detectors are
+    /// what it shows: the dashboard puts their numbers in place of the request panels.
+    pub fn show_detection(&mut self) {
+        self.live.detection = true;
     }
 
     /// The run is a sandbox (`faultlab up`): no schedule, it runs until stopped.
@@ -343,12 +336,11 @@ impl Recorder {
 impl Recorder {
     /// The numbers of a workload without client requests, at run second `now`.
     fn signal(&self, now: f64) -> Option<Signal> {
-        Some(match self.live.signal? {
-            SignalKind::Detection => Signal::Detection(self.detection(now)),
-            SignalKind::Agreement => Signal::Agreement(self.agreement(now)),
-            SignalKind::Commit => Signal::Commit(self.commit_view(now)),
-            SignalKind::Checkpointing => Signal::Checkpointing(self.checkpoint_view()),
-        })
+        if self.live.detection {
+            return Some(Signal::Detection(self.detection(now)));
+        }
+        let faults = self.fault_spans();
+        self.section.as_ref()?.1.signal(SoFar { now, faults: &faults })
     }
 
     fn detection(&self, now: f64) -> DetectionView {
@@ -364,117 +356,26 @@ impl Recorder {
         }
     }
 
-    fn agreement(&self, now: f64) -> AgreementView {
-        let spans =
-            self.classroom.spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds))));
-        let mut view = AgreementView::default();
-        if let Some(b) = self.classroom.byzantine.report(&spans, now) {
-            view.rounds = b.instances;
-            view.agreed = b.agreement;
-            view.validity_rounds = b.validity_checked;
-            view.valid = b.validity;
-            view.retreats = b.retreats;
-        }
-        if let Some(last) = self.classroom.byzantine.last_round(&spans) {
-            view.last_loyal = last.loyal;
-            view.last_followed = last.followed;
-        }
-        view
-    }
-
-    fn commit_view(&self, now: f64) -> CommitView {
-        let blocked_now = self.classroom.commit.blocked_now() as u64;
-        let Some(c) = self.classroom.commit.report(now) else {
-            return CommitView { blocked_now, ..CommitView::default() };
-        };
-        CommitView {
-            transactions: c.transactions,
-            committed: c.committed,
-            aborted: c.aborted,
-            blocked_now,
-            max_blocked_seconds: c.max_blocked_seconds,
-            terminations: c.terminations,
-            inconsistent: c.inconsistent,
-        }
-    }
-
-    fn checkpoint_view(&self) -> CheckpointView {
-        let Some(c) = self.checkpoint.report() else { return CheckpointView::default() };
-        CheckpointView {
-            checkpoints: c.checkpoints,
-            forced: c.forced,
-            rollbacks: c.rollbacks,
-            survivors_rolled_back: c.survivors_rolled_back,
-            lost_work_seconds: c.lost_work_seconds.total,
-            orphans: c.orphans,
-            logged_messages: c.logged_messages,
-        }
-    }
-
     /// The running workload's own numbers, a line each, for the dashboard.
     fn workload_lines(&self, now: f64) -> Vec<(String, String)> {
-        let mut lines = Vec::new();
-        if let Some(c) = self.checkpoint.report() {
-            lines.push((
-                "checkpointing".to_string(),
-                format!(
-                    "{} checkpoints ({} forced), {} rollbacks ({} of survivors), {} orphans, {} logged",
-                    c.checkpoints,
-                    c.forced,
-                    c.rollbacks,
-                    c.survivors_rolled_back,
-                    c.orphans,
-                    c.logged_messages
-                ),
-            ));
-        }
-        let spans =
-            self.classroom.spans(|r| self.faults.get(r).and_then(|f| Some((f.at_seconds?, f.until_seconds))));
-        if let Some(b) = self.classroom.byzantine.report(&spans, now) {
-            lines.push((
-                "agreement".to_string(),
-                format!(
-                    "{} instances, {} agreed, {} disagreements, {} validity violations",
-                    b.instances, b.agreement, b.disagreements, b.validity_violations
-                ),
-            ));
-        }
-        if let Some(c) = self.classroom.commit.report(now) {
-            lines.push((
-                "commit".to_string(),
-                format!(
-                    "{} transactions, {} committed, {} aborted; BLOCKED now: {} participants",
-                    c.transactions,
-                    c.committed,
-                    c.aborted,
-                    self.classroom.commit.blocked_now()
-                ),
-            ));
-        }
-        if let Some(r) = self.classroom.rpc.report() {
-            lines.push((
-                "rpc".to_string(),
-                format!(
-                    "{} calls, {} retries, {} executions, {} DUPLICATE executions",
-                    r.calls, r.retries, r.executions, r.duplicate_executions
-                ),
-            ));
-        }
-        lines
+        let faults = self.fault_spans();
+        self.section.as_ref().map(|(_, s)| s.lines(SoFar { now, faults: &faults })).unwrap_or_default()
     }
 }
 
+/// A recorder and its snapshots, for tests of the live view (here and in
+/// the workloads' sections).
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{Recorder, SnapshotContext};
     use crate::recorder::events::EventLog;
     use crate::topology::Topology;
-    use workloads::byzantine::AgreementEvent;
-    use workloads::commit::CommitEvent;
-    use workloads::{Observation, Time};
+    use std::time::Duration;
+    use tui::snapshot::Snapshot;
+    use workloads::Time;
 
-    fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
+    /// A recorder over nodes of these roles, for a run of `seconds`.
+    pub(crate) fn recorder(roles: &[(&str, usize)], seconds: u64) -> Recorder {
         Recorder::new(
             Topology::from_roles(roles),
             Time::ZERO,
@@ -483,13 +384,23 @@ mod tests {
         )
     }
 
-    fn at(r: &Recorder, t: f64) -> Snapshot {
+    /// The snapshot at run second `t`.
+    pub(crate) fn at(r: &Recorder, t: f64) -> Snapshot {
         r.snapshot(&SnapshotContext { elapsed_seconds: t, ..SnapshotContext::default() })
     }
 
-    fn ms(ms: u64) -> Time {
+    /// `ms` milliseconds on the monotonic clock.
+    pub(crate) fn ms(ms: u64) -> Time {
         Time::from_millis(ms)
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::testing::{at, ms, recorder};
+    use super::*;
+    use workloads::Observation;
 
     #[test]
     fn a_request_workload_has_no_signal_and_a_sandbox_says_so() {
@@ -504,7 +415,7 @@ mod tests {
     fn heartbeat_detections_and_false_suspicions_fill_the_detection_signal() {
         let mut r = recorder(&[("node", 3)], 30);
         r.enable_detector(&[NodeId(0), NodeId(1), NodeId(2)]);
-        r.show_signal(SignalKind::Detection);
+        r.show_detection();
         let Some(Signal::Detection(d)) = at(&r, 0.5).signal else {
             panic!("a detection signal from the start")
         };
@@ -521,45 +432,6 @@ mod tests {
         assert!((d.detection_p50_seconds.unwrap() - 0.6).abs() < 1e-9);
         assert!((d.detection_max_seconds.unwrap() - 0.8).abs() < 1e-9);
         assert!(d.query_accuracy.is_some_and(|a| a < 1.0));
-    }
-
-    #[test]
-    fn generals_fill_agreement_validity_and_the_last_round() {
-        let mut r = recorder(&[("commander", 1), ("lieutenant", 3)], 30);
-        r.show_signal(SignalKind::Agreement);
-        let order = |i, v| Observation::Agreement(AgreementEvent::Ordered { instance: i, value: v });
-        let decided = |i, v| {
-            Observation::Agreement(AgreementEvent::Decided { instance: i, value: v, conflicting: false })
-        };
-        for (i, start) in [(1, 1000), (2, 2000), (3, 3000)] {
-            r.observe(NodeId(0), ms(start), order(i, 7));
-            for l in 1..=3 {
-                // In round 2 lieutenant-3 decides otherwise, with no fault to excuse it.
-                let v = if i == 2 && l == 3 { 9 } else { 7 };
-                r.observe(NodeId(l), ms(start + 100), decided(i, v));
-            }
-        }
-        let Some(Signal::Agreement(a)) = at(&r, 4.0).signal else { panic!("an agreement signal") };
-        assert_eq!((a.agreed, a.rounds), (2, 3));
-        assert_eq!((a.valid, a.validity_rounds), (2, 3));
-        // Round 3 may still be deciding: round 2 is the last finished one.
-        assert_eq!((a.last_followed, a.last_loyal), (Some(2), 3));
-    }
-
-    #[test]
-    fn commit_fills_blocked_participants_commits_and_aborts() {
-        let mut r = recorder(&[("coordinator", 1), ("participant", 3)], 30);
-        r.show_signal(SignalKind::Commit);
-        let commit = |e| Observation::Commit(e);
-        r.observe(NodeId(0), ms(1000), commit(CommitEvent::Started { txn: 1 }));
-        r.observe(NodeId(0), ms(1000), commit(CommitEvent::Started { txn: 2 }));
-        r.observe(NodeId(1), ms(1100), commit(CommitEvent::Decided { txn: 1, commit: true }));
-        r.observe(NodeId(2), ms(1500), commit(CommitEvent::Decided { txn: 2, commit: false }));
-        r.observe(NodeId(3), ms(2000), commit(CommitEvent::Started { txn: 3 }));
-        r.observe(NodeId(3), ms(2500), commit(CommitEvent::Blocked { txn: 3, since: ms(2200) }));
-        let Some(Signal::Commit(c)) = at(&r, 4.0).signal else { panic!("a commit signal") };
-        assert_eq!((c.transactions, c.committed, c.aborted, c.blocked_now), (3, 1, 1, 1));
-        assert!((c.max_blocked_seconds - 1.8).abs() < 1e-9, "{}", c.max_blocked_seconds);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Echo: one client, one server, every request sent back.
 
-use super::{Plugin, RunView, Validate, Workload};
+use super::{Describe, Plugin, RunView, Validate, Workload};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::Rate;
 use crate::topology::{NodeSpec, Topology};
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the echo workload, as written.
@@ -35,6 +35,8 @@ impl Validate for EchoFile {
         Ok((Workload::Echo(EchoParams { rate, deadline }), topology))
     }
 }
+
+impl Describe for EchoParams {}
 
 impl Plugin for EchoParams {
     fn kind(&self) -> &'static str {

@@ -1,12 +1,12 @@
 //! Heartbeat failure detection.
 
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::limits::MAX_HEARTBEATS_PER_SECOND;
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::FaultPlan;
-use crate::recorder::snapshot::SignalKind;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
@@ -30,6 +30,8 @@ pub struct HeartbeatParams {
     pub detector: workloads::heartbeat::DetectorConfig,
 }
 
+impl Describe for HeartbeatParams {}
+
 impl Plugin for HeartbeatParams {
     fn kind(&self) -> &'static str {
         "heartbeat"
@@ -47,7 +49,7 @@ impl Plugin for HeartbeatParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
-        recorder.show_signal(SignalKind::Detection);
+        recorder.show_detection();
         recorder.enable_detector(&run.ids(&["node"]));
     }
 }

@@ -28,11 +28,12 @@ pub use tmr::{TmrFile, TmrParams};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::DetectorFile;
 use crate::experiment::FaultPlan;
+use crate::library::Meaning;
 use crate::recorder::Recorder;
 use crate::topology::{NodeSpec, Topology};
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// What a run tells a workload about itself.
@@ -81,6 +82,21 @@ pub trait Plugin: std::fmt::Debug {
     }
 }
 
+/// What a workload tells of itself besides the run: its section of
+/// report.json and, for `faultlab explain`, what its metrics mean and what
+/// to watch during a run.
+pub(crate) trait Describe {
+    /// Its section's key in report.json (None: it has none of its own).
+    const REPORT_KEY: Option<&'static str> = None;
+
+    /// What the metrics of its section mean.
+    const MEANINGS: &'static [Meaning] = &[];
+
+    /// What to watch all along a run.
+    const WATCH: &'static str =
+        "- All along: the node rows, the fault timeline and the workload's own counters.";
+}
+
 /// How a workload's `workload:` section becomes its parameters and topology.
 pub(crate) trait Validate {
     /// Whether the workload runs a failure detector, set by `detector:`.
@@ -104,6 +120,13 @@ macro_rules! registry {
             pub fn plugin(&self) -> &dyn Plugin {
                 match self {
                     $(Workload::$variant(p) => p,)*
+                }
+            }
+
+            /// What to watch all along a run of this workload (for `explain`).
+            pub fn watch(&self) -> &'static str {
+                match self {
+                    $(Workload::$variant(_) => <$params as Describe>::WATCH,)*
                 }
             }
         }
@@ -145,6 +168,16 @@ macro_rules! registry {
                     $(WorkloadFile::$variant(_) => $kind,)*
                 }
             }
+        }
+
+        /// The workloads' section keys in report.json, in registry order.
+        pub fn report_keys() -> Vec<&'static str> {
+            [$(<$params as Describe>::REPORT_KEY,)*].into_iter().flatten().collect()
+        }
+
+        /// What every workload's metrics mean.
+        pub fn meanings() -> impl Iterator<Item = &'static Meaning> {
+            [$(<$params as Describe>::MEANINGS,)*].into_iter().flatten()
         }
 
         /// Every workload's `kind` and the keys it accepts, in registry order.

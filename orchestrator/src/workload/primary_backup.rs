@@ -1,5 +1,6 @@
 //! Passive replication: a primary, backups, failover.
 
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
@@ -12,8 +13,8 @@ use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
 use workloads::primary_backup::{Config, Role};
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the primary-backup workload, as written (another workload's key is an error).
@@ -38,8 +39,10 @@ pub struct PrimaryBackupParams {
     /// The client sends an unanswered request again after this.
     pub retry: Duration,
     pub gap_timeout: Duration,
-    pub detector: workloads::heartbeat::DetectorConfig,
+    pub detector: workloads::DetectorConfig,
 }
+
+impl Describe for PrimaryBackupParams {}
 
 impl Plugin for PrimaryBackupParams {
     fn kind(&self) -> &'static str {

@@ -1,17 +1,19 @@
 //! Triple modular redundancy.
 
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::Rate;
+use crate::library::Meaning;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
 use workloads::tmr;
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the TMR workload, as written (another workload's key is an error).
@@ -37,6 +39,18 @@ pub struct TmrParams {
     pub deadline: Duration,
     pub vote_timeout: Duration,
     pub gap_timeout: Duration,
+}
+
+impl Describe for TmrParams {
+    const MEANINGS: &'static [Meaning] = &[
+    Meaning::of("tmr.unanimous", "votes where every replica agreed"),
+    Meaning::of("tmr.majority", "votes decided by a majority while the third result disagreed, was missing or came late: a fault masked"),
+    Meaning::of("tmr.no_majority", "votes where no majority agreed: the voter could not answer"),
+    Meaning::of("tmr.state_transfers", "restarted replicas that fetched the state from their peers before voting again"),
+    ];
+    const WATCH: &'static str =
+        "- All along: the availability gauge and the throughput line, the voter verdicts \
+         (unanimous / majority / no majority) and the fault timeline at the bottom.";
 }
 
 impl Plugin for TmrParams {

@@ -5,7 +5,7 @@ use super::super::yaml::{DetectorFile, DetectorKindFile};
 use super::{Checker, Res};
 use faults::Dur;
 use std::time::Duration;
-use workloads::heartbeat::{DetectorConfig, DetectorKind};
+use workloads::{DetectorConfig, DetectorKind};
 
 /// Akka's `akka.cluster.failure-detector` defaults.
 const AKKA_THRESHOLD: f64 = 8.0;

@@ -1,19 +1,25 @@
 //! Checkpointing and rollback recovery.
 
+mod section;
+
+/// Its section's key in report.json.
+const KEY: &str = "checkpointing";
+
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::CheckpointProtocol;
 use crate::experiment::{FaultKind, FaultPlan, Schedule};
-use crate::recorder::snapshot::SignalKind;
+use crate::library::Meaning;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 
 /// `workload:` of the checkpointing workload, as written (another workload's key is an error).
 #[derive(Debug, Default, serde::Deserialize)]
@@ -58,6 +64,31 @@ impl CheckpointParams {
     }
 }
 
+impl Describe for CheckpointParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+    Meaning::of("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
+    Meaning::of("checkpointing.orphans", "orphan messages: messages discarded because the state that sent them was rolled back"),
+    Meaning::of("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
+    Meaning::of("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),
+    Meaning::of("checkpointing.outputs_repeated", "outputs released twice because a rollback redid the work that produced them (output commit was not respected)"),
+    Meaning::of("checkpointing.replayed", "log records replayed during recoveries (the logged messages delivered again)"),
+    Meaning::of("checkpointing.rollbacks", "rollbacks of processes, the crashed one included"),
+    Meaning::of("checkpointing.cost_seconds", "what fault tolerance cost: time spent checkpointing plus work lost to rollbacks, the quantity Young's interval minimises"),
+    Meaning::of("checkpointing.young_interval_seconds", "Young's checkpoint interval τ ≈ √(2·δ·M) for this run's checkpoint cost δ and MTTF M"),
+    Meaning::of_all("checkpointing.checkpoints", "checkpoints written to stable storage"),
+    Meaning::of_all("checkpointing.overhead_seconds", "time spent checkpointing instead of working"),
+    Meaning::of_all("checkpointing.rollback_distance", "how many checkpoints a process went back when it rolled back (the domino effect makes this large)"),
+    Meaning::of_all("checkpointing.lost_work_seconds", "work done after the recovery line and thrown away by the rollback, in seconds"),
+    Meaning::of_all("checkpointing.rollbacks", "processes rolled back"),
+    Meaning::of_all("checkpointing.logged_messages", "messages written to the message log"),
+    Meaning::of_all("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
+    Meaning::of_all("checkpointing.bytes", "bytes written to stable storage"),
+    ];
+    const WATCH: &'static str = "- All along: the checkpoint counters; after the crash, the rollbacks and \
+         how far each process went back (rollback distance, lost work).";
+}
+
 impl Plugin for CheckpointParams {
     fn kind(&self) -> &'static str {
         "checkpointing"
@@ -72,14 +103,15 @@ impl Plugin for CheckpointParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, faults: &[FaultPlan]) {
-        recorder.show_signal(SignalKind::Checkpointing);
         // The system's MTTF for Young's interval: the mean up time of the
         // first crash fault on a random schedule (each occurrence is one failure).
         let mttf = faults.iter().find_map(|f| match (&f.kind, &f.schedule) {
             (FaultKind::Crash, Schedule::Random { mttf, .. }) => Some(*mttf),
             _ => None,
         });
-        recorder.expect_checkpointing(&self.config(run), mttf);
+        let mut section = section::CheckpointRecorder::default();
+        section.configure(&self.config(run), mttf);
+        recorder.set_section(KEY, Box::new(section));
     }
 }
 

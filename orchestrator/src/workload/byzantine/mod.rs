@@ -1,18 +1,24 @@
 //! Byzantine agreement among generals, OM(m).
 
+mod section;
+
+/// Its section's key in report.json.
+const KEY: &str = "byzantine";
+
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::FaultPlan;
-use crate::recorder::snapshot::SignalKind;
+use crate::library::Meaning;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 
 /// `workload:` of the Byzantine-agreement workload, as written (another workload's key is an error).
 #[derive(Debug, Default, serde::Deserialize)]
@@ -36,6 +42,23 @@ pub struct ByzantineParams {
     pub config: workloads::byzantine::Config,
 }
 
+impl Describe for ByzantineParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+    Meaning::of("byzantine.instances", "rounds of agreement in which a loyal lieutenant decided (one round per order the commander sends)"),
+    Meaning::of("byzantine.agreement", "rounds in which every loyal lieutenant decided the same order (IC1)"),
+    Meaning::of("byzantine.disagreements", "rounds in which loyal lieutenants decided different orders: agreement broken"),
+    Meaning::of("byzantine.validity_checked", "rounds with a loyal commander, the only rounds where validity applies"),
+    Meaning::of("byzantine.validity", "a count of rounds: those with a loyal commander in which every loyal lieutenant decided the commander's order (IC2)"),
+    Meaning::of("byzantine.validity_violations", "rounds with a loyal commander in which some loyal lieutenant decided something other than the commander's order"),
+    Meaning::of("byzantine.agreement_rate", "agreement over instances: the share of rounds in which the loyal lieutenants agreed"),
+    Meaning::of("byzantine.validity_rate", "validity over validity_checked: the share of loyal-commander rounds that were obeyed"),
+    Meaning::of("byzantine.retreats", "decisions of the default order (retreat) by loyal lieutenants that found no majority"),
+    Meaning::of("byzantine.traitor_commander", "rounds in which the commander was the traitor and a loyal lieutenant received its lie (conflicting values)"),
+    Meaning::of("byzantine.traitor_lieutenant", "rounds in which a lieutenant was the traitor and a loyal lieutenant received its lie (conflicting values)"),
+    ];
+}
+
 impl Plugin for ByzantineParams {
     fn kind(&self) -> &'static str {
         "byzantine-agreement"
@@ -54,7 +77,7 @@ impl Plugin for ByzantineParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
-        recorder.show_signal(SignalKind::Agreement);
+        recorder.set_section(KEY, Box::<section::ByzantineRecorder>::default());
     }
 }
 

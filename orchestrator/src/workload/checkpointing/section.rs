@@ -1,4 +1,5 @@
-//! The checkpointing workload's metrics: checkpoints and their cost,
+//! The recorder's section for checkpointing (`checkpointing` in
+//! report.json, its panel and line on the dashboard): checkpoints and their cost,
 //! rollbacks and the work they undid, orphans, logged messages, outputs and
 //! how long output commit held them, and the golden-run oracle.
 //!
@@ -9,11 +10,13 @@
 //! absorbed where the golden run absorbs it, every balance equal). Money is
 //! conserved in any correct execution, so a match also checks the invariant.
 
+use crate::recorder::section::{to_json, Section, Seen, SoFar};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tui::snapshot::{CheckpointView, Signal};
 use workloads::checkpoint::{golden, CheckpointEvent, Config};
-use workloads::NodeId;
+use workloads::{NodeId, Observation};
 
 /// Distribution summary of a list of values.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -110,7 +113,6 @@ pub struct CheckpointRecorder {
     ledgers: BTreeMap<NodeId, (i64, u64, u32)>,
     /// Run-relative time of each node's last crash.
     crashed_at: BTreeMap<NodeId, f64>,
-    seen: bool,
 }
 
 impl CheckpointRecorder {
@@ -142,7 +144,6 @@ impl CheckpointRecorder {
         e: CheckpointEvent,
         rel: impl Fn(workloads::Time) -> f64,
     ) {
-        self.seen = true;
         let r = &mut self.report;
         match e {
             CheckpointEvent::Taken { bytes, forced, cost, .. } => {
@@ -209,10 +210,44 @@ impl CheckpointRecorder {
         });
         Some(r)
     }
+}
 
-    /// True once any checkpointing observation arrived.
-    pub fn active(&self) -> bool {
-        self.seen
+impl Section for CheckpointRecorder {
+    fn observe(&mut self, seen: Seen, obs: Observation) -> Option<String> {
+        if let Observation::Checkpoint(e) = obs {
+            CheckpointRecorder::observe(self, seen.node, seen.t, e, |p| seen.rel(p));
+        }
+        None
+    }
+
+    fn node_down(&mut self, node: NodeId, t: f64) {
+        self.crashed(node, t);
+    }
+
+    fn report(&self, _run: SoFar<'_>) -> Option<serde_json::Value> {
+        to_json(CheckpointRecorder::report(self))
+    }
+
+    fn lines(&self, _run: SoFar<'_>) -> Vec<(String, String)> {
+        let Some(c) = CheckpointRecorder::report(self) else { return Vec::new() };
+        let text = format!(
+            "{} checkpoints ({} forced), {} rollbacks ({} of survivors), {} orphans, {} logged",
+            c.checkpoints, c.forced, c.rollbacks, c.survivors_rolled_back, c.orphans, c.logged_messages
+        );
+        vec![("checkpointing".to_string(), text)]
+    }
+
+    fn signal(&self, _run: SoFar<'_>) -> Option<Signal> {
+        let c = CheckpointRecorder::report(self).unwrap_or_default();
+        Some(Signal::Checkpointing(CheckpointView {
+            checkpoints: c.checkpoints,
+            forced: c.forced,
+            rollbacks: c.rollbacks,
+            survivors_rolled_back: c.survivors_rolled_back,
+            lost_work_seconds: c.lost_work_seconds.total,
+            orphans: c.orphans,
+            logged_messages: c.logged_messages,
+        }))
     }
 }
 

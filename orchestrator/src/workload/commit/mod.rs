@@ -1,19 +1,25 @@
 //! Two- and three-phase commit.
 
+mod section;
+
+/// Its section's key in report.json.
+const KEY: &str = "commit";
+
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::CommitProtocol;
 use crate::experiment::FaultPlan;
-use crate::recorder::snapshot::SignalKind;
+use crate::library::Meaning;
 use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the commit workload, as written (another workload's key is an error).
@@ -41,6 +47,21 @@ pub struct CommitParams {
     pub config: workloads::commit::Config,
 }
 
+impl Describe for CommitParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+    Meaning::of("commit.committed", "transactions that committed"),
+    Meaning::of("commit.blocked", "participant–transaction pairs that blocked: a participant voted yes and then could neither commit nor abort on its own"),
+    Meaning::of("commit.blocked_seconds", "the time participants spent blocked, summed over participants and transactions, in seconds"),
+    Meaning::of("commit.max_blocked_seconds", "the longest a participant stayed blocked, in seconds"),
+    Meaning::of("commit.inconsistent", "transactions some participants committed and others aborted: atomicity broken"),
+    Meaning::of("commit.undecided", "transactions started that no participant had decided by the end of the run: participants left hanging"),
+    Meaning::of("commit.hung", "transactions still undecided at the end that had waited longer than any transaction took to be decided: left hanging, not merely in flight"),
+    Meaning::of("commit.max_termination_seconds", "the longest from a transaction's start to its decision by the termination protocol: how long participants waited for the silent coordinator"),
+    Meaning::of("commit.terminations", "transactions the participants decided among themselves without the coordinator (the termination protocol)"),
+    ];
+}
+
 impl Plugin for CommitParams {
     fn kind(&self) -> &'static str {
         "commit"
@@ -60,7 +81,7 @@ impl Plugin for CommitParams {
     }
 
     fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
-        recorder.show_signal(SignalKind::Commit);
+        recorder.set_section(KEY, Box::<section::CommitRecorder>::default());
     }
 }
 

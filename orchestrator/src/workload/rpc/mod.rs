@@ -1,16 +1,25 @@
 //! RPC failure semantics.
 
+mod section;
+
+/// Its section's key in report.json.
+const KEY: &str = "rpc";
+
+use super::Describe;
 use super::Validate;
 use super::Workload;
 use super::{Plugin, RunView};
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::{Rate, RpcSemantics};
+use crate::experiment::FaultPlan;
+use crate::library::Meaning;
+use crate::recorder::Recorder;
 use crate::topology::NodeSpec;
 use crate::topology::Topology;
 use faults::Dur;
 use std::time::Duration;
 use workloads::any::AnyConfig;
-use workloads::heartbeat::DetectorConfig;
+use workloads::DetectorConfig;
 use workloads::NodeId;
 
 /// `workload:` of the RPC workload, as written (another workload's key is an error).
@@ -33,6 +42,15 @@ pub struct RpcParams {
     pub config: workloads::rpc::Config,
 }
 
+impl Describe for RpcParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+    Meaning::of("rpc.duplicate_executions", "extra executions: the server ran a call it had already run (a retry of a call whose reply was lost)"),
+    Meaning::of("rpc.filtered", "retried requests the server recognised as duplicates and answered from its reply cache instead of executing again"),
+    Meaning::of("rpc.lost_replies", "replies lost on the way back to the client"),
+    ];
+}
+
 impl Plugin for RpcParams {
     fn kind(&self) -> &'static str {
         "rpc"
@@ -49,6 +67,10 @@ impl Plugin for RpcParams {
     /// A call is decided after its last try's timeout.
     fn deadline(&self) -> Duration {
         self.config.timeout * (self.config.retries + 1)
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.set_section(KEY, Box::<section::RpcRecorder>::default());
     }
 }
 

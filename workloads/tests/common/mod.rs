@@ -17,7 +17,7 @@ pub fn sim<N: Node + 'static>(
     n: u16,
     latency: Latency,
     seed: u64,
-    mut node: impl FnMut(NodeId, u32, StableRecords) -> N + 'static,
+    mut node: impl FnMut(NodeId, u32, StableRecords) -> N + Send + 'static,
 ) -> Sim<N> {
     let network = Network { latency, restart_time: Duration::ZERO, ..Network::default() };
     let build =

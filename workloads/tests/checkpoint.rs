@@ -17,20 +17,8 @@ use workloads::checkpoint::coordinated::Part;
 use workloads::checkpoint::{golden, CheckpointEvent, CheckpointNode, Config, Protocol};
 use workloads::{NodeId, Observation, Time};
 
-/// A small configuration: `n` processes (ids 0..n), fast steps.
 fn config(protocol: Protocol, n: u16) -> Config {
-    Config {
-        protocol,
-        processes: (0..n).map(NodeId).collect(),
-        tokens: 6,
-        hops: 60,
-        step: Duration::from_millis(5),
-        balance: 1000,
-        interval: Duration::from_millis(40),
-        checkpoint_cost: Duration::from_millis(1),
-        log_flush: Duration::from_millis(10),
-        seed: 7,
-    }
+    Config::small(protocol, n)
 }
 
 /// A crash scheduled for a process, or its restart.

@@ -19,19 +19,8 @@ const RATE: f64 = 1000.0;
 const LINK: Duration = Duration::from_micros(100);
 const END: Time = Time::from_millis(1000);
 
-/// A topology with replicas first, then voters, then one client (ids 0, 1, ...).
 fn config(replicas: u16, voters: u16, rate: f64) -> Config {
-    Config {
-        role: Role::Client,
-        replicas: (0..replicas).map(NodeId).collect(),
-        voters: (replicas..replicas + voters).map(NodeId).collect(),
-        clients: vec![NodeId(replicas + voters)],
-        rate,
-        deadline: Duration::from_millis(50),
-        vote_timeout: Duration::from_millis(20),
-        gap_timeout: Duration::from_millis(10),
-        window: 0,
-    }
+    Config::small(replicas, voters, rate)
 }
 
 /// Every node of `config`'s topology on the simulator, not started, every

@@ -105,6 +105,25 @@ pub struct Config {
     pub seed: u64,
 }
 
+impl Config {
+    /// A small configuration for tests and examples: `n` processes (ids
+    /// 0..n), fast steps, a checkpoint every 40 ms.
+    pub fn small(protocol: Protocol, n: u16) -> Config {
+        Config {
+            protocol,
+            processes: (0..n).map(NodeId).collect(),
+            tokens: 6,
+            hops: 60,
+            step: Duration::from_millis(5),
+            balance: 1000,
+            interval: Duration::from_millis(40),
+            checkpoint_cost: Duration::from_millis(1),
+            log_flush: Duration::from_millis(10),
+            seed: 7,
+        }
+    }
+}
+
 /// What a checkpointing process reports, for the recorder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CheckpointEvent {
@@ -280,20 +299,9 @@ impl Node for CheckpointNode {
 pub(crate) mod tests {
     use super::*;
 
-    /// A small configuration: `n` processes (ids 0..n), fast steps.
+    /// The small configuration of the tests.
     pub(crate) fn config(protocol: Protocol, n: u16) -> Config {
-        Config {
-            protocol,
-            processes: (0..n).map(NodeId).collect(),
-            tokens: 6,
-            hops: 60,
-            step: Duration::from_millis(5),
-            balance: 1000,
-            interval: Duration::from_millis(40),
-            checkpoint_cost: Duration::from_millis(1),
-            log_flush: Duration::from_millis(10),
-            seed: 7,
-        }
+        Config::small(protocol, n)
     }
 
     #[test]

@@ -76,6 +76,23 @@ pub struct Config {
     pub seed: u64,
 }
 
+impl Config {
+    /// A small configuration for tests and examples: coordinator 0 and
+    /// participants 1 to 3, deciding after 250 ms, a 500 ms timeout.
+    pub fn small(protocol: Protocol) -> Config {
+        Config {
+            protocol,
+            coordinator: NodeId(0),
+            participants: vec![NodeId(1), NodeId(2), NodeId(3)],
+            interval: Duration::from_millis(100),
+            decide_after: Duration::from_millis(250),
+            timeout: Duration::from_millis(500),
+            abort_probability: 0.0,
+            seed: 3,
+        }
+    }
+}
+
 /// A participant's (or the coordinator's) state for one transaction.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum State {

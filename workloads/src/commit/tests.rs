@@ -7,16 +7,7 @@ use crate::Observation;
 const COORD: NodeId = NodeId(0);
 
 fn config(protocol: Protocol) -> Config {
-    Config {
-        protocol,
-        coordinator: COORD,
-        participants: vec![NodeId(1), NodeId(2), NodeId(3)],
-        interval: Duration::from_millis(100),
-        decide_after: Duration::from_millis(250),
-        timeout: Duration::from_millis(500),
-        abort_probability: 0.0,
-        seed: 3,
-    }
+    Config::small(protocol)
 }
 
 #[test]

@@ -56,6 +56,24 @@ pub struct Config {
     pub window: usize,
 }
 
+impl Config {
+    /// A small topology for tests and examples: replicas first, then
+    /// voters, then one client (ids 0, 1, ...), 50 ms deadline, as a client.
+    pub fn small(replicas: u16, voters: u16, rate: f64) -> Config {
+        Config {
+            role: Role::Client,
+            replicas: (0..replicas).map(NodeId).collect(),
+            voters: (replicas..replicas + voters).map(NodeId).collect(),
+            clients: vec![NodeId(replicas + voters)],
+            rate,
+            deadline: Duration::from_millis(50),
+            vote_timeout: Duration::from_millis(20),
+            gap_timeout: Duration::from_millis(10),
+            window: 0,
+        }
+    }
+}
+
 /// A TMR node: one of the three roles.
 #[derive(Debug)]
 pub enum TmrNode {
@@ -113,19 +131,9 @@ impl Node for TmrNode {
 pub(crate) mod tests {
     use super::*;
 
-    /// A topology with replicas first, then voters, then one client (ids 0, 1, ...).
+    /// The small topology of the tests.
     pub(crate) fn config(replicas: u16, voters: u16, rate: f64) -> Config {
-        Config {
-            role: Role::Client,
-            replicas: (0..replicas).map(NodeId).collect(),
-            voters: (replicas..replicas + voters).map(NodeId).collect(),
-            clients: vec![NodeId(replicas + voters)],
-            rate,
-            deadline: Duration::from_millis(50),
-            vote_timeout: Duration::from_millis(20),
-            gap_timeout: Duration::from_millis(10),
-            window: 0,
-        }
+        Config::small(replicas, voters, rate)
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::time::Instant;
 use tui::snapshot::RunState;
 use workloads::seed::splitmix64;
@@ -268,19 +268,7 @@ impl<'a> Running<'a> {
             link.send(Down::Start);
         }
         self.heard = vec![Instant::now(); nodes.len()];
-        self.recorder.event(Event::RunStarted {
-            t: 0.0,
-            experiment: self.exp.name.clone(),
-            backend: self.backend_name.to_string(),
-            seed: self.id.seed,
-            duration_seconds: duration.as_secs_f64(),
-        });
-        if !opts.sandbox {
-            self.plan(duration, opts);
-        }
-        let (snap_tx, mut live) =
-            live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO))
-                .await?;
+        let (snap_tx, mut live) = self.opening(duration, opts).await?;
         let mut commands = live.commands.take();
         // Two clocks. Report times are wall-clock (`start.elapsed()`):
         // traffic and outages go on while the schedule is paused. The
@@ -378,14 +366,46 @@ impl<'a> Running<'a> {
         if let Some(p) = paused_at.take() {
             held += p.elapsed();
         }
-        self.recorder.set_paused(held);
         let end_rel = if interrupted { start.elapsed().min(duration + held) } else { duration + held };
+        Ok(self.closing(held, end_rel, interrupted, snap_tx, live))
+    }
+
+    /// The run has started: say so, plan the schedule, open the dashboard and the exporter.
+    async fn opening(
+        &mut self,
+        duration: Duration,
+        opts: &RunOptions,
+    ) -> Result<(watch::Sender<Arc<tui::Snapshot>>, live::Live)> {
+        self.recorder.event(Event::RunStarted {
+            t: 0.0,
+            experiment: self.exp.name.clone(),
+            backend: self.backend_name.to_string(),
+            seed: self.id.seed,
+            duration_seconds: duration.as_secs_f64(),
+        });
+        if !opts.sandbox {
+            self.plan(duration, opts);
+        }
+        live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO)).await
+    }
+
+    /// The run has ended at `end_rel` (the schedule held `held` of it): judge
+    /// the clients' rate, finish the report, show the final snapshot.
+    fn closing(
+        &mut self,
+        held: Duration,
+        end_rel: Duration,
+        interrupted: bool,
+        snap_tx: watch::Sender<Arc<tui::Snapshot>>,
+        mut live: live::Live,
+    ) -> (Report, live::Live) {
+        self.recorder.set_paused(held);
         self.check_client_rate(end_rel);
         let report = self.recorder.finish(end_rel.as_secs_f64(), interrupted);
         let state = if interrupted { RunState::Interrupted } else { RunState::Finished };
         let _ = snap_tx.send(Arc::new(self.snapshot_now(state, end_rel)));
         live.keep(snap_tx);
-        Ok((report, live))
+        (report, live)
     }
 
     fn note(&mut self, text: &str) {

@@ -10,7 +10,6 @@
 //! map iterated is ordered.
 
 use super::{Batch, Running};
-use crate::recorder::events::Event;
 use crate::report::Report;
 use crate::run::actuator::{Done, Op};
 use crate::run::{live, RunOptions, Stop};
@@ -162,19 +161,7 @@ impl Running<'_> {
         if let Some(w) = world(&mut self.sim) {
             w.sim.start();
         }
-        self.recorder.event(Event::RunStarted {
-            t: 0.0,
-            experiment: self.exp.name.clone(),
-            backend: self.backend_name.to_string(),
-            seed: self.id.seed,
-            duration_seconds: duration.as_secs_f64(),
-        });
-        if !opts.sandbox {
-            self.plan(duration, opts);
-        }
-        let (snap_tx, mut live) =
-            live::start(opts, self.metrics.take(), self.snapshot_now(RunState::Starting, Duration::ZERO))
-                .await?;
+        let (snap_tx, mut live) = self.opening(duration, opts).await?;
         let mut commands = live.commands.take();
         let wall = Instant::now();
         let mut shown = wall;
@@ -268,13 +255,7 @@ impl Running<'_> {
         if let Some(p) = paused_at.take() {
             held += stopped.since(p);
         }
-        self.recorder.set_paused(held);
         let end_rel = if interrupted { stopped.since(t0).min(duration + held) } else { duration + held };
-        self.check_client_rate(end_rel);
-        let report = self.recorder.finish(end_rel.as_secs_f64(), interrupted);
-        let state = if interrupted { RunState::Interrupted } else { RunState::Finished };
-        let _ = snap_tx.send(Arc::new(self.snapshot_now(state, end_rel)));
-        live.keep(snap_tx);
-        Ok((report, live))
+        Ok(self.closing(held, end_rel, interrupted, snap_tx, live))
     }
 }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod commit;
 pub mod echo;
 pub mod heartbeat;
+pub mod multicast;
 pub mod node;
 pub mod observation;
 pub mod primary_backup;

@@ -62,6 +62,8 @@ pub enum Observation {
     Commit(crate::commit::CommitEvent),
     /// What an RPC client or server did (a call finished, an execution, a filtered retry...).
     Rpc(crate::rpc::RpcEvent),
+    /// What a group member did (multicast, delivered, sent feedback, installed a view...).
+    Multicast(crate::multicast::MulticastEvent),
 }
 
 /// The phases of a primary/backup failover, in order.

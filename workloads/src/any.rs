@@ -164,4 +164,6 @@ registry! {
     PrimaryBackup => crate::primary_backup::PrimaryBackup,
     /// An echo client or server.
     Echo => crate::echo::Echo,
+    /// A Paxos proposer (and learner) or acceptor.
+    Paxos => crate::paxos::Paxos,
 }

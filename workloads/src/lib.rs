@@ -15,6 +15,7 @@ pub mod heartbeat;
 pub mod multicast;
 pub mod node;
 pub mod observation;
+pub mod paxos;
 pub mod primary_backup;
 pub mod rpc;
 pub mod seed;

@@ -62,6 +62,8 @@ pub enum Observation {
     Commit(crate::commit::CommitEvent),
     /// What an RPC client or server did (a call finished, an execution, a filtered retry...).
     Rpc(crate::rpc::RpcEvent),
+    /// What a Paxos proposer, acceptor or learner did (a round, a proposal, a value chosen...).
+    Paxos(crate::paxos::PaxosEvent),
     /// What a group member did (multicast, delivered, sent feedback, installed a view...).
     Multicast(crate::multicast::MulticastEvent),
 }

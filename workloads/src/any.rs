@@ -166,4 +166,6 @@ registry! {
     Echo => crate::echo::Echo,
     /// A Paxos proposer (and learner) or acceptor.
     Paxos => crate::paxos::Paxos,
+    /// A member of a multicast group (reliable multicast, ordering, virtual synchrony).
+    Multicast => crate::multicast::Multicast,
 }

@@ -190,7 +190,8 @@ fn search(steps: &[Step], times: &[(u64, u64)], budget: Budget) -> (Verdict, u64
     // Buckets by hash of (set, state); each holds the sets seen with that state.
     let mut cache: HashMap<u64, Vec<Configuration>> = HashMap::new();
     let mut cached = 0usize;
-    let mut calls: Vec<(usize, State)> = Vec::new();
+    // The linearized operations in order: invocation entry, state before, forced.
+    let mut calls: Vec<(usize, State, bool)> = Vec::new();
     let mut state: State = None;
     let mut entry = entries.next[HEAD];
     let mut spent = 0u64;
@@ -200,46 +201,55 @@ fn search(steps: &[Step], times: &[(u64, u64)], budget: Budget) -> (Verdict, u64
             return (Verdict::Unknown, spent);
         }
         let i = entries.op[entry];
-        match entries.completion[entry] {
-            Some(ret) => {
-                let Some(new_state) = steps[i].apply(state) else {
-                    entry = entries.next[entry];
-                    continue;
-                };
-                let (word, bit) = (i / 64, 1u64 << (i % 64));
-                linearized[word] |= bit;
-                let hash = set_hash ^ zobrist(i) ^ state_hash(new_state);
-                let bucket = cache.entry(hash).or_default();
-                if bucket.iter().any(|(set, s)| *s == new_state && **set == *linearized) {
-                    linearized[word] &= !bit;
-                    entry = entries.next[entry];
-                    continue;
-                }
+        if let Some(ret) = entries.completion[entry] {
+            let Some(new_state) = steps[i].apply(state) else {
+                entry = entries.next[entry];
+                continue;
+            };
+            // A read that fits now can always go now: any order that places
+            // it later stays legal with it moved here. So it is no choice, and
+            // if what follows fails, so does the configuration before it.
+            let forced = matches!(steps[i], Step::Read(_));
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            linearized[word] |= bit;
+            let hash = set_hash ^ zobrist(i) ^ state_hash(new_state);
+            let bucket = cache.entry(hash).or_default();
+            if !bucket.iter().any(|(set, s)| *s == new_state && **set == *linearized) {
                 bucket.push((linearized.clone().into_boxed_slice(), new_state));
                 cached += 1;
                 if cached > budget.states {
                     return (Verdict::Unknown, spent);
                 }
                 set_hash ^= zobrist(i);
-                calls.push((entry, state));
+                calls.push((entry, state, forced));
                 state = new_state;
                 entries.lift(entry, ret);
                 entry = entries.next[HEAD];
+                continue;
             }
-            None => {
-                // An operation completed before any order could place it: undo
-                // the latest choice and try the next candidate after it.
-                let Some((call, previous)) = calls.pop() else {
-                    return (Verdict::NotLinearizable, spent);
-                };
-                let j = entries.op[call];
-                state = previous;
-                linearized[j / 64] &= !(1u64 << (j % 64));
-                set_hash ^= zobrist(j);
-                if let Some(ret) = entries.completion[call] {
-                    entries.unlift(call, ret);
-                }
+            // Explored before, and it failed.
+            linearized[word] &= !bit;
+            if !forced {
+                entry = entries.next[entry];
+                continue;
+            }
+        }
+        // An operation completed before any order could place it (or a forced
+        // step leads nowhere): undo choices until one has an alternative.
+        loop {
+            let Some((call, previous, forced)) = calls.pop() else {
+                return (Verdict::NotLinearizable, spent);
+            };
+            let j = entries.op[call];
+            state = previous;
+            linearized[j / 64] &= !(1u64 << (j % 64));
+            set_hash ^= zobrist(j);
+            if let Some(ret) = entries.completion[call] {
+                entries.unlift(call, ret);
+            }
+            if !forced {
                 entry = entries.next[call];
+                break;
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod commit;
 pub mod echo;
 pub mod heartbeat;
+pub mod history;
 pub mod multicast;
 pub mod node;
 pub mod observation;

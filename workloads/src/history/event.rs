@@ -1,0 +1,103 @@
+//! One line of `<out>/history.jsonl`: an invocation or a completion, as Jepsen records them.
+
+use crate::Time;
+use serde::{Deserialize, Serialize};
+
+/// A client process. A process runs one operation at a time.
+pub type Process = u64;
+
+/// The key an operation addresses; histories of one register may leave it out (key 0).
+pub type Key = u64;
+
+/// Whether an event starts an operation or says how it ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// The client sent the request.
+    Invoke,
+    /// The operation took effect, and `value` is its result.
+    Ok,
+    /// The operation certainly did not take effect.
+    Fail,
+    /// Outcome unknown (a timeout, a lost reply): it may have taken effect at
+    /// any time after its invocation, or never.
+    Info,
+}
+
+/// The operation a client asked for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Function {
+    /// Read the register.
+    Read,
+    /// Write `value` into the register.
+    Write,
+    /// Compare-and-set: if the register holds `value[0]`, write `value[1]`.
+    Cas,
+}
+
+/// An event's value: an integer or null for reads and writes, `[expected, new]` for cas.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A cas's `[expected, new]`.
+    Pair([Option<i64>; 2]),
+    /// A read's result or a write's argument; null when absent or unwritten.
+    Single(Option<i64>),
+}
+
+impl Default for Value {
+    fn default() -> Value {
+        Value::Single(None)
+    }
+}
+
+impl Value {
+    /// The single value, or `None` for null and for pairs.
+    pub fn single(self) -> Option<i64> {
+        match self {
+            Value::Single(v) => v,
+            Value::Pair(_) => None,
+        }
+    }
+
+    /// The cas pair, if this is one.
+    pub fn pair(self) -> Option<[Option<i64>; 2]> {
+        match self {
+            Value::Pair(p) => Some(p),
+            Value::Single(_) => None,
+        }
+    }
+}
+
+/// One line of a client history.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Event {
+    /// The client process that issued the operation.
+    pub process: Process,
+    /// Invocation, or which kind of completion.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The operation.
+    pub f: Function,
+    /// The register it addresses.
+    #[serde(default)]
+    pub key: Key,
+    /// The argument (invocations, writes, cas) or the result (a read's `ok`).
+    #[serde(default)]
+    pub value: Value,
+    /// When the client saw the event.
+    pub t: Time,
+}
+
+impl Event {
+    /// An invocation.
+    pub fn invoke(process: Process, f: Function, key: Key, value: Value, t: Time) -> Event {
+        Event { process, kind: EventType::Invoke, f, key, value, t }
+    }
+
+    /// The completion of an invocation: same process, function and key.
+    pub fn complete(invocation: &Event, kind: EventType, value: Value, t: Time) -> Event {
+        Event { kind, value, t, ..*invocation }
+    }
+}

@@ -57,7 +57,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub(super) fn new(node: NodeId, t: f64, within_run: bool, t0: Time) -> Seen {
+    pub(crate) fn new(node: NodeId, t: f64, within_run: bool, t0: Time) -> Seen {
         Seen { node, t, within_run, t0 }
     }
 

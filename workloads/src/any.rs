@@ -164,4 +164,6 @@ registry! {
     PrimaryBackup => crate::primary_backup::PrimaryBackup,
     /// An echo client or server.
     Echo => crate::echo::Echo,
+    /// A member of a multicast group (reliable multicast, ordering, virtual synchrony).
+    Multicast => crate::multicast::Multicast,
 }

@@ -5,8 +5,85 @@
 //! failure detectors.
 //!
 //! This module holds the workload's configuration and what its members
-//! observe; the members and the oracle that checks their delivery logs
-//! live beside it.
+//! observe; the members ([`MulticastNode`], one node type for every member)
+//! and the oracle that checks their delivery logs ([`oracle`]) live beside it.
+//!
+//! # Reliability
+//!
+//! Every sender numbers its multicasts 1, 2, ... and keeps them in a history
+//! buffer. **ACK**: every receiver acknowledges every message (also a
+//! duplicate, in case its acknowledgment was lost); the sender resends to the
+//! silent receivers every `retransmit` and drops a message from its buffer
+//! once every member of the view acknowledged it (or after `history`, so that
+//! a crashed receiver without a membership service does not pin it forever).
+//! **NACK**: a receiver notices a gap in a sender's numbers (or learns the
+//! sender's last number from the `Last` message an idle sender repeats every
+//! `retransmit`) and, once the gap is `retransmit` old, sends one NACK per
+//! sender listing what it misses; the sender keeps each message `history`.
+//! **SRM**: the NACK is multicast to the group after a delay drawn from
+//! [1, 2] × `retransmit` (the member's seeded RNG); a member that hears
+//! another's NACK for a message it misses too suppresses its own
+//! (`Suppressed`) and draws a new delay; every member keeps what it received
+//! `history` long, the sender answers a NACK at once and any other holder
+//! after its own random delay unless a repair arrives first. A NACK multicast
+//! to the group counts as one feedback message, as a data multicast is one
+//! multicast. **Hierarchical**: the view is cut into subgroups of `subgroup`
+//! members, whose first member coordinates and keeps a history buffer; a
+//! receiver NACKs its coordinator, a coordinator answers from its buffer or
+//! asks its parent in a binary tree of coordinators rooted at the sender's
+//! subgroup (the root asks the sender) and forwards the repair.
+//!
+//! # Ordering
+//!
+//! FIFO holds back a sender's message until its predecessors are delivered;
+//! causal until, besides, every message its sender had delivered when it
+//! sent it (the vector `deps`) is delivered; total order follows the numbers
+//! the sequencer — the lowest member of the view — gives the messages as it
+//! receives them (`Order`; a member that waits asks it again with
+//! `OrderNack`, counted as feedback). A sender delivers its own messages
+//! through the same rules.
+//!
+//! # Virtual synchrony (`atomic: true`)
+//!
+//! Every member heartbeats every other configured member and watches each
+//! with the configured detector. When a member of the view is suspected, or
+//! someone asks to join, the lowest unsuspected member of the view proposes
+//! view v' (higher than any view number heard of) to the members it trusts
+//! and the joiners. A member that accepts a proposal stops delivering and
+//! sending messages of the old view, and answers with its flush: every
+//! message of the old view it received and does not know to be stable
+//! (delivered by every member, as heartbeats report), the sequencer's numbers
+//! it knows, and the highest number it knows of each sender. Once every
+//! proposed member flushed, the proposer installs the view: survivors deliver
+//! the union of the flushes (as far as the order allows — all survivors hold
+//! the same messages, so they deliver the same ones), then every member starts
+//! each sender's numbering where the flushes left it (the state transfer).
+//! Each member passes the install on once, so a proposer that crashes halfway
+//! through installing leaves no survivor behind; a proposer that crashes
+//! earlier is suspected and the next lowest member proposes a higher view
+//! (the higher view wins, between equal ones the lower proposer). Messages are
+//! delivered only in the view they were multicast in: a message of the old
+//! view that arrives after the flush is dropped. View numbers may skip.
+//!
+//! A restarted member has no view: it heartbeats with none, which asks to
+//! join; it neither multicasts nor delivers until a view that includes it is
+//! installed, and it learns every sender's next number (its own too) from
+//! the install. Its own last number is also kept in stable storage.
+//!
+//! **Partitions.** Each side suspects the other and installs a view of its
+//! own. When the partition heals, the side whose view has the lowest member
+//! wins: its lowest member takes the other side's members in as joiners,
+//! and they abandon their view (what they had not delivered of it is
+//! dropped) and take the state transfer, as a restarted member does.
+
+mod member;
+mod membership;
+mod msg;
+pub mod oracle;
+mod seqset;
+
+pub use member::{MulticastNode, View};
+pub use msg::{Msg, Packet};
 
 use crate::{DetectorConfig, NodeId};
 use serde::{Deserialize, Serialize};
@@ -138,5 +215,18 @@ impl Config {
             },
             seed: 1,
         }
+    }
+}
+
+/// Reliable group communication, as the registry names it.
+#[derive(Debug)]
+pub struct Multicast;
+
+impl crate::any::Workload for Multicast {
+    type Config = Config;
+    type Node = MulticastNode;
+
+    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> MulticastNode {
+        MulticastNode::new(me, config, start.seed, start.restarted, &start.stable)
     }
 }

@@ -1,0 +1,1 @@
+//! The oracle over the members' delivery logs.

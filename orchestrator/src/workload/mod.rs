@@ -12,6 +12,7 @@ mod commit;
 mod echo;
 mod fields;
 mod heartbeat;
+mod multicast;
 mod primary_backup;
 mod rpc;
 mod tmr;
@@ -21,6 +22,7 @@ pub use checkpointing::{CheckpointParams, CheckpointingFile};
 pub use commit::{CommitFile, CommitParams};
 pub use echo::{EchoFile, EchoParams};
 pub use heartbeat::{HeartbeatFile, HeartbeatParams};
+pub use multicast::{MulticastFile, MulticastParams};
 pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
 pub use rpc::{RpcFile, RpcParams};
 pub use tmr::{TmrFile, TmrParams};
@@ -204,6 +206,8 @@ registry! {
     PrimaryBackup(PrimaryBackupParams, PrimaryBackupFile) = "primary-backup",
     /// One client, one server that sends every request back.
     Echo(EchoParams, EchoFile) = "echo",
+    /// Reliable multicast, message ordering, virtual synchrony.
+    Multicast(MulticastParams, MulticastFile) = "multicast",
 }
 
 /// Which other workloads accept `key` (for an error that says where a key belongs).

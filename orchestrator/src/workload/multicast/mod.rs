@@ -1,0 +1,283 @@
+//! Reliable group communication: reliable multicast with ACK, NACK, SRM or
+//! hierarchical feedback, message ordering, and virtual synchrony.
+
+mod section;
+
+use section::MulticastRecorder;
+
+/// Its section's key in report.json.
+const KEY: &str = "multicast";
+
+use super::Describe;
+use super::Validate;
+use super::Workload;
+use super::{Plugin, RunView};
+use crate::experiment::limits::MAX_HEARTBEATS_PER_SECOND;
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::Rate;
+use crate::experiment::FaultPlan;
+use crate::library::Meaning;
+use crate::recorder::Recorder;
+use crate::topology::NodeSpec;
+use crate::topology::Topology;
+use faults::Dur;
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::multicast::{Config, Ordering, Protocol};
+use workloads::{DetectorConfig, DetectorKind};
+
+/// The roles of the group: members that multicast, and members that only receive.
+const SENDER: &str = "sender";
+const MEMBER: &str = "member";
+
+/// Messages per second the whole group may exchange on a real host: the
+/// same budget as the heartbeat group's (a 2-core host's loops fall behind
+/// past it, and late messages would read as losses and suspicions).
+const MAX_MESSAGES_PER_SECOND: f64 = MAX_HEARTBEATS_PER_SECOND;
+
+/// `protocol:` as written.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtocolFile {
+    Ack,
+    Nack,
+    Srm,
+    Hierarchical,
+}
+
+/// `ordering:` as written.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderingFile {
+    None,
+    Fifo,
+    Causal,
+    Total,
+}
+
+/// `workload:` of the multicast workload, as written (another workload's key is an error).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MulticastFile {
+    /// `ack`, `nack`, `srm` or `hierarchical`: how receivers give feedback.
+    pub protocol: Option<ProtocolFile>,
+    /// `none`, `fifo`, `causal` or `total`: the order members deliver in.
+    pub ordering: Option<OrderingFile>,
+    /// Virtual synchrony: every member of a view delivers a message, or none does.
+    pub atomic: Option<bool>,
+    /// Members that multicast (`sender-1`, ...).
+    pub senders: Option<usize>,
+    /// Members that only receive (`member-1`, ...).
+    pub receivers: Option<usize>,
+    /// The whole group, senders included (instead of `receivers`).
+    pub members: Option<usize>,
+    /// Multicasts per second from each sender.
+    pub rate: Option<Rate>,
+    /// ACK: resend after this; NACK: report a gap this old; SRM: NACK delay scale.
+    pub retransmit: Option<Dur>,
+    /// Hierarchical: members per subgroup.
+    pub subgroup: Option<usize>,
+    /// How long a history buffer keeps a message nobody said everyone has.
+    pub history: Option<Dur>,
+}
+
+/// Parameters of the multicast workload: the group's configuration (the
+/// members and senders are filled in from the topology).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MulticastParams {
+    pub config: Config,
+}
+
+impl Describe for MulticastParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+        Meaning::of("multicast.multicasts", "messages the senders multicast within the run"),
+        Meaning::of("multicast.deliveries", "deliveries to the members' applications, every member counted"),
+        Meaning::of("multicast.correct_members", "members that never crashed: the ones reliability and atomicity are checked on"),
+        Meaning::of("multicast.reliability", "the fraction of multicasts delivered to every correct member of the sender's view"),
+        Meaning::of("multicast.reliability_violations", "multicasts a correct member of the sender's view never delivered although it had to"),
+        Meaning::of_all("multicast.latency_seconds", "delivery latency, from a multicast to each delivery at another member"),
+        Meaning::of("multicast.duplicates", "messages a member delivered more than once (must be 0)"),
+        Meaning::of("multicast.ordering.configured", "the ordering the members were asked to keep"),
+        Meaning::of("multicast.ordering.violations.fifo", "pairs of one sender's messages some member delivered out of the order they were sent"),
+        Meaning::of("multicast.ordering.violations.causal", "messages delivered before a message that causally precedes them (FIFO allows these)"),
+        Meaning::of("multicast.ordering.violations.total", "pairs of messages two members delivered in opposite orders (FIFO and causal allow these)"),
+        Meaning::of("multicast.atomicity_violations", "messages delivered in a view by some correct members and not by others that installed the next view: virtual synchrony forbids them"),
+        Meaning::of("multicast.feedback_per_multicast", "feedback messages (ACKs and NACKs) per multicast: about N with ACKs (implosion), far fewer with NACKs"),
+        Meaning::of("multicast.acks_per_multicast", "acknowledgments per multicast"),
+        Meaning::of("multicast.nacks_per_multicast", "negative acknowledgments per multicast (SRM: those not suppressed)"),
+        Meaning::of("multicast.retransmissions_per_multicast", "messages sent again per multicast, every receiver of a retransmission counted"),
+        Meaning::of("multicast.suppressed", "SRM: NACKs a member held back because it heard another member's NACK for the same message first"),
+        Meaning::of("multicast.suppressed_per_multicast", "SRM: NACKs held back per multicast"),
+        Meaning::of("multicast.history_buffer_max", "the most messages one member's history buffer held at once"),
+        Meaning::of("multicast.history_buffer_mean", "messages a history buffer held on average over the run (time-weighted, averaged over the members)"),
+        Meaning::of("multicast.flushed", "unstable messages the members flushed to each other during view changes"),
+        Meaning::of("multicast.views", "views installed after the first (view changes completed)"),
+        Meaning::of_all("multicast.view_change_seconds", "view-change time: from the first member proposing a view to the last of its members installing it"),
+        Meaning::of_all("multicast.view_changes", "each view change: its view, when it began, how long until every member of the new view installed it, its members and the messages flushed"),
+    ];
+    const WATCH: &'static str = "- All along: the multicast line (feedback and retransmissions per multicast, \
+         SRM's suppressions) and the deliveries per member; with `protocol: ack` the feedback grows with the \
+         group, with NACKs it stays small.\n\
+         - After a crash or a partition: the group view of each member, as the survivors flush unstable \
+         messages and install the new view; the view-change time; after a partition heals, the views merging.\n\
+         - At the end: the oracle's violation counts for every ordering (the configured one must read 0, the \
+         weaker ones show what they allow) and the atomicity violations (0 with `atomic: true`).";
+}
+
+impl Plugin for MulticastParams {
+    fn kind(&self) -> &'static str {
+        "multicast"
+    }
+
+    fn agent_config(&self, run: &RunView<'_>, node: &NodeSpec) -> AnyConfig {
+        AnyConfig::from(Config {
+            members: run.ids(&[SENDER, MEMBER]),
+            senders: run.ids(&[SENDER]),
+            // Each member its own stream, the same on every run of this seed.
+            seed: run.seed ^ (u64::from(node.id.0) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ..self.config.clone()
+        })
+    }
+
+    /// What was multicast just before the end still gets its feedback,
+    /// retransmissions and (atomic) a view change that flushes it.
+    fn deadline(&self) -> Duration {
+        let c = &self.config;
+        let repair = c.retransmit * 10;
+        if c.atomic {
+            repair + detection_bound(&c.detector) + c.detector.interval * 4
+        } else {
+            repair
+        }
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
+        let names = run.topology.nodes.iter().map(|n| n.name.clone()).collect();
+        let section = MulticastRecorder::new(self.config.ordering, self.config.atomic, names);
+        recorder.set_section(KEY, Box::new(section));
+    }
+}
+
+/// About how long the detector takes to suspect a crashed member.
+fn detection_bound(d: &DetectorConfig) -> Duration {
+    match &d.kind {
+        DetectorKind::Fixed { timeout } => *timeout,
+        DetectorKind::PhiAccrual { acceptable_pause, .. } => *acceptable_pause + d.interval * 4,
+        DetectorKind::Chen { alpha, .. } => *alpha + d.interval,
+    }
+}
+
+impl Validate for MulticastFile {
+    /// The membership service (for `atomic: true`) follows the file's `detector:`.
+    const DETECTOR: bool = true;
+
+    /// `kind: multicast`: `sender-1..` multicasting to the group, `member-1..` receiving.
+    fn validate(&self, cx: &Checker<'_>, detector: DetectorConfig) -> Res<(Workload, Topology)> {
+        let w = self;
+        let protocol = match w.protocol {
+            Some(ProtocolFile::Ack) => Protocol::Ack,
+            Some(ProtocolFile::Nack) => Protocol::Nack,
+            Some(ProtocolFile::Srm) => Protocol::Srm,
+            Some(ProtocolFile::Hierarchical) => Protocol::Hierarchical,
+            None => {
+                return Err(cx.value_err(
+                    "workload.kind",
+                    "kind: multicast needs `protocol: ack | nack | srm | hierarchical`",
+                ))
+            }
+        };
+        let ordering = match w.ordering.unwrap_or(OrderingFile::None) {
+            OrderingFile::None => Ordering::None,
+            OrderingFile::Fifo => Ordering::Fifo,
+            OrderingFile::Causal => Ordering::Causal,
+            OrderingFile::Total => Ordering::Total,
+        };
+        let senders = w.senders.unwrap_or(1);
+        if senders == 0 {
+            return Err(cx.value_err("workload.senders", "senders must be 1 or more; got 0"));
+        }
+        let receivers = match (w.receivers, w.members) {
+            (Some(_), Some(_)) => {
+                return Err(cx.key_err(
+                    "workload.members",
+                    "give `receivers` (members that only receive) or `members` (the whole group), not both",
+                ))
+            }
+            (Some(r), None) => r,
+            (None, Some(m)) if m < senders => return Err(cx.value_err(
+                "workload.members",
+                format!(
+                    "members is the whole group, senders included: {m} is fewer than the {senders} senders"
+                ),
+            )),
+            (None, Some(m)) => m - senders,
+            (None, None) => 4,
+        };
+        if senders + receivers < 2 {
+            let at = if w.members.is_some() { "workload.members" } else { "workload.receivers" };
+            return Err(cx.value_err(at, "a group needs 2 members or more"));
+        }
+        let rate = cx.rate(w.rate, 20.0)?;
+        if rate <= 0.0 {
+            return Err(cx.value_err("workload.rate", "rate must be above zero"));
+        }
+        let retransmit = cx.positive_dur("retransmit", w.retransmit, Duration::from_millis(20))?;
+        let history = cx.positive_dur("history", w.history, Duration::from_secs(1))?;
+        if history < retransmit {
+            return Err(cx.value_err(
+                "workload.history",
+                format!(
+                    "history ({}) is shorter than retransmit ({}): a message would leave the history \
+                     buffer before anyone could ask for it again",
+                    Dur(history),
+                    Dur(retransmit)
+                ),
+            ));
+        }
+        let subgroup = match (w.subgroup, protocol) {
+            (Some(_), p) if p != Protocol::Hierarchical => {
+                return Err(cx.key_err(
+                    "workload.subgroup",
+                    "`subgroup` applies to `protocol: hierarchical` only; remove it",
+                ))
+            }
+            (Some(s), _) if s < 2 => {
+                return Err(cx.value_err("workload.subgroup", format!("subgroup must be 2 or more; got {s}")))
+            }
+            (s, _) => s.unwrap_or(5),
+        };
+        let n = senders + receivers;
+        // Each multicast reaches every member and (ACK) comes back from
+        // each; the membership service heartbeats among all members.
+        let feedback = if protocol == Protocol::Ack { 2.0 } else { 1.0 };
+        let traffic = rate * senders as f64 * n as f64 * feedback
+            + (n * (n - 1)) as f64 / detector.interval.as_secs_f64();
+        if traffic > MAX_MESSAGES_PER_SECOND && !cx.simulated {
+            return Err(cx.value_err(
+                "workload.rate",
+                format!(
+                    "{n} members with {senders} senders at {rate}/s exchange about {traffic:.0} messages/s \
+                     (multicasts, feedback and heartbeats), over the limit of {MAX_MESSAGES_PER_SECOND:.0}/s \
+                     a 2-core host keeps honest; use a lower rate, fewer members, a longer \
+                     `detector.interval`, or `backend: sim`"
+                ),
+            ));
+        }
+        let config = Config {
+            protocol,
+            ordering,
+            atomic: w.atomic.unwrap_or(false),
+            members: Vec::new(),
+            senders: Vec::new(),
+            rate,
+            retransmit,
+            subgroup,
+            history,
+            detector,
+            seed: 0,
+        };
+        let topology = Topology::from_roles(&[(SENDER, senders), (MEMBER, receivers)]);
+        Ok((Workload::Multicast(MulticastParams { config }), topology))
+    }
+}

@@ -39,6 +39,10 @@ pub struct MulticastReport {
     pub acks_per_multicast: Option<f64>,
     pub nacks_per_multicast: Option<f64>,
     pub retransmissions_per_multicast: Option<f64>,
+    /// Those made by the message's own sender (a hierarchy moves the others to coordinators).
+    pub sender_retransmissions_per_multicast: Option<f64>,
+    /// Retransmissions as sends: a repair multicast to the whole group counts once.
+    pub repairs_per_multicast: Option<f64>,
     pub suppressed_per_multicast: Option<f64>,
     pub acks: u64,
     pub nacks: u64,
@@ -160,6 +164,10 @@ pub struct MulticastRecorder {
     acks: u64,
     nacks: u64,
     retransmissions: u64,
+    /// Retransmissions made by the message's own sender (not a coordinator or a peer).
+    by_senders: u64,
+    /// Retransmissions as sends: a repair multicast to the group is one.
+    repairs: u64,
     suppressed: u64,
     history: BTreeMap<NodeId, Occupancy>,
     history_max: u64,
@@ -176,7 +184,9 @@ pub struct MulticastRecorder {
 impl MulticastRecorder {
     /// A section for a group of nodes named `names` (by id).
     pub fn new(ordering: Ordering, atomic: bool, names: Vec<String>) -> MulticastRecorder {
-        let members = (0..names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)).collect();
+        let members: Vec<NodeId> = (0..names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)).collect();
+        // Every member starts in view 0, which holds them all.
+        let current = members.iter().map(|n| (*n, (0, members.clone()))).collect();
         MulticastRecorder {
             ordering,
             atomic,
@@ -188,13 +198,15 @@ impl MulticastRecorder {
             acks: 0,
             nacks: 0,
             retransmissions: 0,
+            by_senders: 0,
+            repairs: 0,
             suppressed: 0,
             history: BTreeMap::new(),
             history_max: 0,
             began: BTreeMap::new(),
             installed: BTreeMap::new(),
-            current: BTreeMap::new(),
-            concurrent_max: 0,
+            current,
+            concurrent_max: 1,
             crashed: BTreeSet::new(),
             down: BTreeSet::new(),
         }
@@ -237,7 +249,11 @@ impl MulticastRecorder {
             }
             MulticastEvent::Feedback { .. } => {}
             MulticastEvent::Retransmitted { id, count } if self.sent.contains_key(&id) => {
-                self.retransmissions += u64::from(count)
+                self.retransmissions += u64::from(count);
+                self.repairs += 1;
+                if node == id.sender {
+                    self.by_senders += u64::from(count);
+                }
             }
             MulticastEvent::Suppressed { id } if self.sent.contains_key(&id) => self.suppressed += 1,
             MulticastEvent::Retransmitted { .. } | MulticastEvent::Suppressed { .. } => {}
@@ -342,6 +358,8 @@ impl MulticastRecorder {
             acks_per_multicast: per(self.acks),
             nacks_per_multicast: per(self.nacks),
             retransmissions_per_multicast: per(self.retransmissions),
+            sender_retransmissions_per_multicast: per(self.by_senders),
+            repairs_per_multicast: per(self.repairs),
             suppressed_per_multicast: per(self.suppressed),
             acks: self.acks,
             nacks: self.nacks,

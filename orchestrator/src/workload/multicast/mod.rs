@@ -257,11 +257,12 @@ impl Validate for MulticastFile {
             (s, _) => s.unwrap_or(5),
         };
         let n = senders + receivers;
+        let atomic = w.atomic.unwrap_or(false);
         // Each multicast reaches every member and (ACK) comes back from
-        // each; the membership service heartbeats among all members.
+        // each; the membership service (atomic) heartbeats among all members.
         let feedback = if protocol == Protocol::Ack { 2.0 } else { 1.0 };
-        let traffic = rate * senders as f64 * n as f64 * feedback
-            + (n * (n - 1)) as f64 / detector.interval.as_secs_f64();
+        let heartbeats = if atomic { (n * (n - 1)) as f64 / detector.interval.as_secs_f64() } else { 0.0 };
+        let traffic = rate * senders as f64 * n as f64 * feedback + heartbeats;
         if traffic > MAX_MESSAGES_PER_SECOND && !cx.simulated {
             return Err(cx.value_err(
                 "workload.rate",
@@ -276,7 +277,7 @@ impl Validate for MulticastFile {
         let config = Config {
             protocol,
             ordering,
-            atomic: w.atomic.unwrap_or(false),
+            atomic,
             members: Vec::new(),
             senders: Vec::new(),
             rate,

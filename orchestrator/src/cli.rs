@@ -132,7 +132,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_faults: bool,
     /// On the sim backend: run N times faster than real time (1 paces it to the
-    /// wall clock, for a class watching --tui) [default: as fast as the CPU allows].
+    /// wall clock, for a class watching --tui) [default: as fast as the CPU
+    /// allows; 1 for `faultlab up`].
     #[arg(long, value_name = "N", value_parser = parse_speed)]
     pub speed: Option<f64>,
 }
@@ -333,7 +334,10 @@ fn run(args: RunArgs, sandbox: bool) -> Result<ExitCode> {
         (true, None) => Some(Duration::from_secs(24 * 3600)),
         (_, d) => d,
     };
-    let opts = crate::run::RunOptions { duration, sandbox, summary: true, ..run_options(&args, out)? };
+    // A sandbox on sim runs in step with the wall clock unless told
+    // otherwise: as fast as the CPU allows, it would be over before a key is pressed.
+    let speed = args.speed.or(sandbox.then_some(1.0));
+    let opts = crate::run::RunOptions { duration, sandbox, summary: true, speed, ..run_options(&args, out)? };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(crate::run::run(&exp, &opts))?;
     // A sandbox has no expectations: stopping it is how it ends.

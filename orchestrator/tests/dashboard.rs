@@ -25,6 +25,10 @@ struct Dashboard {
 
 impl Dashboard {
     fn start(dir: &Path, yaml: &str) -> Dashboard {
+        Dashboard::start_on(dir, yaml, &["--backend", "process"])
+    }
+
+    fn start_on(dir: &Path, yaml: &str, backend: &[&str]) -> Dashboard {
         let file = dir.join("exp.yaml");
         std::fs::write(&file, yaml).unwrap();
         let out = dir.join("out");
@@ -32,7 +36,9 @@ impl Dashboard {
         let pty = nix::pty::openpty(Some(&size), None).unwrap();
         let slave: OwnedFd = pty.slave;
         let child = Command::new(EXE)
-            .args(["run", file.to_str().unwrap(), "--backend", "process", "--tui", "--out"])
+            .args(["run", file.to_str().unwrap()])
+            .args(backend)
+            .args(["--tui", "--out"])
             .arg(&out)
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
@@ -202,4 +208,34 @@ fn a_crash_by_hand_ended_by_a_restart_has_an_end() {
     let until = crash["until_seconds"].as_f64().expect("the restart ended the crash");
     let restarted = restart["at_seconds"].as_f64().unwrap();
     assert!((until - restarted).abs() < 0.01, "crash ended {until} s, restart at {restarted} s");
+}
+
+/// The same pause on the sim backend, paced to the wall clock: the class
+/// sees the same dashboard, and the virtual clock keeps one axis too.
+#[test]
+fn a_paced_sim_run_pauses_on_one_virtual_clock_like_a_real_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Dashboard::start_on(dir.path(), PAUSED, &["--backend", "sim", "--speed", "1"]);
+    common::wait_for_event(&d.out, "\"run_started\"");
+    d.wait_drawn("sim");
+    std::thread::sleep(Duration::from_millis(1000));
+    d.press(' ');
+    common::wait_for_event(&d.out, "schedule paused");
+    std::thread::sleep(Duration::from_millis(1500));
+    d.press(' ');
+    common::wait_for_event(&d.out, "schedule resumed");
+    wait_report(&d.out);
+    let (code, report) = d.quit();
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["backend"], "sim");
+    let paused = report["paused_seconds"].as_f64().unwrap();
+    assert!(paused > 1.0 && paused < 3.0, "paused {paused} s of virtual time for about 1.5 s of wall time");
+    let duration = report["duration_seconds"].as_f64().unwrap();
+    assert!((duration - (4.0 + paused)).abs() < 1e-6, "duration {duration} = 4 s + {paused} s paused");
+    let crash = &report["faults"][0];
+    let at = crash["at_seconds"].as_f64().unwrap();
+    // Virtual instants: the crash runs exactly when due, to the recorder's tick.
+    assert!((at - (3.0 + paused)).abs() < 0.051, "crash at {at} s: {crash}");
+    let until = crash["until_seconds"].as_f64().unwrap();
+    assert!((until - at - 0.5).abs() < 1e-6, "{crash}");
 }

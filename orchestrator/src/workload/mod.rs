@@ -153,9 +153,13 @@ macro_rules! registry {
                         .into_iter()
                         .filter_map(|(d, k)| d.then_some(k))
                         .collect();
+                    let which = match which.split_last() {
+                        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                        _ => which.join(""),
+                    };
                     return Err(cx.key_err(
                         "detector",
-                        format!("`detector` applies to the {} workloads only; remove it", which.join(" and ")),
+                        format!("`detector` applies to the {which} workloads only; remove it"),
                     ));
                 }
                 let detector = cx.detector(detector)?;

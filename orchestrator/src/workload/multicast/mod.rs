@@ -291,3 +291,104 @@ impl Validate for MulticastFile {
         Ok((Workload::Multicast(MulticastParams { config }), topology))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::experiment::{parse_str, Experiment, ExperimentError};
+    use std::path::Path;
+    use workloads::NodeId;
+
+    fn parse(workload: &str) -> Result<Experiment, ExperimentError> {
+        parse_str(Path::new("exp.yaml"), &format!("name: t\nduration: 10s\nworkload:\n{workload}"))
+    }
+
+    fn params(workload: &str) -> (MulticastParams, Topology) {
+        let e = parse(workload).unwrap_or_else(|e| panic!("{e}"));
+        match e.workload {
+            Workload::Multicast(p) => (p, e.topology),
+            other => panic!("not multicast: {other:?}"),
+        }
+    }
+
+    /// The error for `workload` (its lines start on line 4 of the file) is at `line`, at `needle`.
+    fn error_at(workload: &str, line: usize, needle: &str, message: &str) {
+        let text = format!("name: t\nduration: 10s\nworkload:\n{workload}");
+        let err = parse_str(Path::new("exp.yaml"), &text).err().unwrap_or_else(|| panic!("no error for {text}"));
+        let src = text.lines().nth(line - 1).unwrap_or_default();
+        let column = src.find(needle).map(|c| c + 1).unwrap_or_else(|| panic!("`{needle}` not on line {line}"));
+        assert_eq!((err.line, err.column), (line, column), "wrong place for: {err}");
+        assert!(err.message.contains(message), "message `{}` lacks `{message}`", err.message);
+        assert!(err.to_string().starts_with(&format!("exp.yaml:{line}:{column}: ")), "{err}");
+    }
+
+    #[test]
+    fn the_group_is_senders_then_receivers_and_each_agent_gets_them_all() {
+        let (p, t) = params("  kind: multicast\n  protocol: srm\n  ordering: causal\n  senders: 2\n  receivers: 3\n");
+        let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["sender-1", "sender-2", "member-1", "member-2", "member-3"]);
+        assert_eq!((p.config.protocol, p.config.ordering, p.config.atomic), (Protocol::Srm, Ordering::Causal, false));
+        let run = RunView { topology: &t, seed: 3, window: 0 };
+        let configs: Vec<Config> = t
+            .nodes
+            .iter()
+            .map(|n| match p.agent_config(&run, n) {
+                AnyConfig::Multicast(c) => c,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(configs[0].members, (0..5).map(NodeId).collect::<Vec<_>>());
+        assert_eq!(configs[4].senders, vec![NodeId(0), NodeId(1)]);
+        assert_ne!(configs[0].seed, configs[1].seed, "each member its own random stream");
+        // `members` is the whole group, the same as `receivers` plus the senders.
+        let (_, t2) = params("  kind: multicast\n  protocol: ack\n  senders: 2\n  members: 5\n");
+        assert_eq!(t2.nodes.len(), 5);
+        assert_eq!(t2.with_role("member").count(), 3);
+    }
+
+    #[test]
+    fn the_deadline_leaves_time_for_repairs_and_with_atomic_for_a_view_change() {
+        let (p, _) = params("  kind: multicast\n  protocol: nack\n  retransmit: 30ms\n");
+        assert_eq!(p.deadline(), Duration::from_millis(300));
+        let text = "name: t\nduration: 10s\nworkload: { kind: multicast, protocol: nack, atomic: true }\n\
+                    detector: { kind: fixed, interval: 50ms, timeout: 300ms }\n";
+        let e = parse_str(Path::new("exp.yaml"), text).unwrap();
+        let Workload::Multicast(p) = e.workload else { panic!() };
+        assert_eq!(p.config.detector.interval, Duration::from_millis(50));
+        assert_eq!(p.deadline(), Duration::from_millis(200 + 300 + 200));
+    }
+
+    #[test]
+    fn errors_are_located_at_the_key_or_value_at_fault() {
+        error_at("  kind: multicast\n  ordering: fifo\n", 4, "multicast", "needs `protocol: ack | nack | srm | hierarchical`");
+        error_at("  kind: multicast\n  protocol: tcp\n", 5, "tcp", "unknown variant `tcp`");
+        error_at("  kind: multicast\n  protocol: ack\n  ordering: lamport\n", 6, "lamport", "expected one of `none`, `fifo`, `causal`, `total`");
+        error_at("  kind: multicast\n  protocol: ack\n  senders: 0\n", 6, "0", "senders must be 1 or more");
+        error_at("  kind: multicast\n  protocol: ack\n  receivers: 3\n  members: 4\n", 7, "members", "not both");
+        error_at("  kind: multicast\n  protocol: ack\n  senders: 3\n  members: 2\n", 7, "2", "fewer than the 3 senders");
+        error_at("  kind: multicast\n  protocol: ack\n  receivers: 0\n", 6, "0", "2 members or more");
+        error_at("  kind: multicast\n  protocol: nack\n  retransmit: 0ms\n", 6, "0ms", "retransmit must be above zero");
+        error_at("  kind: multicast\n  protocol: nack\n  history: 10ms\n  retransmit: 50ms\n", 6, "10ms", "shorter than retransmit");
+        error_at("  kind: multicast\n  protocol: nack\n  subgroup: 4\n", 6, "subgroup", "`protocol: hierarchical` only");
+        error_at("  kind: multicast\n  protocol: hierarchical\n  subgroup: 1\n", 6, "1", "subgroup must be 2 or more");
+        error_at("  kind: multicast\n  protocol: ack\n  atomic: maybe\n", 6, "maybe", "invalid type");
+    }
+
+    #[test]
+    fn other_workloads_keys_are_refused_naming_their_workload() {
+        error_at("  kind: multicast\n  protocol: ack\n  replicas: 3\n", 6, "replicas", "`replicas` is a key of the tmr and primary-backup workloads, not of `multicast`");
+        error_at("  kind: multicast\n  protocol: ack\n  semantics: at-most-once\n", 6, "semantics", "is a key of the rpc workload");
+        // And the multicast keys are refused elsewhere, naming multicast.
+        error_at("  kind: heartbeat\n  ordering: total\n", 5, "ordering", "`ordering` is a key of the multicast workload, not of `heartbeat`");
+    }
+
+    #[test]
+    fn a_real_host_bounds_the_group_s_traffic_and_the_simulator_does_not() {
+        let big = "  kind: multicast\n  protocol: ack\n  receivers: 100\n  rate: 100/s\n";
+        error_at(big, 7, "100/s", "messages/s");
+        let text = format!("name: t\nduration: 10s\nbackend: sim\nworkload:\n{big}");
+        let e = parse_str(Path::new("exp.yaml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.topology.nodes.len(), 101);
+    }
+}

@@ -206,23 +206,24 @@ impl Validate for MulticastFile {
         if senders == 0 {
             return Err(cx.value_err("workload.senders", "senders must be 1 or more; got 0"));
         }
-        let receivers = match (w.receivers, w.members) {
-            (Some(_), Some(_)) => {
-                return Err(cx.key_err(
+        let receivers =
+            match (w.receivers, w.members) {
+                (Some(_), Some(_)) => return Err(cx.key_err(
                     "workload.members",
                     "give `receivers` (members that only receive) or `members` (the whole group), not both",
-                ))
-            }
-            (Some(r), None) => r,
-            (None, Some(m)) if m < senders => return Err(cx.value_err(
-                "workload.members",
-                format!(
+                )),
+                (Some(r), None) => r,
+                (None, Some(m)) if m < senders => {
+                    return Err(cx.value_err(
+                        "workload.members",
+                        format!(
                     "members is the whole group, senders included: {m} is fewer than the {senders} senders"
                 ),
-            )),
-            (None, Some(m)) => m - senders,
-            (None, None) => 4,
-        };
+                    ))
+                }
+                (None, Some(m)) => m - senders,
+                (None, None) => 4,
+            };
         if senders + receivers < 2 {
             let at = if w.members.is_some() { "workload.members" } else { "workload.receivers" };
             return Err(cx.value_err(at, "a group needs 2 members or more"));
@@ -315,9 +316,11 @@ mod tests {
     /// The error for `workload` (its lines start on line 4 of the file) is at `line`, at `needle`.
     fn error_at(workload: &str, line: usize, needle: &str, message: &str) {
         let text = format!("name: t\nduration: 10s\nworkload:\n{workload}");
-        let err = parse_str(Path::new("exp.yaml"), &text).err().unwrap_or_else(|| panic!("no error for {text}"));
+        let err =
+            parse_str(Path::new("exp.yaml"), &text).err().unwrap_or_else(|| panic!("no error for {text}"));
         let src = text.lines().nth(line - 1).unwrap_or_default();
-        let column = src.find(needle).map(|c| c + 1).unwrap_or_else(|| panic!("`{needle}` not on line {line}"));
+        let column =
+            src.find(needle).map(|c| c + 1).unwrap_or_else(|| panic!("`{needle}` not on line {line}"));
         assert_eq!((err.line, err.column), (line, column), "wrong place for: {err}");
         assert!(err.message.contains(message), "message `{}` lacks `{message}`", err.message);
         assert!(err.to_string().starts_with(&format!("exp.yaml:{line}:{column}: ")), "{err}");
@@ -325,10 +328,14 @@ mod tests {
 
     #[test]
     fn the_group_is_senders_then_receivers_and_each_agent_gets_them_all() {
-        let (p, t) = params("  kind: multicast\n  protocol: srm\n  ordering: causal\n  senders: 2\n  receivers: 3\n");
+        let (p, t) =
+            params("  kind: multicast\n  protocol: srm\n  ordering: causal\n  senders: 2\n  receivers: 3\n");
         let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["sender-1", "sender-2", "member-1", "member-2", "member-3"]);
-        assert_eq!((p.config.protocol, p.config.ordering, p.config.atomic), (Protocol::Srm, Ordering::Causal, false));
+        assert_eq!(
+            (p.config.protocol, p.config.ordering, p.config.atomic),
+            (Protocol::Srm, Ordering::Causal, false)
+        );
         let run = RunView { topology: &t, seed: 3, window: 0 };
         let configs: Vec<Config> = t
             .nodes
@@ -361,26 +368,81 @@ mod tests {
 
     #[test]
     fn errors_are_located_at_the_key_or_value_at_fault() {
-        error_at("  kind: multicast\n  ordering: fifo\n", 4, "multicast", "needs `protocol: ack | nack | srm | hierarchical`");
+        error_at(
+            "  kind: multicast\n  ordering: fifo\n",
+            4,
+            "multicast",
+            "needs `protocol: ack | nack | srm | hierarchical`",
+        );
         error_at("  kind: multicast\n  protocol: tcp\n", 5, "tcp", "unknown variant `tcp`");
-        error_at("  kind: multicast\n  protocol: ack\n  ordering: lamport\n", 6, "lamport", "expected one of `none`, `fifo`, `causal`, `total`");
+        error_at(
+            "  kind: multicast\n  protocol: ack\n  ordering: lamport\n",
+            6,
+            "lamport",
+            "expected one of `none`, `fifo`, `causal`, `total`",
+        );
         error_at("  kind: multicast\n  protocol: ack\n  senders: 0\n", 6, "0", "senders must be 1 or more");
-        error_at("  kind: multicast\n  protocol: ack\n  receivers: 3\n  members: 4\n", 7, "members", "not both");
-        error_at("  kind: multicast\n  protocol: ack\n  senders: 3\n  members: 2\n", 7, "2", "fewer than the 3 senders");
+        error_at(
+            "  kind: multicast\n  protocol: ack\n  receivers: 3\n  members: 4\n",
+            7,
+            "members",
+            "not both",
+        );
+        error_at(
+            "  kind: multicast\n  protocol: ack\n  senders: 3\n  members: 2\n",
+            7,
+            "2",
+            "fewer than the 3 senders",
+        );
         error_at("  kind: multicast\n  protocol: ack\n  receivers: 0\n", 6, "0", "2 members or more");
-        error_at("  kind: multicast\n  protocol: nack\n  retransmit: 0ms\n", 6, "0ms", "retransmit must be above zero");
-        error_at("  kind: multicast\n  protocol: nack\n  history: 10ms\n  retransmit: 50ms\n", 6, "10ms", "shorter than retransmit");
-        error_at("  kind: multicast\n  protocol: nack\n  subgroup: 4\n", 6, "subgroup", "`protocol: hierarchical` only");
-        error_at("  kind: multicast\n  protocol: hierarchical\n  subgroup: 1\n", 6, "1", "subgroup must be 2 or more");
+        error_at(
+            "  kind: multicast\n  protocol: nack\n  retransmit: 0ms\n",
+            6,
+            "0ms",
+            "retransmit must be above zero",
+        );
+        error_at(
+            "  kind: multicast\n  protocol: nack\n  history: 10ms\n  retransmit: 50ms\n",
+            6,
+            "10ms",
+            "shorter than retransmit",
+        );
+        error_at(
+            "  kind: multicast\n  protocol: nack\n  subgroup: 4\n",
+            6,
+            "subgroup",
+            "`protocol: hierarchical` only",
+        );
+        error_at(
+            "  kind: multicast\n  protocol: hierarchical\n  subgroup: 1\n",
+            6,
+            "1",
+            "subgroup must be 2 or more",
+        );
         error_at("  kind: multicast\n  protocol: ack\n  atomic: maybe\n", 6, "maybe", "invalid type");
     }
 
     #[test]
     fn other_workloads_keys_are_refused_naming_their_workload() {
-        error_at("  kind: multicast\n  protocol: ack\n  replicas: 3\n", 6, "replicas", "`replicas` is a key of the tmr and primary-backup workloads, not of `multicast`");
-        error_at("  kind: multicast\n  protocol: ack\n  semantics: at-most-once\n", 6, "semantics", "is a key of the rpc workload");
+        error_at(
+            "  kind: multicast\n  protocol: ack\n  replicas: 3\n",
+            6,
+            "replicas",
+            "`replicas` is a key of the tmr and primary-backup workloads, not of `multicast`",
+        );
+        error_at(
+            "  kind: multicast\n  protocol: ack\n  semantics: at-most-once\n",
+            6,
+            "semantics",
+            "is a key of the rpc workload",
+        );
         // And the multicast keys are refused elsewhere, naming multicast.
-        error_at("  kind: heartbeat\n  ordering: total\n", 5, "ordering", "`ordering` is a key of the multicast workload, not of `heartbeat`");
+        error_at(
+            "  kind: heartbeat\n  ordering: total\n",
+            5,
+            "ordering",
+            "`ordering` is a key of the multicast workload, not of `heartbeat`",
+        );
     }
 
     #[test]

@@ -197,7 +197,8 @@ pub struct MulticastRecorder {
 impl MulticastRecorder {
     /// A section for a group of nodes named `names` (by id).
     pub fn new(ordering: Ordering, atomic: bool, names: Vec<String>) -> MulticastRecorder {
-        let members: Vec<NodeId> = (0..names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)).collect();
+        let members: Vec<NodeId> =
+            (0..names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)).collect();
         // Every member starts in view 0, which holds them all.
         let current = members.iter().map(|n| (*n, (0, members.clone()))).collect();
         MulticastRecorder {
@@ -320,11 +321,8 @@ impl MulticastRecorder {
             log.retain(|(id, _)| self.sent.contains_key(id));
         }
         let verdict = oracle::check(&logs, Time(u64::MAX));
-        let latencies = self
-            .arrivals
-            .iter()
-            .filter_map(|(id, t)| self.sent.get(id).map(|s| (t - s).max(0.0)))
-            .collect();
+        let latencies =
+            self.arrivals.iter().filter_map(|(id, t)| self.sent.get(id).map(|s| (t - s).max(0.0))).collect();
         let repairs = self.repairs_of(|id| self.sent.contains_key(id));
         // (multicast, correct member) pairs that had to be delivered, about.
         let pairs = verdict.judged * correct.len().saturating_sub(1).max(1) as u64;
@@ -670,7 +668,10 @@ mod tests {
         delivered(&mut r, 2, 1.030, m);
         let l = r.report(5.0, &[]).unwrap().latency_seconds;
         let near = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
-        assert!(near(l.p50, 0.010) && near(l.p99, 0.030) && near(l.max, 0.030) && near(l.mean, 0.020), "{l:?}");
+        assert!(
+            near(l.p50, 0.010) && near(l.p99, 0.030) && near(l.max, 0.030) && near(l.mean, 0.020),
+            "{l:?}"
+        );
     }
 
     #[test]
@@ -712,7 +713,12 @@ mod tests {
         assert_eq!(rep.members[0].crashed, true);
         assert_eq!(rep.members[1].view, Some(1));
         let lines = MulticastRecorder::lines(&r);
-        assert!(lines.iter().any(|(k, v)| k == "view 1" && v.contains("3 of 4 members") && v.contains("held by member-1 member-2 member-3")), "{lines:?}");
+        assert!(
+            lines.iter().any(|(k, v)| k == "view 1"
+                && v.contains("3 of 4 members")
+                && v.contains("held by member-1 member-2 member-3")),
+            "{lines:?}"
+        );
     }
 
     #[test]
@@ -723,12 +729,22 @@ mod tests {
             r.observe(NodeId(n), 3.2, true, MulticastEvent::ViewChange { view: 1 });
         }
         for (n, side) in [(0, &a), (1, &a), (2, &b), (3, &b)] {
-            r.observe(NodeId(n), 3.3, true, MulticastEvent::ViewInstalled { view: 1, members: side.clone(), flushed: 0 });
+            r.observe(
+                NodeId(n),
+                3.3,
+                true,
+                MulticastEvent::ViewInstalled { view: 1, members: side.clone(), flushed: 0 },
+            );
         }
         let all: Vec<NodeId> = (0..4).map(NodeId).collect();
         for n in 0..4 {
             r.observe(NodeId(n), 7.1, true, MulticastEvent::ViewChange { view: 2 });
-            r.observe(NodeId(n), 7.2, true, MulticastEvent::ViewInstalled { view: 2, members: all.clone(), flushed: 0 });
+            r.observe(
+                NodeId(n),
+                7.2,
+                true,
+                MulticastEvent::ViewInstalled { view: 2, members: all.clone(), flushed: 0 },
+            );
         }
         let rep = r.report(10.0, &[3.0]).unwrap();
         assert_eq!(rep.views, 3, "a view 1 on each side, then view 2");
@@ -789,7 +805,10 @@ mod tests {
         let lines = MulticastRecorder::lines(&r);
         assert_eq!(lines[0].0, "multicast");
         assert!(lines[0].1.starts_with("1 multicasts, 1.0 feedback/multicast (1 ACK, 0 NACK)"), "{lines:?}");
-        assert!(lines.iter().any(|(k, v)| k == "view 0" && v.contains("held by sender-1 member-1")), "{lines:?}");
+        assert!(
+            lines.iter().any(|(k, v)| k == "view 0" && v.contains("held by sender-1 member-1")),
+            "{lines:?}"
+        );
         let d = lines.iter().find(|(k, _)| k == "deliveries").unwrap();
         assert_eq!(d.1, "sender-1 1, member-1 1, member-2 0 (down)");
         let series = MulticastRecorder::series(&r);

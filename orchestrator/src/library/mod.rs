@@ -83,10 +83,7 @@ pub fn explain(exp: &Experiment) -> String {
         let watch = watch_phrase(exp, f);
         let _ = write!(s, "{}", wrap_hanging(&format!("- {when}, {what}. {watch}"), 78, "  ", "    "));
     }
-    // A workload's watch text may hold several bullets, one a line.
-    for bullet in general_watch(exp).lines() {
-        let _ = write!(s, "{}", wrap_hanging(bullet, 78, "  ", "    "));
-    }
+    let _ = write!(s, "{}", wrap_hanging(&general_watch(exp), 78, "  ", "    "));
     let _ = writeln!(s, "\nWHAT THE NUMBERS SHOULD SHOW (report.json, checked at the end of the run)");
     if exp.expect.is_empty() {
         let _ = writeln!(s, "  The file states no expectation: read the summary table and report.html.");

@@ -125,13 +125,14 @@ impl Describe for MulticastParams {
         Meaning::of_all("multicast.view_change_seconds", "view-change time: from the first member proposing a view to the last of its members installing it"),
         Meaning::of_all("multicast.view_changes", "each view change: its view, when it began, how long until every member of the new view installed it, its members and the messages flushed"),
     ];
-    const WATCH: &'static str = "- All along: the multicast line (feedback and retransmissions per multicast, \
-         SRM's suppressions) and the deliveries per member; with `protocol: ack` the feedback grows with the \
-         group, with NACKs it stays small.\n\
-         - After a crash or a partition: the group view of each member, as the survivors flush unstable \
-         messages and install the new view; the view-change time; after a partition heals, the views merging.\n\
-         - At the end: the oracle's violation counts for every ordering (the configured one must read 0, the \
-         weaker ones show what they allow) and the atomicity violations (0 with `atomic: true`).";
+    const WATCH: &'static str =
+        "- All along: the multicast line (feedback and retransmissions per multicast, \
+         SRM's suppressions: with `protocol: ack` the feedback grows with the group, with NACKs it stays \
+         small) and the deliveries of each member; after a crash or a partition, the group view of each \
+         member as the survivors flush unstable messages and install the next view, and after a partition \
+         heals, the views merging; at the end, the oracle's violation counts for every ordering (the \
+         configured one reads 0, the weaker ones show what they allow) and the atomicity violations (0 with \
+         `atomic: true`).";
 }
 
 impl Plugin for MulticastParams {

@@ -710,7 +710,7 @@ mod tests {
         assert_eq!(v.members, ["member-1", "member-2", "member-3"]);
         assert_eq!(rep.view_change_seconds.max, v.seconds);
         assert_eq!((rep.correct_members, rep.views_at_end), (3, 1));
-        assert_eq!(rep.members[0].crashed, true);
+        assert!(rep.members[0].crashed);
         assert_eq!(rep.members[1].view, Some(1));
         let lines = MulticastRecorder::lines(&r);
         assert!(

@@ -446,13 +446,23 @@ impl MulticastRecorder {
             );
             out.push((format!("view {view}"), text));
         }
-        let delivered = (0..self.names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)).map(|n| {
-            let d = self.delivered.get(&n).copied().unwrap_or(0);
-            let mark = if self.down.contains(&n) { " (down)" } else { "" };
-            format!("{} {d}{mark}", self.name(n))
-        });
-        let delivered: Vec<String> = delivered.collect();
-        out.push(("deliveries".to_string(), delivered.join(", ")));
+        // Deliveries per member, members with the same count on one entry:
+        // a group of 50 stays one line, and the members behind stand out.
+        let mut by_count: BTreeMap<u64, Vec<NodeId>> = BTreeMap::new();
+        for n in (0..self.names.len()).filter_map(|i| u16::try_from(i).ok().map(NodeId)) {
+            by_count.entry(self.delivered.get(&n).copied().unwrap_or(0)).or_default().push(n);
+        }
+        let entries: Vec<String> = by_count
+            .iter()
+            .rev()
+            .map(|(count, nodes)| {
+                let names = self.listed(nodes.iter().copied());
+                let down = nodes.iter().filter(|n| self.down.contains(n)).count();
+                let down = if down > 0 { format!(" ({down} down)") } else { String::new() };
+                format!("{count} by {names}{down}")
+            })
+            .collect();
+        out.push(("deliveries".to_string(), entries.join("; ")));
         out
     }
 
@@ -810,7 +820,7 @@ mod tests {
             "{lines:?}"
         );
         let d = lines.iter().find(|(k, _)| k == "deliveries").unwrap();
-        assert_eq!(d.1, "sender-1 1, member-1 1, member-2 0 (down)");
+        assert_eq!(d.1, "1 by sender-1 member-1; 0 by member-2 (1 down)");
         let series = MulticastRecorder::series(&r);
         let find = |name: &str, label: Option<(&str, &str)>| {
             series

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tui::snapshot::{NodeStatus, NodeView, ServiceView, Snapshot, TmrView};
+use tui::snapshot::{NodeStatus, NodeView, Series, ServiceView, Snapshot, TmrView};
 
 fn snapshot() -> Snapshot {
     let node = |name: &str, role: &str, status| NodeView {
@@ -186,6 +186,41 @@ async fn scrapes_parse_and_follow_the_snapshot() {
     assert_eq!(value(&scrape, "faultlab_outage", &[]), 0.0);
     assert_eq!(value(&scrape, "faultlab_node_up", &[("node", "replica-2")]), 1.0);
 
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_workloads_own_series_are_served_as_families() {
+    let feedback = "Feedback messages sent, by kind.";
+    let snapshot = Snapshot {
+        series: vec![
+            Series::counter("faultlab_multicast_feedback_total", feedback, &[("kind", "ack")], 190.0),
+            Series::counter("faultlab_multicast_feedback_total", feedback, &[("kind", "nack")], 3.0),
+            Series::gauge(
+                "faultlab_multicast_view",
+                "The view each member holds.",
+                &[("node", "member-1")],
+                2.0,
+            ),
+            // Not a metric name, and one of the exporter's own: both left out.
+            Series::gauge("faultlab multicast", "bad", &[], 1.0),
+            Series::gauge("faultlab_outage", "taken", &[], 7.0),
+        ],
+        ..snapshot()
+    };
+    let (_tx, rx) = watch::channel(Arc::new(snapshot));
+    let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+    let (status, _, body) = get(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("# TYPE faultlab_multicast_feedback_total counter"), "{body}");
+    assert!(body.contains("# TYPE faultlab_multicast_view gauge"), "{body}");
+    let scrape = parse(&body);
+    assert_eq!(value(&scrape, "faultlab_multicast_feedback_total", &[("kind", "ack")]), 190.0);
+    assert_eq!(value(&scrape, "faultlab_multicast_feedback_total", &[("kind", "nack")]), 3.0);
+    assert_eq!(value(&scrape, "faultlab_multicast_view", &[("node", "member-1")]), 2.0);
+    assert_eq!(scrape.docs.get("faultlab_multicast_feedback_total").map(String::as_str), Some(feedback));
+    assert_eq!(value(&scrape, "faultlab_outage", &[]), 1.0, "the exporter's own family is kept");
+    assert!(!body.contains("faultlab multicast"));
     task.abort();
 }
 

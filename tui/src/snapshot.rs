@@ -196,6 +196,42 @@ pub struct FaultView {
     pub manual: bool,
 }
 
+/// One sample of a series a workload exports beside the exporter's own
+/// families (its name starts with `faultlab_`; samples of one name make one
+/// family, so they share its kind, help and label names).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Series {
+    pub name: String,
+    pub help: String,
+    /// A counter (only goes up) rather than a gauge.
+    pub counter: bool,
+    /// (label, value) pairs.
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Series {
+    /// A counter sample.
+    pub fn counter(name: &str, help: &str, labels: &[(&str, &str)], value: f64) -> Series {
+        Series::new(name, help, true, labels, value)
+    }
+
+    /// A gauge sample.
+    pub fn gauge(name: &str, help: &str, labels: &[(&str, &str)], value: f64) -> Series {
+        Series::new(name, help, false, labels, value)
+    }
+
+    fn new(name: &str, help: &str, counter: bool, labels: &[(&str, &str)], value: f64) -> Series {
+        Series {
+            name: name.into(),
+            help: help.into(),
+            counter,
+            labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            value,
+        }
+    }
+}
+
 /// One line of the event log.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LogLine {
@@ -230,6 +266,8 @@ pub struct Snapshot {
     /// The workload's own numbers, one line each (label, text): checkpoints
     /// and rollbacks, blocked transactions, agreement instances...
     pub workload: Vec<(String, String)>,
+    /// The workload's own Prometheus series (see [`Series`]).
+    pub series: Vec<Series>,
     pub faults: Vec<FaultView>,
     /// Faults injected so far, per kind (for the exporter).
     pub faults_injected: Vec<(String, u64)>,

@@ -254,7 +254,8 @@ impl Checker<'_> {
         let at = format!("expect.{metric}");
         let mut parts = metric.split('.');
         let root = parts.next().unwrap_or_default();
-        if !REPORT_ROOTS.contains(&root) {
+        // A workload's own section is a root by its registry line.
+        if !REPORT_ROOTS.contains(&root) && !crate::workload::report_keys().contains(&root) {
             return Err(self.key_err(
                 &at,
                 format!(

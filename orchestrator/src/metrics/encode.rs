@@ -277,7 +277,20 @@ fn families(s: &Snapshot) -> Vec<MetricFamily> {
     }
     out.sample(&RUN_INVALID, &[], flag(s.invalid.is_some()));
     out.sample(&HOST_STALLS, &[], s.host_stalls as f64);
+
+    for series in &s.series {
+        out.series(series);
+    }
     out.0
+}
+
+/// Whether `name` can be a metric name of the text format, and is none of the exporter's own.
+fn workload_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
+    first
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        && FAMILIES.iter().all(|f| f.name != name)
 }
 
 /// 1 for true, 0 for false.
@@ -350,6 +363,47 @@ impl Families {
             }
         }
         self.family(f).mut_metric().push(m);
+    }
+
+    /// One sample of a workload's own series; its family takes the kind and
+    /// help of its first sample. A name that is not one, or that is one of
+    /// the exporter's own families, is left out rather than corrupt the scrape.
+    fn series(&mut self, s: &tui::snapshot::Series) {
+        if !workload_name(&s.name) {
+            return;
+        }
+        let labels = s
+            .labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.clone());
+                pair.set_value(value.clone());
+                pair
+            })
+            .collect();
+        let mut m = proto::Metric::from_label(labels);
+        let at = match self.0.iter().position(|f| f.name() == s.name) {
+            Some(at) => at,
+            None => {
+                let mut f = MetricFamily::default();
+                f.set_name(s.name.clone());
+                f.set_help(s.help.clone());
+                f.set_field_type(if s.counter { COUNTER } else { GAUGE });
+                self.0.push(f);
+                self.0.len() - 1
+            }
+        };
+        if self.0[at].get_field_type() == COUNTER {
+            let mut c = proto::Counter::default();
+            c.set_value(clean(s.value));
+            m.set_counter(c);
+        } else {
+            let mut g = proto::Gauge::default();
+            g.set_value(clean(s.value));
+            m.set_gauge(g);
+        }
+        self.0[at].mut_metric().push(m);
     }
 
     /// A histogram of durations in seconds over [`RECOVERY_BUCKETS`].

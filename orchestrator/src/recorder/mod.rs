@@ -1110,7 +1110,9 @@ mod tests {
         assert!(keys.len() > 20);
         for k in keys {
             assert!(
-                identity.contains(&k.as_str()) || crate::experiment::yaml::REPORT_ROOTS.contains(&k.as_str()),
+                identity.contains(&k.as_str())
+                    || crate::experiment::yaml::REPORT_ROOTS.contains(&k.as_str())
+                    || crate::workload::report_keys().contains(&k.as_str()),
                 "report.json's `{k}` cannot be named in expect: add it to REPORT_ROOTS"
             );
         }

@@ -5,7 +5,7 @@
 
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
-use tui::snapshot::Signal;
+use tui::snapshot::{Series, Signal};
 use workloads::{NodeId, Observation, Time};
 
 /// An executed fault as a workload's metrics need it: the nodes it covered and when.
@@ -89,6 +89,11 @@ pub trait Section: std::fmt::Debug + Send + Sync {
 
     /// Its numbers on the dashboard, one line each (label, text).
     fn lines(&self, run: SoFar<'_>) -> Vec<(String, String)>;
+
+    /// Its Prometheus series, now (served beside the exporter's own families).
+    fn series(&self, _run: SoFar<'_>) -> Vec<Series> {
+        Vec::new()
+    }
 
     /// The panel shown in place of the request panels, for a workload
     /// without client requests.

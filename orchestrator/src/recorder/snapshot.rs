@@ -8,8 +8,8 @@ use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tui::snapshot::{
-    DetectionView, DetectorView, FaultView, LogLine, NodeStatus, NodeView, RunState, ServiceView, Signal,
-    Snapshot, TmrView, LATENCY_BUCKETS,
+    DetectionView, DetectorView, FaultView, LogLine, NodeStatus, NodeView, RunState, Series, ServiceView,
+    Signal, Snapshot, TmrView, LATENCY_BUCKETS,
 };
 use workloads::NodeId;
 
@@ -326,6 +326,7 @@ impl Recorder {
                 DetectorView { false_suspicions: false_suspicions as u64, detection_seconds }
             }),
             workload: self.workload_lines(ctx.elapsed_seconds),
+            series: self.workload_series(ctx.elapsed_seconds),
             faults,
             faults_injected: self.live.injected.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             log: self.live.log.iter().cloned().collect(),
@@ -354,6 +355,12 @@ impl Recorder {
             undetected: d.undetected as u64,
             query_accuracy: d.query_accuracy,
         }
+    }
+
+    /// The running workload's own Prometheus series.
+    fn workload_series(&self, now: f64) -> Vec<Series> {
+        let faults = self.fault_spans();
+        self.section.as_ref().map(|(_, s)| s.series(SoFar { now, faults: &faults })).unwrap_or_default()
     }
 
     /// The running workload's own numbers, a line each, for the dashboard.

@@ -12,6 +12,7 @@ mod commit;
 mod echo;
 mod fields;
 mod heartbeat;
+mod multicast;
 mod paxos;
 mod primary_backup;
 mod rpc;
@@ -22,6 +23,7 @@ pub use checkpointing::{CheckpointParams, CheckpointingFile};
 pub use commit::{CommitFile, CommitParams};
 pub use echo::{EchoFile, EchoParams};
 pub use heartbeat::{HeartbeatFile, HeartbeatParams};
+pub use multicast::{MulticastFile, MulticastParams};
 pub use paxos::{PaxosFile, PaxosParams};
 pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
 pub use rpc::{RpcFile, RpcParams};
@@ -153,9 +155,13 @@ macro_rules! registry {
                         .into_iter()
                         .filter_map(|(d, k)| d.then_some(k))
                         .collect();
+                    let which = match which.split_last() {
+                        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                        _ => which.join(""),
+                    };
                     return Err(cx.key_err(
                         "detector",
-                        format!("`detector` applies to the {} workloads only; remove it", which.join(" and ")),
+                        format!("`detector` applies to the {which} workloads only; remove it"),
                     ));
                 }
                 let detector = cx.detector(detector)?;
@@ -206,6 +212,8 @@ registry! {
     PrimaryBackup(PrimaryBackupParams, PrimaryBackupFile) = "primary-backup",
     /// One client, one server that sends every request back.
     Echo(EchoParams, EchoFile) = "echo",
+    /// Reliable multicast, message ordering, virtual synchrony.
+    Multicast(MulticastParams, MulticastFile) = "multicast",
     /// Single-decree Paxos: proposers and acceptors decide one value per instance.
     Paxos(PaxosParams, PaxosFile) = "paxos",
 }

@@ -24,7 +24,7 @@ pub(super) const CHECK_TIMER: TimerId = TimerId(4);
 
 /// The stable record of the last sequence number this member used, so that a
 /// restarted sender never reuses one.
-const SEQ_KEY: &str = "multicast/seq";
+const SEQ_KEY: &str = "multicast-seq";
 
 /// Sequencer numbers sent at most in one answer to an order request.
 const MAX_ORDERS: usize = 256;

@@ -61,7 +61,7 @@ impl Describe for PaxosParams {
         Meaning::of("paxos.decide_seconds", "from an instance's first round to the first learner seeing its value chosen"),
         Meaning::of("paxos.longest_wait_seconds", "the longest stretch of the run in which an instance was open and none was decided: a majority of acceptors down stops every decision"),
         Meaning::of("paxos.agreement_violations", "instances in which two learners saw different values chosen: Paxos never allows it, whatever fails"),
-        Meaning::of("paxos.validity_violations", "values chosen that no proposer proposed in that instance"),
+        Meaning::of("paxos.validity_violations", "values chosen that no proposer proposes in that instance (each proposes its own)"),
         Meaning::of("paxos.leader_changes", "times a proposer took over as leader (`leader: elected`)"),
     ];
     const WATCH: &str = "- All along: decided against undecided, and rounds per decision: 1 with one leader.\n\
@@ -87,8 +87,8 @@ impl Plugin for PaxosParams {
         self.config.interval
     }
 
-    fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
-        recorder.set_section(KEY, Box::<section::PaxosRecorder>::default());
+    fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
+        recorder.set_section(KEY, Box::new(section::PaxosRecorder::new(run.ids(&["proposer"]))));
     }
 }
 

@@ -58,6 +58,9 @@ pub struct SimPoint {
     pub nodes: usize,
     pub simulated_seconds: f64,
     pub wall_seconds: f64,
+    /// CPU time the run took on its thread (Linux), which another load on
+    /// the machine does not inflate as it does the wall time.
+    pub cpu_seconds: Option<f64>,
     /// Messages handed to a node's driver.
     pub delivered: u64,
 }
@@ -79,6 +82,13 @@ impl SimPoint {
     }
 }
 
+/// The calling thread's time on a CPU so far (the first field of
+/// /proc/thread-self/schedstat, in nanoseconds).
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
+}
+
 fn load(s: &Scenario) -> Result<Experiment> {
     Ok(crate::experiment::parse_str(Path::new(&format!("<{}>", s.name)), &s.text)?)
 }
@@ -92,14 +102,16 @@ pub async fn measure(s: &Scenario, out: Option<PathBuf>) -> Result<SimPoint> {
         out_dir: out,
         ..RunOptions::new(PathBuf::from("faultlab"))
     };
-    let wall = Instant::now();
+    let (wall, cpu) = (Instant::now(), thread_cpu());
     let outcome = crate::run::run(&exp, &opts).await.with_context(|| format!("{} failed", s.name))?;
     let wall_seconds = wall.elapsed().as_secs_f64();
+    let cpu_seconds = cpu.zip(thread_cpu()).map(|(a, b)| (b - a).as_secs_f64());
     Ok(SimPoint {
         name: s.name,
         nodes: exp.topology.nodes.len(),
         simulated_seconds: outcome.simulated.unwrap_or(Duration::from_secs(s.seconds)).as_secs_f64(),
         wall_seconds,
+        cpu_seconds,
         delivered: outcome.delivered.unwrap_or(0),
     })
 }
@@ -114,28 +126,32 @@ pub fn render(points: &[SimPoint], events: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<26} {:>6} {:>9} {:>8} {:>12} {:>14} {:>16} {:>11}",
+        "{:<26} {:>6} {:>7} {:>7} {:>7} {:>10} {:>11} {:>17} {:>11} {:>16}",
         "workload",
         "nodes",
         "sim s",
         "wall s",
+        "cpu s",
         "deliveries",
         "msgs/sim s",
         "deliveries/wall s",
-        "x real time"
+        "x real time",
+        "deliveries/cpu s"
     );
     for p in points {
         let _ = writeln!(
             s,
-            "{:<26} {:>6} {:>9.1} {:>8.2} {:>12} {:>14.0} {:>16.0} {:>11.1}",
+            "{:<26} {:>6} {:>7.1} {:>7.2} {:>7} {:>10} {:>11.0} {:>17.0} {:>11.1} {:>16}",
             p.name,
             p.nodes,
             p.simulated_seconds,
             p.wall_seconds,
+            p.cpu_seconds.map_or("-".into(), |c| format!("{c:.2}")),
             p.delivered,
             p.messages_per_simulated_second(),
             p.deliveries_per_second(),
-            p.speedup()
+            p.speedup(),
+            p.cpu_seconds.map_or("-".into(), |c| format!("{:.0}", p.delivered as f64 / c.max(1e-9))),
         );
     }
     let _ = writeln!(

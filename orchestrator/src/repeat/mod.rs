@@ -358,7 +358,7 @@ fn tmr_model(
             let model = stats::mttf_tmr(1.0 / mttf);
             m.lo <= model && model <= m.hi
         }),
-        model_check: lambda.and_then(|l| check(l)),
+        model_check: lambda.and_then(&check),
         model_check_nominal: nominal.and_then(|m| check(1.0 / m)),
         replica_curve: curve,
         comparison,

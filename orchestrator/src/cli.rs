@@ -80,6 +80,17 @@ pub enum Command {
         /// Agent counts for --deploy.
         #[arg(long = "nodes", default_values_t = vec![3usize, 5, 10])]
         nodes: Vec<usize>,
+        /// Measure the sim backend instead, on one core: message deliveries
+        /// and simulated seconds per wall second for TMR at 2,000 requests/s
+        /// (60 simulated s) and heartbeat meshes of 50 (60 s) and 200 nodes (10 s).
+        #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit"])]
+        sim: bool,
+        /// With --sim: scale the simulated durations by this factor.
+        #[arg(long, default_value_t = 1.0, requires = "sim")]
+        sim_scale: f64,
+        /// With --sim: write events.jsonl and report.json as a run does (into a temporary directory).
+        #[arg(long, requires = "sim")]
+        sim_events: bool,
     },
     /// A sandbox: deploy the experiment's topology with no schedule and inject faults by hand.
     Up(RunArgs),
@@ -215,6 +226,22 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
+        Command::Bench { sim: true, sim_scale, sim_events, .. } => {
+            // One core: a current-thread runtime, every run on this thread.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mut points = Vec::new();
+            let scratch = std::env::temp_dir().join(format!("faultlab-bench-sim-{}", std::process::id()));
+            for s in crate::bench::sim::scenarios(sim_scale) {
+                let out = sim_events.then(|| scratch.join(s.name.replace([' ', ','], "-")));
+                let point = rt.block_on(crate::bench::sim::measure(&s, out));
+                if sim_events {
+                    let _ = std::fs::remove_dir_all(&scratch);
+                }
+                points.push(point?);
+            }
+            print!("{}", crate::bench::sim::render(&points, sim_events));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { deploy: true, nodes, .. } => {
             let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

@@ -294,9 +294,12 @@ const FIRST: &[&str] = &[
 pub(super) fn array_table(s: &mut String, list: &[Value]) {
     let filled = |c: &str| list.iter().any(|i| i.get(c).is_some_and(|v| !v.is_null()));
     let mut cols: Vec<String> = FIRST.iter().filter(|c| filled(c)).map(|c| (*c).to_string()).collect();
+    // Each key is looked at once: a list of thousands (a mesh's detector
+    // pairs) would otherwise scan the list again for every item.
+    let mut looked: std::collections::BTreeSet<&str> = FIRST.iter().copied().collect();
     for item in list {
         for k in item.as_object().into_iter().flatten().map(|(k, _)| k) {
-            if !cols.contains(k) && filled(k) {
+            if looked.insert(k) && filled(k) {
                 cols.push(k.clone());
             }
         }

@@ -7,6 +7,8 @@
 //! (`recovery_seconds.incidents[0].start`), censored at the run's end when
 //! none: one lifetime per run, no assumption about repair.
 
+pub mod bands;
+mod series;
 pub mod stats;
 mod summary;
 
@@ -14,7 +16,8 @@ pub use summary::render_summary;
 
 use crate::experiment::{Experiment, FaultKind, Schedule, Selection, Workload};
 use crate::report::lookup;
-use anyhow::{Context, Result};
+use anyhow::Result;
+use bands::{RestrictedMean, SimultaneousBand};
 use serde::Serialize;
 use serde_json::{json, Value};
 use stats::{CurvePoint, Lifetime, MttfEstimate, Spread};
@@ -52,6 +55,8 @@ pub struct Repeat {
     /// Per run: the time of its first service failure (null: none, censored at the end).
     pub first_failure_seconds: Vec<Option<f64>>,
     pub reliability_curve: Vec<CurvePoint>,
+    /// A (1 − α) band that holds R(t) at every t of its range at once.
+    pub reliability_band_simultaneous: Option<SimultaneousBand>,
     pub mttf_seconds: Option<f64>,
     /// [lo, hi]; hi is null when no run failed (lo is then T / ln(1/α)).
     pub mttf_ci: [Option<f64>; 2],
@@ -62,6 +67,9 @@ pub struct Repeat {
     pub mttf_ci_valid: bool,
     /// Total time watched (sum of the runs' times to failure or end).
     pub exposure_seconds: f64,
+    /// The mean time to the first failure with no assumption about the
+    /// hazard: the area under R(t) up to the last time watched, with its interval.
+    pub mttf_restricted: Option<RestrictedMean>,
     pub availability: Option<Spread>,
     /// 95% t-interval of the mean availability over the runs (each run one value).
     pub availability_ci: Option<[f64; 2]>,
@@ -87,15 +95,20 @@ pub struct TmrModel {
     /// 5 / (6 λ̂), and from the file's λ.
     pub mttf_tmr_model_seconds: Option<f64>,
     pub mttf_tmr_nominal_seconds: Option<f64>,
-    /// The service's measured MTTF (the same as `repeat.mttf_seconds`).
+    /// The service's measured MTTF: the area under its R_TMR(t) (`repeat.mttf_restricted`).
     pub mttf_tmr_measured_seconds: Option<f64>,
+    pub mttf_tmr_measured_ci: [Option<f64>; 2],
+    /// Whether that interval holds 5/(6λ) with the file's λ (null without one).
+    pub mttf_tmr_ci_covers_nominal: Option<bool>,
     /// Single-replica R(t), Kaplan–Meier over every replica of every run.
     pub replica_curve: Vec<CurvePoint>,
     /// Measured R_TMR(t) beside the model at a few times.
     pub comparison: Vec<TmrPoint>,
-    /// The measured R_TMR(t) curve and its band against the model curve,
+    /// The measured R_TMR(t) curve and its bands against the model curve,
     /// with no assumption that the service's lifetime is exponential.
     pub model_check: Option<ModelCheck>,
+    /// The same against the model with the file's λ (the replicas' nominal rate).
+    pub model_check_nominal: Option<ModelCheck>,
 }
 
 /// The Kaplan–Meier R_TMR(t) against 3R² − 2R³ with R = exp(−λ̂t), λ̂ the
@@ -111,12 +124,30 @@ pub struct ModelCheck {
     pub inside_band: bool,
     /// Where it first leaves the band, if it does.
     pub first_outside_at_seconds: Option<f64>,
+    /// Whether it stays inside the simultaneous band at every t of its range
+    /// (null: no band), and where it first leaves it.
+    pub inside_simultaneous_band: Option<bool>,
+    pub first_outside_simultaneous_at_seconds: Option<f64>,
+    /// The share of `coverage_points` evenly spaced instants where the
+    /// model is inside the pointwise band (about 1 − α for a right model:
+    /// a pointwise band misses it now and then by design).
+    pub pointwise_coverage: f64,
+    pub coverage_points: usize,
 }
+
+/// Instants the pointwise coverage is counted at.
+pub const COVERAGE_POINTS: usize = 100;
 
 /// Compare a step curve with a band against a continuous, decreasing model.
 /// A step holds from its time to the next step's, so the model is checked at
 /// both ends of each step (where it is farthest from the flat value).
-pub fn model_check(curve: &[CurvePoint], lambda: f64, model: impl Fn(f64) -> f64) -> Option<ModelCheck> {
+pub fn model_check(
+    curve: &[CurvePoint],
+    band: Option<&SimultaneousBand>,
+    end: f64,
+    lambda: f64,
+    model: impl Fn(f64) -> f64,
+) -> Option<ModelCheck> {
     if curve.is_empty() || !lambda.is_finite() {
         return None;
     }
@@ -140,6 +171,10 @@ pub fn model_check(curve: &[CurvePoint], lambda: f64, model: impl Fn(f64) -> f64
         max_deviation_at_seconds: max_at,
         inside_band: outside.is_none(),
         first_outside_at_seconds: outside,
+        inside_simultaneous_band: band.map(|b| bands::model_inside(b, &model).is_ok()),
+        first_outside_simultaneous_at_seconds: band.and_then(|b| bands::model_inside(b, &model).err()),
+        pointwise_coverage: bands::pointwise_coverage(curve, end, COVERAGE_POINTS, &model),
+        coverage_points: COVERAGE_POINTS,
     })
 }
 
@@ -239,10 +274,13 @@ fn ci(e: &MttfEstimate) -> [Option<f64>; 2] {
 pub fn summarise(runs: &[RunResult], tmr: Option<(&[String], Option<f64>)>) -> Repeat {
     let lifetimes: Vec<Lifetime> = runs.iter().map(|r| first_failure(&r.report)).collect();
     let curve = stats::kaplan_meier(&lifetimes, ALPHA);
+    let band = bands::equal_precision(&curve, lifetimes.len(), ALPHA);
+    let restricted = bands::restricted_mean(&lifetimes, &curve, ALPHA);
     let mttf = stats::mttf_estimate(&lifetimes, ALPHA);
     let avail: Vec<f64> = runs.iter().filter_map(|r| lookup(&r.report, "availability")).collect();
     let avail_time: Vec<f64> = runs.iter().filter_map(|r| lookup(&r.report, "availability_time")).collect();
-    let tmr_model = tmr.map(|(replicas, nominal)| tmr_model(runs, replicas, nominal, &curve, &mttf));
+    let service = Service { curve: &curve, band: band.as_ref(), mttf: restricted.as_ref() };
+    let tmr_model = tmr.map(|(replicas, nominal)| tmr_model(runs, replicas, nominal, &service));
     let t_ci = |v: &[f64]| stats::t_interval(v, ALPHA).map(|i| [i.lo.clamp(0.0, 1.0), i.hi.clamp(0.0, 1.0)]);
     Repeat {
         runs: runs.len(),
@@ -253,12 +291,14 @@ pub fn summarise(runs: &[RunResult], tmr: Option<(&[String], Option<f64>)>) -> R
                after a censoring, Greenwood on the log(-log R) scale, Clopper-Pearson at R = 1 and R = 0",
         first_failure_seconds: lifetimes.iter().map(|l| l.failed.then_some(l.t)).collect(),
         reliability_curve: curve,
+        reliability_band_simultaneous: band,
         mttf_seconds: mttf.mttf_seconds,
         mttf_ci: ci(&mttf),
         mttf_zero_failure_bound: mttf.zero_failure_bound,
         mttf_ci_assumes: "chi-square: exponential times to failure (a constant hazard)",
         mttf_ci_valid: tmr.is_none(),
         exposure_seconds: mttf.total_time_seconds,
+        mttf_restricted: restricted,
         availability: stats::spread(&avail),
         availability_ci: t_ci(&avail),
         availability_time: stats::spread(&avail_time),
@@ -267,23 +307,30 @@ pub fn summarise(runs: &[RunResult], tmr: Option<(&[String], Option<f64>)>) -> R
     }
 }
 
+/// The service's measured reliability, as the TMR model is checked against it.
+struct Service<'a> {
+    curve: &'a [CurvePoint],
+    band: Option<&'a SimultaneousBand>,
+    mttf: Option<&'a RestrictedMean>,
+}
+
 fn tmr_model(
     runs: &[RunResult],
     replicas: &[String],
     nominal: Option<f64>,
-    service: &[CurvePoint],
-    service_mttf: &MttfEstimate,
+    service: &Service<'_>,
 ) -> TmrModel {
     let lifetimes: Vec<Lifetime> = runs.iter().flat_map(|r| replica_lifetimes(&r.report, replicas)).collect();
     let curve = stats::kaplan_meier(&lifetimes, ALPHA);
     let est = stats::mttf_estimate(&lifetimes, ALPHA);
     let lambda = est.mttf_seconds.map(|m| 1.0 / m);
     let end = runs.iter().filter_map(|r| lookup(&r.report, "duration_seconds")).fold(0.0, f64::max);
+    let check = |l: f64| model_check(service.curve, service.band, end, l, |t| stats::r_tmr((-l * t).exp()));
     let comparison = (0..=10)
         .map(|k| end * k as f64 / 10.0)
         .filter_map(|t| {
             let rep = stats::curve_at(&curve, t)?;
-            let svc = stats::curve_at(service, t)?;
+            let svc = stats::curve_at(service.curve, t)?;
             Some(TmrPoint {
                 t,
                 r_replica: rep.r,
@@ -305,8 +352,14 @@ fn tmr_model(
         replica_mttf_ci: ci(&est),
         mttf_tmr_model_seconds: lambda.map(stats::mttf_tmr),
         mttf_tmr_nominal_seconds: nominal.map(|m| stats::mttf_tmr(1.0 / m)),
-        mttf_tmr_measured_seconds: service_mttf.mttf_seconds,
-        model_check: lambda.and_then(|l| model_check(service, l, |t| stats::r_tmr((-l * t).exp()))),
+        mttf_tmr_measured_seconds: service.mttf.map(|m| m.seconds),
+        mttf_tmr_measured_ci: [service.mttf.map(|m| m.lo), service.mttf.map(|m| m.hi)],
+        mttf_tmr_ci_covers_nominal: service.mttf.zip(nominal).map(|(m, mttf)| {
+            let model = stats::mttf_tmr(1.0 / mttf);
+            m.lo <= model && model <= m.hi
+        }),
+        model_check: lambda.and_then(&check),
+        model_check_nominal: nominal.and_then(|m| check(1.0 / m)),
         replica_curve: curve,
         comparison,
     }
@@ -462,34 +515,25 @@ impl RepeatOutcome {
 
 /// Run `exp` `n` times (seeds from the base seed, `run-001/`... under the
 /// out directory), writing each run's report.html, then the aggregate
-/// report.json and report.html. Stops early when a run is interrupted.
+/// report.json and report.html. Stops early when a run is interrupted. On
+/// the sim backend the runs share the cores (see [`series`]).
 pub async fn run(exp: &Experiment, opts: &crate::run::RunOptions, n: usize) -> Result<RepeatOutcome> {
+    run_on(exp, opts, n, series::default_threads()).await
+}
+
+/// [`run`] with simulated runs on `threads` worker threads.
+pub async fn run_on(
+    exp: &Experiment,
+    opts: &crate::run::RunOptions,
+    n: usize,
+    threads: usize,
+) -> Result<RepeatOutcome> {
     let base = opts.seed.unwrap_or(exp.seed);
-    let mut runs = Vec::new();
-    for i in 1..=n {
-        let seed = run_seed(base, i);
-        let dir = opts.out_dir.as_ref().map(|d| d.join(format!("run-{i:03}")));
-        opts.progress.line(&format!("run {i} of {n} (seed {seed})"));
-        // The exporter lingers after the last run only, not between runs.
-        let linger = if i == n { opts.metrics_linger } else { std::time::Duration::ZERO };
-        let one = crate::run::RunOptions {
-            seed: Some(seed),
-            out_dir: dir.clone(),
-            metrics_linger: linger,
-            ..opts.clone()
-        };
-        let outcome = crate::run::run(exp, &one).await.with_context(|| format!("run {i} of {n} failed"))?;
-        if let Some(d) = &dir {
-            crate::html::write_for_dir(d)?;
-        }
-        let report = serde_json::to_value(&outcome.report)?;
-        let interrupted = outcome.report.interrupted;
-        runs.push(RunResult { index: i, seed, dir, report });
-        if interrupted {
-            opts.progress.line("interrupted: the statistics cover the runs so far");
-            break;
-        }
-    }
+    let runs = if series::simulated(exp, opts) {
+        series::parallel(exp, opts, base, n, threads).await?
+    } else {
+        series::sequential(exp, opts, base, n).await?
+    };
     let model = tmr_model_replicas(exp);
     let repeat = summarise(&runs, model.as_ref().map(|(r, m)| (r.as_slice(), *m)));
     let report = aggregate(exp, base, &runs, n, &repeat);
@@ -594,12 +638,13 @@ mod tests {
         let pt = |t: f64, r: f64, lo: f64, hi: f64| CurvePoint { t, r, lo, hi, at_risk: 4, failed: 1 };
         let curve = vec![pt(0.0, 1.0, 0.6, 1.0), pt(2.0, 0.5, 0.3, 0.8), pt(4.0, 0.5, 0.3, 0.8)];
         // Model 1 − t/8: 0.75 at 2 s, 0.5 at 4 s; inside the band everywhere.
-        let c = model_check(&curve, 0.1, |t| 1.0 - t / 8.0).unwrap();
+        let c = model_check(&curve, None, 4.0, 0.1, |t| 1.0 - t / 8.0).unwrap();
         assert!((c.max_deviation - 0.25).abs() < 1e-12, "{c:?}");
         assert_eq!(c.max_deviation_at_seconds, 2.0);
         assert!(c.inside_band);
+        assert_eq!((c.inside_simultaneous_band, c.pointwise_coverage), (None, 1.0));
         // Model 1 − t/4 reaches 0.5 at the end of the first step, below its band [0.6, 1].
-        let c = model_check(&curve, 0.1, |t| 1.0 - t / 4.0).unwrap();
+        let c = model_check(&curve, None, 4.0, 0.1, |t| 1.0 - t / 4.0).unwrap();
         assert!(!c.inside_band);
         assert_eq!(c.first_outside_at_seconds, Some(2.0));
     }

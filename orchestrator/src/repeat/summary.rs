@@ -49,6 +49,21 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
             repeat.exposure_seconds
         );
     }
+    if let (Some(m), false) = (&repeat.mttf_restricted, repeat.mttf_zero_failure_bound) {
+        let _ = writeln!(
+            s,
+            "  mean to fail   {:.2} s 95% CI [{:.2} s, {:.2} s] (area under R(t) to {:.1} s, where R = {:.3}; no \
+             assumption about the hazard)",
+            m.seconds, m.lo, m.hi, m.horizon_seconds, m.r_at_horizon
+        );
+    }
+    if let Some(b) = &repeat.reliability_band_simultaneous {
+        let _ = writeln!(
+            s,
+            "  R(t) band      simultaneous 95% from {:.2} s to {:.2} s: ±{:.2} standard errors (pointwise: ±1.96), {}",
+            b.t_lo, b.t_hi, b.critical_value, b.method
+        );
+    }
     if let Some(a) = repeat.availability {
         let _ = writeln!(
             s,
@@ -88,24 +103,43 @@ pub fn render_summary(aggregate: &Value, repeat: &Repeat) -> String {
         );
         let _ = writeln!(
             s,
-            "  MTTF_TMR       measured {}; model 5/(6λ) = {} with the measured λ, {} with the file's: \
-             shorter than one replica's 1/λ",
+            "  MTTF_TMR       measured {} 95% CI [{}, {}] (area under R_TMR(t)); model 5/(6λ) = {} with the \
+             measured λ, {} with the file's{}: shorter than one replica's 1/λ",
             num(m.mttf_tmr_measured_seconds, " s"),
+            num(m.mttf_tmr_measured_ci[0], " s"),
+            num(m.mttf_tmr_measured_ci[1], " s"),
             num(m.mttf_tmr_model_seconds, " s"),
             num(m.mttf_tmr_nominal_seconds, " s"),
+            match m.mttf_tmr_ci_covers_nominal {
+                Some(true) => " (inside the CI)",
+                Some(false) => " (OUTSIDE the CI)",
+                None => "",
+            }
         );
-        if let Some(c) = &m.model_check {
+        for (c, which) in
+            [(&m.model_check, "λ̂ from the replicas' lifetimes"), (&m.model_check_nominal, "the file's λ")]
+        {
+            let Some(c) = c else { continue };
             let _ = writeln!(
                 s,
-                "  model check    R_TMR measured vs 3R²−2R³, R = exp(−λ̂t), λ̂ = {:.4}/s from the replicas' lifetimes: \
-                 max deviation {:.3} at {:.1} s; {}",
+                "  model check    R_TMR measured vs 3R²−2R³, R = exp(−λt), λ = {:.4}/s ({which}): \
+                 max deviation {:.3} at {:.1} s; {}; {}; inside the pointwise band at {:.0}% of {} instants",
                 c.lambda_per_second,
                 c.max_deviation,
                 c.max_deviation_at_seconds,
+                match c.first_outside_simultaneous_at_seconds {
+                    None if c.inside_simultaneous_band.is_some() => {
+                        "inside the simultaneous 95% band at every t".to_string()
+                    }
+                    None => "no simultaneous band".to_string(),
+                    Some(t) => format!("leaves the simultaneous 95% band at {t:.1} s"),
+                },
                 match c.first_outside_at_seconds {
-                    None => "the model stays inside the 95% band".to_string(),
-                    Some(t) => format!("the model leaves the 95% band at {t:.1} s"),
-                }
+                    None => "inside the pointwise band throughout".to_string(),
+                    Some(t) => format!("first outside the pointwise band at {t:.1} s"),
+                },
+                100.0 * c.pointwise_coverage,
+                c.coverage_points,
             );
         }
         let _ = writeln!(s, "  {:>8} {:>10} {:>14} {:>16}", "t", "R replica", "3R²−2R³", "R_TMR measured");

@@ -86,6 +86,10 @@ impl RunOptions {
 pub struct RunOutcome {
     pub report: Report,
     pub out_dir: Option<PathBuf>,
+    /// On the sim backend: messages handed to a node's driver over the run.
+    pub delivered: Option<u64>,
+    /// On the sim backend: virtual time simulated, the drain after the end included.
+    pub simulated: Option<Duration>,
 }
 
 impl RunOutcome {
@@ -264,10 +268,13 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     running.recorder.set_sandbox(opts.sandbox);
     let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
     exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
+    let mut sim_from = None;
     let result = if simulated {
         let configs =
             exp.topology.nodes.iter().map(|n| exp.workload.plugin().agent_config(&view, n)).collect();
-        running.sim = Some(std::sync::Mutex::new(runner::SimWorld::new(configs, seed, exp.network.clone())));
+        let world = runner::SimWorld::new(configs, seed, exp.network.clone());
+        sim_from = Some(world.sim.now());
+        running.sim = Some(std::sync::Mutex::new(world));
         running.drive_sim(duration, opts, &mut stop).await
     } else {
         running.drive(duration, rx, opts, &mut stop).await
@@ -277,7 +284,10 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     for link in running.links.values() {
         link.send(Down::Shutdown);
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    if !simulated {
+        // Time for the shutdown to reach the agents; simulated nodes have none.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Waits for backend actions still in flight (the lock is fair).
     let teardown = running.backend.lock().await.teardown().await;
     if opts.out_dir.is_none() {
@@ -307,7 +317,10 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     if let Some(e) = running.recorder.take_event_error() {
         opts.progress.line(&format!("warning: writing events.jsonl failed: {e}"));
     }
-    Ok(RunOutcome { report, out_dir: opts.out_dir.clone() })
+    let world = running.sim.take().map(|w| w.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let delivered = world.as_ref().map(|w| w.sim.delivered);
+    let simulated = world.as_ref().zip(sim_from).map(|(w, from)| w.sim.now().since(from));
+    Ok(RunOutcome { report, out_dir: opts.out_dir.clone(), delivered, simulated })
 }
 
 /// Fill in what the recorder cannot know, judge `expect:`, and write

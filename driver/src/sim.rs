@@ -162,6 +162,8 @@ pub struct Sim<N: Node> {
     build: Build<N>,
     observations: Vec<(NodeId, Time, Observation)>,
     restarted: Vec<Restarted>,
+    /// Nodes that failed on their own: (node, when, why).
+    failures: Vec<(NodeId, Time, String)>,
     /// Every message put on the network, when [`Sim::record_sent`] asked for it.
     sent: Option<Vec<Sent<N::Msg>>>,
     /// Messages handed to a driver.
@@ -198,6 +200,7 @@ impl<N: Node> Sim<N> {
             build,
             observations: Vec::new(),
             restarted: Vec::new(),
+            failures: Vec::new(),
             sent: None,
             delivered: 0,
             lost_to_crashes: 0,
@@ -313,6 +316,12 @@ impl<N: Node> Sim<N> {
     /// Restarts that completed since the last call.
     pub fn drain_restarted(&mut self) -> std::vec::Drain<'_, Restarted> {
         self.restarted.drain(..)
+    }
+
+    /// Nodes that failed on their own since the last call (a write to an
+    /// invalid stable record, which stops an agent): (node, when, why).
+    pub fn drain_failures(&mut self) -> std::vec::Drain<'_, (NodeId, Time, String)> {
+        self.failures.drain(..)
     }
 
     /// Crash node `id` now: its volatile state is gone, its stable storage
@@ -456,6 +465,17 @@ impl<N: Node> Sim<N> {
         let Some(slot) = self.slots.get_mut(i) else { return };
         let Some(d) = slot.driver.as_mut() else { return };
         while let Some(w) = d.poll_stable_write() {
+            let key = match &w {
+                workloads::StableWrite::Put { key, .. } | workloads::StableWrite::Append { key, .. } => key,
+            };
+            if !workloads::node::valid_key(key) {
+                // As an agent does: its guarantees are gone, it stops, nothing it decided goes out.
+                let reason = format!("invalid stable record key `{key}`");
+                let me = d.me();
+                self.failures.push((me, now, reason));
+                self.crash(me);
+                return;
+            }
             apply_stable(&mut slot.stable, w);
         }
         let from = d.me();

@@ -246,3 +246,34 @@ fn a_message_on_its_way_to_a_node_that_crashes_and_restarts_is_lost() {
         notes(&mut s).into_iter().filter(|(n, _, t)| *n == NodeId(1) && t.ends_with("from 0")).count();
     assert_eq!(heard, 0, "the ping sent to the old incarnation never reaches the new one");
 }
+
+/// A node that writes a record its driver must refuse (a path, not a name).
+#[derive(Debug)]
+struct BadWriter;
+
+impl Node for BadWriter {
+    type Msg = Ping;
+    fn on_start(&mut self, _now: Time, out: &mut Effects<Ping>) {
+        out.set_timer(Duration::from_millis(5), TimerId(0));
+    }
+    fn on_message(&mut self, _now: Time, _from: NodeId, _msg: Ping, _out: &mut Effects<Ping>) {}
+    fn on_timer(&mut self, _now: Time, _t: TimerId, out: &mut Effects<Ping>) {
+        out.store(StableWrite::Put { key: "state/seq".into(), bytes: vec![1] });
+        out.send(NodeId(1), Ping(1));
+    }
+}
+
+#[test]
+fn a_write_to_an_invalid_record_stops_the_node_as_it_stops_an_agent() {
+    let build = Box::new(|me: NodeId, _, _| Driver::new(BadWriter, Interposer::new(me, 1)));
+    let mut s = Sim::new(2, Time::ZERO, Network::default(), 1, build);
+    s.start();
+    s.run_until(Time::from_millis(20));
+    let failed: Vec<_> = s.drain_failures().collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[0].2.contains("state/seq"), "{failed:?}");
+    assert_eq!(failed[0].1, Time::from_millis(5));
+    assert_eq!(s.state(NodeId(0)), SlotState::Down);
+    assert_eq!(s.delivered, 0, "nothing it decided went out");
+    assert!(s.stable(NodeId(0)).is_some_and(|r| r.is_empty()));
+}

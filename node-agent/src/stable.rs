@@ -39,12 +39,9 @@ pub(crate) fn load(dir: Option<&Path>) -> std::io::Result<StableRecords> {
     Ok(records)
 }
 
-/// A record key is a plain file name: letters, digits, `-`, `_`, `.`, not starting with a dot.
+/// A record key is a plain file name (see [`workloads::node::valid_key`]).
 fn valid(key: &str) -> bool {
-    !key.is_empty()
-        && !key.starts_with('.')
-        && !key.ends_with(TMP)
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    workloads::node::valid_key(key)
 }
 
 fn bad_key(key: &str) -> std::io::Error {

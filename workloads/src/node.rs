@@ -58,6 +58,16 @@ pub enum StableWrite {
     Append { key: String, bytes: Vec<u8> },
 }
 
+/// Whether `key` names a stable record: a plain file name of letters,
+/// digits, `-`, `_` and `.`, not starting with a dot nor ending in `.tmp`
+/// (every driver refuses a write to any other, as the agent's files would).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('.')
+        && !key.ends_with(".tmp")
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// A node's stable storage as loaded on a restart: record key to bytes.
 pub type StableRecords = std::collections::BTreeMap<String, Vec<u8>>;
 

@@ -161,9 +161,10 @@ proptest! {
 }
 
 /// Every interleaving of one instance with 2 proposers and 3 acceptors, each
-/// proposer starting at most BALLOTS rounds: any message in flight may be
-/// delivered next (one never delivered is lost), and a proposer may give up
-/// its round (its retry timer) at any point. A value is chosen when a majority of acceptors
+/// proposer with one ballot (the two ballots contend: the higher one may
+/// preempt the lower at any point): any message in flight may be delivered
+/// next (one never delivered is lost), and a proposer may give up its round
+/// (its retry timer) at any point; a proposer refused does not try again. A value is chosen when a majority of acceptors
 /// accepted it in one ballot (the learners' rule, checked on the acceptors'
 /// own acceptances rather than by delivering every `Accepted`). States are
 /// deduplicated by a hash of their contents.

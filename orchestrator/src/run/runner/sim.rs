@@ -10,6 +10,7 @@
 //! map iterated is ordered.
 
 use super::{Batch, Running};
+use crate::recorder::NodeState;
 use crate::report::Report;
 use crate::run::actuator::{Done, Op};
 use crate::run::{live, RunOptions, Stop};
@@ -121,6 +122,18 @@ impl Running<'_> {
             for (node, at, obs) in w.sim.drain_observations() {
                 self.recorder.observe(node, at, obs);
             }
+            let failed: Vec<_> = w.sim.drain_failures().collect();
+            for (node, at, why) in failed {
+                // As when an agent dies outside any fault: the run is not the one the file describes.
+                let idx = usize::from(node.0);
+                self.up[idx] = false;
+                self.recorder.node_state(node, NodeState::Down, at);
+                let name = self.name(node);
+                let t = self.recorder.rel(at);
+                opts.progress.line(&format!("{name}: stopped at {t:.1} s: {why}"));
+                self.lose(node, at, format!("{name} stopped at {t:.1} s outside any fault: {why}"));
+            }
+            let Some(w) = world(&mut self.sim) else { return };
             let restarted: Vec<_> = w.sim.drain_restarted().collect();
             for r in restarted {
                 let Some(w) = world(&mut self.sim) else { return };

@@ -66,6 +66,9 @@ pub enum Observation {
     Paxos(crate::paxos::PaxosEvent),
     /// What a group member did (multicast, delivered, sent feedback, installed a view...).
     Multicast(crate::multicast::MulticastEvent),
+    /// A client of a replicated service invoked an operation or saw how it
+    /// ended: one line of history.jsonl, at the time the driver stamps.
+    History(crate::history::Step),
 }
 
 /// The phases of a primary/backup failover, in order.

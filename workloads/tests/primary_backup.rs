@@ -29,6 +29,7 @@ fn config(role: Role) -> Config {
             check: Duration::from_millis(2),
             kind: DetectorKind::Fixed { timeout: Duration::from_millis(250) },
         },
+        keys: 0,
     }
 }
 

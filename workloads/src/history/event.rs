@@ -101,3 +101,42 @@ impl Event {
         Event { kind, value, t, ..*invocation }
     }
 }
+
+/// An event as a client reports it, before it is stamped with a time: every
+/// field has a fixed shape (no untagged value), so it travels in any serde
+/// format, the agents' binary one included.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Step {
+    /// The client process.
+    pub process: Process,
+    /// Invocation, or which kind of completion.
+    pub kind: EventType,
+    /// The operation.
+    pub f: Function,
+    /// The register it addresses.
+    pub key: Key,
+    /// A read's result, a write's argument, a cas's new value.
+    pub value: Option<i64>,
+    /// A cas's expected value (unused by reads and writes).
+    pub expected: Option<i64>,
+}
+
+impl Step {
+    /// A step whose value is `value` as an [`Event`] holds it.
+    pub fn new(process: Process, kind: EventType, f: Function, key: Key, value: Value) -> Step {
+        let (expected, value) = match value {
+            Value::Pair([expected, new]) => (expected, new),
+            Value::Single(v) => (None, v),
+        };
+        Step { process, kind, f, key, value, expected }
+    }
+
+    /// The event, seen at `t`.
+    pub fn at(&self, t: Time) -> Event {
+        let value = match self.f {
+            Function::Cas => Value::Pair([self.expected, self.value]),
+            Function::Read | Function::Write => Value::Single(self.value),
+        };
+        Event { process: self.process, kind: self.kind, f: self.f, key: self.key, value, t }
+    }
+}

@@ -18,7 +18,7 @@ pub mod simulate;
 #[cfg(test)]
 mod tests;
 
-pub use event::{Event, EventType, Function, Key, Process, Value};
+pub use event::{Event, EventType, Function, Key, Process, Step, Value};
 pub use operation::{pair, Completion, HistoryError, Operation};
 pub use search::{check_key, Budget, Verdict};
 

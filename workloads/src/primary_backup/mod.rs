@@ -11,10 +11,12 @@
 //! holds the most advanced state among them and serves).
 
 mod client;
+pub mod kv;
 mod msg;
 mod replica;
 
 pub use client::Client;
+pub use kv::KvClient;
 pub use msg::Msg;
 pub use replica::Replica;
 
@@ -41,7 +43,7 @@ pub struct Config {
     pub role: Role,
     /// The replicas in id order; the first is the primary of view 0.
     pub replicas: Vec<NodeId>,
-    /// The clients (one: it numbers its own requests).
+    /// The clients (one in request mode: it numbers its own requests).
     pub clients: Vec<NodeId>,
     /// Requests per second the client sends, whatever happens to replies.
     pub rate: f64,
@@ -53,12 +55,19 @@ pub struct Config {
     pub gap_timeout: Duration,
     /// Heartbeats between replicas and their detector.
     pub detector: DetectorConfig,
+    /// Key-value mode when above zero: the replicas hold this many registers,
+    /// and each client reads, writes and compare-and-sets them one operation
+    /// at a time (`rate` per second), recording its history; 0: requests on
+    /// the ledger, as the open-loop client sends them.
+    #[serde(default)]
+    pub keys: u64,
 }
 
 /// A primary/backup node.
 #[derive(Debug)]
 pub enum PrimaryBackupNode {
     Client(Box<Client>),
+    KvClient(Box<KvClient>),
     Replica(Box<Replica>),
 }
 
@@ -66,6 +75,7 @@ impl PrimaryBackupNode {
     /// Node `me` playing `config.role`; a `restarted` replica fetches the state before serving.
     pub fn new(me: NodeId, config: &Config, restarted: bool) -> PrimaryBackupNode {
         match config.role {
+            Role::Client if config.keys > 0 => PrimaryBackupNode::KvClient(Box::new(KvClient::new(me, config))),
             Role::Client => PrimaryBackupNode::Client(Box::new(Client::new(config))),
             Role::Replica => PrimaryBackupNode::Replica(Box::new(Replica::new(me, config, restarted))),
         }
@@ -78,6 +88,7 @@ impl Node for PrimaryBackupNode {
     fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
         match self {
             PrimaryBackupNode::Client(n) => n.on_start(now, out),
+            PrimaryBackupNode::KvClient(n) => n.on_start(now, out),
             PrimaryBackupNode::Replica(n) => n.on_start(now, out),
         }
     }
@@ -85,6 +96,7 @@ impl Node for PrimaryBackupNode {
     fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match self {
             PrimaryBackupNode::Client(n) => n.on_message(now, from, msg, out),
+            PrimaryBackupNode::KvClient(n) => n.on_message(now, from, msg, out),
             PrimaryBackupNode::Replica(n) => n.on_message(now, from, msg, out),
         }
     }
@@ -92,6 +104,7 @@ impl Node for PrimaryBackupNode {
     fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
         match self {
             PrimaryBackupNode::Client(n) => n.on_timer(now, timer, out),
+            PrimaryBackupNode::KvClient(n) => n.on_timer(now, timer, out),
             PrimaryBackupNode::Replica(n) => n.on_timer(now, timer, out),
         }
     }

@@ -1,5 +1,6 @@
 //! The messages of primary/backup.
 
+use super::kv::{KvOp, KvStore};
 use crate::tmr::{Op, Snapshot};
 use crate::{Message, NodeId};
 use rand::RngCore;
@@ -26,8 +27,15 @@ pub enum Msg {
     ViewAck { view: u64, seq: u64 },
     /// Send me your state.
     StateRequest,
-    /// A replica's state in `view`.
-    StateReply { view: u64, snapshot: Snapshot },
+    /// A replica's state in `view` (its registers too, in key-value mode).
+    StateReply { view: u64, snapshot: Snapshot, kv: Option<Box<KvStore>> },
+    /// Key-value client to the primary: apply its operation `id`.
+    KvRequest { id: u64, op: KvOp },
+    /// Primary to key-value client: operation `id` took effect (`ok`) or was
+    /// refused; a read's or a refused cas's value.
+    KvReply { id: u64, ok: bool, value: Option<i64> },
+    /// Primary to backup: apply `client`'s operation `id` as entry `seq` in `view`.
+    KvUpdate { view: u64, seq: u64, client: NodeId, id: u64, op: KvOp },
 }
 
 impl Message for Msg {

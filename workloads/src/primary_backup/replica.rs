@@ -3,6 +3,7 @@
 //! backup applies what the primary sends, watches it, and takes over when it
 //! is the lowest trusted replica and suspects the primary.
 
+use super::kv::{KvOp, KvStore};
 use super::{Config, Msg, BEAT_TIMER, TICK_TIMER};
 use crate::heartbeat::{Beacon, DetectorConfig, Monitor};
 use crate::observation::FailoverPhase;
@@ -27,6 +28,14 @@ enum Phase {
     CatchingUp { from: NodeId },
 }
 
+/// One entry of the replicated log: a ledger request, or a key-value
+/// client's operation.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Entry {
+    Ledger(Op),
+    Kv { client: NodeId, id: u64, op: KvOp },
+}
+
 /// The replica's state.
 #[derive(Debug)]
 pub struct Replica {
@@ -41,7 +50,13 @@ pub struct Replica {
     phase: Phase,
     ledger: Ledger,
     results: BTreeMap<u64, i64>,
-    buffer: BTreeMap<u64, Op>,
+    /// Key-value mode: the registers (the ledger then only counts entries).
+    kv: Option<KvStore>,
+    /// Key-value mode: each entry's operation id, outcome and value, for the reply.
+    kv_results: BTreeMap<u64, (u64, bool, Option<i64>)>,
+    /// Primary in key-value mode: each client's operation in the log, (id, entry).
+    kv_logged: BTreeMap<NodeId, (u64, u64)>,
+    buffer: BTreeMap<u64, Entry>,
     gap_since: Option<Time>,
     /// Primary: requests applied or buffered whose client awaits the reply.
     awaiting: BTreeMap<u64, NodeId>,
@@ -66,6 +81,9 @@ impl Replica {
             phase: if restarted { Phase::Joining { asked: None } } else { Phase::Normal },
             ledger: Ledger::new(),
             results: BTreeMap::new(),
+            kv: (config.keys > 0).then(KvStore::default),
+            kv_results: BTreeMap::new(),
+            kv_logged: BTreeMap::new(),
             buffer: BTreeMap::new(),
             gap_since: None,
             awaiting: BTreeMap::new(),
@@ -88,6 +106,20 @@ impl Replica {
     /// The replicated state.
     pub fn snapshot(&self) -> Snapshot {
         self.ledger.snapshot()
+    }
+
+    /// Key-value mode: the value of register `key`.
+    pub fn register(&self, key: u64) -> Option<i64> {
+        self.kv.as_ref().and_then(|kv| kv.get(key))
+    }
+
+    /// The state as sent in a state transfer.
+    fn state_reply(&self) -> Msg {
+        Msg::StateReply {
+            view: self.view,
+            snapshot: self.ledger.snapshot(),
+            kv: self.kv.clone().map(Box::new),
+        }
     }
 
     fn suspects(&self, n: NodeId) -> bool {
@@ -139,7 +171,11 @@ impl Replica {
     pub(super) fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match msg {
             Msg::Request { seq, op } => self.on_request(now, from, seq, op, out),
-            Msg::Update { view, seq, op } => self.on_update(now, from, view, seq, op, out),
+            Msg::Update { view, seq, op } => self.on_update(now, from, view, seq, Entry::Ledger(op), out),
+            Msg::KvRequest { id, op } => self.on_kv_request(now, from, id, op, out),
+            Msg::KvUpdate { view, seq, client, id, op } => {
+                self.on_update(now, from, view, seq, Entry::Kv { client, id, op }, out);
+            }
             Msg::Ack { view, seq } => {
                 if view == self.view && self.is_serving() {
                     let a = self.acked.entry(from).or_insert(0);
@@ -152,7 +188,7 @@ impl Replica {
                     self.monitor.as_mut().is_some_and(|m| m.heartbeat(now, from, epoch, seq, out));
                 if trusted_again && self.is_serving() {
                     // A returning backup joins the acknowledgement set: bring it up to date first.
-                    out.send(from, Msg::StateReply { view: self.view, snapshot: self.ledger.snapshot() });
+                    out.send(from, self.state_reply());
                 }
                 if let Some(p) = primary {
                     let newer = view > self.view || (self.primary.is_none() && view >= self.view);
@@ -184,11 +220,11 @@ impl Replica {
             }
             Msg::StateRequest => {
                 if !matches!(self.phase, Phase::Joining { .. }) {
-                    out.send(from, Msg::StateReply { view: self.view, snapshot: self.ledger.snapshot() });
+                    out.send(from, self.state_reply());
                 }
             }
-            Msg::StateReply { view, snapshot } => self.on_state(now, from, view, snapshot, out),
-            Msg::Reply { .. } | Msg::Primary { .. } => {}
+            Msg::StateReply { view, snapshot, kv } => self.on_state(now, from, view, snapshot, kv, out),
+            Msg::Reply { .. } | Msg::Primary { .. } | Msg::KvReply { .. } => {}
         }
     }
 
@@ -202,19 +238,25 @@ impl Replica {
         // Clients retry at the new primary.
         self.awaiting.clear();
         self.acked.clear();
+        self.kv_logged.clear();
+    }
+
+    /// A replica that does not serve points the client to the primary it follows.
+    fn redirect(&self, client: NodeId, out: &mut Effects<Msg>) {
+        if let (Some(p), Phase::Normal) = (self.primary, &self.phase) {
+            if p != self.me {
+                out.send(client, Msg::Primary { view: self.view, primary: p });
+            }
+        }
     }
 
     fn on_request(&mut self, now: Time, client: NodeId, seq: u64, op: Op, out: &mut Effects<Msg>) {
         if !self.is_serving() {
-            if let (Some(p), Phase::Normal) = (self.primary, &self.phase) {
-                if p != self.me {
-                    out.send(client, Msg::Primary { view: self.view, primary: p });
-                }
-            }
+            self.redirect(client, out);
             return;
         }
         if seq > self.ledger.seq() {
-            self.buffer.insert(seq, op);
+            self.buffer.insert(seq, Entry::Ledger(op));
         } else if !self.results.contains_key(&seq) {
             return;
         }
@@ -222,7 +264,30 @@ impl Replica {
         self.drain(now, out);
     }
 
-    fn on_update(&mut self, now: Time, from: NodeId, view: u64, seq: u64, op: Op, out: &mut Effects<Msg>) {
+    /// The primary appends a key-value operation to the log (once: a retry
+    /// waits for the entry already there) and replies once it is replicated.
+    fn on_kv_request(&mut self, now: Time, client: NodeId, id: u64, op: KvOp, out: &mut Effects<Msg>) {
+        if self.kv.is_none() {
+            return;
+        }
+        if !self.is_serving() {
+            self.redirect(client, out);
+            return;
+        }
+        let seq = match self.kv_logged.get(&client) {
+            Some(&(logged, seq)) if logged == id => seq,
+            _ => {
+                let seq = self.ledger.seq() + 1;
+                self.buffer.insert(seq, Entry::Kv { client, id, op });
+                self.kv_logged.insert(client, (id, seq));
+                seq
+            }
+        };
+        self.awaiting.insert(seq, client);
+        self.drain(now, out);
+    }
+
+    fn on_update(&mut self, now: Time, from: NodeId, view: u64, seq: u64, op: Entry, out: &mut Effects<Msg>) {
         if view < self.view || (view == self.view && self.primary != Some(from)) {
             return;
         }
@@ -238,12 +303,23 @@ impl Replica {
         self.drain(now, out);
     }
 
-    fn on_state(&mut self, now: Time, from: NodeId, view: u64, snapshot: Snapshot, out: &mut Effects<Msg>) {
+    fn on_state(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        view: u64,
+        snapshot: Snapshot,
+        kv: Option<Box<KvStore>>,
+        out: &mut Effects<Msg>,
+    ) {
         if view < self.view {
             return;
         }
         if snapshot.seq > self.ledger.seq() {
             self.ledger = Ledger::restore(snapshot);
+            if let (Some(mine), Some(theirs)) = (self.kv.as_mut(), kv) {
+                *mine = *theirs;
+            }
         }
         match self.phase.clone() {
             Phase::CatchingUp { from: f } if f == from => self.caught_up(now, out),
@@ -288,14 +364,30 @@ impl Replica {
         }
     }
 
-    fn apply(&mut self, seq: u64, op: Op, backups: &[NodeId], out: &mut Effects<Msg>) {
-        let value = self.ledger.apply(seq, op);
-        self.results.insert(seq, value);
-        if self.results.len() > MAX_RESULTS {
-            self.results.pop_first();
-        }
-        for &b in backups {
-            out.send(b, Msg::Update { view: self.view, seq, op });
+    fn apply(&mut self, seq: u64, entry: Entry, backups: &[NodeId], out: &mut Effects<Msg>) {
+        match entry {
+            Entry::Ledger(op) => {
+                let value = self.ledger.apply(seq, op);
+                self.results.insert(seq, value);
+                if self.results.len() > MAX_RESULTS {
+                    self.results.pop_first();
+                }
+                for &b in backups {
+                    out.send(b, Msg::Update { view: self.view, seq, op });
+                }
+            }
+            Entry::Kv { client, id, op } => {
+                let Some(kv) = self.kv.as_mut() else { return };
+                let (ok, value) = kv.apply(client, id, op);
+                self.ledger.advance(seq);
+                self.kv_results.insert(seq, (id, ok, value));
+                if self.kv_results.len() > MAX_RESULTS {
+                    self.kv_results.pop_first();
+                }
+                for &b in backups {
+                    out.send(b, Msg::KvUpdate { view: self.view, seq, client, id, op });
+                }
+            }
         }
     }
 
@@ -312,6 +404,8 @@ impl Replica {
             let client = entry.remove();
             if let Some(value) = self.results.get(&seq) {
                 out.send(client, Msg::Reply { seq, value: *value });
+            } else if let Some(&(id, ok, value)) = self.kv_results.get(&seq) {
+                out.send(client, Msg::KvReply { id, ok, value });
             }
         }
     }
@@ -376,7 +470,7 @@ impl Replica {
         out.emit(Observation::Failover { phase: FailoverPhase::CaughtUp, view: self.view });
         for b in self.backups() {
             if self.acked.get(&b).copied().unwrap_or(0) < self.ledger.seq() {
-                out.send(b, Msg::StateReply { view: self.view, snapshot: self.ledger.snapshot() });
+                out.send(b, self.state_reply());
             }
         }
         for &c in &self.clients {
@@ -401,13 +495,18 @@ impl Replica {
         if now < since + self.gap_timeout {
             return;
         }
-        if self.is_serving() {
+        if self.is_serving() && self.kv.is_some() {
+            // Entries past a gap came from an older view's primary: the
+            // clients whose operations they were retry here.
+            self.buffer.clear();
+            self.gap_since = None;
+        } else if self.is_serving() {
             // The client's request was lost for good (sent to a dead primary,
             // or dropped): ops are a function of the sequence number, so the
             // primary re-derives it rather than stop every later request.
             let upto = self.buffer.keys().next().map_or(self.ledger.seq(), |first| first - 1);
             for seq in self.ledger.seq() + 1..=upto {
-                self.buffer.insert(seq, Op::for_seq(seq));
+                self.buffer.insert(seq, Entry::Ledger(Op::for_seq(seq)));
             }
             self.drain(now, out);
         } else if self.phase == Phase::Normal {

@@ -1,0 +1,247 @@
+//! The key-value client mode: replicas hold registers, and each client
+//! process reads, writes and compare-and-sets them one operation at a time,
+//! recording every invocation and completion for the linearizability check.
+//!
+//! A reply within the deadline ends an operation `ok` (or `fail` for a cas
+//! the replica refused: the register held another value); no reply by the
+//! deadline ends it `info` (it may have taken effect or not), and the client
+//! goes on as a new process, as Jepsen's do.
+
+use super::{Msg, TICK, TICK_TIMER};
+use crate::history::{EventType, Function, Step, Value};
+use crate::seed::splitmix64;
+use crate::{Effects, NodeId, Observation, Time, TimerId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A client's process number grows by this much each time an operation of
+/// its times out: process = node id + GENERATION × timeouts so far.
+pub const GENERATION: u64 = 1 << 16;
+
+/// One register operation as a client sends it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvOp {
+    pub f: Function,
+    pub key: u64,
+    /// A write's value, a cas's new value.
+    pub value: Option<i64>,
+    /// A cas's expected value.
+    pub expected: Option<i64>,
+}
+
+/// The registers every replica holds, and each client's last operation with
+/// its result, so that a retried operation is applied once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStore {
+    registers: BTreeMap<u64, i64>,
+    /// By client node: (operation id, succeeded, value).
+    last: BTreeMap<u16, (u64, bool, Option<i64>)>,
+}
+
+impl KvStore {
+    /// Apply `client`'s operation `id` (once); whether it took effect, and a read's value.
+    pub fn apply(&mut self, client: NodeId, id: u64, op: KvOp) -> (bool, Option<i64>) {
+        if let Some(&(done, ok, value)) = self.last.get(&client.0) {
+            if done == id {
+                return (ok, value);
+            }
+        }
+        let current = self.registers.get(&op.key).copied();
+        let result = match op.f {
+            Function::Read => (true, current),
+            Function::Write => {
+                if let Some(v) = op.value {
+                    self.registers.insert(op.key, v);
+                }
+                (true, op.value)
+            }
+            Function::Cas if current == op.expected => {
+                if let Some(v) = op.value {
+                    self.registers.insert(op.key, v);
+                }
+                (true, op.value)
+            }
+            Function::Cas => (false, current),
+        };
+        self.last.insert(client.0, (id, result.0, result.1));
+        result
+    }
+
+    /// The value of register `key` (None: never written).
+    pub fn get(&self, key: u64) -> Option<i64> {
+        self.registers.get(&key).copied()
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    op: KvOp,
+    invocation: Step,
+    sent: Time,
+    tried: Time,
+}
+
+/// A key-value client process.
+#[derive(Debug)]
+pub struct KvClient {
+    me: NodeId,
+    primary: NodeId,
+    view: u64,
+    keys: u64,
+    /// Time between invocations while replies come back in time.
+    period: Duration,
+    deadline: Duration,
+    retry: Duration,
+    timeouts: u64,
+    next_id: u64,
+    next_at: Time,
+    pending: Option<Pending>,
+    /// The value this client last saw in each register, for its cas.
+    seen: BTreeMap<u64, Option<i64>>,
+}
+
+impl KvClient {
+    /// Client `me` of `config`; it starts with the primary of view 0.
+    pub fn new(me: NodeId, config: &super::Config) -> KvClient {
+        let rate = if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 1.0 };
+        KvClient {
+            me,
+            primary: config.replicas.first().copied().unwrap_or(NodeId(0)),
+            view: 0,
+            keys: config.keys.max(1),
+            period: Duration::from_secs_f64(1.0 / rate),
+            deadline: config.deadline,
+            retry: config.retry.max(Duration::from_millis(1)),
+            timeouts: 0,
+            next_id: 1,
+            next_at: Time::ZERO,
+            pending: None,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// The replica the client sends to now.
+    pub fn primary(&self) -> NodeId {
+        self.primary
+    }
+
+    fn process(&self) -> u64 {
+        u64::from(self.me.0) + GENERATION * self.timeouts
+    }
+
+    pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        self.next_at = now;
+        self.invoke_due(now, out);
+        out.set_timer(TICK, TICK_TIMER);
+    }
+
+    pub(super) fn on_message(&mut self, now: Time, _from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        self.expire(now, out);
+        match msg {
+            Msg::KvReply { id, ok, value } => {
+                let Some(p) = self.pending.take_if(|p| p.id == id) else { return };
+                let (kind, value) = match (ok, p.op.f) {
+                    (false, _) => (EventType::Fail, p.invocation.value),
+                    (true, Function::Read) => (EventType::Ok, value),
+                    (true, _) => (EventType::Ok, p.invocation.value),
+                };
+                if ok {
+                    self.seen.insert(p.op.key, if p.op.f == Function::Read { value } else { p.op.value });
+                } else if p.op.f == Function::Cas {
+                    self.seen.insert(p.op.key, value);
+                }
+                out.emit(Observation::History(Step { kind, value, ..p.invocation }));
+                self.invoke_due(now, out);
+            }
+            Msg::Primary { view, primary } => {
+                if view < self.view || (view == self.view && primary == self.primary) {
+                    return;
+                }
+                self.view = view;
+                self.primary = primary;
+                if let Some(p) = &mut self.pending {
+                    p.tried = now;
+                    out.send(self.primary, Msg::KvRequest { id: p.id, op: p.op });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        if timer != TICK_TIMER {
+            return;
+        }
+        self.expire(now, out);
+        if let Some(p) = &mut self.pending {
+            if now >= p.tried + self.retry {
+                p.tried = now;
+                out.send(self.primary, Msg::KvRequest { id: p.id, op: p.op });
+            }
+        }
+        self.invoke_due(now, out);
+        out.set_timer(TICK, TICK_TIMER);
+    }
+
+    /// An operation unanswered by its deadline ends `info`; the client goes on as a new process.
+    fn expire(&mut self, now: Time, out: &mut Effects<Msg>) {
+        let Some(p) = self.pending.take_if(|p| now > p.sent + self.deadline) else { return };
+        out.emit(Observation::History(Step { kind: EventType::Info, ..p.invocation }));
+        self.timeouts += 1;
+        // Its effect is unknown: the next cas expects nothing in particular.
+        self.seen.remove(&p.op.key);
+    }
+
+    fn invoke_due(&mut self, now: Time, out: &mut Effects<Msg>) {
+        if self.pending.is_some() || now < self.next_at {
+            return;
+        }
+        self.next_at = (self.next_at + self.period).max(now);
+        let id = self.next_id;
+        self.next_id += 1;
+        let h = splitmix64((u64::from(self.me.0) << 40) ^ id);
+        let key = h % self.keys;
+        // Fresh values (distinct across clients) make a stale read easy to see.
+        let fresh = i64::try_from(id).unwrap_or(i64::MAX / 128).saturating_mul(100) + i64::from(self.me.0);
+        let op = match (h >> 20) % 10 {
+            0..=4 => KvOp { f: Function::Read, key, value: None, expected: None },
+            5..=7 => KvOp { f: Function::Write, key, value: Some(fresh), expected: None },
+            _ => {
+                let expected = self.seen.get(&key).copied().flatten();
+                KvOp { f: Function::Cas, key, value: Some(fresh), expected }
+            }
+        };
+        let value = match op.f {
+            Function::Cas => Value::Pair([op.expected, op.value]),
+            _ => Value::Single(op.value),
+        };
+        let invocation = Step::new(self.process(), EventType::Invoke, op.f, key, value);
+        out.emit(Observation::History(invocation));
+        out.send(self.primary, Msg::KvRequest { id, op });
+        self.pending = Some(Pending { id, op, invocation, sent: now, tried: now });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(f: Function, value: Option<i64>, expected: Option<i64>) -> KvOp {
+        KvOp { f, key: 1, value, expected }
+    }
+
+    #[test]
+    fn the_store_applies_each_operation_once_and_refuses_a_stale_cas() {
+        let (a, b) = (NodeId(5), NodeId(6));
+        let mut kv = KvStore::default();
+        assert_eq!(kv.apply(a, 1, op(Function::Read, None, None)), (true, None));
+        assert_eq!(kv.apply(a, 2, op(Function::Write, Some(7), None)), (true, Some(7)));
+        assert_eq!(kv.apply(b, 1, op(Function::Cas, Some(8), Some(3))), (false, Some(7)));
+        assert_eq!(kv.apply(b, 2, op(Function::Cas, Some(8), Some(7))), (true, Some(8)));
+        // a's write retried: not applied again.
+        assert_eq!(kv.apply(a, 2, op(Function::Write, Some(7), None)), (true, Some(7)));
+        assert_eq!(kv.get(1), Some(8));
+    }
+}

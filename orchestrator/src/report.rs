@@ -76,6 +76,9 @@ pub struct Report {
     pub nodes: Vec<NodeRecord>,
     pub detector: Option<serde_json::Value>,
     pub tmr: Option<Tmr>,
+    /// The checker's verdict on the clients' history (history.jsonl): null
+    /// when the workload has no clients that record one.
+    pub linearizability: Option<workloads::history::Linearizability>,
     /// Each workload's own section under its key (`checkpointing`,
     /// `byzantine`, `commit`, `rpc`...), null but for the run's workload.
     #[serde(flatten)]

@@ -498,6 +498,7 @@ pub const REPORT_ROOTS: &[&str] = &[
     "recovery_seconds",
     "detector",
     "tmr",
+    "linearizability",
     "checkpointing",
     "byzantine",
     "commit",

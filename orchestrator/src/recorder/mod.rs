@@ -8,6 +8,7 @@ mod failover;
 pub mod intervals;
 mod outage;
 pub mod rebuild;
+pub mod history;
 pub mod section;
 pub mod snapshot;
 
@@ -128,6 +129,8 @@ pub struct Recorder {
     failovers: failover::FailoverLog,
     /// The workload's own metrics, when it has any, and their key in report.json.
     section: Option<(&'static str, Box<dyn Section>)>,
+    /// The clients' operations (history.jsonl) and the linearizability verdict.
+    history: history::HistoryLog,
     /// The nodes each executed fault covered.
     fault_nodes: FaultNodes,
     /// When each node came back up after being down, and when its restart
@@ -189,6 +192,7 @@ impl Recorder {
             detector: detector::DetectorTracker::new(n_nodes),
             failovers: failover::FailoverLog::default(),
             section: None,
+            history: history::HistoryLog::default(),
             fault_nodes: FaultNodes::default(),
             ups: Vec::new(),
             effect_window: CAUSE_GRACE,
@@ -234,6 +238,11 @@ impl Recorder {
     /// core does not fold and gives its section of report.json.
     pub fn set_section(&mut self, key: &'static str, section: Box<dyn Section>) {
         self.section = Some((key, section));
+    }
+
+    /// Write the clients' history to `path` (history.jsonl) as it arrives.
+    pub fn set_history_file(&mut self, path: std::path::PathBuf) {
+        self.history = history::HistoryLog::to_file(path);
     }
 
     /// The executed faults and the nodes they covered, up to now.
@@ -365,6 +374,10 @@ impl Recorder {
                 self.failovers.record(t, phase, view);
                 let text = format!("failover to view {view}: {phase:?}");
                 self.event(Event::Note { t, node: Some(self.name(node)), text });
+            }
+            Observation::History(step) => {
+                let t = Time::from_nanos(u64::try_from(at.since(self.t0).as_nanos()).unwrap_or(u64::MAX));
+                self.history.record(step.at(t));
             }
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
@@ -683,6 +696,7 @@ impl Recorder {
             }
         }
         self.event(Event::RunEnded { t: end, interrupted });
+        self.history.check();
         self.report(end, interrupted)
     }
 
@@ -794,6 +808,7 @@ impl Recorder {
                 .report(end, &self.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>())
                 .and_then(|r| serde_json::to_value(r).ok()),
             tmr: self.nodes.iter().any(|n| n.role == "voter").then(|| self.tmr.clone()),
+            linearizability: self.history.verdict().cloned(),
             sections: self.sections(end),
             repeat: None,
             expect: Vec::new(),
@@ -870,9 +885,9 @@ impl Recorder {
         incident
     }
 
-    /// The first error writing events.jsonl, if any.
+    /// The first error writing events.jsonl (or history.jsonl), if any.
     pub fn take_event_error(&mut self) -> Option<std::io::Error> {
-        self.events.take_error()
+        self.events.take_error().or_else(|| self.history.take_error())
     }
 }
 

@@ -69,6 +69,7 @@ pub fn rebuild(events: &[Value]) -> Value {
         nodes: Vec::new(),
         detector: None,
         tmr: None,
+        linearizability: None,
         sections: super::section::Sections::none(),
         repeat: None,
         expect: Vec::new(),

@@ -266,6 +266,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     );
     running.metrics = metrics;
     running.recorder.set_sandbox(opts.sandbox);
+    if let Some(dir) = &opts.out_dir {
+        running.recorder.set_history_file(dir.join("history.jsonl"));
+    }
     let view = crate::workload::RunView { topology: &exp.topology, seed, window: opts.window };
     exp.workload.plugin().prepare(&mut running.recorder, &view, &exp.faults);
     let mut sim_from = None;

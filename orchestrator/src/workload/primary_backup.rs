@@ -28,6 +28,9 @@ pub struct PrimaryBackupFile {
     /// The client sends an unanswered request again after this.
     pub timeout: Option<Dur>,
     pub gap_timeout: Option<Dur>,
+    /// Key-value clients over this many registers (read, write, cas, each
+    /// recorded in history.jsonl) instead of the open-loop ledger client.
+    pub keys: Option<u64>,
 }
 
 /// Parameters of primary/backup: replicas, one open-loop client, the detector.
@@ -40,6 +43,10 @@ pub struct PrimaryBackupParams {
     pub retry: Duration,
     pub gap_timeout: Duration,
     pub detector: workloads::DetectorConfig,
+    /// Key-value mode: registers the clients address (0: request mode).
+    pub keys: u64,
+    /// Clients (several only in key-value mode).
+    pub clients: usize,
 }
 
 impl Describe for PrimaryBackupParams {}
@@ -59,6 +66,7 @@ impl Plugin for PrimaryBackupParams {
             retry: self.retry,
             gap_timeout: self.gap_timeout,
             detector: self.detector.clone(),
+            keys: self.keys,
         })
     }
 
@@ -71,7 +79,8 @@ impl Plugin for PrimaryBackupParams {
     }
 
     fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
-        Some((self.rate, run.ids(&["client"])))
+        // Key-value clients wait for each operation before the next: they are not open-loop.
+        (self.keys == 0).then(|| (self.rate, run.ids(&["client"])))
     }
 }
 
@@ -95,16 +104,27 @@ impl Validate for PrimaryBackupFile {
                 format!("primary-backup needs 2 to 9 replicas (a primary and its backups); got {replicas}"),
             ));
         }
+        let keys = w.keys.unwrap_or(0);
+        if w.keys == Some(0) || keys > 1_000 {
+            return Err(cx.value_err("workload.keys", format!("keys must be 1 to 1000; got {keys}")));
+        }
         let clients = w.clients.unwrap_or(1);
-        if clients != 1 {
-            return Err(cx.value_err("workload.clients", format!("clients must be 1; got {clients}")));
+        if keys == 0 && clients != 1 {
+            return Err(cx.value_err(
+                "workload.clients",
+                format!("clients must be 1 (several need `keys:`, the key-value clients); got {clients}"),
+            ));
+        }
+        if !(1..=8).contains(&clients) {
+            return Err(cx.value_err("workload.clients", format!("clients must be 1 to 8; got {clients}")));
         }
         let deadline = positive("deadline", w.deadline, Duration::from_millis(100))?;
         let retry = positive("timeout", w.timeout, deadline / 4)?;
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
         let rate = cx.rate(w.rate, 200.0)?;
-        let params = PrimaryBackupParams { replicas, rate, deadline, retry, gap_timeout, detector };
-        let topology = Topology::from_roles(&[("replica", replicas), ("client", 1)]);
+        let params =
+            PrimaryBackupParams { replicas, rate, deadline, retry, gap_timeout, detector, keys, clients };
+        let topology = Topology::from_roles(&[("replica", replicas), ("client", clients)]);
         Ok((Workload::PrimaryBackup(params), topology))
     }
 }

@@ -1,0 +1,152 @@
+//! `history.jsonl` and the linearizability verdict: every client operation
+//! of a replicated service, as its client invoked it and saw it end, one
+//! Jepsen-style line each (`t` in nanoseconds since the run's start), and
+//! at the end of the run the checker's verdict on the whole history.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use workloads::history::{self, Budget, Event, Linearizability};
+
+/// The clients' history as it arrives, and the verdict once checked.
+#[derive(Debug, Default)]
+pub struct HistoryLog {
+    /// Where the lines go; the file is created with the first event, so a
+    /// run whose workload has no such clients leaves none.
+    path: Option<PathBuf>,
+    out: Option<BufWriter<File>>,
+    error: Option<std::io::Error>,
+    events: Vec<Event>,
+    verdict: Option<Linearizability>,
+}
+
+impl HistoryLog {
+    /// Write the history to `path` once there is one.
+    pub fn to_file(path: PathBuf) -> HistoryLog {
+        HistoryLog { path: Some(path), ..HistoryLog::default() }
+    }
+
+    /// Record one event (and write its line).
+    pub fn record(&mut self, event: Event) {
+        if let Some(path) = self.path.take() {
+            match File::create(&path) {
+                Ok(f) => self.out = Some(BufWriter::new(f)),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(out) = self.out.as_mut() {
+            let res = serde_json::to_writer(&mut *out, &event)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = res {
+                self.error.get_or_insert(e);
+                self.out = None;
+            }
+        }
+        self.events.push(event);
+    }
+
+    /// Operations recorded so far (invocations).
+    pub fn invocations(&self) -> usize {
+        self.events.iter().filter(|e| e.kind == history::EventType::Invoke).count()
+    }
+
+    /// Check the history (once; later calls return the first verdict) and
+    /// flush the file. None when no client recorded anything.
+    pub fn check(&mut self) -> Option<Linearizability> {
+        if let Some(out) = self.out.as_mut() {
+            if let Err(e) = out.flush() {
+                self.error.get_or_insert(e);
+            }
+        }
+        if self.events.is_empty() {
+            return None;
+        }
+        if self.verdict.is_none() {
+            // Events arrive in the order nodes reported them; pairing goes
+            // by each process's own order, which that respects.
+            let verdict = match history::check_events(&self.events, Budget::default()) {
+                Ok(v) => v,
+                // A malformed history is the clients' bug: say nothing is known.
+                Err(_) => Linearizability { ops: self.invocations(), keys: 0, ok: None, anomaly: None },
+            };
+            self.verdict = Some(verdict);
+        }
+        self.verdict.clone()
+    }
+
+    /// The verdict, once checked.
+    pub fn verdict(&self) -> Option<&Linearizability> {
+        self.verdict.as_ref()
+    }
+
+    /// The first write error, if any.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+}
+
+/// The verdict in a few words: for the terminal summary and the dashboard.
+pub fn verdict_text(l: &Linearizability) -> String {
+    match (l.ok, &l.anomaly) {
+        (Some(true), _) => format!("linearizable ({} ops over {} keys)", l.ops, l.keys),
+        (Some(false), Some(a)) => format!(
+            "NOT linearizable ({} ops over {} keys): {} operations on key {} admit no order",
+            l.ops,
+            l.keys,
+            a.ops.len(),
+            a.key
+        ),
+        (Some(false), None) => format!("NOT linearizable ({} ops over {} keys)", l.ops, l.keys),
+        (None, _) => format!("unknown ({} ops over {} keys: the search ran out of budget)", l.ops, l.keys),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workloads::history::{EventType, Function, Step, Value};
+    use workloads::Time;
+
+    fn step(process: u64, kind: EventType, f: Function, value: Option<i64>) -> Step {
+        Step::new(process, kind, f, 0, Value::Single(value))
+    }
+
+    #[test]
+    fn writes_a_line_per_event_and_checks_at_the_end() {
+        let dir = std::env::temp_dir().join(format!("faultlab-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.jsonl");
+        let mut log = HistoryLog::to_file(path.clone());
+        let steps = [
+            (step(1, EventType::Invoke, Function::Write, Some(3)), 0),
+            (step(1, EventType::Ok, Function::Write, Some(3)), 10),
+            // A read that starts after the write ended and misses it.
+            (step(2, EventType::Invoke, Function::Read, None), 20),
+            (step(2, EventType::Ok, Function::Read, None), 30),
+        ];
+        for (s, t) in steps {
+            log.record(s.at(Time::from_millis(t)));
+        }
+        let verdict = log.check().unwrap();
+        assert_eq!((verdict.ops, verdict.keys, verdict.ok), (2, 1, Some(false)));
+        let anomaly = verdict.anomaly.unwrap();
+        assert_eq!(anomaly.ops.len(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], r#"{"process":1,"type":"invoke","f":"write","key":0,"value":3,"t":0}"#);
+        assert_eq!(lines[3], r#"{"process":2,"type":"ok","f":"read","key":0,"value":null,"t":30000000}"#);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn no_clients_no_file_no_verdict() {
+        let dir = std::env::temp_dir().join(format!("faultlab-history-none-{}", std::process::id()));
+        let mut log = HistoryLog::to_file(dir.join("history.jsonl"));
+        assert!(log.check().is_none());
+        assert!(!dir.join("history.jsonl").exists());
+    }
+}

@@ -80,6 +80,9 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     }
     let l = &r.latency_seconds;
     let _ = writeln!(s, "  latency        p50 {}, p99 {}, max {}", secs(l.p50), secs(l.p99), secs(l.max));
+    if let Some(lin) = &r.linearizability {
+        let _ = writeln!(s, "  history        {}", crate::recorder::history::verdict_text(lin));
+    }
     match (r.mttf_seconds, r.mttr_seconds) {
         _ if q.total == 0 => {}
         (Some(f), Some(m)) => {

@@ -53,6 +53,10 @@ pub fn metric_meaning(metric: &str) -> String {
         ("recovery_seconds.count", "how many outages the run had"),
         ("detector.detection_seconds.count", "crash detections measured: one per monitor whose suspicion of the crashed node lasted until it came back"),
         ("repeat.mttf_seconds", "the MTTF estimated over all runs, from each run's time to its first failure"),
+        ("linearizability.ok", "1 when one correct copy of every register could have given the clients exactly what they saw (the history is linearizable), 0 when no order of their operations fits (null: the search ran out of budget)"),
+        ("linearizability.ops", "operations in the clients' history (history.jsonl), of every outcome: ok, fail, and info (timed out, outcome unknown)"),
+        ("linearizability.keys", "registers the clients' operations addressed: each is checked on its own (linearizability is compositional)"),
+        ("linearizability.anomaly.key", "the register whose operations admit no order"),
     ];
     if let Some((_, m)) = exact.iter().find(|(k, _)| *k == metric) {
         return (*m).to_string();

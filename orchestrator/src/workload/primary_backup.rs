@@ -49,7 +49,11 @@ pub struct PrimaryBackupParams {
     pub clients: usize,
 }
 
-impl Describe for PrimaryBackupParams {}
+impl Describe for PrimaryBackupParams {
+    const WATCH: &'static str = "- All along: the node rows, and who the replicas think is primary.\n\
+        - When the primary fails: requests fail until a backup suspects it, installs the new view and catches up (recovery_seconds.incidents).\n\
+        - With key-value clients (`keys:`): the history's verdict (linearizability.ok) at the end; under a partition with a timeout detector, two primaries serve at once and the anomaly's timeline in report.html shows the operations no single copy explains.";
+}
 
 impl Plugin for PrimaryBackupParams {
     fn kind(&self) -> &'static str {

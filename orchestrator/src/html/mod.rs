@@ -4,6 +4,7 @@
 //! page does not know are shown as tables, so a new workload's numbers
 //! appear without code here.
 
+mod history;
 mod labels;
 mod plots;
 mod reliability;
@@ -67,6 +68,7 @@ svg .outage{fill:#1d2330;fill-opacity:.75}svg .win{fill:#2f6fdf}svg .avail{fill:
 svg .up{fill:#2fa860}svg .down{fill:#e5484d}svg .paused{fill:#f2a93b}svg .other{fill:#9aa3b2}\
 svg .band{fill:#2f6fdf;fill-opacity:.18}svg .curve{fill:none;stroke:#2f6fdf;stroke-width:2.5}\
 svg .replica{fill:none;stroke:#8a5cd6;stroke-width:1.8;stroke-dasharray:6 4}\
+svg .op-ok{fill:#2f6fdf}svg .op-fail{fill:#9aa3b2}svg .op-info{fill:#f2a93b;fill-opacity:.6}svg .oplabel{font-size:14px;fill:#1d2330}\
 svg .model-replica{fill:none;stroke:#8a5cd6;stroke-width:2}svg .model-tmr{fill:none;stroke:#e07b17;stroke-width:2.5}\
 .legend span{display:inline-block;margin-right:16px}.sw{display:inline-block;width:22px;height:6px;vertical-align:4px;margin-right:6px;border-radius:2px}\
 .note{color:#4a5468;font-size:16px}";
@@ -92,6 +94,7 @@ pub fn render(report: &Value, events: &[Value]) -> String {
         plots::latency_timeline(&mut s, events, duration);
         plots::node_timeline(&mut s, report, events, duration);
     }
+    history::linearizability(&mut s, report);
     tables::incidents(&mut s, report);
     tables::voter_verdicts(&mut s, report);
     reliability::repeat(&mut s, report);

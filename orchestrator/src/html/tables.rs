@@ -15,6 +15,7 @@ const DRAWN: &[&str] = &[
     "latency_seconds",
     "recovery_seconds",
     "tmr",
+    "linearizability",
     "repeat",
     "expect",
     "faults",

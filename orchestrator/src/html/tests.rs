@@ -367,3 +367,46 @@ fn write_for_dir_reads_both_files_and_skips_a_torn_line() {
     assert_eq!(html.matches("<circle class=\"win\"").count(), 20);
     assert!(write_for_dir(&dir.path().join("missing")).is_err());
 }
+
+#[test]
+fn a_non_linearizable_history_draws_its_anomaly_as_a_timeline_of_its_processes() {
+    let (mut report, events) = synthetic();
+    report["linearizability"] = json!({"ops": 2064, "keys": 3, "ok": false, "anomaly": {"key": 0, "ops": [
+        {"process": 3, "f": "write", "key": 0, "value": 31003, "type": "ok", "invoke": 3271000000u64, "complete": 3271343351u64},
+        {"process": 2, "f": "read", "key": 0, "value": 17, "type": "ok", "invoke": 3281000000u64, "complete": 3281259226u64},
+        {"process": 3, "f": "cas", "key": 0, "value": [31003, 31203], "type": "info", "invoke": 3291000000u64, "complete": null}]}});
+    let doc = Html::parse_document(&render(&report, &events));
+    let heading = texts(&doc, "h2#linearizability");
+    assert_eq!(heading.len(), 1);
+    assert!(texts(&doc, "span.fail").iter().any(|t| t.starts_with("not linearizable")));
+    let svg = doc
+        .select(&sel("svg"))
+        .find(|e| e.value().attr("aria-label").is_some_and(|l| l.contains("anomaly")))
+        .expect("the anomaly's timeline");
+    let lanes: Vec<String> = svg.select(&sel("text.lane")).map(|e| e.text().collect()).collect();
+    assert_eq!(lanes, ["process 2", "process 3"], "one lane per process, in order");
+    let bars: Vec<_> = svg.select(&sel("g.op rect")).collect();
+    assert_eq!(bars.len(), 3, "one bar per operation");
+    let classes: Vec<&str> = bars.iter().filter_map(|b| b.value().attr("class")).collect();
+    assert_eq!(classes, ["op-ok", "op-ok", "op-info"], "the read, then the write and the cas");
+    let labels: Vec<String> = svg.select(&sel("text.oplabel")).map(|e| e.text().collect()).collect();
+    assert!(labels.contains(&"read k0 → 17".to_string()), "{labels:?}");
+    assert!(labels.contains(&"write k0 31003".to_string()), "{labels:?}");
+    assert!(labels.contains(&"cas k0 31003→31203".to_string()), "{labels:?}");
+    // The write (3271 ms to 3271.3 ms) ends before the read begins (3281 ms).
+    let x = |i: usize, a: &str| bars[i].value().attr(a).unwrap().parse::<f64>().unwrap();
+    let (read, write) = (0, 1);
+    assert!(x(write, "x") + x(write, "width") < x(read, "x"));
+    assert!(font_sizes(&doc).iter().all(|px| *px >= 14.0));
+    // Not shown again as a generic table.
+    assert_eq!(texts(&doc, "h2").iter().filter(|h| h.to_lowercase().contains("linearizab")).count(), 1);
+}
+
+#[test]
+fn a_linearizable_history_says_so_without_a_timeline() {
+    let (mut report, events) = synthetic();
+    report["linearizability"] = json!({"ops": 10, "keys": 2, "ok": true, "anomaly": null});
+    let doc = Html::parse_document(&render(&report, &events));
+    assert!(texts(&doc, "span.pass").iter().any(|t| t.starts_with("linearizable")));
+    assert!(doc.select(&sel("g.op")).next().is_none());
+}

@@ -17,6 +17,7 @@ pub struct HistoryLog {
     out: Option<BufWriter<File>>,
     error: Option<std::io::Error>,
     events: Vec<Event>,
+    invoked: usize,
     verdict: Option<Linearizability>,
 }
 
@@ -45,12 +46,15 @@ impl HistoryLog {
                 self.out = None;
             }
         }
+        if event.kind == history::EventType::Invoke {
+            self.invoked += 1;
+        }
         self.events.push(event);
     }
 
     /// Operations recorded so far (invocations).
     pub fn invocations(&self) -> usize {
-        self.events.iter().filter(|e| e.kind == history::EventType::Invoke).count()
+        self.invoked
     }
 
     /// Check the history (once; later calls return the first verdict) and
@@ -147,6 +151,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("faultlab-history-none-{}", std::process::id()));
         let mut log = HistoryLog::to_file(dir.join("history.jsonl"));
         assert!(log.check().is_none());
+        assert_eq!(log.invocations(), 0);
         assert!(!dir.join("history.jsonl").exists());
     }
 }

@@ -366,7 +366,16 @@ impl Recorder {
     /// The running workload's own numbers, a line each, for the dashboard.
     fn workload_lines(&self, now: f64) -> Vec<(String, String)> {
         let faults = self.fault_spans();
-        self.section.as_ref().map(|(_, s)| s.lines(SoFar { now, faults: &faults })).unwrap_or_default()
+        let mut lines =
+            self.section.as_ref().map(|(_, s)| s.lines(SoFar { now, faults: &faults })).unwrap_or_default();
+        // The clients' history is checked once, at the end of the run.
+        if let Some(verdict) = self.history.verdict() {
+            lines.push(("linearizability".into(), super::history::verdict_text(verdict)));
+        } else if self.history.invocations() > 0 {
+            let ops = crate::words::count(self.history.invocations() as f64, "operation");
+            lines.push(("history".into(), format!("{ops} recorded; checked at the end")));
+        }
+        lines
     }
 }
 
@@ -416,6 +425,21 @@ mod tests {
         assert_eq!((s.signal, s.sandbox), (None, false));
         r.set_sandbox(true);
         assert!(at(&r, 1.0).sandbox);
+    }
+
+    #[test]
+    fn the_clients_history_is_counted_live_and_its_verdict_shown_at_the_end() {
+        use workloads::history::{EventType, Function, Step, Value};
+        let mut r = recorder(&[("replica", 2), ("client", 2)], 2);
+        let write = Step::new(2, EventType::Invoke, Function::Write, 0, Value::Single(Some(1)));
+        r.observe(NodeId(2), ms(10), Observation::History(write));
+        r.observe(NodeId(2), ms(12), Observation::History(Step { kind: EventType::Ok, ..write }));
+        let line = |r: &Recorder, t: f64| at(r, t).workload.into_iter().find(|(k, _)| k.contains("histor") || k.contains("linear"));
+        assert_eq!(line(&r, 1.0), Some(("history".into(), "1 operation recorded; checked at the end".into())));
+        let report = r.finish(2.0, false);
+        assert_eq!(report.linearizability.as_ref().and_then(|l| l.ok), Some(true));
+        let (k, v) = line(&r, 2.0).unwrap();
+        assert_eq!((k.as_str(), v.starts_with("linearizable (1 ops")), ("linearizability", true));
     }
 
     #[test]

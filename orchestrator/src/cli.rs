@@ -85,6 +85,11 @@ pub enum Command {
         /// (60 simulated s) and heartbeat meshes of 50 (60 s) and 200 nodes (10 s).
         #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit"])]
         sim: bool,
+        /// Measure the linearizability checker instead: a generated history of
+        /// 100,000 operations by 8 clients over 100 keys, and the time as more
+        /// clients share one key.
+        #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit", "sim"])]
+        checker: bool,
         /// With --sim: scale the simulated durations by this factor.
         #[arg(long, default_value_t = 1.0, requires = "sim")]
         sim_scale: f64,
@@ -226,6 +231,10 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
+        Command::Bench { checker: true, .. } => {
+            print!("{}", crate::bench::checker::render(&crate::bench::checker::run()));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { sim: true, sim_scale, sim_events, .. } => {
             // One core: a current-thread runtime, every run on this thread.
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

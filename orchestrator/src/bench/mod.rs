@@ -1,8 +1,10 @@
 //! `faultlab bench`: voted requests per second and latency of the TMR service
 //! with no faults, measured end to end through real agents; and (`deploy`)
 //! the time to bring agents up on the docker backend beside docker-compose;
-//! and (`sim`) how fast the sim backend runs.
+//! and (`sim`) how fast the sim backend runs; and (`checker`) how fast the
+//! linearizability checker decides a large history.
 
+pub mod checker;
 pub mod deploy;
 pub mod sim;
 

@@ -1,0 +1,108 @@
+//! Client histories end to end on the sim backend: primary/backup's
+//! key-value clients write history.jsonl, and the checker's verdict lands in
+//! report.json. A partition with a timeout detector splits the brain and the
+//! history is not linearizable; the same clients without it, or across a
+//! clean failover after a crash, see one copy.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// process = node id + this × the client's timeouts so far.
+const GENERATION: u64 = 1 << 16;
+
+fn library() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+}
+
+/// Run `file` on sim into `out`; the exit code and report.json.
+fn run(file: &Path, out: &Path, extra: &[&str]) -> (i32, Value) {
+    let status = Command::new(env!("CARGO_BIN_EXE_faultlab"))
+        .arg("run")
+        .arg(file)
+        .args(["--backend", "sim", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("faultlab runs");
+    let report = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    (status.status.code().unwrap_or(-1), report)
+}
+
+fn history(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_partition_with_a_timeout_detector_splits_the_brain_and_the_checker_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = library().join("primary-backup-split-brain.yaml");
+    let (code, r) = run(&file, tmp.path(), &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let lin = &r["linearizability"];
+    assert_eq!(lin["ok"], Value::Bool(false), "{lin}");
+    assert_eq!(lin["keys"], 3);
+    let events = history(tmp.path());
+    let invocations = events.iter().filter(|e| e["type"] == "invoke").count();
+    assert_eq!(lin["ops"].as_u64().unwrap() as usize, invocations);
+    assert!(invocations > 1_000, "two clients at 100/s for 10 s: {invocations}");
+    // Times are run-relative nanoseconds, in order per process.
+    assert!(events.iter().all(|e| e["t"].as_u64().unwrap() < 11_000_000_000));
+    let anomaly = lin["anomaly"]["ops"].as_array().unwrap();
+    assert!((2..=8).contains(&anomaly.len()), "{anomaly:?}");
+    let clients: BTreeSet<u64> = anomaly.iter().map(|o| o["process"].as_u64().unwrap() % GENERATION).collect();
+    assert_eq!(clients.len(), 2, "the anomaly needs both sides' clients: {anomaly:?}");
+    // Both sides served during the partition (3 s to 7 s): the anomaly falls in it.
+    for o in anomaly {
+        let invoked = o["invoke"].as_f64().unwrap() / 1e9;
+        assert!((3.0..7.5).contains(&invoked), "{o}");
+    }
+    let html = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    assert!(html.contains("id=\"linearizability\"") && html.contains("class=\"op-ok\""));
+}
+
+#[test]
+fn without_the_partition_the_same_clients_see_one_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = library().join("primary-backup-split-brain.yaml");
+    let (code, r) = run(&file, tmp.path(), &["--no-faults"]);
+    assert_eq!(code, 1, "the control must fail the file's expectation");
+    assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
+    assert!(r["linearizability"]["anomaly"].is_null());
+}
+
+#[test]
+fn a_failover_after_the_primary_crashes_stays_linearizable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("crash.yaml");
+    std::fs::write(
+        &file,
+        "name: primary-backup-kv-failover\nseed: 5\nduration: 6s\nbackend: sim\n\
+         workload: { kind: primary-backup, replicas: 3, clients: 2, keys: 3, rate: 100/s, deadline: 200ms }\n\
+         detector: { kind: fixed, interval: 50ms, timeout: 250ms }\n\
+         faults:\n  - { at: 2s, kind: crash, target: replica-1 }\n\
+         expect:\n  linearizability.ok: \"== 1\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (code, r) = run(&file, &out, &[]);
+    assert_eq!(code, 0, "{}", r["linearizability"]);
+    // The clients kept going through the failover.
+    let late = history(&out).iter().filter(|e| e["type"] == "ok" && e["t"].as_u64().unwrap() > 3_000_000_000).count();
+    assert!(late > 100, "{late} operations completed after the failover");
+}
+
+#[test]
+fn a_request_workload_has_no_history_and_a_null_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, r) = run(&library().join("primary-backup-failover.yaml"), tmp.path(), &["--duration", "2s"]);
+    assert!(code == 0 || code == 1);
+    assert!(r["linearizability"].is_null());
+    assert!(!tmp.path().join("history.jsonl").exists());
+}

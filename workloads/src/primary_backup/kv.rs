@@ -232,6 +232,86 @@ mod tests {
         KvOp { f, key: 1, value, expected }
     }
 
+    fn config() -> super::super::Config {
+        super::super::Config {
+            role: super::super::Role::Client,
+            replicas: vec![NodeId(0), NodeId(1)],
+            clients: vec![NodeId(2)],
+            rate: 100.0,
+            deadline: Duration::from_millis(200),
+            retry: Duration::from_millis(50),
+            gap_timeout: Duration::from_millis(20),
+            detector: crate::DetectorConfig {
+                interval: Duration::from_millis(50),
+                check: Duration::from_millis(2),
+                kind: crate::DetectorKind::Fixed { timeout: Duration::from_millis(250) },
+            },
+            keys: 3,
+        }
+    }
+
+    fn steps(out: &Effects<Msg>) -> Vec<Step> {
+        out.observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::History(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ms(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    #[test]
+    fn an_unanswered_operation_ends_info_and_the_client_goes_on_as_a_new_process() {
+        let mut c = KvClient::new(NodeId(2), &config());
+        let mut out = Effects::new();
+        c.on_start(ms(0), &mut out);
+        let first = steps(&out);
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].process, first[0].kind), (2, EventType::Invoke));
+        assert!(matches!(out.sends[..], [(NodeId(0), Msg::KvRequest { id: 1, .. })]));
+        // Retried at the primary every 50 ms, then given up at the deadline.
+        out.clear();
+        c.on_timer(ms(60), TICK_TIMER, &mut out);
+        assert!(out.sends.iter().any(|(to, m)| *to == NodeId(0) && matches!(m, Msg::KvRequest { id: 1, .. })));
+        out.clear();
+        c.on_timer(ms(201), TICK_TIMER, &mut out);
+        let s = steps(&out);
+        assert_eq!(s[0], Step { kind: EventType::Info, ..first[0] });
+        assert_eq!((s[1].process, s[1].kind), (2 + GENERATION, EventType::Invoke));
+        // A late reply to the operation given up is ignored.
+        out.clear();
+        c.on_message(ms(202), NodeId(0), Msg::KvReply { id: 1, ok: true, value: None }, &mut out);
+        assert!(steps(&out).is_empty());
+    }
+
+    #[test]
+    fn a_refused_cas_fails_and_a_new_primary_gets_the_pending_operation() {
+        let mut c = KvClient::new(NodeId(2), &config());
+        let mut out = Effects::new();
+        c.on_start(ms(0), &mut out);
+        // Find an invocation that is a cas.
+        let mut id = 1;
+        let mut now = 0;
+        while steps(&out).last().is_some_and(|s| s.f != Function::Cas) {
+            out.clear();
+            now += 10;
+            c.on_message(ms(now), NodeId(0), Msg::KvReply { id, ok: true, value: Some(1) }, &mut out);
+            id += 1;
+        }
+        out.clear();
+        c.on_message(ms(now), NodeId(9), Msg::Primary { view: 1, primary: NodeId(1) }, &mut out);
+        assert!(matches!(out.sends[..], [(NodeId(1), Msg::KvRequest { .. })]));
+        assert_eq!(c.primary(), NodeId(1));
+        out.clear();
+        c.on_message(ms(now + 1), NodeId(1), Msg::KvReply { id, ok: false, value: Some(5) }, &mut out);
+        let s = steps(&out);
+        assert_eq!((s[0].kind, s[0].f), (EventType::Fail, Function::Cas));
+    }
+
     #[test]
     fn the_store_applies_each_operation_once_and_refuses_a_stale_cas() {
         let (a, b) = (NodeId(5), NodeId(6));

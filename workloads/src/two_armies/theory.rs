@@ -22,7 +22,7 @@ pub struct Outcomes {
 /// The outcomes with k acknowledgments when A's messengers are lost with
 /// probability `ab` and B's with `ba`.
 pub fn outcomes(k: u32, ab: f64, ba: f64) -> Outcomes {
-    let loss = |i: u32| if i % 2 == 0 { ab } else { ba };
+    let loss = |i: u32| if i.is_multiple_of(2) { ab } else { ba };
     let through: f64 = (0..k).map(|i| 1.0 - loss(i)).product();
     let both = through * (1.0 - loss(k));
     let alone = through * loss(k);
@@ -32,7 +32,7 @@ pub fn outcomes(k: u32, ab: f64, ba: f64) -> Outcomes {
 /// Whether, when one attacks alone with k acknowledgments, it is A (the
 /// proposer): A sends the even steps, so the last one when k is even.
 pub fn alone_is_proposer(k: u32) -> bool {
-    k % 2 == 0
+    k.is_multiple_of(2)
 }
 
 /// The Wilson score interval at z standard errors for `hits` of `n`

@@ -43,7 +43,11 @@ async fn one_crashed_replica_is_masked_and_votes_again_after_state_transfer() {
     let r = run_yaml(&text, Some(dir.path().to_path_buf())).await;
     assert!(r.requests.total >= 4500, "{:?}", r.requests);
     assert_eq!(r.requests.wrong, 0);
-    assert!(r.availability.unwrap() >= 0.999, "availability {:?}", r.availability);
+    // Masked: no outage is the crash's doing. (Outages a loaded host causes
+    // are attributed to its stalls; availability is then still near 1.)
+    let caused: Vec<_> = r.recovery_seconds.incidents.iter().filter(|i| i.cause == "fault").collect();
+    assert!(caused.is_empty(), "the crash caused outages: {:?}", r.recovery_seconds);
+    assert!(r.availability.unwrap() >= 0.99, "availability {:?}", r.availability);
     let tmr = r.tmr.as_ref().unwrap();
     // While replica-2 was down every vote missed one result.
     assert!(tmr.majority >= 1000, "{tmr:?}");
@@ -74,7 +78,8 @@ async fn two_crashed_replicas_stop_the_service_until_one_returns() {
     let a = r.availability.unwrap();
     assert!(a < 0.85 && a > 0.4, "about 1.5 s of 5 s lost: {a}");
     assert!(r.failures >= 1);
-    let first = &r.recovery_seconds.incidents[0];
+    // The crash's outage (a loaded host may add blips of its own before it).
+    let first = r.recovery_seconds.incidents.iter().find(|i| i.cause == "fault").expect("the crash's outage");
     // The outage starts at the crash and lasts until a replica is back and has the state.
     assert!((first.start - 1.0).abs() < 0.2, "{first:?}");
     assert!(first.seconds > 1.3 && first.seconds < 2.5, "{first:?}");
@@ -108,7 +113,9 @@ async fn omission_on_one_replica_is_masked_and_three_voters_survive_a_voter_cras
     let text = "name: omission\nseed: 5\nduration: 4s\nworkload: { kind: tmr, replicas: 3, voters: 3, rate: 1000/s }\nfaults:\n  - { at: 1s, for: 2s, kind: omission, target: replica-1, direction: send, probability: 0.3 }\n  - { at: 1s, for: 2s, kind: crash, target: voter-2 }\n";
     let r = run_yaml(text, None).await;
     assert_eq!(r.requests.wrong, 0);
-    assert!(r.availability.unwrap() >= 0.999, "{:?}", r.requests);
+    let caused: Vec<_> = r.recovery_seconds.incidents.iter().filter(|i| i.cause == "fault").collect();
+    assert!(caused.is_empty(), "the faults caused outages: {:?}", r.recovery_seconds);
+    assert!(r.availability.unwrap() >= 0.99, "{:?}", r.requests);
 }
 
 /// Scrape the exporter over HTTP while the run goes on.

@@ -168,4 +168,6 @@ registry! {
     Paxos => crate::paxos::Paxos,
     /// A member of a multicast group (reliable multicast, ordering, virtual synchrony).
     Multicast => crate::multicast::Multicast,
+    /// A general of the two-army problem.
+    TwoArmies => crate::two_armies::TwoArmies,
 }

@@ -22,6 +22,7 @@ pub mod rpc;
 pub mod seed;
 pub mod time;
 pub mod tmr;
+pub mod two_armies;
 
 pub use heartbeat::{DetectorConfig, DetectorKind};
 pub use node::{Effects, Message, Node, NodeId, StableRecords, StableWrite, TimerId};

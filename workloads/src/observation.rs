@@ -66,6 +66,8 @@ pub enum Observation {
     Paxos(crate::paxos::PaxosEvent),
     /// What a group member did (multicast, delivered, sent feedback, installed a view...).
     Multicast(crate::multicast::MulticastEvent),
+    /// What a general of the two-army problem did (proposed, decided to attack or not).
+    TwoArmies(crate::two_armies::ArmiesEvent),
     /// A client of a replicated service invoked an operation or saw how it
     /// ended: one line of history.jsonl, at the time the driver stamps.
     History(crate::history::Step),

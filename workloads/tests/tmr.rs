@@ -122,42 +122,35 @@ fn replica(s: &Tmr, id: NodeId) -> &workloads::tmr::Replica {
     r
 }
 
-#[test]
-fn fault_free_run_is_unanimous_and_ok() {
-    let mut s = sim(3, 1);
+/// Run `s` to the end: every request was answered correctly, and every
+/// vote had the verdict `only`.
+fn all_ok_with(s: &mut Tmr, only: Verdict) {
     s.sim.start();
     s.run_until(END);
-    let o = outcomes(&s, END, 900);
+    let o = outcomes(s, END, 900);
     assert_eq!(count(&o, Outcome::Ok), o.len());
-    let v = verdicts(&s, Time::ZERO);
+    let v = verdicts(s, Time::ZERO);
     assert_eq!(v.len(), 1, "{v:?}");
-    assert!(v[&Verdict::Unanimous] > 900);
+    assert!(v[&only] > 900, "{v:?}");
+}
+
+#[test]
+fn fault_free_run_is_unanimous_and_ok() {
+    all_ok_with(&mut sim(3, 1), Verdict::Unanimous);
 }
 
 #[test]
 fn one_crashed_replica_is_masked() {
     let mut s = sim(3, 1);
     s.sim.crash(NodeId(1));
-    s.sim.start();
-    s.run_until(END);
-    let o = outcomes(&s, END, 900);
-    assert_eq!(count(&o, Outcome::Ok), o.len());
-    let v = verdicts(&s, Time::ZERO);
-    assert_eq!(v.len(), 1, "{v:?}");
-    assert!(v[&Verdict::Majority] > 900);
+    all_ok_with(&mut s, Verdict::Majority);
 }
 
 #[test]
 fn one_corrupting_replica_is_outvoted() {
     let mut s = sim(3, 1);
     s.falsify(&[NodeId(2)], false);
-    s.sim.start();
-    s.run_until(END);
-    let o = outcomes(&s, END, 900);
-    assert_eq!(count(&o, Outcome::Ok), o.len());
-    let v = verdicts(&s, Time::ZERO);
-    assert_eq!(v.len(), 1, "{v:?}");
-    assert!(v[&Verdict::Majority] > 900);
+    all_ok_with(&mut s, Verdict::Majority);
     assert!(s.sim.stats(NodeId(2)).interposer.falsified > 900, "the interposer falsified its results");
 }
 

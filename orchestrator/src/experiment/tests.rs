@@ -261,7 +261,7 @@ fn misplaced_and_unsupported_fields_are_located() {
         text,
         4,
         "detector",
-        "`detector` applies to the heartbeat, primary-backup and multicast workloads only",
+        "`detector` applies to the heartbeat, primary-backup, multicast and paxos workloads only",
     );
 }
 

@@ -17,6 +17,7 @@ mod paxos;
 mod primary_backup;
 mod rpc;
 mod tmr;
+mod two_armies;
 
 pub use byzantine::{ByzantineFile, ByzantineParams};
 pub use checkpointing::{CheckpointParams, CheckpointingFile};
@@ -28,6 +29,7 @@ pub use paxos::{PaxosFile, PaxosParams};
 pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
 pub use rpc::{RpcFile, RpcParams};
 pub use tmr::{TmrFile, TmrParams};
+pub use two_armies::{TwoArmiesFile, TwoArmiesParams};
 
 use crate::experiment::validate::{Checker, Res};
 use crate::experiment::yaml::DetectorFile;
@@ -216,6 +218,8 @@ registry! {
     Multicast(MulticastParams, MulticastFile) = "multicast",
     /// Single-decree Paxos: proposers and acceptors decide one value per instance.
     Paxos(PaxosParams, PaxosFile) = "paxos",
+    /// The two-army problem: two generals, a lossy link, k acknowledgments.
+    TwoArmies(TwoArmiesParams, TwoArmiesFile) = "two-armies",
 }
 
 /// Which other workloads accept `key` (for an error that says where a key belongs).

@@ -56,7 +56,8 @@ fn a_partition_with_a_timeout_detector_splits_the_brain_and_the_checker_says_so(
     assert!(events.iter().all(|e| e["t"].as_u64().unwrap() < 11_000_000_000));
     let anomaly = lin["anomaly"]["ops"].as_array().unwrap();
     assert!((2..=8).contains(&anomaly.len()), "{anomaly:?}");
-    let clients: BTreeSet<u64> = anomaly.iter().map(|o| o["process"].as_u64().unwrap() % GENERATION).collect();
+    let clients: BTreeSet<u64> =
+        anomaly.iter().map(|o| o["process"].as_u64().unwrap() % GENERATION).collect();
     assert_eq!(clients.len(), 2, "the anomaly needs both sides' clients: {anomaly:?}");
     // Both sides served during the partition (3 s to 7 s): the anomaly falls in it.
     for o in anomaly {
@@ -94,7 +95,10 @@ fn a_failover_after_the_primary_crashes_stays_linearizable() {
     let (code, r) = run(&file, &out, &[]);
     assert_eq!(code, 0, "{}", r["linearizability"]);
     // The clients kept going through the failover.
-    let late = history(&out).iter().filter(|e| e["type"] == "ok" && e["t"].as_u64().unwrap() > 3_000_000_000).count();
+    let late = history(&out)
+        .iter()
+        .filter(|e| e["type"] == "ok" && e["t"].as_u64().unwrap() > 3_000_000_000)
+        .count();
     assert!(late > 100, "{late} operations completed after the failover");
 }
 

@@ -79,7 +79,7 @@ impl Service {
     fn replica(&self, i: u16) -> &Replica {
         match self.sim.driver(NodeId(i)).expect("the replica runs").node() {
             PrimaryBackupNode::Replica(r) => r,
-            PrimaryBackupNode::Client(_) => panic!("node {i} is the client"),
+            _ => panic!("node {i} is a client"),
         }
     }
 }
@@ -141,4 +141,36 @@ fn a_restarted_replica_rejoins_as_a_backup_with_the_state() {
     assert!(sim.replica(0).snapshot().seq + 2 >= sim.replica(1).snapshot().seq);
     let (ok, failed, wrong) = sim.outcomes(2_000 * MS, 2_800 * MS);
     assert!(ok > 150 && failed == 0 && wrong == 0, "the rejoin costs no request: {ok} {failed} {wrong}");
+}
+
+#[test]
+fn key_value_clients_record_a_linearizable_history_across_a_failover() {
+    use workloads::history::{check_events, Budget};
+    let mut sim = common::sim(5, fixed(Duration::from_millis(1)), 1, |me, incarnation, _| {
+        let role = if me.0 < 3 { Role::Replica } else { Role::Client };
+        let kv = Config { keys: 2, clients: vec![NodeId(3), NodeId(4)], ..config(role) };
+        PrimaryBackupNode::new(me, &kv, incarnation > 0)
+    });
+    for i in 0..5 {
+        sim.run_until(Time(u64::from(i) * MS));
+        sim.start_node(NodeId(i));
+    }
+    sim.run_until(Time(1_000 * MS));
+    sim.crash(NodeId(0));
+    sim.run_until(Time(3_000 * MS));
+    let mut seen = Vec::new();
+    collect(&mut sim, &mut seen);
+    let events: Vec<_> = seen
+        .iter()
+        .filter_map(|(t, _, o)| match o {
+            Observation::History(step) => Some(step.at(*t)),
+            _ => None,
+        })
+        .collect();
+    let ok = events.iter().filter(|e| e.kind == workloads::history::EventType::Ok).count();
+    assert!(ok > 400, "{ok} operations ok in 3 s of two clients at 200/s");
+    let late = events.iter().filter(|e| e.t > Time(2_000 * MS)).count();
+    assert!(late > 100, "the clients go on with the new primary: {late}");
+    let verdict = check_events(&events, Budget::default()).unwrap();
+    assert_eq!(verdict.ok, Some(true), "{verdict:?}");
 }

@@ -36,7 +36,16 @@ pub fn measure(clients: usize, keys: u64, ops: usize, info: f64, seed: u64) -> C
     let paired = history::pair(&events);
     let pair_seconds = t.elapsed().as_secs_f64();
     let Ok(paired) = paired else {
-        return CheckerPoint { clients, keys, ops, info, pair_seconds, check_seconds: 0.0, steps: None, ok: None };
+        return CheckerPoint {
+            clients,
+            keys,
+            ops,
+            info,
+            pair_seconds,
+            check_seconds: 0.0,
+            steps: None,
+            ok: None,
+        };
     };
     let t = Instant::now();
     let (ok, steps) = if keys == 1 {

@@ -65,7 +65,8 @@ pub(super) fn linearizability(s: &mut String, report: &Value) {
         count(keys as f64, "key")
     );
     let Some(anomaly) = l.get("anomaly").filter(|a| a.is_object()) else { return };
-    let ops: Vec<Op> = anomaly.get("ops").and_then(Value::as_array).into_iter().flatten().filter_map(op).collect();
+    let ops: Vec<Op> =
+        anomaly.get("ops").and_then(Value::as_array).into_iter().flatten().filter_map(op).collect();
     if ops.is_empty() {
         return;
     }

@@ -157,7 +157,11 @@ mod tests {
         assert!(pos("fault-class-transient.yaml") < pos("tmr-masks-one-crash.yaml"));
         assert!(pos("tmr-masks-one-crash.yaml") < pos("byzantine-generals-4-agree.yaml"));
         assert!(pos("heartbeat-crash-detection.yaml") < pos("checkpoint-domino.yaml"));
-        assert_eq!(names.last().unwrap(), "primary-backup-split-brain.yaml", "linearizability follows consensus");
+        assert_eq!(
+            names.last().unwrap(),
+            "primary-backup-split-brain.yaml",
+            "linearizability follows consensus"
+        );
         let table = render_list(&entries);
         assert!(table.contains("\nTMR and voters:\n  tmr-masks-one-crash.yaml"), "{table}");
         assert!(table.contains("30 s"), "{table}");

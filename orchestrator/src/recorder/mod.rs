@@ -5,10 +5,10 @@
 pub mod detector;
 pub mod events;
 mod failover;
+pub mod history;
 pub mod intervals;
 mod outage;
 pub mod rebuild;
-pub mod history;
 pub mod section;
 pub mod snapshot;
 

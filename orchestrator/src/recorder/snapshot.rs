@@ -434,8 +434,13 @@ mod tests {
         let write = Step::new(2, EventType::Invoke, Function::Write, 0, Value::Single(Some(1)));
         r.observe(NodeId(2), ms(10), Observation::History(write));
         r.observe(NodeId(2), ms(12), Observation::History(Step { kind: EventType::Ok, ..write }));
-        let line = |r: &Recorder, t: f64| at(r, t).workload.into_iter().find(|(k, _)| k.contains("histor") || k.contains("linear"));
-        assert_eq!(line(&r, 1.0), Some(("history".into(), "1 operation recorded; checked at the end".into())));
+        let line = |r: &Recorder, t: f64| {
+            at(r, t).workload.into_iter().find(|(k, _)| k.contains("histor") || k.contains("linear"))
+        };
+        assert_eq!(
+            line(&r, 1.0),
+            Some(("history".into(), "1 operation recorded; checked at the end".into()))
+        );
         let report = r.finish(2.0, false);
         assert_eq!(report.linearizability.as_ref().and_then(|l| l.ok), Some(true));
         let (k, v) = line(&r, 2.0).unwrap();

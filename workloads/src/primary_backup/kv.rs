@@ -276,7 +276,10 @@ mod tests {
         // Retried at the primary every 50 ms, then given up at the deadline.
         out.clear();
         c.on_timer(ms(60), TICK_TIMER, &mut out);
-        assert!(out.sends.iter().any(|(to, m)| *to == NodeId(0) && matches!(m, Msg::KvRequest { id: 1, .. })));
+        assert!(out
+            .sends
+            .iter()
+            .any(|(to, m)| *to == NodeId(0) && matches!(m, Msg::KvRequest { id: 1, .. })));
         out.clear();
         c.on_timer(ms(201), TICK_TIMER, &mut out);
         let s = steps(&out);

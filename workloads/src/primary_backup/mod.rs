@@ -75,7 +75,9 @@ impl PrimaryBackupNode {
     /// Node `me` playing `config.role`; a `restarted` replica fetches the state before serving.
     pub fn new(me: NodeId, config: &Config, restarted: bool) -> PrimaryBackupNode {
         match config.role {
-            Role::Client if config.keys > 0 => PrimaryBackupNode::KvClient(Box::new(KvClient::new(me, config))),
+            Role::Client if config.keys > 0 => {
+                PrimaryBackupNode::KvClient(Box::new(KvClient::new(me, config)))
+            }
             Role::Client => PrimaryBackupNode::Client(Box::new(Client::new(config))),
             Role::Replica => PrimaryBackupNode::Replica(Box::new(Replica::new(me, config, restarted))),
         }

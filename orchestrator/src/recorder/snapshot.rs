@@ -360,7 +360,25 @@ impl Recorder {
     /// The running workload's own Prometheus series.
     fn workload_series(&self, now: f64) -> Vec<Series> {
         let faults = self.fault_spans();
-        self.section.as_ref().map(|(_, s)| s.series(SoFar { now, faults: &faults })).unwrap_or_default()
+        let mut series =
+            self.section.as_ref().map(|(_, s)| s.series(SoFar { now, faults: &faults })).unwrap_or_default();
+        if self.history.invocations() > 0 {
+            series.push(Series::counter(
+                "faultlab_history_operations_total",
+                "Operations the key-value clients invoked (history.jsonl).",
+                &[],
+                self.history.invocations() as f64,
+            ));
+        }
+        if let Some(ok) = self.history.verdict().and_then(|v| v.ok) {
+            series.push(Series::gauge(
+                "faultlab_linearizable",
+                "1 when the clients' history is linearizable, 0 when not (set at the end of the run).",
+                &[],
+                if ok { 1.0 } else { 0.0 },
+            ));
+        }
+        series
     }
 
     /// The running workload's own numbers, a line each, for the dashboard.
@@ -444,6 +462,10 @@ mod tests {
         let report = r.finish(2.0, false);
         assert_eq!(report.linearizability.as_ref().and_then(|l| l.ok), Some(true));
         let (k, v) = line(&r, 2.0).unwrap();
+        let series = at(&r, 2.0).series;
+        let value = |name: &str| series.iter().find(|s| s.name == name).map(|s| s.value);
+        assert_eq!(value("faultlab_history_operations_total"), Some(1.0));
+        assert_eq!(value("faultlab_linearizable"), Some(1.0));
         assert_eq!((k.as_str(), v.starts_with("linearizable (1 ops")), ("linearizability", true));
     }
 

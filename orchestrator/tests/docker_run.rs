@@ -101,7 +101,15 @@ async fn restarting_nine_containers_delays_no_other_fault() {
     assert!(crash.failed.is_none() && crash.end_effective_seconds.is_some(), "{crash:?}");
     let byz = r.faults.iter().find(|f| f.kind == "byzantine").unwrap();
     let (at, until) = (byz.at_seconds.unwrap(), byz.until_seconds.unwrap());
-    assert!((at - 9.0).abs() < 0.05, "the byzantine fault started on time: {byz:?}");
+    // On time, unless the orchestrator's own loop was seen stalled by the
+    // host in the meantime (its probe records that): the engine's work must
+    // not be what delays it.
+    let stalled = r.host_stalls.iter().any(|h| h.source == "orchestrator" && h.end >= 8.95 && h.start <= at);
+    assert!(
+        (at - 9.0).abs() < 0.05 || stalled,
+        "the byzantine fault started on time: {byz:?} {:?}",
+        r.host_stalls
+    );
     assert!((until - at - 3.0).abs() < 0.05, "and ran its full length: {byz:?}");
     // The nine containers came back (each is up again, and served).
     let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();

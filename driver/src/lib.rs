@@ -139,16 +139,6 @@ impl<N: Node> Driver<N> {
         &self.node
     }
 
-    /// The hosted node, mutably (for tests).
-    pub fn node_mut(&mut self) -> &mut N {
-        &mut self.node
-    }
-
-    /// The interposer (its rules and counters).
-    pub fn interposer(&self) -> &Interposer {
-        &self.interposer
-    }
-
     /// Whether [`Driver::start`] was called.
     pub fn started(&self) -> bool {
         self.started
@@ -253,11 +243,6 @@ impl<N: Node> Driver<N> {
     /// instant of the call that emitted it.
     pub fn drain_observations(&mut self) -> std::vec::Drain<'_, (Time, Observation)> {
         self.observations.drain(..)
-    }
-
-    /// How many observations are waiting.
-    pub fn observations_pending(&self) -> usize {
-        self.observations.len()
     }
 
     /// What went through so far.

@@ -7,28 +7,19 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// process = node id + this × the client's timeouts so far.
 const GENERATION: u64 = 1 << 16;
 
-fn library() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
-}
+mod common;
+
+use common::library;
 
 /// Run `file` on sim into `out`; the exit code and report.json.
 fn run(file: &Path, out: &Path, extra: &[&str]) -> (i32, Value) {
-    let status = Command::new(env!("CARGO_BIN_EXE_faultlab"))
-        .arg("run")
-        .arg(file)
-        .args(["--backend", "sim", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("faultlab runs");
-    let report = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    (status.status.code().unwrap_or(-1), report)
+    let code = common::run_on(file, "sim", out, extra);
+    (code, common::report(out))
 }
 
 fn history(out: &Path) -> Vec<Value> {

@@ -6,23 +6,12 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn faultlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultlab"))
-}
+mod common;
 
 /// Run `file` on the simulator into `out`; the exit code.
 fn run(file: &Path, out: &Path, extra: &[&str]) -> i32 {
-    let o = faultlab()
-        .arg("run")
-        .arg(file)
-        .args(["--backend", "sim", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("faultlab runs");
-    o.status.code().unwrap_or(-1)
+    common::run_on(file, "sim", out, extra)
 }
 
 /// `multicast` of report.json after running a group of one sender and

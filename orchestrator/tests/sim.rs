@@ -5,32 +5,10 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn faultlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultlab"))
-}
+mod common;
 
-fn library() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
-}
-
-/// Run `file` on `backend` into `out`; the exit code.
-fn run(file: &Path, backend: &str, out: &Path, extra: &[&str]) -> i32 {
-    let status = faultlab()
-        .arg("run")
-        .arg(file)
-        .args(["--backend", backend, "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("faultlab runs");
-    status.status.code().unwrap_or(-1)
-}
-
-fn report(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
-}
+use common::{faultlab, library, report, run_on as run};
 
 /// report.json without what differs between two runs by design: the run's id.
 fn comparable(out: &Path) -> Value {

@@ -30,3 +30,31 @@ pub fn wait_exit(child: &mut Child, within: Duration, what: &str) -> ExitStatus 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The faultlab binary under test.
+pub fn faultlab() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_faultlab"))
+}
+
+/// The experiment library.
+pub fn library() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+}
+
+/// Run `file` on `backend` into `out` with `extra` arguments; the exit code.
+pub fn run_on(file: &Path, backend: &str, out: &Path, extra: &[&str]) -> i32 {
+    let output = faultlab()
+        .arg("run")
+        .arg(file)
+        .args(["--backend", backend, "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("faultlab runs");
+    output.status.code().unwrap_or(-1)
+}
+
+/// The report.json a run wrote into `out`.
+pub fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}

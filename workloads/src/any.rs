@@ -166,6 +166,8 @@ registry! {
     Echo => crate::echo::Echo,
     /// A Paxos proposer (and learner) or acceptor.
     Paxos => crate::paxos::Paxos,
+    /// A Multi-Paxos replica or key-value client.
+    MultiPaxos => crate::multi_paxos::MultiPaxos,
     /// A member of a multicast group (reliable multicast, ordering, virtual synchrony).
     Multicast => crate::multicast::Multicast,
     /// A general of the two-army problem.

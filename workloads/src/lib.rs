@@ -13,6 +13,8 @@ pub mod commit;
 pub mod echo;
 pub mod heartbeat;
 pub mod history;
+pub mod kv;
+pub mod multi_paxos;
 pub mod multicast;
 pub mod node;
 pub mod observation;

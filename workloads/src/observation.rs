@@ -64,6 +64,8 @@ pub enum Observation {
     Rpc(crate::rpc::RpcEvent),
     /// What a Paxos proposer, acceptor or learner did (a round, a proposal, a value chosen...).
     Paxos(crate::paxos::PaxosEvent),
+    /// What a Multi-Paxos replica did (stood for leader, was elected, caught up...).
+    MultiPaxos(crate::multi_paxos::MpEvent),
     /// What a group member did (multicast, delivered, sent feedback, installed a view...).
     Multicast(crate::multicast::MulticastEvent),
     /// What a general of the two-army problem did (proposed, decided to attack or not).

@@ -11,12 +11,11 @@
 //! holds the most advanced state among them and serves).
 
 mod client;
-pub mod kv;
 mod msg;
 mod replica;
 
+pub use crate::kv::KvClient;
 pub use client::Client;
-pub use kv::KvClient;
 pub use msg::Msg;
 pub use replica::Replica;
 
@@ -63,6 +62,25 @@ pub struct Config {
     pub keys: u64,
 }
 
+impl Config {
+    /// What a key-value client needs: it starts with the primary of view 0.
+    fn kv_client(&self) -> crate::kv::ClientConfig {
+        crate::kv::ClientConfig {
+            first: self.replicas.first().copied().unwrap_or(NodeId(0)),
+            keys: self.keys,
+            rate: self.rate,
+            deadline: self.deadline,
+            retry: self.retry,
+        }
+    }
+}
+
+impl crate::kv::KvWire for Msg {
+    fn request(id: u64, op: crate::kv::KvOp) -> Msg {
+        Msg::KvRequest { id, op }
+    }
+}
+
 /// A primary/backup node.
 #[derive(Debug)]
 pub enum PrimaryBackupNode {
@@ -76,7 +94,7 @@ impl PrimaryBackupNode {
     pub fn new(me: NodeId, config: &Config, restarted: bool) -> PrimaryBackupNode {
         match config.role {
             Role::Client if config.keys > 0 => {
-                PrimaryBackupNode::KvClient(Box::new(KvClient::new(me, config)))
+                PrimaryBackupNode::KvClient(Box::new(KvClient::new(me, &config.kv_client())))
             }
             Role::Client => PrimaryBackupNode::Client(Box::new(Client::new(config))),
             Role::Replica => PrimaryBackupNode::Replica(Box::new(Replica::new(me, config, restarted))),
@@ -98,7 +116,11 @@ impl Node for PrimaryBackupNode {
     fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match self {
             PrimaryBackupNode::Client(n) => n.on_message(now, from, msg, out),
-            PrimaryBackupNode::KvClient(n) => n.on_message(now, from, msg, out),
+            PrimaryBackupNode::KvClient(n) => match msg {
+                Msg::KvReply { id, ok, value } => n.on_reply(now, id, ok, value, out),
+                Msg::Primary { view, primary } => n.on_leader(now, view, primary, out),
+                _ => {}
+            },
             PrimaryBackupNode::Replica(n) => n.on_message(now, from, msg, out),
         }
     }

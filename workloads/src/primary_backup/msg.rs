@@ -1,6 +1,6 @@
 //! The messages of primary/backup.
 
-use super::kv::{KvOp, KvStore};
+use crate::kv::{KvOp, KvStore};
 use crate::tmr::{Op, Snapshot};
 use crate::{Message, NodeId};
 use rand::RngCore;

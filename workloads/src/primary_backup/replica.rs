@@ -3,9 +3,9 @@
 //! backup applies what the primary sends, watches it, and takes over when it
 //! is the lowest trusted replica and suspects the primary.
 
-use super::kv::{KvOp, KvStore};
 use super::{Config, Msg, BEAT_TIMER, TICK_TIMER};
 use crate::heartbeat::{Beacon, DetectorConfig, Monitor};
+use crate::kv::{KvOp, KvStore};
 use crate::observation::FailoverPhase;
 use crate::tmr::{Ledger, Op, Snapshot};
 use crate::{Effects, NodeId, Observation, Time, TimerId};

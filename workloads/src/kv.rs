@@ -1,13 +1,17 @@
-//! The key-value client mode: replicas hold registers, and each client
-//! process reads, writes and compare-and-sets them one operation at a time,
-//! recording every invocation and completion for the linearizability check.
+//! A replicated key-value service's registers and its clients, shared by
+//! the services that offer one (primary/backup's key-value mode,
+//! Multi-Paxos): replicas hold registers, and each client process reads,
+//! writes and compare-and-sets them one operation at a time, recording
+//! every invocation and completion for the linearizability check.
 //!
 //! A reply within the deadline ends an operation `ok` (or `fail` for a cas
 //! the replica refused: the register held another value); no reply by the
 //! deadline ends it `info` (it may have taken effect or not), and the client
 //! goes on as a new process, as Jepsen's do.
+//!
+//! A service carries the client's requests in its own message type
+//! ([`KvWire`]) and hands the client the replies and leader hints it gets.
 
-use super::{Msg, TICK, TICK_TIMER};
 use crate::history::{EventType, Function, Step, Value};
 use crate::seed::splitmix64;
 use crate::{Effects, NodeId, Observation, Time, TimerId};
@@ -20,7 +24,7 @@ use std::time::Duration;
 pub const GENERATION: u64 = 1 << 16;
 
 /// One register operation as a client sends it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KvOp {
     pub f: Function,
     pub key: u64,
@@ -30,8 +34,35 @@ pub struct KvOp {
     pub expected: Option<i64>,
 }
 
+/// How a service's messages carry a client's request.
+pub trait KvWire {
+    /// The request for the client's operation `id`.
+    fn request(id: u64, op: KvOp) -> Self;
+}
+
+/// The client's periodic tick (retries, deadlines, invocations due).
+const TICK: Duration = Duration::from_millis(1);
+/// The one timer a client sets.
+pub const CLIENT_TIMER: TimerId = TimerId(1);
+
+/// What a client needs to know about its service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientConfig {
+    /// The replica to send to first.
+    pub first: NodeId,
+    /// How many registers (keys 0 .. keys).
+    pub keys: u64,
+    /// Operations per second while replies come back in time.
+    pub rate: f64,
+    /// An operation unanswered this long ends `info`.
+    pub deadline: Duration,
+    /// How long the client waits for a reply before sending the request again.
+    pub retry: Duration,
+}
+
 /// The registers every replica holds, and each client's last operation with
-/// its result, so that a retried operation is applied once.
+/// its result, so that a retried operation is applied once and a stale copy
+/// of one the client has given up on is not applied after a newer one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     registers: BTreeMap<u64, i64>,
@@ -45,6 +76,11 @@ impl KvStore {
         if let Some(&(done, ok, value)) = self.last.get(&client.0) {
             if done == id {
                 return (ok, value);
+            }
+            if id < done {
+                // The client ended this one (info) and moved on: applying it
+                // now would be a second, later effect of an older operation.
+                return (false, None);
             }
         }
         let current = self.registers.get(&op.key).copied();
@@ -66,6 +102,11 @@ impl KvStore {
         };
         self.last.insert(client.0, (id, result.0, result.1));
         result
+    }
+
+    /// The result of `client`'s operation `id` if it is the last one applied.
+    pub fn answered(&self, client: NodeId, id: u64) -> Option<(bool, Option<i64>)> {
+        self.last.get(&client.0).filter(|l| l.0 == id).map(|&(_, ok, value)| (ok, value))
     }
 
     /// The value of register `key` (None: never written).
@@ -103,12 +144,12 @@ pub struct KvClient {
 }
 
 impl KvClient {
-    /// Client `me` of `config`; it starts with the primary of view 0.
-    pub fn new(me: NodeId, config: &super::Config) -> KvClient {
+    /// Client `me` of `config`; it starts with `config.first`.
+    pub fn new(me: NodeId, config: &ClientConfig) -> KvClient {
         let rate = if config.rate.is_finite() && config.rate > 0.0 { config.rate } else { 1.0 };
         KvClient {
             me,
-            primary: config.replicas.first().copied().unwrap_or(NodeId(0)),
+            primary: config.first,
             view: 0,
             keys: config.keys.max(1),
             period: Duration::from_secs_f64(1.0 / rate),
@@ -131,62 +172,75 @@ impl KvClient {
         u64::from(self.me.0) + GENERATION * self.timeouts
     }
 
-    pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+    /// Start invoking. A restarted client numbers its operations from its
+    /// clock, above any number it used before, so that the replicas' record
+    /// of its last operation never mistakes a new one for an old one.
+    pub fn on_start<M: KvWire>(&mut self, now: Time, out: &mut Effects<M>) {
+        self.next_id = self.next_id.max(now.as_nanos() / 1_000);
         self.next_at = now;
         self.invoke_due(now, out);
-        out.set_timer(TICK, TICK_TIMER);
+        out.set_timer(TICK, CLIENT_TIMER);
     }
 
-    pub(super) fn on_message(&mut self, now: Time, _from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+    /// The service's reply to operation `id`: it took effect (`ok`) or was
+    /// refused; a read's value, or a refused cas's current value.
+    pub fn on_reply<M: KvWire>(
+        &mut self,
+        now: Time,
+        id: u64,
+        ok: bool,
+        value: Option<i64>,
+        out: &mut Effects<M>,
+    ) {
         self.expire(now, out);
-        match msg {
-            Msg::KvReply { id, ok, value } => {
-                let Some(p) = self.pending.take_if(|p| p.id == id) else { return };
-                let (kind, value) = match (ok, p.op.f) {
-                    (false, _) => (EventType::Fail, p.invocation.value),
-                    (true, Function::Read) => (EventType::Ok, value),
-                    (true, _) => (EventType::Ok, p.invocation.value),
-                };
-                if ok {
-                    self.seen.insert(p.op.key, if p.op.f == Function::Read { value } else { p.op.value });
-                } else if p.op.f == Function::Cas {
-                    self.seen.insert(p.op.key, value);
-                }
-                out.emit(Observation::History(Step { kind, value, ..p.invocation }));
-                self.invoke_due(now, out);
-            }
-            Msg::Primary { view, primary } => {
-                if view < self.view || (view == self.view && primary == self.primary) {
-                    return;
-                }
-                self.view = view;
-                self.primary = primary;
-                if let Some(p) = &mut self.pending {
-                    p.tried = now;
-                    out.send(self.primary, Msg::KvRequest { id: p.id, op: p.op });
-                }
-            }
-            _ => {}
+        let Some(p) = self.pending.take_if(|p| p.id == id) else { return };
+        let (kind, value) = match (ok, p.op.f) {
+            (false, _) => (EventType::Fail, p.invocation.value),
+            (true, Function::Read) => (EventType::Ok, value),
+            (true, _) => (EventType::Ok, p.invocation.value),
+        };
+        if ok {
+            self.seen.insert(p.op.key, if p.op.f == Function::Read { value } else { p.op.value });
+        } else if p.op.f == Function::Cas {
+            self.seen.insert(p.op.key, value);
+        }
+        out.emit(Observation::History(Step { kind, value, ..p.invocation }));
+        self.invoke_due(now, out);
+    }
+
+    /// The service says `leader` serves in `view` (a redirect, or a new
+    /// leader's announcement): the pending operation goes there at once.
+    pub fn on_leader<M: KvWire>(&mut self, now: Time, view: u64, leader: NodeId, out: &mut Effects<M>) {
+        self.expire(now, out);
+        if view < self.view || (view == self.view && leader == self.primary) {
+            return;
+        }
+        self.view = view;
+        self.primary = leader;
+        if let Some(p) = &mut self.pending {
+            p.tried = now;
+            out.send(self.primary, M::request(p.id, p.op));
         }
     }
 
-    pub(super) fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
-        if timer != TICK_TIMER {
+    /// The client's tick: retries, deadlines and the next invocation.
+    pub fn on_timer<M: KvWire>(&mut self, now: Time, timer: TimerId, out: &mut Effects<M>) {
+        if timer != CLIENT_TIMER {
             return;
         }
         self.expire(now, out);
         if let Some(p) = &mut self.pending {
             if now >= p.tried + self.retry {
                 p.tried = now;
-                out.send(self.primary, Msg::KvRequest { id: p.id, op: p.op });
+                out.send(self.primary, M::request(p.id, p.op));
             }
         }
         self.invoke_due(now, out);
-        out.set_timer(TICK, TICK_TIMER);
+        out.set_timer(TICK, CLIENT_TIMER);
     }
 
     /// An operation unanswered by its deadline ends `info`; the client goes on as a new process.
-    fn expire(&mut self, now: Time, out: &mut Effects<Msg>) {
+    fn expire<M>(&mut self, now: Time, out: &mut Effects<M>) {
         let Some(p) = self.pending.take_if(|p| now > p.sent + self.deadline) else { return };
         out.emit(Observation::History(Step { kind: EventType::Info, ..p.invocation }));
         self.timeouts += 1;
@@ -194,7 +248,7 @@ impl KvClient {
         self.seen.remove(&p.op.key);
     }
 
-    fn invoke_due(&mut self, now: Time, out: &mut Effects<Msg>) {
+    fn invoke_due<M: KvWire>(&mut self, now: Time, out: &mut Effects<M>) {
         if self.pending.is_some() || now < self.next_at {
             return;
         }
@@ -219,7 +273,7 @@ impl KvClient {
         };
         let invocation = Step::new(self.process(), EventType::Invoke, op.f, key, value);
         out.emit(Observation::History(invocation));
-        out.send(self.primary, Msg::KvRequest { id, op });
+        out.send(self.primary, M::request(id, op));
         self.pending = Some(Pending { id, op, invocation, sent: now, tried: now });
     }
 }
@@ -232,21 +286,26 @@ mod tests {
         KvOp { f, key: 1, value, expected }
     }
 
-    fn config() -> super::super::Config {
-        super::super::Config {
-            role: super::super::Role::Client,
-            replicas: vec![NodeId(0), NodeId(1)],
-            clients: vec![NodeId(2)],
+    /// A request as a test service carries it.
+    #[derive(Debug, PartialEq)]
+    struct Msg {
+        id: u64,
+        op: KvOp,
+    }
+
+    impl KvWire for Msg {
+        fn request(id: u64, op: KvOp) -> Msg {
+            Msg { id, op }
+        }
+    }
+
+    fn config() -> ClientConfig {
+        ClientConfig {
+            first: NodeId(0),
+            keys: 3,
             rate: 100.0,
             deadline: Duration::from_millis(200),
             retry: Duration::from_millis(50),
-            gap_timeout: Duration::from_millis(20),
-            detector: crate::DetectorConfig {
-                interval: Duration::from_millis(50),
-                check: Duration::from_millis(2),
-                kind: crate::DetectorKind::Fixed { timeout: Duration::from_millis(250) },
-            },
-            keys: 3,
         }
     }
 
@@ -272,22 +331,19 @@ mod tests {
         let first = steps(&out);
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].process, first[0].kind), (2, EventType::Invoke));
-        assert!(matches!(out.sends[..], [(NodeId(0), Msg::KvRequest { id: 1, .. })]));
+        assert!(matches!(out.sends[..], [(NodeId(0), Msg { id: 1, .. })]));
         // Retried at the primary every 50 ms, then given up at the deadline.
         out.clear();
-        c.on_timer(ms(60), TICK_TIMER, &mut out);
-        assert!(out
-            .sends
-            .iter()
-            .any(|(to, m)| *to == NodeId(0) && matches!(m, Msg::KvRequest { id: 1, .. })));
+        c.on_timer(ms(60), CLIENT_TIMER, &mut out);
+        assert!(out.sends.iter().any(|(to, m)| *to == NodeId(0) && matches!(m, Msg { id: 1, .. })));
         out.clear();
-        c.on_timer(ms(201), TICK_TIMER, &mut out);
+        c.on_timer(ms(201), CLIENT_TIMER, &mut out);
         let s = steps(&out);
         assert_eq!(s[0], Step { kind: EventType::Info, ..first[0] });
         assert_eq!((s[1].process, s[1].kind), (2 + GENERATION, EventType::Invoke));
         // A late reply to the operation given up is ignored.
         out.clear();
-        c.on_message(ms(202), NodeId(0), Msg::KvReply { id: 1, ok: true, value: None }, &mut out);
+        c.on_reply(ms(202), 1, true, None, &mut out);
         assert!(steps(&out).is_empty());
     }
 
@@ -302,15 +358,15 @@ mod tests {
         while steps(&out).last().is_some_and(|s| s.f != Function::Cas) {
             out.clear();
             now += 10;
-            c.on_message(ms(now), NodeId(0), Msg::KvReply { id, ok: true, value: Some(1) }, &mut out);
+            c.on_reply(ms(now), id, true, Some(1), &mut out);
             id += 1;
         }
         out.clear();
-        c.on_message(ms(now), NodeId(9), Msg::Primary { view: 1, primary: NodeId(1) }, &mut out);
-        assert!(matches!(out.sends[..], [(NodeId(1), Msg::KvRequest { .. })]));
+        c.on_leader(ms(now), 1, NodeId(1), &mut out);
+        assert!(matches!(out.sends[..], [(NodeId(1), Msg { .. })]));
         assert_eq!(c.primary(), NodeId(1));
         out.clear();
-        c.on_message(ms(now + 1), NodeId(1), Msg::KvReply { id, ok: false, value: Some(5) }, &mut out);
+        c.on_reply(ms(now + 1), id, false, Some(5), &mut out);
         let s = steps(&out);
         assert_eq!((s[0].kind, s[0].f), (EventType::Fail, Function::Cas));
     }
@@ -325,6 +381,9 @@ mod tests {
         assert_eq!(kv.apply(b, 2, op(Function::Cas, Some(8), Some(7))), (true, Some(8)));
         // a's write retried: not applied again.
         assert_eq!(kv.apply(a, 2, op(Function::Write, Some(7), None)), (true, Some(7)));
+        assert_eq!(kv.get(1), Some(8));
+        // A late copy of a's first operation, after its second: refused.
+        assert_eq!(kv.apply(a, 1, op(Function::Write, Some(9), None)), (false, None));
         assert_eq!(kv.get(1), Some(8));
     }
 }

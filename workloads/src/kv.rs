@@ -175,8 +175,15 @@ impl KvClient {
     /// Start invoking. A restarted client numbers its operations from its
     /// clock, above any number it used before, so that the replicas' record
     /// of its last operation never mistakes a new one for an old one.
+    /// Its process numbers go up the same way: no operation of the new
+    /// incarnation shares a process with one the crash left open (a client
+    /// times out at most once a millisecond, so it has used fewer
+    /// generations than milliseconds have passed).
     pub fn on_start<M: KvWire>(&mut self, now: Time, out: &mut Effects<M>) {
         self.next_id = self.next_id.max(now.as_nanos() / 1_000);
+        if now > Time::ZERO {
+            self.timeouts = self.timeouts.max(now.as_nanos() / 1_000_000 + 1);
+        }
         self.next_at = now;
         self.invoke_due(now, out);
         out.set_timer(TICK, CLIENT_TIMER);

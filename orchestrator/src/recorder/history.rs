@@ -3,10 +3,49 @@
 //! Jepsen-style line each (`t` in nanoseconds since the run's start), and
 //! at the end of the run the checker's verdict on the whole history.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use workloads::history::{self, Budget, Event, Linearizability};
+use workloads::history::{self, Budget, Event, EventType, Linearizability};
+use workloads::{NodeId, Observation, Outcome, Time};
+
+/// The clients' operations as requests: numbered in the order they were
+/// invoked, decided when they end.
+#[derive(Debug, Default)]
+pub struct AsRequests {
+    next: u64,
+    /// By process: its number, when it was invoked, and by which node.
+    open: BTreeMap<u64, (u64, Time, NodeId)>,
+}
+
+impl AsRequests {
+    /// The request an operation's step decides, if it is a completion.
+    pub fn step(&mut self, node: NodeId, at: Time, step: &history::Step) -> Option<Observation> {
+        if step.kind == EventType::Invoke {
+            self.open.insert(step.process, (self.next, at, node));
+            self.next += 1;
+            return None;
+        }
+        let (seq, sent, _) = self.open.remove(&step.process)?;
+        let served = step.kind != EventType::Info;
+        Some(Observation::Request {
+            seq,
+            sent,
+            outcome: if served { Outcome::Ok } else { Outcome::Failed },
+            latency: served.then(|| at.since(sent)),
+        })
+    }
+
+    /// `node` went down: its operations still open were not served.
+    pub fn node_down(&mut self, node: NodeId) -> Vec<Observation> {
+        let lost: Vec<u64> = self.open.iter().filter(|(_, o)| o.2 == node).map(|(p, _)| *p).collect();
+        lost.into_iter()
+            .filter_map(|p| self.open.remove(&p))
+            .map(|(seq, sent, _)| Observation::Request { seq, sent, outcome: Outcome::Failed, latency: None })
+            .collect()
+    }
+}
 
 /// The clients' history as it arrives, and the verdict once checked.
 #[derive(Debug, Default)]

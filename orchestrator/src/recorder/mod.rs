@@ -131,6 +131,9 @@ pub struct Recorder {
     section: Option<(&'static str, Box<dyn Section>)>,
     /// The clients' operations (history.jsonl) and the linearizability verdict.
     history: history::HistoryLog,
+    /// When the service's clients record histories rather than requests:
+    /// their operations, numbered as invoked, become the requests.
+    history_requests: Option<history::AsRequests>,
     /// The nodes each executed fault covered.
     fault_nodes: FaultNodes,
     /// When each node came back up after being down, and when its restart
@@ -193,6 +196,7 @@ impl Recorder {
             failovers: failover::FailoverLog::default(),
             section: None,
             history: history::HistoryLog::default(),
+            history_requests: None,
             fault_nodes: FaultNodes::default(),
             ups: Vec::new(),
             effect_window: CAUSE_GRACE,
@@ -378,6 +382,9 @@ impl Recorder {
             Observation::History(step) => {
                 let t = Time::from_nanos(u64::try_from(at.since(self.t0).as_nanos()).unwrap_or(u64::MAX));
                 self.history.record(step.at(t));
+                if let Some(request) = self.history_requests.as_mut().and_then(|h| h.step(node, at, &step)) {
+                    self.observe_one(node, at, request);
+                }
             }
             Observation::Note { text } => {
                 let e = Event::Note { t: self.rel(at), node: Some(self.name(node)), text };
@@ -511,6 +518,14 @@ impl Recorder {
         self.detector.enable(monitors.iter().map(|n| usize::from(n.0)).collect());
     }
 
+    /// The service's clients record histories, not requests: count each
+    /// operation as a request (served when it ends `ok` or `fail`, not when
+    /// it ends `info` or its client crashes first), for availability,
+    /// outages and latency.
+    pub fn requests_from_history(&mut self) {
+        self.history_requests = Some(history::AsRequests::default());
+    }
+
     /// Who suspects whom now, `[monitor][monitored]` (None when no detector runs).
     pub fn suspicion(&self) -> Option<Vec<Vec<bool>>> {
         self.detector.matrix()
@@ -547,6 +562,12 @@ impl Recorder {
         self.detector.node_state(usize::from(node.0), state == NodeState::Up, t);
         let e = Event::NodeState { t, node: n.name.clone(), state: state.as_str().into() };
         self.event(e);
+        if state == NodeState::Down {
+            let lost = self.history_requests.as_mut().map(|h| h.node_down(node)).unwrap_or_default();
+            for request in lost {
+                self.observe_one(node, at, request);
+            }
+        }
     }
 
     /// A crashed node serves again at `up`; its restart was issued at `issued`.

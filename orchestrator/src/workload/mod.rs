@@ -12,6 +12,7 @@ mod commit;
 mod echo;
 mod fields;
 mod heartbeat;
+mod multi_paxos;
 mod multicast;
 mod paxos;
 mod primary_backup;
@@ -24,6 +25,7 @@ pub use checkpointing::{CheckpointParams, CheckpointingFile};
 pub use commit::{CommitFile, CommitParams};
 pub use echo::{EchoFile, EchoParams};
 pub use heartbeat::{HeartbeatFile, HeartbeatParams};
+pub use multi_paxos::{MultiPaxosFile, MultiPaxosParams};
 pub use multicast::{MulticastFile, MulticastParams};
 pub use paxos::{PaxosFile, PaxosParams};
 pub use primary_backup::{PrimaryBackupFile, PrimaryBackupParams};
@@ -218,6 +220,8 @@ registry! {
     Multicast(MulticastParams, MulticastFile) = "multicast",
     /// Single-decree Paxos: proposers and acceptors decide one value per instance.
     Paxos(PaxosParams, PaxosFile) = "paxos",
+    /// Multi-Paxos: a replicated log behind a key-value service.
+    MultiPaxos(MultiPaxosParams, MultiPaxosFile) = "multi-paxos",
     /// The two-army problem: two generals, a lossy link, k acknowledgments.
     TwoArmies(TwoArmiesParams, TwoArmiesFile) = "two-armies",
 }

@@ -80,6 +80,9 @@ impl Plugin for PrimaryBackupParams {
 
     fn prepare(&self, recorder: &mut Recorder, run: &RunView<'_>, _faults: &[FaultPlan]) {
         recorder.enable_detector(&run.ids(&["replica"]));
+        if self.keys > 0 {
+            recorder.requests_from_history();
+        }
     }
 
     fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {

@@ -65,6 +65,10 @@ pub struct Replica {
     in_flight: BTreeSet<(NodeId, u64)>,
     /// A new leader serves once it has applied every slot below this.
     serving_from: Option<Slot>,
+    /// Preempted by a higher ballot: it does not stand again before this,
+    /// so that a leader it still suspects (no heartbeat of its has arrived
+    /// yet) is heard from before the two duel.
+    quiet_until: Time,
     // Failure detection.
     detectors: BTreeMap<NodeId, Detector>,
     suspected: BTreeSet<NodeId>,
@@ -147,6 +151,7 @@ impl Replica {
             proposals: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             serving_from: None,
+            quiet_until: Time::ZERO,
             detectors: BTreeMap::new(),
             suspected: BTreeSet::new(),
             beat_seq: 0,
@@ -225,7 +230,7 @@ impl Replica {
         }
         let eligible = self.eligible();
         match &self.phase {
-            Phase::Follower if eligible => self.stand(now, out),
+            Phase::Follower if eligible && now >= self.quiet_until => self.stand(now, out),
             Phase::Candidate { since, .. } if eligible && now >= *since + self.config.retry => {
                 self.stand(now, out)
             }
@@ -278,10 +283,16 @@ impl Replica {
             out.send(p, Msg::Prepare { ballot, from });
         }
         let me = self.me;
-        match self.prepare(ballot, from, out) {
+        match self.prepare(now, ballot, from, out) {
             Ok((commit, accepted)) => self.promise(now, me, ballot, commit, accepted, out),
-            Err(_) => self.step_down(),
+            Err(_) => self.preempted(now),
         }
+    }
+
+    /// A higher ballot than its own was seen: back to following, for a while.
+    fn preempted(&mut self, now: Time) {
+        self.step_down();
+        self.quiet_until = now + self.config.retry;
     }
 
     fn step_down(&mut self) {
@@ -313,6 +324,7 @@ impl Replica {
     /// Acceptor, phase 1: promise `ballot`, or refuse with the higher promise.
     fn prepare(
         &mut self,
+        now: Time,
         ballot: Ballot,
         from: Slot,
         out: &mut Effects<Msg>,
@@ -326,7 +338,7 @@ impl Replica {
             out.store(StableWrite::Put { key: PROMISE.into(), bytes });
         }
         if ballot > self.ballot && !matches!(self.phase, Phase::Follower) {
-            self.step_down();
+            self.preempted(now);
         }
         let open = from.max(self.applied);
         let accepted = self.accepted.range(open..).map(|(s, (b, c))| (*s, *b, c.clone())).collect();
@@ -334,7 +346,14 @@ impl Replica {
     }
 
     /// Acceptor, phase 2: accept `cmd` in `slot` unless a higher ballot was promised.
-    fn accept(&mut self, ballot: Ballot, slot: Slot, cmd: Cmd, out: &mut Effects<Msg>) -> Result<(), Ballot> {
+    fn accept(
+        &mut self,
+        now: Time,
+        ballot: Ballot,
+        slot: Slot,
+        cmd: Cmd,
+        out: &mut Effects<Msg>,
+    ) -> Result<(), Ballot> {
         self.highest_round = self.highest_round.max(ballot.round);
         if ballot < self.promised {
             return Err(self.promised);
@@ -346,7 +365,7 @@ impl Replica {
             }
         }
         if ballot > self.ballot && !matches!(self.phase, Phase::Follower) {
-            self.step_down();
+            self.preempted(now);
         }
         if let Ok(bytes) = postcard::to_allocvec(&(slot, ballot, &cmd)) {
             out.store(StableWrite::Append { key: ACCEPTED.into(), bytes });
@@ -433,8 +452,8 @@ impl Replica {
         for p in self.others().collect::<Vec<_>>() {
             out.send(p, Msg::Accept { ballot, slot, cmd: cmd.clone() });
         }
-        if self.accept(ballot, slot, cmd, out).is_err() {
-            self.step_down();
+        if self.accept(now, ballot, slot, cmd, out).is_err() {
+            self.preempted(now);
         }
     }
 
@@ -546,7 +565,7 @@ impl Replica {
     pub(super) fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match msg {
             Msg::Request { id, op } => self.on_request(now, from, id, op, out),
-            Msg::Prepare { ballot, from: slot } => match self.prepare(ballot, slot, out) {
+            Msg::Prepare { ballot, from: slot } => match self.prepare(now, ballot, slot, out) {
                 Ok((commit, accepted)) => out.send(from, Msg::Promise { ballot, commit, accepted }),
                 Err(promised) => out.send(from, Msg::Nack { ballot, promised }),
             },
@@ -556,11 +575,11 @@ impl Replica {
             Msg::Nack { ballot, promised } => {
                 self.highest_round = self.highest_round.max(promised.round);
                 if ballot == self.ballot && !matches!(self.phase, Phase::Follower) {
-                    self.step_down();
+                    self.preempted(now);
                 }
             }
             Msg::Accept { ballot, slot, cmd } => {
-                if let Err(promised) = self.accept(ballot, slot, cmd, out) {
+                if let Err(promised) = self.accept(now, ballot, slot, cmd, out) {
                     out.send(from, Msg::Nack { ballot, promised });
                 }
             }

@@ -101,3 +101,65 @@ fn a_request_workload_has_no_history_and_a_null_verdict() {
     assert!(r["linearizability"].is_null());
     assert!(!tmp.path().join("history.jsonl").exists());
 }
+
+/// Multi-Paxos under the partition that splits primary/backup's brain: the
+/// minority side's client completes nothing while it lasts, the majority
+/// elects a leader and serves, and the history is linearizable.
+#[test]
+fn multi_paxos_under_the_same_partition_stays_linearizable_and_only_the_majority_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = library().join("paxos-kv-linearizable-under-partition.yaml");
+    let (code, r) = run(&file, tmp.path(), &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
+    let mp = &r["multi_paxos"];
+    assert_eq!(mp["log_divergences"], 0, "{mp}");
+    assert!(mp["slots"].as_u64().unwrap() > 500, "{mp}");
+    assert_eq!(mp["leader"], "replica-1", "the lowest replica leads again after the heal: {mp}");
+    // Operations completed ok by each client during the partition (3 s to 7 s, after detection).
+    let events = history(tmp.path());
+    let served = |client: u64| {
+        events
+            .iter()
+            .filter(|e| {
+                let t = e["t"].as_f64().unwrap() / 1e9;
+                e["type"] == "ok"
+                    && e["process"].as_u64().unwrap() % GENERATION == client
+                    && (3.3..7.0).contains(&t)
+            })
+            .count()
+    };
+    // Nodes: replica-1..3 are 0..2, client-1 is 3, client-2 is 4.
+    assert_eq!(served(3), 0, "the minority side's client");
+    assert!(served(4) > 100, "the majority side's client: {}", served(4));
+    // Its operations count as requests: the minority's timeouts are failures.
+    assert!(r["requests"]["failed"].as_u64().unwrap() >= 5, "{}", r["requests"]);
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 500, "{}", r["requests"]);
+}
+
+/// A leader crash: the outage is split into detection, election and
+/// catch-up, detection near the detector's timeout, and the restarted
+/// replica catches up on the log it lost.
+#[test]
+fn a_multi_paxos_leader_crash_is_broken_down_and_the_restarted_replica_catches_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = library().join("paxos-kv-leader-crash.yaml");
+    let (code, r) = run(&file, tmp.path(), &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let incidents = r["recovery_seconds"]["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let i = &incidents[0];
+    let detection = i["detection"].as_f64().unwrap();
+    // The fixed detector's timeout is 150 ms, its check every 5 ms, heartbeats every 20 ms.
+    assert!((0.150..0.180).contains(&detection), "{i}");
+    assert!(i["failover"].as_f64().unwrap() < 0.01, "an election is a round trip: {i}");
+    assert!(i["catch_up"].as_f64().is_some(), "{i}");
+    let seconds = i["seconds"].as_f64().unwrap();
+    assert!(
+        seconds >= detection - 0.05 && seconds < detection + 0.06,
+        "the outage is about the detection: {i}"
+    );
+    let mp = &r["multi_paxos"];
+    assert_eq!(mp["catch_ups"], 1, "{mp}");
+    assert!(mp["catch_up_seconds"]["max"].as_f64().unwrap() < 0.5, "{mp}");
+}

@@ -46,46 +46,28 @@ impl KvWire for Msg {
     }
 }
 
-/// A command's value to tamper with, if it carries one.
-fn value_of(cmd: &mut Cmd) -> Option<&mut Option<i64>> {
-    match cmd {
-        Cmd::Op { op, .. } if op.value.is_some() => Some(&mut op.value),
-        _ => None,
-    }
+/// Replace the value a reply or a proposed command carries with `v`, if it carries one.
+fn tamper(msg: &mut Msg, v: i64) -> bool {
+    let slot = match msg {
+        Msg::Reply { value: Some(x), .. } => x,
+        Msg::Accept { cmd: Cmd::Op { op, .. }, .. } | Msg::Accepted { cmd: Cmd::Op { op, .. }, .. } => {
+            match op.value.as_mut() {
+                Some(x) => x,
+                None => return false,
+            }
+        }
+        _ => return false,
+    };
+    *slot = v;
+    true
 }
 
 impl Message for Msg {
     fn corrupt(&mut self, rng: &mut dyn RngCore) -> bool {
-        match self {
-            Msg::Reply { value: Some(v), .. } => {
-                *v = v.wrapping_add(rng.next_u64().max(1) as i64);
-                true
-            }
-            Msg::Accept { cmd, .. } | Msg::Accepted { cmd, .. } => match value_of(cmd) {
-                Some(v) => {
-                    *v = Some(rng.next_u64() as i64 >> 1);
-                    true
-                }
-                None => false,
-            },
-            _ => false,
-        }
+        tamper(self, (rng.next_u64() >> 1) as i64)
     }
 
     fn collude(&mut self, key: u64) -> bool {
-        match self {
-            Msg::Reply { value: Some(v), .. } => {
-                *v = key as i64 >> 1;
-                true
-            }
-            Msg::Accept { cmd, .. } | Msg::Accepted { cmd, .. } => match value_of(cmd) {
-                Some(v) => {
-                    *v = Some(key as i64 >> 1);
-                    true
-                }
-                None => false,
-            },
-            _ => false,
-        }
+        tamper(self, (key >> 1) as i64)
     }
 }

@@ -166,6 +166,8 @@ registry! {
     Echo => crate::echo::Echo,
     /// A Paxos proposer (and learner) or acceptor.
     Paxos => crate::paxos::Paxos,
+    /// A hosted program speaking Maelstrom's protocol, or a client of it.
+    External => crate::external::External,
     /// A Multi-Paxos replica or key-value client.
     MultiPaxos => crate::multi_paxos::MultiPaxos,
     /// A member of a multicast group (reliable multicast, ordering, virtual synchrony).

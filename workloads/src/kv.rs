@@ -163,6 +163,11 @@ impl KvClient {
         }
     }
 
+    /// What operation `id` does, while it is pending.
+    pub fn pending_function(&self, id: u64) -> Option<Function> {
+        self.pending.as_ref().filter(|p| p.id == id).map(|p| p.op.f)
+    }
+
     /// The replica the client sends to now.
     pub fn primary(&self) -> NodeId {
         self.primary

@@ -11,6 +11,7 @@ pub mod byzantine;
 pub mod checkpoint;
 pub mod commit;
 pub mod echo;
+pub mod external;
 pub mod heartbeat;
 pub mod history;
 pub mod kv;

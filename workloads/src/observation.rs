@@ -66,6 +66,8 @@ pub enum Observation {
     Paxos(crate::paxos::PaxosEvent),
     /// What a Multi-Paxos replica did (stood for leader, was elected, caught up...).
     MultiPaxos(crate::multi_paxos::MpEvent),
+    /// What an external (Maelstrom-protocol) node did wrong, or how it ended.
+    External(crate::external::ExtEvent),
     /// What a group member did (multicast, delivered, sent feedback, installed a view...).
     Multicast(crate::multicast::MulticastEvent),
     /// What a general of the two-army problem did (proposed, decided to attack or not).

@@ -6,7 +6,7 @@
 //! turns it into an interposer partition instead.
 
 use super::{AgentEndpoint, BackendConfig, NodeLaunch};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -135,7 +135,7 @@ impl ProcessBackend {
         let agent = self.agents.get(&node).ok_or(ProcessError::UnknownNode(node))?;
         if let Some(pid) = agent.child.as_ref().and_then(Child::id) {
             let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-            kill(pid, sig)
+            killpg(pid, sig)
                 .map_err(|source| ProcessError::Signal { node: agent.launch.name.clone(), source })?;
         }
         Ok(())
@@ -146,7 +146,7 @@ impl ProcessBackend {
         let agent = self.agents.get_mut(&node).ok_or(ProcessError::UnknownNode(node))?;
         if let Some(mut child) = agent.child.take() {
             // A paused process is killed all the same by SIGKILL.
-            let _ = child.start_kill();
+            kill_group(&mut child);
             let _ = child.wait().await;
         }
         Ok(())
@@ -159,7 +159,7 @@ impl ProcessBackend {
         for n in nodes {
             let agent = self.agents.get_mut(n).ok_or(ProcessError::UnknownNode(*n))?;
             if let Some(mut child) = agent.child.take() {
-                let _ = child.start_kill();
+                kill_group(&mut child);
                 children.push(child);
             }
         }
@@ -205,6 +205,15 @@ impl ProcessBackend {
     }
 }
 
+/// SIGKILL an agent's process group: the agent and any program it hosts
+/// (an agent leads its own group, and what it starts stays in it).
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = killpg(Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)), Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
+}
+
 impl Drop for ProcessBackend {
     fn drop(&mut self) {
         // Last line of defence (panic, early return): no agent outlives its run.
@@ -212,8 +221,8 @@ impl Drop for ProcessBackend {
             if let Some(child) = agent.child.as_mut() {
                 if let Some(pid) = child.id() {
                     let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-                    let _ = kill(pid, Signal::SIGCONT);
-                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = killpg(pid, Signal::SIGCONT);
+                    let _ = killpg(pid, Signal::SIGKILL);
                 }
             }
         }

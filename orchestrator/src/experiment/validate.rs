@@ -99,6 +99,13 @@ pub(crate) struct Checker<'a> {
 pub(crate) type Res<T> = Result<T, ExperimentError>;
 
 impl Checker<'_> {
+    /// The folder of the experiment file (where its relative paths start).
+    pub(crate) fn dir(&self) -> std::path::PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+
     /// A duration that must be above zero, or its default.
     pub(crate) fn positive_dur(&self, name: &str, d: Option<Dur>, default: Duration) -> Res<Duration> {
         let v = d.map_or(default, |d| d.0);

@@ -191,7 +191,15 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         agent_exe: opts.agent_exe.clone(),
         watchdog: opts.watchdog,
     };
-    let choice = opts.backend.unwrap_or(exp.backend);
+    let choice = match (opts.backend.unwrap_or(exp.backend), exp.workload.plugin().hosts_programs()) {
+        (BackendChoice::Auto, true) => BackendChoice::Process,
+        (c @ (BackendChoice::Sim | BackendChoice::Docker), true) => anyhow::bail!(
+            "{}: the {} backend cannot host the experiment's programs; run it with --backend process",
+            exp.name,
+            if c == BackendChoice::Sim { "sim" } else { "docker" }
+        ),
+        (c, _) => c,
+    };
     let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
     let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());

@@ -10,6 +10,7 @@ mod byzantine;
 mod checkpointing;
 mod commit;
 mod echo;
+mod external;
 mod fields;
 mod heartbeat;
 mod multi_paxos;
@@ -24,6 +25,7 @@ pub use byzantine::{ByzantineFile, ByzantineParams};
 pub use checkpointing::{CheckpointParams, CheckpointingFile};
 pub use commit::{CommitFile, CommitParams};
 pub use echo::{EchoFile, EchoParams};
+pub use external::{ExternalFile, ExternalParams};
 pub use heartbeat::{HeartbeatFile, HeartbeatParams};
 pub use multi_paxos::{MultiPaxosFile, MultiPaxosParams};
 pub use multicast::{MulticastFile, MulticastParams};
@@ -87,6 +89,12 @@ pub trait Plugin: std::fmt::Debug {
     /// the clients, for the check that they really sent (None: none).
     fn open_loop_clients(&self, _run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
         None
+    }
+
+    /// Whether its agents host real programs (external nodes): then it runs
+    /// on the process backend only, never in simulation.
+    fn hosts_programs(&self) -> bool {
+        false
     }
 }
 
@@ -220,6 +228,8 @@ registry! {
     Multicast(MulticastParams, MulticastFile) = "multicast",
     /// Single-decree Paxos: proposers and acceptors decide one value per instance.
     Paxos(PaxosParams, PaxosFile) = "paxos",
+    /// Programs that speak Maelstrom's protocol, under faultlab's clients.
+    External(ExternalParams, ExternalFile) = "external",
     /// Multi-Paxos: a replicated log behind a key-value service.
     MultiPaxos(MultiPaxosParams, MultiPaxosFile) = "multi-paxos",
     /// The two-army problem: two generals, a lossy link, k acknowledgments.

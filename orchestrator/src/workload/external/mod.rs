@@ -1,0 +1,168 @@
+//! External nodes: programs that speak Maelstrom's protocol, hosted by the
+//! agents, with faultlab's clients and checkers.
+
+mod section;
+
+/// Its section's key in report.json.
+const KEY: &str = "external";
+
+use super::{Describe, Plugin, RunView, Validate, Workload};
+use crate::experiment::validate::{Checker, Res};
+use crate::experiment::yaml::Rate;
+use crate::experiment::FaultPlan;
+use crate::library::Meaning;
+use crate::recorder::Recorder;
+use crate::topology::{NodeSpec, Topology};
+use faults::Dur;
+use std::time::Duration;
+use workloads::any::AnyConfig;
+use workloads::external::{Config, ExtWorkload};
+use workloads::{DetectorConfig, NodeId};
+
+/// `workload:` of external nodes, as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExternalFile {
+    /// The protocol the program speaks: `maelstrom`.
+    pub protocol: Option<String>,
+    /// The program and its arguments, run in the experiment file's folder.
+    pub command: Option<Vec<String>>,
+    /// How many servers run the program.
+    pub nodes: Option<u16>,
+    /// Which of Maelstrom's workloads faultlab's clients drive.
+    pub workload: Option<String>,
+    /// lin-kv: how many clients (echo and unique-ids have one).
+    pub clients: Option<u16>,
+    /// Requests per second.
+    pub rate: Option<Rate>,
+    /// A reply later than this counts as failed.
+    pub deadline: Option<Dur>,
+    /// lin-kv: how many registers.
+    pub keys: Option<u64>,
+}
+
+/// Parameters of the external workload (the nodes are added by the run).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalParams {
+    pub config: Config,
+}
+
+impl Describe for ExternalParams {
+    const REPORT_KEY: Option<&'static str> = Some(KEY);
+    const MEANINGS: &'static [Meaning] = &[
+        Meaning::of("external.invalid_lines", "lines a hosted program wrote on stdout that are not Maelstrom messages (dropped; the first is in first_offence)"),
+        Meaning::of("external.unknown_nodes", "messages a hosted program addressed to a node that does not exist (dropped)"),
+        Meaning::of("external.exits", "times a hosted program could not start or exited on its own (a crash fault kills it without counting here)"),
+        Meaning::of("external.duplicate_ids", "unique-ids: ids handed out twice (each such reply also counts as a wrong request)"),
+    ];
+    const WATCH: &str = "- All along: availability and latency, as for faultlab's own workloads: the clients judge every reply.\n\
+        - echo: a reply that does not echo is wrong; unique-ids: an id seen before is wrong; lin-kv: the history's verdict (linearizability.ok) at the end.\n\
+        - external.invalid_lines and first_offence: the program wrote something that is not a message.";
+}
+
+impl Plugin for ExternalParams {
+    fn kind(&self) -> &'static str {
+        "external"
+    }
+
+    fn agent_config(&self, run: &RunView<'_>, _node: &NodeSpec) -> AnyConfig {
+        AnyConfig::External(Config {
+            servers: run.ids(&["node"]),
+            clients: run.ids(&["client"]),
+            ..self.config.clone()
+        })
+    }
+
+    fn deadline(&self) -> Duration {
+        self.config.deadline
+    }
+
+    fn prepare(&self, recorder: &mut Recorder, _run: &RunView<'_>, _faults: &[FaultPlan]) {
+        if self.config.workload == ExtWorkload::LinKv {
+            recorder.requests_from_history();
+        }
+        recorder.set_section(KEY, Box::new(section::ExternalRecorder::default()));
+    }
+
+    fn open_loop_clients(&self, run: &RunView<'_>) -> Option<(f64, Vec<NodeId>)> {
+        (self.config.workload != ExtWorkload::LinKv).then(|| (self.config.rate, run.ids(&["client"])))
+    }
+
+    fn hosts_programs(&self) -> bool {
+        true
+    }
+}
+
+impl Validate for ExternalFile {
+    /// `kind: external`: servers running the program, and faultlab's clients.
+    fn validate(&self, cx: &Checker<'_>, _detector: DetectorConfig) -> Res<(Workload, Topology)> {
+        if cx.simulated {
+            return Err(cx.value_err(
+                "backend",
+                "external nodes are real programs: the sim backend cannot host them; use `backend: process`",
+            ));
+        }
+        match self.protocol.as_deref() {
+            Some("maelstrom") | None => {}
+            Some(other) => {
+                return Err(cx.value_err(
+                    "workload.protocol",
+                    format!("the protocol must be `maelstrom`; got `{other}`"),
+                ))
+            }
+        }
+        let command = self.command.clone().unwrap_or_default();
+        if command.is_empty() || command[0].is_empty() {
+            return Err(cx.value_err(
+                "workload.command",
+                "command must name the program and its arguments, e.g. [python3, echo.py]",
+            ));
+        }
+        let workload = match self.workload.as_deref() {
+            Some("echo") => ExtWorkload::Echo,
+            Some("unique-ids") => ExtWorkload::UniqueIds,
+            Some("lin-kv") => ExtWorkload::LinKv,
+            Some(w @ ("broadcast" | "g-counter" | "g-set")) => {
+                return Err(cx.value_err(
+                    "workload.workload",
+                    format!("faultlab's clients do not drive `{w}` yet; they drive echo, unique-ids and lin-kv"),
+                ))
+            }
+            other => {
+                return Err(cx.value_err(
+                    "workload.workload",
+                    format!("workload must be echo, unique-ids or lin-kv; got {}", other.unwrap_or("nothing")),
+                ))
+            }
+        };
+        let nodes = self.nodes.unwrap_or(1);
+        if !(1..=16).contains(&nodes) {
+            return Err(cx.value_err("workload.nodes", format!("nodes must be 1 to 16; got {nodes}")));
+        }
+        let clients = self.clients.unwrap_or(if workload == ExtWorkload::LinKv { 2 } else { 1 });
+        if workload != ExtWorkload::LinKv && clients != 1 {
+            return Err(cx.value_err("workload.clients", "echo and unique-ids have one open-loop client"));
+        }
+        if !(1..=16).contains(&clients) {
+            return Err(cx.value_err("workload.clients", format!("clients must be 1 to 16; got {clients}")));
+        }
+        let keys = self.keys.unwrap_or(3);
+        if !(1..=1_000).contains(&keys) {
+            return Err(cx.value_err("workload.keys", format!("keys must be 1 to 1000; got {keys}")));
+        }
+        let rate = cx.rate(self.rate, if workload == ExtWorkload::LinKv { 20.0 } else { 100.0 })?;
+        let deadline = cx.positive_dur("deadline", self.deadline, Duration::from_millis(500))?;
+        let config = Config {
+            servers: Vec::new(),
+            clients: Vec::new(),
+            command,
+            dir: cx.dir(),
+            workload,
+            rate,
+            deadline,
+            keys,
+        };
+        let topology = Topology::from_roles(&[("node", usize::from(nodes)), ("client", usize::from(clients))]);
+        Ok((Workload::External(ExternalParams { config }), topology))
+    }
+}

@@ -9,6 +9,9 @@ use std::time::Duration;
 const SEND: TimerId = TimerId(1);
 const EXPIRE: TimerId = TimerId(2);
 
+/// A request's verdict: its outcome, and its latency if a reply came.
+type Verdict = (Outcome, Option<Duration>);
+
 /// The client: what it sent and has not judged, and (unique-ids) every id seen.
 #[derive(Debug)]
 pub struct Client {
@@ -19,7 +22,7 @@ pub struct Client {
     next: u64,
     /// Sent and not yet reported, with the verdict once judged: verdicts are
     /// reported in sequence order, as the recorder folds them.
-    pending: BTreeMap<u64, (Time, Option<(Outcome, Option<Duration>)>)>,
+    pending: BTreeMap<u64, (Time, Option<Verdict>)>,
     ids: HashSet<String>,
 }
 

@@ -86,7 +86,10 @@ impl Server {
     /// Write one line to the program.
     fn write(&mut self, line: &str, out: &mut Effects<Msg>) {
         let Some(stdin) = self.stdin.as_mut() else { return };
-        let res = stdin.write_all(line.as_bytes()).and_then(|()| stdin.write_all(b"\n")).and_then(|()| stdin.flush());
+        let res = stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush());
         if let Err(e) = res {
             self.stdin = None;
             self.note_exit(format!("its stdin closed: {e}"), out);

@@ -118,23 +118,27 @@ impl Validate for ExternalFile {
                 "command must name the program and its arguments, e.g. [python3, echo.py]",
             ));
         }
-        let workload = match self.workload.as_deref() {
-            Some("echo") => ExtWorkload::Echo,
-            Some("unique-ids") => ExtWorkload::UniqueIds,
-            Some("lin-kv") => ExtWorkload::LinKv,
-            Some(w @ ("broadcast" | "g-counter" | "g-set")) => {
-                return Err(cx.value_err(
+        let workload =
+            match self.workload.as_deref() {
+                Some("echo") => ExtWorkload::Echo,
+                Some("unique-ids") => ExtWorkload::UniqueIds,
+                Some("lin-kv") => ExtWorkload::LinKv,
+                Some(w @ ("broadcast" | "g-counter" | "g-set")) => return Err(cx.value_err(
                     "workload.workload",
-                    format!("faultlab's clients do not drive `{w}` yet; they drive echo, unique-ids and lin-kv"),
-                ))
-            }
-            other => {
-                return Err(cx.value_err(
-                    "workload.workload",
-                    format!("workload must be echo, unique-ids or lin-kv; got {}", other.unwrap_or("nothing")),
-                ))
-            }
-        };
+                    format!(
+                        "faultlab's clients do not drive `{w}` yet; they drive echo, unique-ids and lin-kv"
+                    ),
+                )),
+                other => {
+                    return Err(cx.value_err(
+                        "workload.workload",
+                        format!(
+                            "workload must be echo, unique-ids or lin-kv; got {}",
+                            other.unwrap_or("nothing")
+                        ),
+                    ))
+                }
+            };
         let nodes = self.nodes.unwrap_or(1);
         if !(1..=16).contains(&nodes) {
             return Err(cx.value_err("workload.nodes", format!("nodes must be 1 to 16; got {nodes}")));
@@ -162,7 +166,8 @@ impl Validate for ExternalFile {
             deadline,
             keys,
         };
-        let topology = Topology::from_roles(&[("node", usize::from(nodes)), ("client", usize::from(clients))]);
+        let topology =
+            Topology::from_roles(&[("node", usize::from(nodes)), ("client", usize::from(clients))]);
         Ok((Workload::External(ExternalParams { config }), topology))
     }
 }

@@ -1,0 +1,144 @@
+//! External nodes on the process backend: the project's Python fixtures
+//! speak Maelstrom's protocol under faultlab's faults, and faultlab's clients
+//! and checkers judge them; the deliberately wrong fixtures are caught.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/maelstrom").join(name).canonicalize().unwrap()
+}
+
+/// Write an experiment running `program` (a fixture) with `workload:` keys
+/// `keys` and `rest` (faults, expect) into `dir`, run it on processes, and
+/// return the exit code and report.json.
+fn run(dir: &Path, program: &str, keys: &str, rest: &str) -> (i32, Value) {
+    let file = dir.join("x.yaml");
+    let text = format!(
+        "name: external-test\nseed: 1\nduration: 5s\nbackend: process\n\
+         workload: {{ kind: external, protocol: maelstrom, command: [python3, {}], {keys} }}\n{rest}",
+        fixture(program).display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let code = common::run_on(&file, "process", &out, &[]);
+    (code, common::report(&out))
+}
+
+#[test]
+fn echo_nodes_are_served_through_a_crash_with_restart_and_omission() {
+    let tmp = tempfile::tempdir().unwrap();
+    let faults = "faults:\n  - { at: 1.5s, for: 1s, kind: crash, target: node-1 }\n  \
+                  - { at: 3.5s, for: 1s, kind: omission, target: node-2, probability: 0.3 }\n";
+    let (code, r) =
+        run(tmp.path(), "echo.py", "nodes: 2, workload: echo, rate: 100/s, deadline: 200ms", faults);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let req = &r["requests"];
+    assert_eq!(req["wrong"], 0, "{req}");
+    let (ok, failed) = (req["ok"].as_u64().unwrap(), req["failed"].as_u64().unwrap());
+    // Half the requests go to node-1: about 50 fail while it is down, more under omission.
+    assert!(failed >= 40, "{req}");
+    assert!(ok >= 300, "{req}");
+    let events = std::fs::read_to_string(tmp.path().join("out/events.jsonl")).unwrap();
+    // The restarted node serves again: requests to it succeed after 2.6 s.
+    assert!(r["recovery_seconds"]["count"].as_u64().unwrap() >= 1, "{}", r["recovery_seconds"]);
+    assert!(events.contains("\"crash\"") || events.contains("crash"), "the crash is in the events");
+    assert_eq!(r["external"]["invalid_lines"], 0, "{}", r["external"]);
+}
+
+#[test]
+fn unique_ids_hold_and_the_wrong_node_is_caught_handing_out_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = "nodes: 3, workload: unique-ids, rate: 100/s";
+    let (code, r) = run(tmp.path(), "unique_ids.py", keys, "");
+    assert_eq!(code, 0, "{}", r["expect"]);
+    assert_eq!(r["external"]["duplicate_ids"], 0, "{}", r["external"]);
+    assert_eq!(r["requests"]["wrong"], 0);
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 300);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, r) = run(tmp.path(), "unique_ids_wrong.py", keys, "");
+    let dups = r["external"]["duplicate_ids"].as_u64().unwrap();
+    assert!(dups > 100, "three counters from 1 repeat each other: {}", r["external"]);
+    // Each is a wrong reply (those that came within the run count as requests).
+    let wrong = r["requests"]["wrong"].as_u64().unwrap();
+    assert!(wrong > 100 && wrong <= dups, "{} {}", r["requests"], r["external"]);
+}
+
+#[test]
+fn lin_kv_stays_linearizable_under_a_partition_and_the_wrong_node_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = "nodes: 3, workload: lin-kv, clients: 3, keys: 2, rate: 50/s, deadline: 200ms";
+    let faults = "faults:\n  - { at: 2s, for: 1.5s, kind: partition, groups: [[node-1, client-1], [node-2, node-3, client-2, client-3]] }\n";
+    let (code, r) = run(tmp.path(), "lin_kv.py", keys, faults);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let lin = &r["linearizability"];
+    assert_eq!(lin["ok"], Value::Bool(true), "{lin}");
+    assert!(lin["ops"].as_u64().unwrap() > 300, "{lin}");
+    // The other side cannot reach n1, which holds the registers: its operations time out.
+    assert!(r["requests"]["failed"].as_u64().unwrap() >= 5, "{}", r["requests"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, r) = run(tmp.path(), "lin_kv_wrong.py", keys, "");
+    let lin = &r["linearizability"];
+    assert_eq!(lin["ok"], Value::Bool(false), "every node its own copy: {lin}");
+    assert!(lin["anomaly"]["ops"].as_array().unwrap().len() >= 2, "{lin}");
+}
+
+#[test]
+fn a_program_that_writes_garbage_is_reported_and_the_agent_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    // echo.py behind a shell that first writes a line that is not a message
+    // and one to a node that does not exist.
+    let script = tmp.path().join("noisy.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho 'hello, not json'\necho '{{\"src\":\"n1\",\"dest\":\"n9\",\"body\":{{\"type\":\"x\"}}}}'\nexec python3 {}\n",
+            fixture("echo.py").display()
+        ),
+    )
+    .unwrap();
+    let file = tmp.path().join("x.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: noisy\nseed: 1\nduration: 3s\nbackend: process\n\
+             workload: {{ kind: external, command: [sh, {}], nodes: 1, workload: echo, rate: 50/s }}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let code = common::run_on(&file, "process", &out, &[]);
+    let r = common::report(&out);
+    assert_eq!(code, 0, "{r}");
+    let ext = &r["external"];
+    assert_eq!((ext["invalid_lines"].as_u64(), ext["unknown_nodes"].as_u64()), (Some(1), Some(1)), "{ext}");
+    assert_eq!(ext["first_offence"], "hello, not json");
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 100, "the node served all the same: {}", r["requests"]);
+}
+
+#[test]
+fn the_sim_backend_refuses_programs_it_cannot_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.yaml");
+    std::fs::write(
+        &file,
+        "name: s\nseed: 1\nduration: 2s\nbackend: sim\nworkload: { kind: external, command: [python3, echo.py], workload: echo }\n",
+    )
+    .unwrap();
+    let out = common::faultlab().arg("validate").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.yaml:4:") && err.contains("sim backend cannot host"), "{err}");
+    // The same file asked for sim on the command line.
+    std::fs::write(
+        &file,
+        "name: s\nseed: 1\nduration: 2s\nworkload: { kind: external, command: [python3, echo.py], workload: echo }\n",
+    )
+    .unwrap();
+    let code = common::run_on(&file, "sim", &tmp.path().join("out"), &[]);
+    assert_eq!(code, 2);
+}

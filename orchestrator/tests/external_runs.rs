@@ -142,3 +142,41 @@ fn the_sim_backend_refuses_programs_it_cannot_host() {
     let code = common::run_on(&file, "sim", &tmp.path().join("out"), &[]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn broadcast_values_reach_every_node_through_a_partition_and_the_wrong_node_loses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = "nodes: 3, workload: broadcast, rate: 50/s, deadline: 300ms";
+    let faults =
+        "faults:\n  - { at: 1s, for: 2s, kind: partition, groups: [[node-1], [node-2, node-3, client-1]] }\n";
+    let (code, r) = run(tmp.path(), "broadcast.py", keys, faults);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let c = &r["external"]["convergence"];
+    assert!(c["acked"].as_u64().unwrap() > 150, "{c}");
+    assert_eq!(c["lost"], 0, "anti-entropy carries every value across the healed partition: {c}");
+    // Values sent during the partition wait for it to heal: the slowest took over a second.
+    assert!(c["stable_latency_max"].as_f64().unwrap() > 1.0, "{c}");
+    assert!(c["stable_latency_p50"].as_f64().unwrap() < 1.0, "{c}");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, r) = run(tmp.path(), "broadcast_wrong.py", keys, "");
+    let c = &r["external"]["convergence"];
+    assert!(c["lost"].as_u64().unwrap() > 100, "a node that never passes values on loses them: {c}");
+    assert_eq!(c["stable"], 0, "{c}");
+}
+
+#[test]
+fn g_set_elements_are_read_everywhere_through_omission() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = "nodes: 3, workload: g-set, rate: 50/s, deadline: 300ms";
+    let faults = "faults:\n  - { at: 1s, for: 2s, kind: omission, target: node-2, probability: 0.5 }\n";
+    let (code, r) = run(tmp.path(), "g_set.py", keys, faults);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let c = &r["external"]["convergence"];
+    assert!(c["acked"].as_u64().unwrap() > 150, "{c}");
+    assert_eq!(c["lost"], 0, "merging every 100 ms outlasts the loss: {c}");
+    assert!(
+        r["requests"]["failed"].as_u64().unwrap() > 10,
+        "adds through the lossy link fail: {}",
+        r["requests"]
+    );
+}

@@ -1,16 +1,13 @@
 //! faultlab's open-loop client for echo and unique-ids: numbered requests at
 //! a fixed rate, round-robin over the servers, each judged by its reply.
 
-use super::{Config, ExtEvent, ExtWorkload, Msg};
-use crate::{Effects, NodeId, Observation, Outcome, Time, TimerId};
-use std::collections::{BTreeMap, HashSet};
+use super::{Config, ExtEvent, ExtWorkload, InOrder, Msg};
+use crate::{Effects, NodeId, Observation, Time, TimerId};
+use std::collections::HashSet;
 use std::time::Duration;
 
 const SEND: TimerId = TimerId(1);
 const EXPIRE: TimerId = TimerId(2);
-
-/// A request's verdict: its outcome, and its latency if a reply came.
-type Verdict = (Outcome, Option<Duration>);
 
 /// The client: what it sent and has not judged, and (unique-ids) every id seen.
 #[derive(Debug)]
@@ -20,9 +17,8 @@ pub struct Client {
     period: Duration,
     deadline: Duration,
     next: u64,
-    /// Sent and not yet reported, with the verdict once judged: verdicts are
-    /// reported in sequence order, as the recorder folds them.
-    pending: BTreeMap<u64, (Time, Option<Verdict>)>,
+    /// Sent and not yet reported.
+    pending: InOrder,
     ids: HashSet<String>,
 }
 
@@ -41,7 +37,7 @@ impl Client {
             period: Duration::from_secs_f64(1.0 / rate),
             deadline: config.deadline,
             next: 1,
-            pending: BTreeMap::new(),
+            pending: InOrder::default(),
             ids: HashSet::new(),
         }
     }
@@ -61,32 +57,21 @@ impl Client {
         if let Some(&to) = self.servers.get(seq as usize % self.servers.len().max(1)) {
             out.send(to, Msg::json(&body));
         }
-        self.pending.insert(seq, (now, None));
+        self.pending.sent(seq, now);
         out.set_timer(self.period, SEND);
     }
 
-    /// Fail what is past its deadline, then report every verdict that no
-    /// older request still waits before.
     fn expire(&mut self, now: Time, out: &mut Effects<Msg>) {
-        for (sent, verdict) in self.pending.values_mut() {
-            if now < *sent + self.deadline {
-                break;
-            }
-            verdict.get_or_insert((Outcome::Failed, None));
-        }
-        while let Some(entry) = self.pending.first_entry() {
-            let &(sent, Some((outcome, latency))) = entry.get() else { break };
-            let seq = *entry.key();
-            entry.remove();
-            out.emit(Observation::Request { seq, sent, outcome, latency });
-        }
+        self.pending.report(now, self.deadline, out);
     }
 
     pub(super) fn on_message(&mut self, now: Time, msg: Msg, out: &mut Effects<Msg>) {
         self.expire(now, out);
         let Ok(body) = serde_json::from_str::<serde_json::Value>(&msg.body) else { return };
         let Some(seq) = body.get("in_reply_to").and_then(serde_json::Value::as_u64) else { return };
-        let Some(&(sent, None)) = self.pending.get(&seq) else { return };
+        if self.pending.waiting(seq).is_none() {
+            return;
+        }
         let kind = body.get("type").and_then(serde_json::Value::as_str);
         let correct = match (self.workload, kind) {
             (ExtWorkload::Echo, Some("echo_ok")) => {
@@ -105,8 +90,7 @@ impl Client {
             },
             _ => false,
         };
-        let outcome = if correct { Outcome::Ok } else { Outcome::Wrong };
-        self.pending.insert(seq, (sent, Some((outcome, Some(now.since(sent))))));
+        self.pending.judge(seq, correct, now);
         self.expire(now, out);
     }
 

@@ -13,14 +13,18 @@
 //!   of its own: it runs on the process backend, not in simulation.
 //! - **Clients** (`c1` ..): faultlab's, by workload. `echo` and
 //!   `unique-ids` send open-loop at the experiment's rate and judge each
-//!   reply (an echo that does not echo, an id seen before: wrong); `lin-kv`
+//!   reply (an echo that does not echo, an id seen before: wrong);
+//!   `broadcast` and `g-set` add values open-loop and read every node
+//!   (a value acknowledged and never in every node's read is lost); `lin-kv`
 //!   clients read, write and compare-and-set registers one operation at a
 //!   time and record their history for the linearizability checker.
 
 mod client;
+mod converge;
 mod server;
 
 pub use client::Client;
+pub use converge::{Converge, READ_EVERY};
 pub use server::Server;
 
 use crate::kv::{ClientConfig, KvClient, KvOp, KvWire};
@@ -36,6 +40,8 @@ pub enum ExtWorkload {
     Echo,
     UniqueIds,
     LinKv,
+    Broadcast,
+    GSet,
 }
 
 /// Everything an external node needs, sent by the orchestrator.
@@ -128,6 +134,10 @@ pub enum ExtEvent {
     Exited { status: String },
     /// unique-ids: an id handed out twice.
     Duplicate { id: String },
+    /// broadcast, g-set: the add of `value` was acknowledged.
+    Acked { value: u64 },
+    /// broadcast, g-set: every node's read holds `value`, `latency` after it was sent.
+    Stable { value: u64, latency: Duration },
 }
 
 impl KvWire for Msg {
@@ -146,11 +156,62 @@ impl KvWire for Msg {
     }
 }
 
+/// A request's verdict: its outcome, and its latency if a reply came.
+type Verdict = (crate::Outcome, Option<Duration>);
+
+/// Requests an open-loop client sent, with their verdicts once judged:
+/// reported in sequence order, as the recorder folds them.
+#[derive(Debug, Default)]
+struct InOrder {
+    pending: std::collections::BTreeMap<u64, (Time, Option<Verdict>)>,
+}
+
+impl InOrder {
+    fn sent(&mut self, seq: u64, now: Time) {
+        self.pending.insert(seq, (now, None));
+    }
+
+    /// When `seq` was sent, if it waits for its verdict.
+    fn waiting(&self, seq: u64) -> Option<Time> {
+        self.pending.get(&seq).filter(|p| p.1.is_none()).map(|p| p.0)
+    }
+
+    fn judge(&mut self, seq: u64, ok: bool, now: Time) {
+        if let Some(sent) = self.waiting(seq) {
+            let outcome = if ok { crate::Outcome::Ok } else { crate::Outcome::Wrong };
+            self.pending.insert(seq, (sent, Some((outcome, Some(now.since(sent))))));
+        }
+    }
+
+    /// Fail what is past `deadline`, report every verdict no older request
+    /// still waits before, and return the requests reported ok.
+    fn report(&mut self, now: Time, deadline: Duration, out: &mut Effects<Msg>) -> Vec<u64> {
+        for (sent, verdict) in self.pending.values_mut() {
+            if now < *sent + deadline {
+                break;
+            }
+            verdict.get_or_insert((crate::Outcome::Failed, None));
+        }
+        let mut ok = Vec::new();
+        while let Some(entry) = self.pending.first_entry() {
+            let &(sent, Some((outcome, latency))) = entry.get() else { break };
+            let seq = *entry.key();
+            entry.remove();
+            if outcome == crate::Outcome::Ok {
+                ok.push(seq);
+            }
+            out.emit(crate::Observation::Request { seq, sent, outcome, latency });
+        }
+        ok
+    }
+}
+
 /// An external node: a hosted program, or one of faultlab's clients.
 #[derive(Debug)]
 pub enum ExternalNode {
     Server(Box<Server>),
     Client(Box<Client>),
+    Converge(Box<Converge>),
     Kv(Box<KvClient>),
 }
 
@@ -164,6 +225,7 @@ impl Node for ExternalNode {
         match self {
             ExternalNode::Server(s) => s.on_start(now, out),
             ExternalNode::Client(c) => c.on_start(now, out),
+            ExternalNode::Converge(c) => c.on_start(now, out),
             ExternalNode::Kv(c) => c.on_start(now, out),
         }
     }
@@ -172,6 +234,7 @@ impl Node for ExternalNode {
         match self {
             ExternalNode::Server(s) => s.on_message(from, msg, out),
             ExternalNode::Client(c) => c.on_message(now, msg, out),
+            ExternalNode::Converge(c) => c.on_message(now, msg, out),
             ExternalNode::Kv(c) => match kv_reply(&msg.body) {
                 Some((id, KvReply::Done(value))) => c.on_reply(now, id, true, value, out),
                 Some((id, KvReply::Refused)) => c.on_reply(now, id, false, None, out),
@@ -189,6 +252,7 @@ impl Node for ExternalNode {
         match self {
             ExternalNode::Server(s) => s.on_timer(timer, out),
             ExternalNode::Client(c) => c.on_timer(now, timer, out),
+            ExternalNode::Converge(c) => c.on_timer(now, timer, out),
             ExternalNode::Kv(c) if timer == KV_TIMER => c.on_timer(now, timer, out),
             ExternalNode::Kv(_) => {}
         }
@@ -250,7 +314,10 @@ impl crate::any::Workload for External {
                 };
                 ExternalNode::Kv(Box::new(KvClient::new(me, &cc)))
             }
-            _ => ExternalNode::Client(Box::new(Client::new(config))),
+            ExtWorkload::Broadcast | ExtWorkload::GSet => {
+                ExternalNode::Converge(Box::new(Converge::new(config)))
+            }
+            ExtWorkload::Echo | ExtWorkload::UniqueIds => ExternalNode::Client(Box::new(Client::new(config))),
         }
     }
 }

@@ -54,9 +54,15 @@ impl Describe for ExternalParams {
         Meaning::of("external.unknown_nodes", "messages a hosted program addressed to a node that does not exist (dropped)"),
         Meaning::of("external.exits", "times a hosted program could not start or exited on its own (a crash fault kills it without counting here)"),
         Meaning::of("external.duplicate_ids", "unique-ids: ids handed out twice (each such reply also counts as a wrong request)"),
+        Meaning::of("external.convergence.acked", "broadcast, g-set: values whose add was acknowledged"),
+        Meaning::of("external.convergence.stable", "broadcast, g-set: values that came to be in a read of every node"),
+        Meaning::of("external.convergence.lost", "broadcast, g-set: acknowledged values some node's reads never held by the end, of those acknowledged at least a second before it"),
+        Meaning::of("external.convergence.unsettled", "broadcast, g-set: values acknowledged in the last second and not yet stable: not judged"),
+        Meaning::of("external.convergence.stable_latency_p50", "broadcast, g-set: from a value's send to the read that showed it on the last node (median; nodes are read every 100 ms)"),
     ];
     const WATCH: &str = "- All along: availability and latency, as for faultlab's own workloads: the clients judge every reply.\n\
         - echo: a reply that does not echo is wrong; unique-ids: an id seen before is wrong; lin-kv: the history's verdict (linearizability.ok) at the end.\n\
+        - broadcast, g-set: values acknowledged against values stable on every node, and lost ones; the stable latency grows under partitions and loss.\n\
         - external.invalid_lines and first_offence: the program wrote something that is not a message.";
 }
 
@@ -118,27 +124,22 @@ impl Validate for ExternalFile {
                 "command must name the program and its arguments, e.g. [python3, echo.py]",
             ));
         }
-        let workload =
-            match self.workload.as_deref() {
-                Some("echo") => ExtWorkload::Echo,
-                Some("unique-ids") => ExtWorkload::UniqueIds,
-                Some("lin-kv") => ExtWorkload::LinKv,
-                Some(w @ ("broadcast" | "g-counter" | "g-set")) => return Err(cx.value_err(
-                    "workload.workload",
-                    format!(
-                        "faultlab's clients do not drive `{w}` yet; they drive echo, unique-ids and lin-kv"
-                    ),
-                )),
-                other => {
-                    return Err(cx.value_err(
-                        "workload.workload",
-                        format!(
-                            "workload must be echo, unique-ids or lin-kv; got {}",
-                            other.unwrap_or("nothing")
-                        ),
-                    ))
-                }
-            };
+        const DRIVEN: &str = "echo, unique-ids, broadcast, g-set and lin-kv";
+        let workload = match self.workload.as_deref() {
+            Some("echo") => ExtWorkload::Echo,
+            Some("unique-ids") => ExtWorkload::UniqueIds,
+            Some("lin-kv") => ExtWorkload::LinKv,
+            Some("broadcast") => ExtWorkload::Broadcast,
+            Some("g-set") => ExtWorkload::GSet,
+            Some("g-counter") => {
+                let message = format!("faultlab's clients do not drive `g-counter` yet; they drive {DRIVEN}");
+                return Err(cx.value_err("workload.workload", message));
+            }
+            other => {
+                let message = format!("workload must be one of {DRIVEN}; got {}", other.unwrap_or("nothing"));
+                return Err(cx.value_err("workload.workload", message));
+            }
+        };
         let nodes = self.nodes.unwrap_or(1);
         if !(1..=16).contains(&nodes) {
             return Err(cx.value_err("workload.nodes", format!("nodes must be 1 to 16; got {nodes}")));

@@ -2,12 +2,35 @@
 
 use crate::recorder::section::{to_json, Section, Seen, SoFar};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use workloads::external::ExtEvent;
 use workloads::Observation;
+
+/// How long a value acknowledged before the end has to become stable
+/// before it counts as lost (seconds; ten rounds of reads).
+pub const SETTLE: f64 = 1.0;
+
+/// broadcast and g-set: how the values spread.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Spread {
+    /// Adds acknowledged.
+    pub acked: usize,
+    /// Values every node's read came to hold.
+    pub stable: usize,
+    /// Acknowledged values some node never showed, of those acknowledged
+    /// at least [`SETTLE`] seconds before the end of the run.
+    pub lost: usize,
+    /// Acknowledged values neither stable nor old enough to call lost.
+    pub unsettled: usize,
+    /// From a value's send to the read that made it stable (seconds).
+    pub stable_latency_p50: Option<f64>,
+    pub stable_latency_max: Option<f64>,
+}
 
 /// `external` in report.json.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ExternalReport {
+    pub convergence: Option<Spread>,
     pub duplicate_ids: u64,
     pub exits: u64,
     /// The first line a program wrote that was not a message or named an unknown node.
@@ -20,10 +43,37 @@ pub struct ExternalReport {
 #[derive(Debug, Default)]
 pub struct ExternalRecorder {
     report: ExternalReport,
+    /// Acknowledged values, with when (run-relative seconds).
+    acked: BTreeMap<u64, f64>,
+    stable: BTreeMap<u64, f64>,
+}
+
+impl ExternalRecorder {
+    /// When each acknowledged value not yet stable was acknowledged.
+    fn unstable(&self) -> impl Iterator<Item = f64> + '_ {
+        self.acked.iter().filter(|(v, _)| !self.stable.contains_key(v)).map(|(_, t)| *t)
+    }
+
+    fn summary(&self, end: f64) -> ExternalReport {
+        let mut r = self.report.clone();
+        if !self.acked.is_empty() || !self.stable.is_empty() {
+            let mut lat: Vec<f64> = self.stable.values().copied().collect();
+            lat.sort_by(f64::total_cmp);
+            r.convergence = Some(Spread {
+                acked: self.acked.len(),
+                stable: self.stable.len(),
+                lost: self.unstable().filter(|t| *t < end - SETTLE).count(),
+                unsettled: self.unstable().filter(|t| *t >= end - SETTLE).count(),
+                stable_latency_p50: lat.get(lat.len() / 2).copied(),
+                stable_latency_max: lat.last().copied(),
+            });
+        }
+        r
+    }
 }
 
 impl Section for ExternalRecorder {
-    fn observe(&mut self, _seen: Seen, obs: Observation) -> Option<String> {
+    fn observe(&mut self, seen: Seen, obs: Observation) -> Option<String> {
         let Observation::External(e) = obs else { return None };
         let r = &mut self.report;
         match e {
@@ -45,19 +95,32 @@ impl Section for ExternalRecorder {
                 r.duplicate_ids += 1;
                 Some(format!("id {id} handed out twice"))
             }
+            ExtEvent::Acked { value } => {
+                self.acked.insert(value, seen.t);
+                None
+            }
+            ExtEvent::Stable { value, latency } => {
+                self.stable.insert(value, latency.as_secs_f64());
+                None
+            }
         }
     }
 
-    fn report(&self, _run: SoFar<'_>) -> Option<serde_json::Value> {
-        to_json(Some(self.report.clone()))
+    fn report(&self, run: SoFar<'_>) -> Option<serde_json::Value> {
+        to_json(Some(self.summary(run.now)))
     }
 
-    fn lines(&self, _run: SoFar<'_>) -> Vec<(String, String)> {
-        let r = &self.report;
+    fn lines(&self, run: SoFar<'_>) -> Vec<(String, String)> {
+        let r = self.summary(run.now);
         let text = format!(
             "{} invalid lines, {} to unknown nodes, {} exits, {} duplicate ids",
             r.invalid_lines, r.unknown_nodes, r.exits, r.duplicate_ids
         );
-        vec![("program".to_string(), text)]
+        let mut lines = vec![("program".to_string(), text)];
+        if let Some(c) = r.convergence {
+            let text = format!("{} acked, {} stable, {} lost", c.acked, c.stable, c.lost);
+            lines.push(("values".to_string(), text));
+        }
+        lines
     }
 }

@@ -180,3 +180,21 @@ fn g_set_elements_are_read_everywhere_through_omission() {
         r["requests"]
     );
 }
+
+#[test]
+fn g_counter_reads_reach_the_acknowledged_sum_and_the_wrong_counter_overcounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = "nodes: 3, workload: g-counter, rate: 50/s, deadline: 300ms";
+    let faults =
+        "faults:\n  - { at: 1s, for: 2s, kind: partition, groups: [[node-1], [node-2, node-3, client-1]] }\n";
+    let (code, r) = run(tmp.path(), "g_counter.py", keys, faults);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let c = &r["external"]["counter"];
+    assert!(c["acked_sum"].as_u64().unwrap() > 300, "{c}");
+    assert_eq!((c["too_low"].as_u64(), c["too_high"].as_u64()), (Some(0), Some(0)), "{c}");
+    assert_eq!(c["final_reads"].as_array().unwrap().len(), 3, "{c}");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, r) = run(tmp.path(), "g_counter_wrong.py", keys, "");
+    let c = &r["external"]["counter"];
+    assert!(c["too_high"].as_u64().unwrap() > 10, "adding the others' totals counts adds again: {c}");
+}

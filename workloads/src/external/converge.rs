@@ -1,9 +1,10 @@
-//! faultlab's client for Maelstrom's broadcast and g-set: values added
-//! open-loop at the experiment's rate (each add a request, judged by its
-//! acknowledgment), and every node read every [`READ_EVERY`]. A value is
-//! stable once a read of every node taken after it was sent holds it: the
-//! stable latency is from its send to that read's reply. An acknowledged
-//! value that never becomes stable is lost.
+//! faultlab's client for Maelstrom's broadcast, g-set and g-counter:
+//! values added open-loop at the experiment's rate (each add a request,
+//! judged by its acknowledgment), and every node read every [`READ_EVERY`].
+//! A value is stable once a read of every node taken after it was sent
+//! holds it: the stable latency is from its send to that read's reply. An
+//! acknowledged value that never becomes stable is lost. A counter's read
+//! is reported with the sum of the deltas sent before it, its upper bound.
 
 use super::{Config, ExtEvent, ExtWorkload, InOrder, Msg};
 use crate::{Effects, NodeId, Observation, Time, TimerId};
@@ -41,6 +42,13 @@ pub struct Converge {
     /// Reads in flight: id → (node index, sent).
     reads: BTreeMap<u64, (usize, Time)>,
     next_read: u64,
+    /// g-counter: the deltas sent so far.
+    sent_sum: u64,
+}
+
+/// g-counter: what add `seq` adds (1 to 3).
+pub fn delta_of(seq: u64) -> u64 {
+    1 + seq % 3
 }
 
 impl Converge {
@@ -58,10 +66,15 @@ impl Converge {
             spreading: BTreeMap::new(),
             reads: BTreeMap::new(),
             next_read: READ_IDS,
+            sent_sum: 0,
         }
     }
 
     pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        if self.workload == ExtWorkload::GCounter {
+            // A counter has no values to spread: only its reads are judged.
+            self.spreading.clear();
+        }
         if self.workload == ExtWorkload::Broadcast {
             // Every node's neighbours: all the others.
             let topology: serde_json::Map<String, serde_json::Value> = self
@@ -87,13 +100,19 @@ impl Converge {
         self.next += 1;
         let body = match self.workload {
             ExtWorkload::Broadcast => serde_json::json!({"type": "broadcast", "msg_id": seq, "message": seq}),
+            ExtWorkload::GCounter => {
+                self.sent_sum += delta_of(seq);
+                serde_json::json!({"type": "add", "msg_id": seq, "delta": delta_of(seq)})
+            }
             _ => serde_json::json!({"type": "add", "msg_id": seq, "element": seq}),
         };
         if let Some(&to) = self.servers.get(seq as usize % self.servers.len().max(1)) {
             out.send(to, Msg::json(&body));
         }
         self.pending.sent(seq, now);
-        self.spreading.insert(seq, Spreading { sent: now, seen: BTreeSet::new() });
+        if self.workload != ExtWorkload::GCounter {
+            self.spreading.insert(seq, Spreading { sent: now, seen: BTreeSet::new() });
+        }
         out.set_timer(self.period, ADD);
     }
 
@@ -123,6 +142,13 @@ impl Converge {
         let Some(id) = body.get("in_reply_to").and_then(serde_json::Value::as_u64) else { return };
         let kind = body.get("type").and_then(serde_json::Value::as_str);
         if let Some((node, sent)) = self.reads.remove(&id) {
+            if self.workload == ExtWorkload::GCounter {
+                if let Some(value) = body.get("value").and_then(serde_json::Value::as_u64) {
+                    let read = ExtEvent::CounterRead { node: node as u16, value, sent_sum: self.sent_sum };
+                    out.emit(Observation::External(read));
+                }
+                return;
+            }
             let field = if self.workload == ExtWorkload::Broadcast { "messages" } else { "value" };
             let Some(values) = body.get(field).and_then(serde_json::Value::as_array) else { return };
             let have: BTreeSet<u64> = values.iter().filter_map(serde_json::Value::as_u64).collect();

@@ -15,7 +15,9 @@
 //!   `unique-ids` send open-loop at the experiment's rate and judge each
 //!   reply (an echo that does not echo, an id seen before: wrong);
 //!   `broadcast` and `g-set` add values open-loop and read every node
-//!   (a value acknowledged and never in every node's read is lost); `lin-kv`
+//!   (a value acknowledged and never in every node's read is lost);
+//!   `g-counter` adds deltas and reads every node (a final read below the
+//!   acknowledged sum, or any above what was sent, is wrong); `lin-kv`
 //!   clients read, write and compare-and-set registers one operation at a
 //!   time and record their history for the linearizability checker.
 
@@ -24,7 +26,7 @@ mod converge;
 mod server;
 
 pub use client::Client;
-pub use converge::{Converge, READ_EVERY};
+pub use converge::{delta_of, Converge, READ_EVERY};
 pub use server::Server;
 
 use crate::kv::{ClientConfig, KvClient, KvOp, KvWire};
@@ -42,6 +44,7 @@ pub enum ExtWorkload {
     LinKv,
     Broadcast,
     GSet,
+    GCounter,
 }
 
 /// Everything an external node needs, sent by the orchestrator.
@@ -138,6 +141,9 @@ pub enum ExtEvent {
     Acked { value: u64 },
     /// broadcast, g-set: every node's read holds `value`, `latency` after it was sent.
     Stable { value: u64, latency: Duration },
+    /// g-counter: server number `node` (0 for n1) read `value`, when the
+    /// deltas sent so far summed to `sent_sum`.
+    CounterRead { node: u16, value: u64, sent_sum: u64 },
 }
 
 impl KvWire for Msg {
@@ -314,7 +320,7 @@ impl crate::any::Workload for External {
                 };
                 ExternalNode::Kv(Box::new(KvClient::new(me, &cc)))
             }
-            ExtWorkload::Broadcast | ExtWorkload::GSet => {
+            ExtWorkload::Broadcast | ExtWorkload::GSet | ExtWorkload::GCounter => {
                 ExternalNode::Converge(Box::new(Converge::new(config)))
             }
             ExtWorkload::Echo | ExtWorkload::UniqueIds => ExternalNode::Client(Box::new(Client::new(config))),

@@ -57,6 +57,9 @@ impl Describe for ExternalParams {
         Meaning::of("external.convergence.acked", "broadcast, g-set: values whose add was acknowledged"),
         Meaning::of("external.convergence.stable", "broadcast, g-set: values that came to be in a read of every node"),
         Meaning::of("external.convergence.lost", "broadcast, g-set: acknowledged values some node's reads never held by the end, of those acknowledged at least a second before it"),
+        Meaning::of("external.counter.acked_sum", "g-counter: the deltas acknowledged at least a second before the end, which every node's last read must reach"),
+        Meaning::of("external.counter.too_low", "g-counter: nodes whose last read is below acked_sum: acknowledged adds lost"),
+        Meaning::of("external.counter.too_high", "g-counter: reads above every delta sent before them: an add counted twice"),
         Meaning::of("external.convergence.unsettled", "broadcast, g-set: values acknowledged in the last second and not yet stable: not judged"),
         Meaning::of("external.convergence.stable_latency_p50", "broadcast, g-set: from a value's send to the read that showed it on the last node (median; nodes are read every 100 ms)"),
     ];
@@ -124,17 +127,14 @@ impl Validate for ExternalFile {
                 "command must name the program and its arguments, e.g. [python3, echo.py]",
             ));
         }
-        const DRIVEN: &str = "echo, unique-ids, broadcast, g-set and lin-kv";
+        const DRIVEN: &str = "echo, unique-ids, broadcast, g-set, g-counter and lin-kv";
         let workload = match self.workload.as_deref() {
             Some("echo") => ExtWorkload::Echo,
             Some("unique-ids") => ExtWorkload::UniqueIds,
             Some("lin-kv") => ExtWorkload::LinKv,
             Some("broadcast") => ExtWorkload::Broadcast,
             Some("g-set") => ExtWorkload::GSet,
-            Some("g-counter") => {
-                let message = format!("faultlab's clients do not drive `g-counter` yet; they drive {DRIVEN}");
-                return Err(cx.value_err("workload.workload", message));
-            }
+            Some("g-counter") => ExtWorkload::GCounter,
             other => {
                 let message = format!("workload must be one of {DRIVEN}; got {}", other.unwrap_or("nothing"));
                 return Err(cx.value_err("workload.workload", message));

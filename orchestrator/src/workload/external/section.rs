@@ -3,7 +3,7 @@
 use crate::recorder::section::{to_json, Section, Seen, SoFar};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use workloads::external::ExtEvent;
+use workloads::external::{delta_of, ExtEvent};
 use workloads::Observation;
 
 /// How long a value acknowledged before the end has to become stable
@@ -27,10 +27,25 @@ pub struct Spread {
     pub stable_latency_max: Option<f64>,
 }
 
+/// g-counter: the nodes' reads against the deltas added.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counter {
+    /// The deltas acknowledged at least [`SETTLE`] seconds before the end:
+    /// every node's last read must reach it.
+    pub acked_sum: u64,
+    /// Each node's last read, n1 first (null: never read).
+    pub final_reads: Vec<Option<u64>>,
+    /// Nodes whose last read is below `acked_sum`: acknowledged adds lost.
+    pub too_low: usize,
+    /// Reads above the sum of every delta sent before them: counted twice.
+    pub too_high: u64,
+}
+
 /// `external` in report.json.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ExternalReport {
     pub convergence: Option<Spread>,
+    pub counter: Option<Counter>,
     pub duplicate_ids: u64,
     pub exits: u64,
     /// The first line a program wrote that was not a message or named an unknown node.
@@ -46,6 +61,9 @@ pub struct ExternalRecorder {
     /// Acknowledged values, with when (run-relative seconds).
     acked: BTreeMap<u64, f64>,
     stable: BTreeMap<u64, f64>,
+    /// g-counter: each node's last read, and reads above what was sent.
+    reads: BTreeMap<u16, u64>,
+    too_high: u64,
 }
 
 impl ExternalRecorder {
@@ -56,7 +74,14 @@ impl ExternalRecorder {
 
     fn summary(&self, end: f64) -> ExternalReport {
         let mut r = self.report.clone();
-        if !self.acked.is_empty() || !self.stable.is_empty() {
+        if !self.reads.is_empty() {
+            let acked_sum =
+                self.acked.iter().filter(|(_, t)| **t < end - SETTLE).map(|(s, _)| delta_of(*s)).sum();
+            let last = self.reads.keys().next_back().copied().unwrap_or(0);
+            let final_reads: Vec<Option<u64>> = (0..=last).map(|n| self.reads.get(&n).copied()).collect();
+            let too_low = final_reads.iter().filter(|v| v.is_none_or(|v| v < acked_sum)).count();
+            r.counter = Some(Counter { acked_sum, final_reads, too_low, too_high: self.too_high });
+        } else if !self.acked.is_empty() || !self.stable.is_empty() {
             let mut lat: Vec<f64> = self.stable.values().copied().collect();
             lat.sort_by(f64::total_cmp);
             r.convergence = Some(Spread {
@@ -101,6 +126,14 @@ impl Section for ExternalRecorder {
             }
             ExtEvent::Stable { value, latency } => {
                 self.stable.insert(value, latency.as_secs_f64());
+                None
+            }
+            ExtEvent::CounterRead { node, value, sent_sum } => {
+                self.reads.insert(node, value);
+                if value > sent_sum {
+                    self.too_high += 1;
+                    return Some(format!("n{} read {value}, above the {sent_sum} ever added", node + 1));
+                }
                 None
             }
         }

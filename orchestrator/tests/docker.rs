@@ -46,6 +46,7 @@ fn config(run_id: &str) -> BackendConfig {
         token: format!("token-{run_id}"),
         agent_exe: AGENT.into(),
         watchdog: Duration::from_secs(30),
+        host_paths: Vec::new(),
     }
 }
 

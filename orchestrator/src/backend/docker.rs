@@ -460,7 +460,11 @@ impl DockerBackend {
                         host_port: Some(String::new()),
                     }]),
                 )])),
-                binds: Some(vec![format!("{}:{STATE_DIR}", spec.volume)]),
+                binds: Some(
+                    std::iter::once(format!("{}:{STATE_DIR}", spec.volume))
+                        .chain(spec.cfg.host_paths.iter().map(|p| format!("{0}:{0}:ro", p.display())))
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {

@@ -66,6 +66,9 @@ pub struct BackendConfig {
     pub agent_exe: PathBuf,
     /// The agents' watchdog: they exit when the orchestrator is silent this long.
     pub watchdog: Duration,
+    /// Host folders every container sees read-only at the same path: the
+    /// runtimes and files of the programs external nodes host.
+    pub host_paths: Vec<PathBuf>,
 }
 
 /// A node's state as the backend saw it change.

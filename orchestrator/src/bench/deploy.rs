@@ -55,6 +55,7 @@ async fn faultlab_deploy(exe: &Path, n: usize) -> Result<(Duration, Duration, Du
         token: token.clone(),
         agent_exe: exe.to_path_buf(),
         watchdog: Duration::from_secs(30),
+        host_paths: Vec::new(),
     };
     let t = Instant::now();
     let result = async {

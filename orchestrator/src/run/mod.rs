@@ -190,16 +190,15 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         token: token.clone(),
         agent_exe: opts.agent_exe.clone(),
         watchdog: opts.watchdog,
+        host_paths: exp.workload.plugin().host_paths(),
     };
-    let choice = match (opts.backend.unwrap_or(exp.backend), exp.workload.plugin().hosts_programs()) {
-        (BackendChoice::Auto, true) => BackendChoice::Process,
-        (c @ (BackendChoice::Sim | BackendChoice::Docker), true) => anyhow::bail!(
-            "{}: the {} backend cannot host the experiment's programs; run it with --backend process",
-            exp.name,
-            if c == BackendChoice::Sim { "sim" } else { "docker" }
-        ),
-        (c, _) => c,
-    };
+    let choice = opts.backend.unwrap_or(exp.backend);
+    if choice == BackendChoice::Sim && exp.workload.plugin().hosts_programs() {
+        anyhow::bail!(
+            "{}: the sim backend cannot host the experiment's programs; run it with --backend process or docker",
+            exp.name
+        );
+    }
     let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
     let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());

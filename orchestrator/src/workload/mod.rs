@@ -91,10 +91,15 @@ pub trait Plugin: std::fmt::Debug {
         None
     }
 
-    /// Whether its agents host real programs (external nodes): then it runs
-    /// on the process backend only, never in simulation.
+    /// Whether its agents host real programs (external nodes): then it never
+    /// runs in simulation.
     fn hosts_programs(&self) -> bool {
         false
+    }
+
+    /// Host folders its containers must see read-only (docker backend).
+    fn host_paths(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
     }
 }
 

@@ -100,6 +100,28 @@ impl Plugin for ExternalParams {
     fn hosts_programs(&self) -> bool {
         true
     }
+
+    /// In a container the program runs as on the host: the container sees
+    /// the host's installed runtimes (`/usr`, `/lib`, `/lib64`, `/bin`,
+    /// `/etc/alternatives`), the experiment's folder and the folder of any
+    /// file the command names, read-only, at the same paths.
+    fn host_paths(&self) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<std::path::PathBuf> = ["/usr", "/lib", "/lib64", "/bin", "/etc/alternatives"]
+            .iter()
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.exists())
+            .collect();
+        paths.push(self.config.dir.clone());
+        for arg in &self.config.command {
+            let file = self.config.dir.join(arg);
+            if let Some(parent) = file.is_file().then(|| file.parent()).flatten() {
+                paths.push(parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf()));
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
 }
 
 impl Validate for ExternalFile {

@@ -64,11 +64,18 @@ fn echo_nodes_are_served_through_a_crash_with_restart_and_omission() {
 fn unique_ids_hold_and_the_wrong_node_is_caught_handing_out_duplicates() {
     let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: unique-ids, rate: 100/s";
-    let (code, r) = run(tmp.path(), "unique_ids.py", keys, "");
+    let faults = "faults:\n  - { at: 1s, for: 1s, kind: crash, target: node-2 }\n  \
+                  - { at: 2.5s, for: 1s, kind: partition, groups: [[node-3], [node-1, node-2, client-1]] }\n";
+    let (code, r) = run(tmp.path(), "unique_ids.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     assert_eq!(r["external"]["duplicate_ids"], 0, "{}", r["external"]);
     assert_eq!(r["requests"]["wrong"], 0);
-    assert!(r["requests"]["ok"].as_u64().unwrap() > 300);
+    assert!(r["requests"]["ok"].as_u64().unwrap() > 250, "{}", r["requests"]);
+    assert!(
+        r["requests"]["failed"].as_u64().unwrap() > 30,
+        "the crashed and the cut-off node: {}",
+        r["requests"]
+    );
     let tmp = tempfile::tempdir().unwrap();
     let (_, r) = run(tmp.path(), "unique_ids_wrong.py", keys, "");
     let dups = r["external"]["duplicate_ids"].as_u64().unwrap();
@@ -131,6 +138,8 @@ fn a_program_that_writes_garbage_is_reported_and_the_agent_goes_on() {
     let ext = &r["external"];
     assert_eq!((ext["invalid_lines"].as_u64(), ext["unknown_nodes"].as_u64()), (Some(1), Some(1)), "{ext}");
     assert_eq!(ext["first_offence"], "hello, not json");
+    let log = std::fs::read_to_string(out.join("logs/node-1.log")).unwrap();
+    assert!(log.contains("not a Maelstrom message, dropped: hello, not json"), "{log}");
     assert!(r["requests"]["ok"].as_u64().unwrap() > 100, "the node served all the same: {}", r["requests"]);
 }
 

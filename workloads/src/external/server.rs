@@ -154,6 +154,8 @@ impl Server {
             Some((dest, body))
         });
         let Some((dest, body)) = fields else {
+            // In the node's log too (the agent's stderr), beside the program's own.
+            eprintln!("{}: not a Maelstrom message, dropped: {}", self.name, shown(line));
             out.emit(Observation::External(ExtEvent::InvalidLine { line: shown(line) }));
             return;
         };
@@ -163,7 +165,10 @@ impl Server {
         }
         match self.config.node(dest) {
             Some(to) => out.send(to, Msg::json(body)),
-            None => out.emit(Observation::External(ExtEvent::UnknownNode { line: shown(line) })),
+            None => {
+                eprintln!("{}: a message to an unknown node, dropped: {}", self.name, shown(line));
+                out.emit(Observation::External(ExtEvent::UnknownNode { line: shown(line) }))
+            }
         }
     }
 }

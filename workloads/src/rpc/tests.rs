@@ -15,6 +15,8 @@ fn config(semantics: Semantics) -> Config {
         rate: 10.0,
         timeout: Duration::from_millis(30),
         retries: 3,
+        work: Duration::ZERO,
+        orphans: Orphans::None,
     }
 }
 
@@ -37,7 +39,7 @@ fn run(semantics: Semantics, calls: u64, lost_replies: u32, restart_after_first_
     let mut events = Vec::new();
     let start = Time::from_millis(1000);
     let mut out = Effects::new();
-    server.on_start(start);
+    server.on_start(start, &mut Effects::new());
     client.on_start(start, &mut out);
     for k in 0..calls {
         // One call due per second; its tries take 30 ms each.
@@ -55,12 +57,12 @@ fn run(semantics: Semantics, calls: u64, lost_replies: u32, restart_after_first_
             for req in requests {
                 let Msg::Request { seq, .. } = req else { panic!("client sent {req:?}") };
                 let mut s_out = Effects::new();
-                server.on_message(CLIENT, req, &mut s_out);
+                server.on_message(now, CLIENT, req, &mut s_out);
                 events.extend(rpc_events(&s_out));
                 if restart_after_first_try && tries == 0 {
                     // The reply dies with the server, which starts afresh.
                     server = Server::new(&c, true);
-                    server.on_start(now + Duration::from_millis(1));
+                    server.on_start(now + Duration::from_millis(1), &mut Effects::new());
                 } else if tries >= lost_replies {
                     for (_, reply) in s_out.sends {
                         client.on_message(now, reply, &mut out);
@@ -118,12 +120,27 @@ fn after_a_server_crash_at_most_once_refuses_where_at_least_once_repeats() {
 fn a_restarted_server_executes_first_tries_and_calls_from_its_own_epoch() {
     let c = config(Semantics::AtMostOnce);
     let mut s = Server::new(&c, true);
-    s.on_start(Time::from_millis(50));
+    s.on_start(Time::from_millis(50), &mut Effects::new());
     let mut out = Effects::new();
-    s.on_message(CLIENT, Msg::Request { seq: 1, attempt: 0, epoch: 7, amount: 1 }, &mut out);
+    s.on_message(
+        Time::from_millis(60),
+        CLIENT,
+        Msg::Request { seq: 1, attempt: 0, epoch: 7, amount: 1 },
+        &mut out,
+    );
     let epoch = Time::from_millis(50).as_nanos();
-    s.on_message(CLIENT, Msg::Request { seq: 2, attempt: 2, epoch, amount: 1 }, &mut out);
-    s.on_message(CLIENT, Msg::Request { seq: 3, attempt: 1, epoch: 0, amount: 1 }, &mut out);
+    s.on_message(
+        Time::from_millis(60),
+        CLIENT,
+        Msg::Request { seq: 2, attempt: 2, epoch, amount: 1 },
+        &mut out,
+    );
+    s.on_message(
+        Time::from_millis(60),
+        CLIENT,
+        Msg::Request { seq: 3, attempt: 1, epoch: 0, amount: 1 },
+        &mut out,
+    );
     assert_eq!(
         rpc_events(&out),
         vec![

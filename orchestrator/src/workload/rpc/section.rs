@@ -30,11 +30,57 @@ pub struct RpcReport {
     pub lost_requests: u64,
     /// Replies the server sent that never reached the client.
     pub lost_replies: u64,
+    /// Calls a crash of the client interrupted (reported by its next incarnation).
+    pub lost_calls: u64,
+    /// Long calls: the computations a client crash orphaned, and what became of them.
+    pub orphans: Option<OrphanReport>,
+}
+
+/// Orphan computations: long calls still computing when their client crashed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OrphanReport {
+    /// Long calls the server began computing.
+    pub computations: u64,
+    /// Of those, computing when their client crashed.
+    pub orphans: u64,
+    /// Orphans the remedy killed.
+    pub killed: u64,
+    /// Orphans that ran to the end for nobody.
+    pub completed: u64,
+    /// Orphans the client's new incarnation claimed (gentle reincarnation).
+    pub adopted: u64,
+    /// Orphans still computing at the end.
+    pub running_at_end: u64,
+    /// Server time spent on orphans nobody claimed, from their start to their end (or the run's).
+    pub wasted_seconds: f64,
+    /// From the client's crash to the last orphan's end (null while one still runs).
+    pub cleared_seconds: Option<f64>,
+    /// Replies the restarted client got for calls it did not know.
+    pub stray_replies: u64,
+}
+
+/// A computation orphaned by a client crash.
+#[derive(Debug)]
+struct Orphan {
+    started: f64,
+    crash: f64,
+    end: Option<f64>,
+    killed: bool,
+    adopted: bool,
 }
 
 /// RPC calls, executions and losses.
 #[derive(Debug, Default)]
 pub struct RpcRecorder {
+    /// The client (its crashes orphan the computations running then).
+    client: Option<workloads::NodeId>,
+    /// Long calls computing, by call: when they started.
+    computing: BTreeMap<u64, f64>,
+    computations: u64,
+    orphans: BTreeMap<u64, Orphan>,
+    /// When the client last crashed.
+    crashed: Option<f64>,
+    stray_replies: u64,
     seen: bool,
     r: RpcReport,
     executed: BTreeSet<u64>,
@@ -68,6 +114,7 @@ impl RpcRecorder {
                     CallOutcome::Ok => r.ok += 1,
                     CallOutcome::TimedOut => r.timed_out += 1,
                     CallOutcome::Refused => r.refused += 1,
+                    CallOutcome::Lost => r.lost_calls += 1,
                 }
             }
             RpcEvent::LateReply { seq } => self.calls.entry(seq).or_default().replies += 1,
@@ -88,7 +135,63 @@ impl RpcRecorder {
                 r.requests_received += 1;
                 self.calls.entry(seq).or_default().received += 1;
             }
+            RpcEvent::Started { .. }
+            | RpcEvent::Killed { .. }
+            | RpcEvent::Adopted { .. }
+            | RpcEvent::Restarted { .. } => {}
         }
+    }
+
+    /// The section of a run whose client is `client`.
+    pub fn for_client(client: workloads::NodeId) -> RpcRecorder {
+        RpcRecorder { client: Some(client), ..RpcRecorder::default() }
+    }
+
+    /// Follow the long calls' computations, within the run or after it.
+    fn computation(&mut self, t: f64, e: &RpcEvent) {
+        match *e {
+            RpcEvent::Started { seq, .. } => {
+                self.computations += 1;
+                self.computing.insert(seq, t);
+            }
+            RpcEvent::Executed { seq, .. } | RpcEvent::Killed { seq } => {
+                self.computing.remove(&seq);
+                if let Some(o) = self.orphans.get_mut(&seq).filter(|o| o.end.is_none()) {
+                    o.end = Some(t);
+                    o.killed = matches!(e, RpcEvent::Killed { .. });
+                }
+            }
+            RpcEvent::Adopted { seq } => {
+                if let Some(o) = self.orphans.get_mut(&seq) {
+                    o.adopted = true;
+                }
+            }
+            RpcEvent::LateReply { .. } if self.crashed.is_some() => self.stray_replies += 1,
+            _ => {}
+        }
+    }
+
+    fn orphan_report(&self, now: f64) -> Option<OrphanReport> {
+        if self.computations == 0 {
+            return None;
+        }
+        let o = self.orphans.values();
+        let unclaimed = || self.orphans.values().filter(|o| !o.adopted);
+        Some(OrphanReport {
+            computations: self.computations,
+            orphans: self.orphans.len() as u64,
+            killed: o.clone().filter(|o| o.killed).count() as u64,
+            completed: unclaimed().filter(|o| o.end.is_some() && !o.killed).count() as u64,
+            adopted: o.clone().filter(|o| o.adopted).count() as u64,
+            running_at_end: o.clone().filter(|o| o.end.is_none()).count() as u64,
+            wasted_seconds: unclaimed().map(|o| o.end.unwrap_or(now) - o.started).sum(),
+            cleared_seconds: if o.clone().any(|o| o.end.is_none()) {
+                None
+            } else {
+                o.filter_map(|o| o.end.map(|e| e - o.crash)).reduce(f64::max)
+            },
+            stray_replies: self.stray_replies,
+        })
     }
 
     /// The metrics. Losses are counted over the calls the client finished
@@ -99,7 +202,7 @@ impl RpcRecorder {
             return None;
         }
         let mut r = self.r.clone();
-        r.failed = r.timed_out + r.refused;
+        r.failed = r.timed_out + r.refused + r.lost_calls;
         let done = || self.calls.values().filter(|c| c.finished);
         r.lost_requests = done().map(|c| c.attempts.saturating_sub(c.received)).sum();
         r.lost_replies = done().map(|c| c.received.saturating_sub(c.replies)).sum();
@@ -111,17 +214,37 @@ impl Section for RpcRecorder {
     /// Within the run only, like requests; but a reply to a try made
     /// within the run still arrives (else it would count as lost).
     fn observe(&mut self, seen: Seen, obs: Observation) -> Option<String> {
-        match obs {
-            Observation::Rpc(e) if seen.within_run || matches!(e, RpcEvent::LateReply { .. }) => {
-                RpcRecorder::observe(self, e)
+        let Observation::Rpc(e) = obs else { return None };
+        self.computation(seen.t, &e);
+        let note = match &e {
+            RpcEvent::Killed { seq } => Some(format!("killed the computation of call {seq}")),
+            RpcEvent::Adopted { seq } => Some(format!("handed call {seq} to the client's new incarnation")),
+            RpcEvent::Restarted { outstanding } => {
+                Some(format!("restarted with {outstanding} calls in its log that the crash interrupted"))
             }
-            _ => {}
+            _ => None,
+        };
+        if seen.within_run || matches!(e, RpcEvent::LateReply { .. }) {
+            RpcRecorder::observe(self, e);
         }
-        None
+        note
     }
 
-    fn report(&self, _run: SoFar<'_>) -> Option<serde_json::Value> {
-        to_json(RpcRecorder::report(self))
+    /// The client crashed: every computation running now is an orphan.
+    fn node_down(&mut self, node: workloads::NodeId, t: f64) {
+        if Some(node) != self.client {
+            return;
+        }
+        self.crashed = Some(t);
+        for (&seq, &started) in &self.computing {
+            self.orphans.insert(seq, Orphan { started, crash: t, end: None, killed: false, adopted: false });
+        }
+    }
+
+    fn report(&self, run: SoFar<'_>) -> Option<serde_json::Value> {
+        let mut r = RpcRecorder::report(self)?;
+        r.orphans = self.orphan_report(run.now);
+        to_json(Some(r))
     }
 
     fn lines(&self, _run: SoFar<'_>) -> Vec<(String, String)> {

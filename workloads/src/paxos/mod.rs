@@ -169,6 +169,31 @@ struct Round {
     highest_seen: u64,
 }
 
+/// What one node holds about one instance: an acceptor's word, a
+/// proposer's round, a learner's votes and choice. With `leader: none` a
+/// node's steps in an instance depend on nothing else it holds, so a
+/// search of an instance's interleavings can tell its states apart by this.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InstanceState {
+    /// Acceptor: the highest ballot it promised.
+    pub promised: Ballot,
+    /// Acceptor: the (ballot, value) it accepted last.
+    pub accepted: Option<(Ballot, u64)>,
+    /// Proposer: the ballot of its current round.
+    pub ballot: Option<Ballot>,
+    /// Proposer: the promises of its current round, by acceptor, each with
+    /// what that acceptor had accepted.
+    pub promises: Vec<(NodeId, Option<(Ballot, u64)>)>,
+    /// Proposer: the value its current round proposes, once a majority promised.
+    pub proposing: Option<u64>,
+    /// Proposer: the highest round an acceptor refused it with.
+    pub highest_seen: u64,
+    /// Learner: the acceptors that accepted each (ballot, value).
+    pub votes: Vec<((Ballot, u64), Vec<NodeId>)>,
+    /// Learner: the value it saw chosen.
+    pub chosen: Option<u64>,
+}
+
 /// A proposer (and learner), or an acceptor.
 #[derive(Clone, Debug)]
 pub struct PaxosNode {
@@ -237,6 +262,26 @@ impl PaxosNode {
     /// The values this learner saw chosen, by instance.
     pub fn chosen(&self) -> &BTreeMap<u64, u64> {
         &self.chosen
+    }
+
+    /// What this node holds about `instance`.
+    pub fn instance_state(&self, instance: u64) -> InstanceState {
+        let word = self.words.get(&instance).copied().unwrap_or_default();
+        let round = self.rounds.get(&instance);
+        InstanceState {
+            promised: word.promised,
+            accepted: word.accepted,
+            ballot: round.map(|r| r.ballot),
+            promises: round.map(|r| r.promises.iter().map(|(a, p)| (*a, *p)).collect()).unwrap_or_default(),
+            proposing: round.and_then(|r| r.accepting),
+            highest_seen: round.map_or(0, |r| r.highest_seen),
+            votes: self
+                .votes
+                .get(&instance)
+                .map(|v| v.iter().map(|(bv, voters)| (*bv, voters.iter().copied().collect())).collect())
+                .unwrap_or_default(),
+            chosen: self.chosen.get(&instance).copied(),
+        }
     }
 
     /// The instance the clock is in.

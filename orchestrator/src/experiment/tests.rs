@@ -261,7 +261,7 @@ fn misplaced_and_unsupported_fields_are_located() {
         text,
         4,
         "detector",
-        "`detector` applies to the heartbeat, primary-backup, multicast and paxos workloads only",
+        "`detector` applies to the heartbeat, primary-backup, multicast, paxos and multi-paxos workloads only",
     );
 }
 
@@ -1047,7 +1047,7 @@ fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
         text,
         3,
         "rate",
-        "`rate` is a key of the tmr, rpc, primary-backup, echo and multicast workloads, not of `heartbeat`",
+        "`rate` is a key of the tmr, rpc, primary-backup, echo, multicast, external and multi-paxos workloads, not of `heartbeat`",
     );
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
     assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");

@@ -159,7 +159,7 @@ mod tests {
         assert!(pos("heartbeat-crash-detection.yaml") < pos("checkpoint-domino.yaml"));
         assert_eq!(
             names.last().unwrap(),
-            "primary-backup-split-brain.yaml",
+            "paxos-kv-linearizable-under-partition.yaml",
             "linearizability follows consensus"
         );
         let table = render_list(&entries);

@@ -63,7 +63,10 @@ mod tests {
         let tmr = super::of::<super::super::TmrFile>();
         assert!(tmr.contains(&"voters") && tmr.contains(&"vote_timeout") && !tmr.contains(&"nodes"));
         assert_eq!(super::super::kinds_accepting("voters"), vec!["tmr"]);
-        assert_eq!(super::super::kinds_accepting("replicas"), vec!["tmr", "primary-backup"]);
-        assert_eq!(super::super::kinds_accepting("deadline"), vec!["tmr", "primary-backup", "echo"]);
+        assert_eq!(super::super::kinds_accepting("replicas"), vec!["tmr", "primary-backup", "multi-paxos"]);
+        assert_eq!(
+            super::super::kinds_accepting("deadline"),
+            vec!["tmr", "primary-backup", "echo", "external", "multi-paxos"]
+        );
     }
 }

@@ -429,7 +429,7 @@ mod tests {
             "  kind: multicast\n  protocol: ack\n  replicas: 3\n",
             6,
             "replicas",
-            "`replicas` is a key of the tmr and primary-backup workloads, not of `multicast`",
+            "`replicas` is a key of the tmr, primary-backup and multi-paxos workloads, not of `multicast`",
         );
         error_at(
             "  kind: multicast\n  protocol: ack\n  semantics: at-most-once\n",

@@ -51,6 +51,8 @@ pub enum Command {
     /// Rebuild DIR/report.html from DIR/report.json and DIR/events.jsonl
     /// (and report.json itself from events.jsonl when it is missing, as after
     /// the orchestrator was killed: marked `rebuilt`, with what it lacks).
+    /// A DIR/history.jsonl is checked again, and its verdict replaces
+    /// report.json's `linearizability` (and re-judges `expect:` on it).
     Report {
         /// A run's output directory.
         dir: PathBuf,
@@ -222,6 +224,12 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
                 eprintln!(
                     "{} was missing: rebuilt from events.jsonl (see its `rebuilt` object)",
                     path.display()
+                );
+            }
+            if let Some(verdict) = crate::report::recheck_history(&dir)? {
+                eprintln!(
+                    "history.jsonl checked again: {}",
+                    crate::recorder::history::verdict_text(&verdict)
                 );
             }
             let out = crate::html::write_for_dir(&dir)?;

@@ -260,6 +260,53 @@ pub fn write(dir: &std::path::Path, report: &impl Serialize) -> anyhow::Result<(
     Ok(())
 }
 
+/// Check `dir/history.jsonl` again, when it and `dir/report.json` exist, and
+/// put the verdict in report.json as `linearizability`, with the judged
+/// `expect:` entries on it judged again: so a history edited, or produced
+/// elsewhere, gets its own verdict. Returns the verdict.
+pub fn recheck_history(dir: &std::path::Path) -> anyhow::Result<Option<workloads::history::Linearizability>> {
+    use anyhow::Context;
+    let (hpath, rpath) = (dir.join("history.jsonl"), dir.join("report.json"));
+    if !hpath.exists() || !rpath.exists() {
+        return Ok(None);
+    }
+    let verdict = crate::recorder::history::check_file(&hpath)?;
+    let text = std::fs::read_to_string(&rpath).with_context(|| format!("cannot read {}", rpath.display()))?;
+    let mut report: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", rpath.display()))?;
+    let serde_json::Value::Object(fields) = &mut report else {
+        anyhow::bail!("{} is not a report (not a JSON object)", rpath.display());
+    };
+    fields.insert("linearizability".into(), serde_json::to_value(&verdict)?);
+    let judged_again: Vec<(usize, Option<f64>, bool)> = report
+        .get("expect")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let metric = e.get("metric")?.as_str()?;
+            if !metric.starts_with("linearizability.") || e.get("judged")? != &serde_json::Value::Bool(true) {
+                return None;
+            }
+            let (op, value) = crate::experiment::validate::parse_condition(e.get("condition")?.as_str()?)?;
+            let expectation =
+                crate::experiment::Expectation { metric: metric.into(), op, value, condition: String::new() };
+            let actual = lookup(&report, metric);
+            Some((i, actual, expectation.holds(actual)))
+        })
+        .collect();
+    for (i, value, passed) in judged_again {
+        if let Some(e) = report.get_mut("expect").and_then(|x| x.get_mut(i)) {
+            e["value"] = serde_json::to_value(value)?;
+            e["passed"] = serde_json::Value::Bool(passed);
+        }
+    }
+    std::fs::write(&rpath, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", rpath.display()))?;
+    Ok(Some(verdict))
+}
+
 /// Look up a dotted path (`requests.wrong`) in a JSON value as a number
 /// (booleans count as 0/1). In a list, a part is an index or the `name` of
 /// an element (`nodes.replica-2.crashes`).

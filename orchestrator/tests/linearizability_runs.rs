@@ -163,3 +163,118 @@ fn a_multi_paxos_leader_crash_is_broken_down_and_the_restarted_replica_catches_u
     assert_eq!(mp["catch_ups"], 1, "{mp}");
     assert!(mp["catch_up_seconds"]["max"].as_f64().unwrap() < 0.5, "{mp}");
 }
+
+/// The balance a TMR request should report: its account's, after every
+/// request up to it (the ledger the replicas and the client's oracle run).
+fn right_balance(seq: u64) -> i64 {
+    let mut ledger = workloads::tmr::Ledger::new();
+    (1..=seq).map(|s| ledger.apply(s, workloads::tmr::Op::for_seq(s))).last().unwrap_or(0)
+}
+
+#[test]
+fn tmr_clients_record_adds_whose_history_colluding_liars_break() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, r) = run(&library().join("tmr-byzantine-outvoted.yaml"), tmp.path(), &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    let lin = &r["linearizability"];
+    assert_eq!(lin["ok"], Value::Bool(false), "{lin}");
+    let events = history(tmp.path());
+    let invocations: Vec<&Value> = events.iter().filter(|e| e["type"] == "invoke").collect();
+    assert_eq!(lin["ops"].as_u64().unwrap() as usize, invocations.len());
+    // Open loop: one process per request, numbered by its sequence number.
+    let processes: BTreeSet<u64> = invocations.iter().map(|e| e["process"].as_u64().unwrap()).collect();
+    assert_eq!(processes.len(), invocations.len());
+    assert!(events.iter().all(|e| e["f"] == "add"));
+    let anomaly = lin["anomaly"]["ops"].as_array().unwrap();
+    let (lie, before) = anomaly.split_last().unwrap();
+    // The lie came while two replicas colluded (21 s to 26 s): an ok add
+    // with a balance other than the ledger's.
+    let invoked = lie["invoke"].as_f64().unwrap() / 1e9;
+    assert!((21.0..26.1).contains(&invoked), "{lie}");
+    let seq = lie["process"].as_u64().unwrap();
+    assert_eq!(lie["type"], "ok");
+    assert_ne!(lie["value"][1].as_i64().unwrap(), right_balance(seq), "{lie}");
+    // Before it, every earlier request on its account: the right balance or unknown.
+    let key = lin["anomaly"]["key"].as_u64().unwrap();
+    let account = |s: u64| u64::from(workloads::tmr::Op::for_seq(s).account);
+    let earlier: Vec<u64> = (1..seq).filter(|s| account(*s) == key).collect();
+    assert_eq!(before.iter().map(|o| o["process"].as_u64().unwrap()).collect::<Vec<_>>(), earlier);
+    for o in before {
+        let balance = o["value"][1].as_i64();
+        assert!(balance.is_none() || balance == Some(right_balance(o["process"].as_u64().unwrap())), "{o}");
+    }
+    assert!(before.iter().any(|o| o["type"] == "info"), "unknown adds from the outage at 13 s: {anomaly:?}");
+}
+
+#[test]
+fn tmr_masking_a_crash_keeps_the_history_linearizable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, r) = run(&library().join("tmr-masks-one-crash.yaml"), tmp.path(), &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
+    assert!(r["linearizability"]["ops"].as_u64().unwrap() > 59_000);
+}
+
+#[test]
+fn report_checks_an_edited_history_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tmr.yaml");
+    std::fs::write(
+        &file,
+        "name: tmr-short\nseed: 3\nduration: 2s\nbackend: sim\n\
+         workload: { kind: tmr, replicas: 3, voters: 1, rate: 1000/s, deadline: 50ms }\n\
+         expect:\n  linearizability.ok: \"== 1\"\n  requests.wrong: \"== 0\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (code, r) = run(&file, &out, &[]);
+    assert_eq!(code, 0, "{}", r["expect"]);
+    assert_eq!(r["linearizability"]["ok"], Value::Bool(true));
+    // Re-rendering an untouched run changes no verdict.
+    let report = || common::faultlab().arg("report").arg(&out).output().expect("faultlab runs");
+    let again = report();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(common::report(&out)["linearizability"], r["linearizability"]);
+    // Edit the 500th completion: the balance it reported, off by one.
+    let hpath = out.join("history.jsonl");
+    let mut events = history(&out);
+    let edited = events.iter().enumerate().filter(|(_, e)| e["type"] == "ok").nth(500).unwrap().0;
+    let reported = events[edited]["value"][1].as_i64().unwrap();
+    events[edited]["value"][1] = Value::from(reported + 1);
+    let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(&hpath, lines).unwrap();
+    let output = report();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("history.jsonl checked again: NOT linearizable"), "{stderr}");
+    let r = common::report(&out);
+    let lin = &r["linearizability"];
+    assert_eq!(lin["ok"], Value::Bool(false), "{lin}");
+    let anomaly = lin["anomaly"]["ops"].as_array().unwrap();
+    let process = events[edited]["process"].as_u64().unwrap();
+    let last = anomaly.last().unwrap();
+    assert_eq!((last["process"].as_u64(), last["value"][1].as_i64()), (Some(process), Some(reported + 1)));
+    assert_eq!(lin["anomaly"]["key"], events[edited]["key"]);
+    // The expectation on the verdict is judged again; the others stay.
+    let expect = r["expect"].as_array().unwrap();
+    let on = |m: &str| expect.iter().find(|e| e["metric"] == m).unwrap();
+    assert_eq!(
+        (on("linearizability.ok")["value"].as_f64(), &on("linearizability.ok")["passed"]),
+        (Some(0.0), &Value::Bool(false))
+    );
+    assert_eq!(on("requests.wrong")["passed"], Value::Bool(true));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("not linearizable") && html.contains(&format!("→ {}", reported + 1)),
+        "the anomaly is drawn"
+    );
+    // A history that is not one is an error, not a verdict.
+    std::fs::write(&hpath, "{\"process\":1}\n{}\n").unwrap();
+    let output = report();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -28,7 +28,7 @@ pub const GENERATION: u64 = 1 << 16;
 pub struct KvOp {
     pub f: Function,
     pub key: u64,
-    /// A write's value, a cas's new value.
+    /// A write's value, a cas's new value, an add's delta.
     pub value: Option<i64>,
     /// A cas's expected value.
     pub expected: Option<i64>,
@@ -71,7 +71,8 @@ pub struct KvStore {
 }
 
 impl KvStore {
-    /// Apply `client`'s operation `id` (once); whether it took effect, and a read's value.
+    /// Apply `client`'s operation `id` (once); whether it took effect, and a
+    /// read's value (an add's: the sum it made).
     pub fn apply(&mut self, client: NodeId, id: u64, op: KvOp) -> (bool, Option<i64>) {
         if let Some(&(done, ok, value)) = self.last.get(&client.0) {
             if done == id {
@@ -99,6 +100,11 @@ impl KvStore {
                 (true, op.value)
             }
             Function::Cas => (false, current),
+            Function::Add => {
+                let sum = current.unwrap_or(0).wrapping_add(op.value.unwrap_or(0));
+                self.registers.insert(op.key, sum);
+                (true, Some(sum))
+            }
         };
         self.last.insert(client.0, (id, result.0, result.1));
         result
@@ -397,5 +403,10 @@ mod tests {
         // A late copy of a's first operation, after its second: refused.
         assert_eq!(kv.apply(a, 1, op(Function::Write, Some(9), None)), (false, None));
         assert_eq!(kv.get(1), Some(8));
+        // An add makes the sum, once; an empty register counts as 0.
+        assert_eq!(kv.apply(a, 3, op(Function::Add, Some(-3), None)), (true, Some(5)));
+        assert_eq!(kv.apply(a, 3, op(Function::Add, Some(-3), None)), (true, Some(5)));
+        let other = KvOp { key: 2, ..op(Function::Add, Some(4), None) };
+        assert_eq!(kv.apply(b, 3, other), (true, Some(4)));
     }
 }

@@ -11,8 +11,9 @@ use driver::sim::Sim;
 use faults::{ByzantineMode, FaultId, LinkScope, MessageFault};
 use std::collections::HashMap;
 use std::time::Duration;
+use workloads::history::{check_events, Budget, Event, EventType, Function, Linearizability, Value};
 use workloads::observation::RecoveryReason;
-use workloads::tmr::{Config, Msg, Role, TmrNode};
+use workloads::tmr::{Config, Ledger, Msg, Op, Role, TmrNode};
 use workloads::{NodeId, Observation, Outcome, Time, Verdict};
 
 const RATE: f64 = 1000.0;
@@ -56,6 +57,14 @@ impl Tmr {
 
     fn node(&self, id: NodeId) -> &TmrNode {
         self.sim.driver(id).expect("the node runs").node()
+    }
+
+    /// Requests the client sent and has not judged yet.
+    fn node_outstanding(&self) -> usize {
+        match self.node(self.config.clients[0]) {
+            TmrNode::Client(c) => c.outstanding(),
+            _ => panic!("not a client"),
+        }
     }
 
     /// Every message as it left its sender: (instant, from, to, message).
@@ -122,8 +131,28 @@ fn replica(s: &Tmr, id: NodeId) -> &workloads::tmr::Replica {
     r
 }
 
-/// Run `s` to the end: every request was answered correctly, and every
-/// vote had the verdict `only`.
+/// The client's history as the recorder stamps it, and the checker's verdict on it.
+fn linearizability(sim: &Tmr) -> (Vec<Event>, Linearizability) {
+    let events: Vec<Event> = sim
+        .seen
+        .iter()
+        .filter_map(|(t, _, o)| match o {
+            Observation::History(step) => Some(step.at(*t)),
+            _ => None,
+        })
+        .collect();
+    let verdict = check_events(&events, Budget::default()).expect("a well-formed history");
+    (events, verdict)
+}
+
+/// The balance request `seq` should report: its account's after every request up to it.
+fn right_balance(seq: u64) -> i64 {
+    let mut ledger = Ledger::new();
+    (1..=seq).map(|s| ledger.apply(s, Op::for_seq(s))).last().unwrap_or(0)
+}
+
+/// Run `s` to the end: every request was answered correctly, every vote had
+/// the verdict `only`, and the history is linearizable.
 fn all_ok_with(s: &mut Tmr, only: Verdict) {
     s.sim.start();
     s.run_until(END);
@@ -132,6 +161,10 @@ fn all_ok_with(s: &mut Tmr, only: Verdict) {
     let v = verdicts(s, Time::ZERO);
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[&only] > 900, "{v:?}");
+    let (events, verdict) = linearizability(s);
+    assert_eq!(verdict.ok, Some(true), "{verdict:?}");
+    assert_eq!(verdict.ops, o.len() + s.node_outstanding(), "one operation per request sent");
+    assert!(events.iter().all(|e| e.f == Function::Add));
 }
 
 #[test]
@@ -167,6 +200,10 @@ fn two_independent_corrupters_give_no_majority_and_failures_but_never_wrong() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[&Verdict::NoMajority] > 900);
     assert!(!s.log().any(|(_, _, _, m)| matches!(m, Msg::Output { .. })), "nothing forwarded");
+    // Every request unknown: they may all have taken effect, or none.
+    let (events, verdict) = linearizability(&s);
+    assert_eq!(verdict.ok, Some(true), "{verdict:?}");
+    assert!(!events.iter().any(|e| e.kind == EventType::Ok));
 }
 
 #[test]
@@ -179,6 +216,36 @@ fn two_colluding_replicas_outvote_the_truth_and_the_oracle_sees_it() {
     assert_eq!(count(&o, Outcome::Wrong), o.len());
     let v = verdicts(&s, Time::ZERO);
     assert!(v[&Verdict::Majority] > 900, "{v:?}");
+    let (_, verdict) = linearizability(&s);
+    assert_eq!(verdict.ok, Some(false), "{verdict:?}");
+}
+
+#[test]
+fn colluders_mid_run_make_the_history_non_linearizable_at_their_first_lie() {
+    let mut s = sim(3, 1);
+    s.sim.start();
+    s.run_until(Time::from_millis(500));
+    s.falsify(&[NodeId(0), NodeId(2)], true);
+    s.run_until(END);
+    let (_, verdict) = linearizability(&s);
+    assert_eq!(verdict.ok, Some(false), "{verdict:?}");
+    let anomaly = verdict.anomaly.expect("an anomaly");
+    // Each request is its own process, numbered by its sequence number.
+    let reported = |o: &workloads::history::Operation| match o.value {
+        Value::Pair([_, Some(balance)]) => balance,
+        other => panic!("an ok add reports its balance: {other:?}"),
+    };
+    let (lie, before) = anomaly.ops.split_last().expect("not empty");
+    assert_ne!(reported(lie), right_balance(lie.process), "the witness ends with a lie: {anomaly:?}");
+    assert!(lie.invoke >= Time::from_millis(499), "{lie:?}");
+    // With every earlier request on its account, answered right.
+    let earlier: Vec<u64> =
+        (1..lie.process).filter(|seq| u64::from(Op::for_seq(*seq).account) == anomaly.key).collect();
+    assert!(!earlier.is_empty());
+    assert_eq!(before.iter().map(|o| o.process).collect::<Vec<_>>(), earlier);
+    for o in before {
+        assert_eq!((o.key, reported(o)), (anomaly.key, right_balance(o.process)), "{o:?}");
+    }
 }
 
 #[test]

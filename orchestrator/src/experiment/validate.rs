@@ -740,7 +740,7 @@ fn applies(kind: FaultKind, name: &str) -> bool {
 }
 
 /// `>= 0.999` → (Ge, 0.999).
-fn parse_condition(s: &str) -> Option<(CmpOp, f64)> {
+pub(crate) fn parse_condition(s: &str) -> Option<(CmpOp, f64)> {
     let s = s.trim();
     // Two-character operators first so `>=` is not read as `>`.
     let ops = [

@@ -27,14 +27,27 @@ fn value_text(v: &Value) -> String {
     }
 }
 
+/// A delta with its sign: `+5`, `-3`.
+fn signed(text: String) -> String {
+    if text.starts_with('-') || text == "nil" {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
 fn op(v: &Value) -> Option<Op> {
     let f = v.get("f")?.as_str()?;
     let key = v.get("key").and_then(Value::as_u64).unwrap_or(0);
     let kind = v.get("type").and_then(Value::as_str).unwrap_or("info").to_string();
     let value = v.get("value").unwrap_or(&Value::Null);
+    let pair = |i: usize| value.get(i).map_or_else(|| "nil".into(), value_text);
     let label = match (f, kind.as_str()) {
         ("read", "ok") => format!("read k{key} → {}", value_text(value)),
         ("read", _) => format!("read k{key}"),
+        // An add's [delta, sum]: the sum only when reported.
+        ("add", "ok") => format!("add k{key} {} → {}", signed(pair(0)), pair(1)),
+        ("add", _) => format!("add k{key} {}", signed(pair(0))),
         (f, _) => format!("{f} k{key} {}", value_text(value)),
     };
     Some(Op {

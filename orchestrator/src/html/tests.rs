@@ -403,6 +403,18 @@ fn a_non_linearizable_history_draws_its_anomaly_as_a_timeline_of_its_processes()
 }
 
 #[test]
+fn an_anomaly_of_adds_labels_each_with_its_delta_and_the_sum_it_reported() {
+    let (mut report, events) = synthetic();
+    report["linearizability"] = json!({"ops": 40, "keys": 30, "ok": false, "anomaly": {"key": 7, "ops": [
+        {"process": 6, "f": "add", "key": 7, "value": [26, 26], "type": "ok", "invoke": 3000000u64, "complete": 3400000u64},
+        {"process": 9, "f": "add", "key": 7, "value": [-4, null], "type": "info", "invoke": 4000000u64, "complete": null},
+        {"process": 12, "f": "add", "key": 7, "value": [-40, 910754], "type": "ok", "invoke": 6000000u64, "complete": 6400000u64}]}});
+    let doc = Html::parse_document(&render(&report, &events));
+    let labels = texts(&doc, "text.oplabel");
+    assert_eq!(labels, ["add k7 +26 → 26", "add k7 -4", "add k7 -40 → 910754"]);
+}
+
+#[test]
 fn a_linearizable_history_says_so_without_a_timeline() {
     let (mut report, events) = synthetic();
     report["linearizability"] = json!({"ops": 10, "keys": 2, "ok": true, "anomaly": null});

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use workloads::history::{self, Budget, Event, EventType, Linearizability};
 use workloads::{NodeId, Observation, Outcome, Time};
 
@@ -131,6 +131,35 @@ impl HistoryLog {
     }
 }
 
+/// The events of a `history.jsonl`, in file order. A torn last line (the
+/// orchestrator died mid-write) is left out; any other line that is not an
+/// event is an error, since leaving it out could change the verdict.
+pub fn read(path: &Path) -> anyhow::Result<Vec<Event>> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let torn = !text.is_empty() && !text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut events = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(event) => events.push(event),
+            Err(_) if torn && i + 1 == lines.len() => {}
+            Err(e) => anyhow::bail!("{} line {}: not a history event: {e}", path.display(), i + 1),
+        }
+    }
+    Ok(events)
+}
+
+/// Checks the history of `path` again, as at the end of a run.
+pub fn check_file(path: &Path) -> anyhow::Result<Linearizability> {
+    let events = read(path)?;
+    history::check_events(&events, Budget::default())
+        .map_err(|e| anyhow::anyhow!("{}: not a well-formed history: {e}", path.display()))
+}
+
 /// The verdict in a few words: for the terminal summary and the dashboard.
 pub fn verdict_text(l: &Linearizability) -> String {
     match (l.ok, &l.anomaly) {
@@ -182,6 +211,35 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], r#"{"process":1,"type":"invoke","f":"write","key":0,"value":3,"t":0}"#);
         assert_eq!(lines[3], r#"{"process":2,"type":"ok","f":"read","key":0,"value":null,"t":30000000}"#);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_reads_back_without_its_torn_last_line_and_checks_the_same() {
+        let dir = std::env::temp_dir().join(format!("faultlab-history-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.jsonl");
+        let add = Step::new(4, EventType::Invoke, Function::Add, 2, Value::Pair([Some(5), None]));
+        let mut log = HistoryLog::to_file(path.clone());
+        log.record(add.at(Time::from_millis(1)));
+        log.record(Step { kind: EventType::Ok, value: Some(6), ..add }.at(Time::from_millis(2)));
+        let verdict = log.check().unwrap();
+        assert_eq!(verdict.ok, Some(false), "5 added to an empty account makes 5");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(r#"{"process":5,"type":"inv"#);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 2);
+        assert_eq!(check_file(&path).unwrap(), verdict);
+        // A bad line before the last is an error, naming it.
+        std::fs::write(
+            &path,
+            text.replacen(r#""type":"ok""#, r#""type":"done""#, 1)
+                + "
+",
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

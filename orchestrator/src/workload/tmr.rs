@@ -50,7 +50,10 @@ impl Describe for TmrParams {
     ];
     const WATCH: &'static str =
         "- All along: the availability gauge and the throughput line, the voter verdicts \
-         (unanimous / majority / no majority) and the fault timeline at the bottom.";
+         (unanimous / majority / no majority) and the fault timeline at the bottom.\n\
+         - At the end: the client's history (linearizability.ok): linearizable while the vote masks \
+         every fault, unanswered requests counting as unknown; once liars agree and win the vote, not, \
+         and the anomaly's timeline in report.html shows the account's requests up to the lie.";
 }
 
 impl Plugin for TmrParams {

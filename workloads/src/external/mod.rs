@@ -157,6 +157,10 @@ impl KvWire for Msg {
             Function::Cas => serde_json::json!({
                 "type": "cas", "msg_id": id, "key": op.key, "from": op.expected, "to": op.value,
             }),
+            // lin-kv has no add: Maelstrom's counters' add, with the key.
+            Function::Add => {
+                serde_json::json!({"type": "add", "msg_id": id, "key": op.key, "delta": op.value})
+            }
         };
         Msg::json(&body)
     }

@@ -34,13 +34,17 @@ pub enum Function {
     Write,
     /// Compare-and-set: if the register holds `value[0]`, write `value[1]`.
     Cas,
+    /// Add `value[0]` to the register (an empty one counts as 0); `value[1]`
+    /// is the sum it left, as the `ok` completion reports it (null until then).
+    Add,
 }
 
-/// An event's value: an integer or null for reads and writes, `[expected, new]` for cas.
+/// An event's value: an integer or null for reads and writes, `[expected, new]`
+/// for cas, `[delta, result]` for add.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
-    /// A cas's `[expected, new]`.
+    /// A cas's `[expected, new]`, an add's `[delta, result]`.
     Pair([Option<i64>; 2]),
     /// A read's result or a write's argument; null when absent or unwritten.
     Single(Option<i64>),
@@ -61,7 +65,7 @@ impl Value {
         }
     }
 
-    /// The cas pair, if this is one.
+    /// The cas or add pair, if this is one.
     pub fn pair(self) -> Option<[Option<i64>; 2]> {
         match self {
             Value::Pair(p) => Some(p),
@@ -83,7 +87,7 @@ pub struct Event {
     /// The register it addresses.
     #[serde(default)]
     pub key: Key,
-    /// The argument (invocations, writes, cas) or the result (a read's `ok`).
+    /// The argument (invocations, writes, cas) or the result (a read's or an add's `ok`).
     #[serde(default)]
     pub value: Value,
     /// When the client saw the event.
@@ -115,9 +119,11 @@ pub struct Step {
     pub f: Function,
     /// The register it addresses.
     pub key: Key,
-    /// A read's result, a write's argument, a cas's new value.
+    /// A read's result, a write's argument, a pair's second element (a cas's
+    /// new value, an add's result).
     pub value: Option<i64>,
-    /// A cas's expected value (unused by reads and writes).
+    /// A pair's first element: a cas's expected value, an add's delta
+    /// (unused by reads and writes).
     pub expected: Option<i64>,
 }
 
@@ -134,7 +140,7 @@ impl Step {
     /// The event, seen at `t`.
     pub fn at(&self, t: Time) -> Event {
         let value = match self.f {
-            Function::Cas => Value::Pair([self.expected, self.value]),
+            Function::Cas | Function::Add => Value::Pair([self.expected, self.value]),
             Function::Read | Function::Write => Value::Single(self.value),
         };
         Event { process: self.process, kind: self.kind, f: self.f, key: self.key, value, t }

@@ -28,8 +28,9 @@ pub struct Operation {
     pub f: Function,
     /// The register it addresses.
     pub key: Key,
-    /// A write's or cas's argument, or the value a read returned (null for a
-    /// read that did not complete `ok`).
+    /// A write's or cas's argument, the value a read returned (null for a
+    /// read that did not complete `ok`), an add's `[delta, result]` (result
+    /// null unless it completed `ok`).
     pub value: Value,
     /// How it ended.
     #[serde(rename = "type")]
@@ -41,24 +42,29 @@ pub struct Operation {
 }
 
 impl Operation {
-    /// The value this operation may leave in the register, if it writes one.
+    /// The value this operation may leave in the register, if it writes one
+    /// known apart from the other operations: an add's only once its `ok`
+    /// reported the sum (otherwise the sum depends on what it was added to).
     pub fn written(&self) -> Option<Option<i64>> {
         match self.f {
             Function::Read => None,
             Function::Write => Some(self.value.single()),
             Function::Cas => self.value.pair().map(|[_, new]| new),
+            Function::Add => self.value.pair().and_then(|[_, result]| result).map(Some),
         }
     }
 
-    /// The register value this operation saw, if its success proves one:
-    /// an `ok` read's result or an `ok` cas's expected value.
+    /// The register value this operation saw, if its success proves one
+    /// written by a single operation: an `ok` read's result or an `ok` cas's
+    /// expected value. Never an add's: the sum it added to may be the work
+    /// of several adds.
     pub fn observed(&self) -> Option<Option<i64>> {
         if self.completion != Completion::Ok {
             return None;
         }
         match self.f {
             Function::Read => Some(self.value.single()),
-            Function::Write => None,
+            Function::Write | Function::Add => None,
             Function::Cas => self.value.pair().map(|[expected, _]| expected),
         }
     }
@@ -73,8 +79,9 @@ pub enum HistoryError {
     InvocationWhilePending { index: usize, process: Process },
     /// A completion (event number `index`) whose function or key differs from its invocation's.
     MismatchedCompletion { index: usize, process: Process },
-    /// A cas (event number `index`) whose value is not `[expected, new]`, or a
-    /// read or write whose value is a pair.
+    /// A cas (event number `index`) whose value is not a pair, an add whose
+    /// invocation has no delta or whose `ok` has no result, or a read or
+    /// write whose value is a pair.
     MalformedValue { index: usize, process: Process },
 }
 
@@ -93,7 +100,7 @@ impl fmt::Display for HistoryError {
             ),
             HistoryError::MalformedValue { index, process } => write!(
                 f,
-                "event {index}: process {process}: a cas needs [expected, new], a read or write one value"
+                "event {index}: process {process}: a cas needs [expected, new], an add [delta, result], a read or write one value"
             ),
         }
     }
@@ -115,6 +122,8 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
                 matches!(event.value, Value::Single(_))
             }
             (Function::Cas, EventType::Invoke) => matches!(event.value, Value::Pair(_)),
+            (Function::Add, EventType::Invoke) => matches!(event.value, Value::Pair([Some(_), _])),
+            (Function::Add, EventType::Ok) => matches!(event.value, Value::Pair([_, Some(_)])),
             _ => true,
         };
         if !well_formed {
@@ -129,7 +138,12 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
                 process,
                 f: event.f,
                 key: event.key,
-                value: if event.f == Function::Read { Value::default() } else { event.value },
+                // What a completion reports is not known yet.
+                value: match (event.f, event.value) {
+                    (Function::Read, _) => Value::default(),
+                    (Function::Add, Value::Pair([delta, _])) => Value::Pair([delta, None]),
+                    (_, value) => value,
+                },
                 completion: Completion::Info,
                 invoke: event.t,
                 complete: None,
@@ -151,8 +165,13 @@ pub fn pair(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
                 // A completion before its invocation (clock skew between
                 // threads) is read as instantaneous.
                 op.complete = Some(event.t.max(op.invoke));
-                if op.f == Function::Read {
-                    op.value = event.value;
+                match (op.f, op.value, event.value) {
+                    (Function::Read, _, _) => op.value = event.value,
+                    // The delta as invoked, the sum as reported.
+                    (Function::Add, Value::Pair([delta, _]), Value::Pair([_, result])) => {
+                        op.value = Value::Pair([delta, result]);
+                    }
+                    _ => {}
                 }
             }
             EventType::Fail => {

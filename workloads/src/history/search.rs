@@ -10,6 +10,7 @@
 //! prunes every configuration reached twice by different orders.
 
 use super::event::Function;
+use super::event::Value;
 use super::operation::{Completion, Operation};
 use super::register::{State, Step};
 use crate::Time;
@@ -137,7 +138,13 @@ pub fn check_key(ops: &[Operation], budget: Budget) -> Verdict {
 
 /// [`check_key`], also returning the steps it spent.
 pub fn check_key_spending(ops: &[Operation], budget: Budget) -> (Verdict, u64) {
-    if observes_unwritten(ops) {
+    // Adds make values no single operation wrote (sums), and pass the
+    // register on to whatever comes next.
+    let adds = ops.iter().any(|o| o.f == Function::Add && o.completion != Completion::Fail);
+    if !adds && observes_unwritten(ops) {
+        return (Verdict::NotLinearizable, 0);
+    }
+    if adds && sum_out_of_reach(ops) {
         return (Verdict::NotLinearizable, 0);
     }
     // Values some operation depends on: an ok read's result, any cas's expected value.
@@ -146,13 +153,14 @@ pub fn check_key_spending(ops: &[Operation], budget: Budget) -> (Verdict, u64) {
         .filter_map(|o| match o.f {
             Function::Read => (o.completion == Completion::Ok).then(|| o.value.single()),
             Function::Cas => o.value.pair().map(|[expected, _]| expected),
-            Function::Write => None,
+            Function::Write | Function::Add => None,
         })
         .collect();
     let mut steps = Vec::with_capacity(ops.len());
     let mut times = Vec::with_capacity(ops.len());
     for op in ops {
-        if op.completion == Completion::Info && op.written().is_some_and(|v| !depended.contains(&v)) {
+        if !adds && op.completion == Completion::Info && op.written().is_some_and(|v| !depended.contains(&v))
+        {
             // Nothing depends on its value: in some linearization (if any) it
             // comes last or not at all, where it changes nothing anyone sees.
             continue;
@@ -179,6 +187,68 @@ fn observes_unwritten(ops: &[Operation]) -> bool {
     ops.iter().any(|o| match o.observed() {
         Some(Some(v)) => first_writer.get(&v).is_none_or(|&t| o.complete.is_some_and(|c| t > c)),
         _ => false,
+    })
+}
+
+/// Whether some `ok` add or read of a key that only adds and reads saw a
+/// sum that no choice of the adds able to precede it makes: those that
+/// completed before it was invoked certainly count, those invoked before it
+/// completed (concurrent ones, and unknown ones, which may also never take
+/// effect) may or may not. A bound check, as Jepsen's counter checker makes,
+/// that refutes a wrong sum at once however many unknown adds there are;
+/// the search then has no subsets of them to enumerate.
+fn sum_out_of_reach(ops: &[Operation]) -> bool {
+    let live: Vec<&Operation> = ops.iter().filter(|o| o.completion != Completion::Fail).collect();
+    if live.iter().any(|o| matches!(o.f, Function::Write | Function::Cas)) {
+        return false;
+    }
+    let delta = |o: &Operation| match o.value.pair() {
+        Some([Some(d), _]) if o.f == Function::Add => i128::from(d),
+        _ => 0,
+    };
+    // Beyond this, a legal sequence could wrap around (the register adds
+    // modulo 2^64) and the bounds below would not hold.
+    if live.iter().map(|o| delta(o).abs()).sum::<i128>() > i128::from(i64::MAX / 2) {
+        return false;
+    }
+    let end = |o: &Operation| o.complete.map_or(u64::MAX, Time::as_nanos);
+    let split = |d: i128| (d.max(0), d.min(0));
+    // Adds that took effect, by completion; every add, by invocation; with
+    // running sums of their positive and negative deltas.
+    let mut done: Vec<(u64, i128)> = live
+        .iter()
+        .filter(|o| o.f == Function::Add && o.completion == Completion::Ok)
+        .map(|o| (end(o), delta(o)))
+        .collect();
+    let mut invoked: Vec<(u64, i128)> =
+        live.iter().filter(|o| o.f == Function::Add).map(|o| (o.invoke.as_nanos(), delta(o))).collect();
+    done.sort_unstable();
+    invoked.sort_unstable();
+    let running = |v: &[(u64, i128)]| {
+        let mut sums = vec![(0i128, 0i128)];
+        for &(_, d) in v {
+            let (p, n) = split(d);
+            let &(sp, sn) = sums.last().unwrap_or(&(0, 0));
+            sums.push((sp + p, sn + n));
+        }
+        sums
+    };
+    let (done_sums, invoked_sums) = (running(&done), running(&invoked));
+    live.iter().filter(|o| o.completion == Completion::Ok).any(|o| {
+        let seen = match (o.f, o.value) {
+            (Function::Add, Value::Pair([Some(d), Some(r)])) => i128::from(r) - i128::from(d),
+            (Function::Read, Value::Single(v)) => i128::from(v.unwrap_or(0)),
+            _ => return false,
+        };
+        // Completed strictly before it was invoked: certainly before it.
+        let (must_pos, must_neg) = done_sums[done.partition_point(|&(t, _)| t < o.invoke.as_nanos())];
+        // Invoked by its completion (touching counts as concurrent): maybe before it.
+        let (all_pos, all_neg) = invoked_sums[invoked.partition_point(|&(t, _)| t <= end(o))];
+        let (own_pos, own_neg) = split(delta(o));
+        let must = must_pos + must_neg;
+        let low = must + (all_neg - must_neg - own_neg);
+        let high = must + (all_pos - must_pos - own_pos);
+        seen < low || seen > high
     })
 }
 

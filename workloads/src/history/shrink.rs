@@ -10,6 +10,16 @@
 //! history is linearizable, so the witness always holds the operations at
 //! fault. Within that rule the witness is 1-minimal: dropping any one of its
 //! operations makes it linearizable (or unsupported).
+//!
+//! A key with adds needs more: every sum an operation saw includes every add
+//! before it, so dropping one would turn later sums wrong. There a witness
+//! keeps, for each of its `ok` operations, every operation able to change
+//! the register (not failed) invoked before that one completed; whatever
+//! took effect before it in a linearization of the whole history is then in
+//! the witness, which that linearization restricted to it therefore also
+//! linearizes. So a witness of such a key proves the whole key
+//! non-linearizable, and holds the operation whose answer no order explains
+//! with everything that could have come before it.
 
 use super::event::Function;
 use super::operation::{Completion, Operation};
@@ -27,6 +37,14 @@ struct Shrinker<'a> {
     writers: HashMap<i64, Vec<usize>>,
     /// For each operation, the value it depends on, if the whole history can support it.
     needs: Vec<Option<i64>>,
+    /// Whether the key has adds that may have taken effect (then witnesses
+    /// are closed under "invoked before a kept `ok` completed").
+    adds: bool,
+}
+
+/// Whether an operation may have changed the register: a write, cas or add that did not fail.
+fn mutates(op: &Operation) -> bool {
+    op.f != Function::Read && op.completion != Completion::Fail
 }
 
 /// The non-null value an operation depends on: an `ok` read's result, a cas's expected value.
@@ -62,6 +80,7 @@ impl Shrinker<'_> {
                 let producible = match op.f {
                     Function::Read => None,
                     Function::Write => Some(op.value.single()),
+                    Function::Add => op.written(),
                     Function::Cas => {
                         op.value.pair().and_then(|[expected, new]| values.contains(&expected).then_some(new))
                     }
@@ -88,8 +107,23 @@ impl Shrinker<'_> {
         self.needs[i].and_then(|v| self.writers.get(&v)).map_or(&[], Vec::as_slice)
     }
 
+    /// The latest completion of a kept `ok` operation: everything able to
+    /// change the register invoked by then must be kept, on a key with adds.
+    fn horizon(&self, kept: &[bool]) -> Option<Time> {
+        self.ops
+            .iter()
+            .zip(kept)
+            .filter(|(op, &k)| k && op.completion == Completion::Ok)
+            .filter_map(|(op, _)| op.complete)
+            .max()
+    }
+
     /// Whether every kept dependency that the whole history supports is supported in `kept`.
     fn closed(&self, kept: &[bool]) -> bool {
+        if self.adds {
+            let Some(horizon) = self.horizon(kept) else { return true };
+            return self.ops.iter().zip(kept).all(|(op, &k)| k || !mutates(op) || op.invoke > horizon);
+        }
         let grounded = self.grounded(kept);
         (0..self.ops.len())
             .filter(|&i| kept[i] && self.needs[i].is_some())
@@ -98,6 +132,22 @@ impl Shrinker<'_> {
 
     /// Adds writers to `kept` until its dependencies are supported, as far as it can.
     fn close(&self, kept: &mut [bool], everything: &HashSet<Option<i64>>) {
+        if self.adds {
+            // Keeping an operation may push the horizon further: to a fixpoint.
+            while let Some(horizon) = self.horizon(kept) {
+                let mut added = false;
+                for (op, k) in self.ops.iter().zip(kept.iter_mut()) {
+                    if !*k && mutates(op) && op.invoke <= horizon {
+                        *k = true;
+                        added = true;
+                    }
+                }
+                if !added {
+                    return;
+                }
+            }
+            return;
+        }
         loop {
             let grounded = self.grounded(kept);
             let mut added = false;
@@ -141,7 +191,8 @@ pub fn shrink(ops: &[Operation], budget: Budget) -> Vec<Operation> {
     for ws in writers.values_mut() {
         ws.sort_by_key(|&i| (rank(ops[i].completion), i));
     }
-    let mut shrinker = Shrinker { ops: &ops, budget, steps: budget.steps, writers, needs: Vec::new() };
+    let adds = ops.iter().any(|op| op.f == Function::Add && mutates(op));
+    let mut shrinker = Shrinker { ops: &ops, budget, steps: budget.steps, writers, needs: Vec::new(), adds };
     let everything = shrinker.grounded(&vec![true; ops.len()]);
     shrinker.needs = (0..ops.len())
         .map(|i| {

@@ -28,6 +28,9 @@ pub struct Workload {
     pub info: f64,
     /// Written values are drawn from `0..values`; 0 writes a fresh value each time.
     pub values: i64,
+    /// Probability that an operation is an add of a delta in `-100..=100`
+    /// (which reports the sum when `ok`); the others read, write and cas.
+    pub adds: f64,
     /// Longest pause of a client between operations, and longest delay from
     /// invocation to effect and from effect to completion, in nanoseconds.
     pub delay: u64,
@@ -37,7 +40,7 @@ impl Workload {
     /// `ops` operations by `clients` clients over `keys` keys, every one `ok`
     /// and every written value fresh.
     pub fn new(clients: usize, keys: u64, ops: usize) -> Workload {
-        Workload { clients, keys, ops, fail: 0.0, info: 0.0, values: 0, delay: 1_000 }
+        Workload { clients, keys, ops, fail: 0.0, info: 0.0, values: 0, adds: 0.0, delay: 1_000 }
     }
 }
 
@@ -85,7 +88,9 @@ pub fn simulate(workload: &Workload, rng: &mut impl Rng) -> Vec<Event> {
                 }
                 invoked += 1;
                 let key = rng.gen_range(0..workload.keys.max(1));
+                let add = rng.gen_bool(workload.adds.clamp(0.0, 1.0));
                 let (f, arg) = match rng.gen_range(0..10) {
+                    _ if add => (Function::Add, Value::Pair([Some(rng.gen_range(-100..=100)), None])),
                     0..=4 => (Function::Read, Value::Single(None)),
                     5..=7 => (Function::Write, Value::Single(Some(value(rng)))),
                     _ => {
@@ -117,6 +122,11 @@ pub fn simulate(workload: &Workload, rng: &mut impl Rng) -> Vec<Event> {
                     match (op.invocation.f, op.invocation.value) {
                         (Function::Read, _) => op.value = Value::Single(*register),
                         (Function::Write, Value::Single(v)) => *register = v,
+                        (Function::Add, Value::Pair([Some(delta), _])) => {
+                            let sum = register.unwrap_or(0) + delta;
+                            *register = Some(sum);
+                            op.value = Value::Pair([Some(delta), Some(sum)]);
+                        }
                         (Function::Cas, Value::Pair([expected, new])) if *register == expected => {
                             *register = new;
                         }

@@ -1,6 +1,6 @@
 //! The checker against known histories and against generated ones.
 
-use super::event::Function::{Cas, Read, Write};
+use super::event::Function::{Add, Cas, Read, Write};
 use super::simulate::{simulate, Workload};
 use super::*;
 use crate::Time;
@@ -34,6 +34,16 @@ fn cas(p: u64, expected: Option<i64>, new: i64, invoke: u64, complete: Option<u6
 
 fn info_write(p: u64, v: i64, invoke: u64) -> Operation {
     op(p, Write, Value::Single(Some(v)), invoke, None)
+}
+
+/// An `ok` add of `delta` that reported the sum `result`.
+fn add(p: u64, delta: i64, result: i64, invoke: u64, complete: u64) -> Operation {
+    op(p, Add, Value::Pair([Some(delta), Some(result)]), invoke, Some(complete))
+}
+
+/// An add whose sum was never reported.
+fn info_add(p: u64, delta: i64, invoke: u64) -> Operation {
+    op(p, Add, Value::Pair([Some(delta), None]), invoke, None)
 }
 
 fn failed(mut op: Operation) -> Operation {
@@ -185,6 +195,108 @@ fn checks_histories_read_from_jsonl() {
     assert_eq!(json["anomaly"]["ops"][2]["value"], 4);
 }
 
+#[test]
+fn adds_in_any_order_their_intervals_allow_pass() {
+    assert_linearizable(&[add(0, 5, 5, 0, 1), add(1, 3, 8, 2, 3), read(2, Some(8), 4, 5)]);
+    // An empty register counts as 0, and a write resets the sum.
+    assert_linearizable(&[add(0, -4, -4, 0, 1), write(1, 10, 2, 3), add(0, 1, 11, 4, 5)]);
+    // Concurrent adds take effect in either order, which their sums tell.
+    assert_linearizable(&[add(0, 2, 2, 0, 10), add(1, 4, 6, 0, 10), read(2, Some(6), 11, 12)]);
+    assert_linearizable(&[add(0, 2, 6, 0, 10), add(1, 4, 4, 0, 10), read(2, Some(6), 11, 12)]);
+    // A read inside an add's interval sees either side of it.
+    assert_linearizable(&[add(0, 7, 7, 0, 10), read(1, None, 1, 2), read(1, Some(7), 3, 4)]);
+    // A failed add did not take effect.
+    assert_linearizable(&[failed(add(0, 9, 9, 0, 1)), add(1, 1, 1, 2, 3)]);
+}
+
+#[test]
+fn an_unreported_add_counts_late_or_never() {
+    // Not yet, then counted.
+    assert_linearizable(&[info_add(0, 7, 0), add(1, 1, 1, 2, 3), add(2, 1, 9, 4, 5)]);
+    // Never.
+    assert_linearizable(&[info_add(0, 7, 0), add(1, 1, 1, 2, 3), add(2, 1, 2, 4, 5)]);
+    // Several unknown adds: some of them, in any order, make the sum.
+    let unknown = [info_add(0, 1, 0), info_add(1, 2, 0), info_add(2, 4, 0)];
+    for (sum, ok) in [(0, true), (3, true), (5, true), (7, true), (8, false), (-1, false)] {
+        let mut ops = unknown.to_vec();
+        ops.push(add(3, 10, sum + 10, 1, 2));
+        assert_eq!(verdict(&ops).ok, Some(ok), "sum {sum}");
+    }
+    // Not before it was invoked.
+    let early = add(1, 1, 8, 0, 1);
+    assert_anomaly(&[early, info_add(0, 7, 2)], &[early]);
+}
+
+#[test]
+fn a_lost_update_fails_and_shows_both_adds() {
+    let noise =
+        [add(5, 1, 1, 0, 1).clone_with(|o| o.key = 3), read(6, Some(1), 2, 3).clone_with(|o| o.key = 3)];
+    // The second add was invoked after the first completed, yet missed it.
+    let core = [add(0, 5, 5, 0, 1), add(1, 3, 3, 2, 3)];
+    let after = [add(2, 1, 4, 10, 11), read(3, Some(4), 12, 13)];
+    let ops: Vec<_> = noise.iter().chain(&core).chain(&after).copied().collect();
+    assert_anomaly(&ops, &core);
+}
+
+#[test]
+fn an_add_applied_twice_fails_with_everything_that_could_precede_it() {
+    // The sums say the first add counted twice. The witness keeps every add
+    // invoked before the faulty one completed, the unknown one included: it
+    // might have made up the difference, had its delta been 5.
+    let ops = [add(0, 5, 5, 0, 1), info_add(1, 4, 2), add(2, 3, 13, 3, 4), add(3, 1, 14, 5, 6)];
+    assert_anomaly(&ops, &ops[..3]);
+    // With a delta of 5 the unknown add explains it.
+    assert_linearizable(&[add(0, 5, 5, 0, 1), info_add(1, 5, 2), add(2, 3, 13, 3, 4), add(3, 1, 14, 5, 6)]);
+}
+
+#[test]
+fn a_sum_within_bounds_that_no_subset_makes_is_found_by_the_search() {
+    // Unknown adds of 2 and 2: anything in 0..=4 passes the bound check, but only even sums are made.
+    let unknown = [info_add(0, 2, 0), info_add(1, 2, 0)];
+    let odd = add(2, 0, 1, 1, 2);
+    let ops = [unknown[0], unknown[1], odd];
+    assert_anomaly(&ops, &ops);
+    assert_linearizable(&[unknown[0], unknown[1], add(2, 0, 4, 1, 2)]);
+}
+
+#[test]
+fn an_exhausted_budget_on_adds_is_unknown() {
+    // Thirty unknown adds of 2 and an odd sum: the search would try every subset.
+    let mut ops: Vec<_> = (0..30).map(|p| info_add(p, 2, 0)).collect();
+    ops.push(add(30, 0, 31, 1, 2));
+    let report = check(&ops, Budget { states: 10_000, steps: u64::MAX });
+    assert_eq!((report.ok, report.anomaly), (None, None));
+}
+
+#[test]
+fn adds_read_from_jsonl() {
+    let lines = r#"{"process":7,"type":"invoke","f":"add","key":3,"value":[5,null],"t":0}
+{"process":8,"type":"invoke","f":"add","key":3,"value":[-2,null],"t":1}
+{"process":7,"type":"ok","f":"add","key":3,"value":[5,5],"t":2}
+{"process":8,"type":"info","f":"add","key":3,"value":[-2,null],"t":9}
+{"process":9,"type":"invoke","f":"add","key":3,"value":[1,null],"t":10}
+{"process":9,"type":"ok","f":"add","key":3,"value":[1,4],"t":11}"#;
+    let events: Vec<Event> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events[0], Event::invoke(7, Add, 3, Value::Pair([Some(5), None]), Time(0)));
+    assert_eq!(serde_json::to_string(&events[2]).unwrap(), lines.lines().nth(2).unwrap());
+    let ops = pair(&events).unwrap();
+    assert_eq!(ops[0].value, Value::Pair([Some(5), Some(5)]));
+    assert_eq!((ops[1].completion, ops[1].value), (Completion::Info, Value::Pair([Some(-2), None])));
+    let report = check_events(&events, Budget::default()).unwrap();
+    assert_eq!((report.ops, report.keys, report.ok), (3, 1, Some(true)), "the unknown add of -2 counted");
+    // The same with the last sum off by one.
+    let mut wrong = events.clone();
+    wrong[5].value = Value::Pair([Some(1), Some(5)]);
+    let report = check_events(&wrong, Budget::default()).unwrap();
+    assert_eq!(report.ok, Some(false));
+    assert_eq!(report.anomaly.unwrap().ops.len(), 3);
+    // An add needs its delta, and its ok a sum.
+    let no_delta = Event { value: Value::Pair([None, None]), ..events[0] };
+    assert_eq!(pair(&[no_delta]), Err(HistoryError::MalformedValue { index: 0, process: 7 }));
+    let no_sum = Event { value: Value::Pair([Some(5), None]), ..events[2] };
+    assert_eq!(pair(&[events[0], no_sum]), Err(HistoryError::MalformedValue { index: 1, process: 7 }));
+}
+
 trait CloneWith: Clone {
     fn clone_with(&self, f: impl FnOnce(&mut Self)) -> Self {
         let mut c = self.clone();
@@ -205,8 +317,14 @@ fn workload() -> impl Strategy<Value = (Workload, u64)> {
         any::<u64>(),
     )
         .prop_map(|(clients, keys, ops, fail, info, values, seed)| {
-            (Workload { clients, keys, ops, fail, info, values, delay: 1_000 }, seed)
+            (Workload { clients, keys, ops, fail, info, values, adds: 0.0, delay: 1_000 }, seed)
         })
+}
+
+/// Histories of ledgers: mostly adds, some reads, writes and cas.
+fn ledger() -> impl Strategy<Value = (Workload, u64)> {
+    (workload(), prop_oneof![Just(1.0), 0.5..1.0f64])
+        .prop_map(|((workload, seed), adds)| (Workload { adds, values: 0, ..workload }, seed))
 }
 
 fn generated(workload: &Workload, seed: u64) -> Vec<Operation> {
@@ -244,6 +362,32 @@ proptest! {
         let report = check(&ops, Budget::default());
         prop_assert_eq!(report.ok, Some(true), "{:#?}", ops);
         prop_assert_eq!(report.ops, ops.len());
+    }
+
+    #[test]
+    fn histories_of_a_correct_ledger_pass((workload, seed) in ledger()) {
+        let ops = generated(&workload, seed);
+        let report = check(&ops, Budget::default());
+        prop_assert_eq!(report.ok, Some(true), "{:#?}", ops);
+    }
+
+    #[test]
+    fn a_sum_no_adds_can_make_is_caught_with_its_add((workload, seed) in ledger(), pick: usize) {
+        // Only adds: a write or cas would take the bound check away and leave
+        // the search to try every subset of the unknown adds.
+        let mut ops = generated(&Workload { adds: 1.0, ..workload }, seed);
+        let sums: Vec<usize> = (0..ops.len())
+            .filter(|&i| ops[i].f == Add && ops[i].completion == Completion::Ok)
+            .collect();
+        let Some(&x) = sums.get(pick % sums.len().max(1)) else { return Ok(()) };
+        // Beyond any sum of fewer than 150 deltas of at most 100.
+        if let Value::Pair([delta, Some(sum)]) = ops[x].value {
+            ops[x].value = Value::Pair([delta, Some(sum + 1_000_000)]);
+        }
+        // Every witness of a key with adds holds all that could precede its
+        // sums, and what precedes the mutated add alone is linearizable: so
+        // the witness holds it.
+        assert_caught(&ops, x, true)?;
     }
 
     #[test]

@@ -1,8 +1,22 @@
 //! The open-loop client: sends requests at a fixed rate to every replica and
 //! judges each voted reply against its own copy of the ledger (the oracle).
+//!
+//! It also records its history for the linearizability check: each request
+//! adds its delta to one account (the key) and returns the balance, an
+//! `add` of `[delta, balance]`. An open-loop client has many requests
+//! outstanding, so each request is its own process (numbered by its
+//! sequence number), as Jepsen's open-loop clients do. A voted reply within
+//! the deadline ends it `ok` with the voted balance, right or wrong (the
+//! checker, not the oracle, decides whether some order explains it); no
+//! voted reply by the deadline ends it `info`: it may have taken effect.
+//! Everything a step needs follows from the sequence number, so recording
+//! keeps no state per request beyond what judging it does. In window mode,
+//! which benchmarks run, it records nothing: two more observations per
+//! request would cost the throughput it measures.
 
 use super::ledger::{Ledger, Op};
 use super::{Config, Msg, TICK, TICK_TIMER};
+use crate::history::{EventType, Function, Step};
 use crate::{Effects, NodeId, Observation, Outcome, Time, TimerId};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -52,6 +66,8 @@ pub struct Client {
     max_outstanding: usize,
     /// Requests due that could not be sent.
     unsent: u64,
+    /// Whether to record the history (not in window mode).
+    history: bool,
 }
 
 impl Client {
@@ -78,6 +94,7 @@ impl Client {
             undecided: 0,
             max_outstanding,
             unsent: 0,
+            history: config.window == 0,
         }
     }
 
@@ -130,6 +147,7 @@ impl Client {
         self.undecided -= 1;
         let outcome = if value == p.expected { Outcome::Ok } else { Outcome::Wrong };
         out.emit(Observation::Request { seq, sent: p.sent, outcome, latency: Some(now.since(p.sent)) });
+        self.record(seq, EventType::Ok, Some(value), out);
         while self.pending.front().is_some_and(|p| p.decided) {
             self.pending.pop_front();
             self.front_seq += 1;
@@ -148,6 +166,13 @@ impl Client {
         out.set_timer(TICK, TICK_TIMER);
     }
 
+    /// Record one step of request `seq` in the history, unless in window mode.
+    fn record(&self, seq: u64, kind: EventType, balance: Option<i64>, out: &mut Effects<Msg>) {
+        if self.history {
+            out.emit(Observation::History(step(seq, kind, balance)));
+        }
+    }
+
     /// Judge as failed every request whose deadline passed without a decision.
     /// Send times grow with the sequence number, so only the front needs looking at.
     fn expire(&mut self, now: Time, out: &mut Effects<Msg>) {
@@ -162,6 +187,7 @@ impl Client {
                     outcome: Outcome::Failed,
                     latency: None,
                 });
+                self.record(self.front_seq, EventType::Info, None, out);
                 self.undecided -= 1;
             }
             self.pending.pop_front();
@@ -191,6 +217,7 @@ impl Client {
             self.next_seq += 1;
             let op = Op::for_seq(seq);
             let expected = self.oracle.apply(seq, op);
+            self.record(seq, EventType::Invoke, None, out);
             for r in &self.replicas {
                 out.send(*r, Msg::Request { seq, op });
             }
@@ -206,6 +233,20 @@ impl Client {
     }
 }
 
+/// Request `seq` in the history: process `seq` adds the request's delta to
+/// its account; `balance` is what the completion reports.
+fn step(seq: u64, kind: EventType, balance: Option<i64>) -> Step {
+    let op = Op::for_seq(seq);
+    Step {
+        process: seq,
+        kind,
+        f: Function::Add,
+        key: u64::from(op.account),
+        value: balance,
+        expected: Some(i64::from(op.delta)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::config;
@@ -216,6 +257,22 @@ mod tests {
             .iter()
             .filter_map(|(to, m)| match m {
                 Msg::Request { seq, .. } if *to == NodeId(0) => Some(*seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The request judgements among the observations.
+    fn judged(out: &Effects<Msg>) -> Vec<Observation> {
+        out.observations.iter().filter(|o| matches!(o, Observation::Request { .. })).cloned().collect()
+    }
+
+    /// The history steps among the observations.
+    fn history(out: &Effects<Msg>) -> Vec<Step> {
+        out.observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::History(s) => Some(*s),
                 _ => None,
             })
             .collect()
@@ -241,7 +298,8 @@ mod tests {
         c.on_message(Time::from_millis(3), voter, Msg::Output { seq: 2, value: oracle_value(2) }, &mut out);
         c.on_message(Time::from_millis(4), voter, Msg::Output { seq: 3, value: 12345 }, &mut out);
         c.on_message(Time::from_millis(5), voter, Msg::Output { seq: 3, value: oracle_value(3) }, &mut out);
-        let obs = std::mem::take(&mut out.observations);
+        let obs = judged(&out);
+        out.observations.clear();
         assert_eq!(
             obs,
             vec![
@@ -289,9 +347,51 @@ mod tests {
         assert!(out.observations.is_empty(), "a duplicate from one voter is not a second vote");
         c.on_message(Time::from_millis(3), cfg.voters[2], Msg::Output { seq: 1, value: right }, &mut out);
         assert!(matches!(
-            out.observations.as_slice(),
+            judged(&out).as_slice(),
             [Observation::Request { seq: 1, outcome: Outcome::Ok, .. }]
         ));
+    }
+
+    #[test]
+    fn each_request_is_a_process_adding_to_its_account() {
+        let cfg = config(3, 1, 1000.0);
+        let mut c = Client::new(&cfg);
+        let mut out = Effects::new();
+        c.on_start(Time::ZERO, &mut out);
+        c.on_timer(Time::from_millis(2), TICK_TIMER, &mut out);
+        let invoked = history(&out);
+        assert_eq!(invoked.len(), 3, "one invocation per request sent: {invoked:?}");
+        for (s, seq) in invoked.iter().zip(1u64..) {
+            let op = Op::for_seq(seq);
+            let want = Step {
+                process: seq,
+                kind: EventType::Invoke,
+                f: Function::Add,
+                key: u64::from(op.account),
+                value: None,
+                expected: Some(i64::from(op.delta)),
+            };
+            assert_eq!(*s, want);
+        }
+        out.clear();
+        let voter = cfg.voters[0];
+        // Seq 2 answered right, seq 3 wrong: both ok, with the balance the voter gave.
+        c.on_message(Time::from_millis(3), voter, Msg::Output { seq: 2, value: oracle_value(2) }, &mut out);
+        c.on_message(Time::from_millis(3), voter, Msg::Output { seq: 3, value: 777 }, &mut out);
+        // Seq 1 gets no voted reply: past its deadline it is unknown, and a
+        // reply after that changes nothing.
+        c.on_timer(Time::from_millis(51), TICK_TIMER, &mut out);
+        c.on_message(Time::from_millis(52), voter, Msg::Output { seq: 1, value: oracle_value(1) }, &mut out);
+        let done: Vec<_> = history(&out).into_iter().filter(|s| s.kind != EventType::Invoke).collect();
+        let completion = |seq: u64, kind, value| Step { kind, value, ..invoked[seq as usize - 1] };
+        assert_eq!(
+            done,
+            vec![
+                completion(2, EventType::Ok, Some(oracle_value(2))),
+                completion(3, EventType::Ok, Some(777)),
+                completion(1, EventType::Info, None),
+            ]
+        );
     }
 
     #[test]
@@ -354,5 +454,6 @@ mod tests {
         c.on_message(Time::from_millis(2), cfg.voters[0], Msg::Output { seq: 3, value: 0 }, &mut out);
         assert_eq!(requests(&out), vec![5]);
         assert_eq!(c.outstanding(), 4);
+        assert!(judged(&out).len() == 1 && history(&out).is_empty(), "a benchmark records no history");
     }
 }

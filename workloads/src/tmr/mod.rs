@@ -52,7 +52,8 @@ pub struct Config {
     /// How long a replica waits for a missing sequence number before it
     /// fetches the state from its peers.
     pub gap_timeout: Duration,
-    /// Requests a client keeps outstanding at most (a bound for benchmarks; 0 = open loop, no bound).
+    /// Requests a client keeps outstanding at most (a bound for benchmarks,
+    /// which record no history; 0 = open loop, no bound).
     pub window: usize,
 }
 

@@ -23,6 +23,8 @@ pub struct Server {
     stdin: Option<ChildStdin>,
     lines: Option<Receiver<String>>,
     exited: bool,
+    /// Why the program could not start, to report at the node's start.
+    failed: Option<String>,
 }
 
 fn shown(line: &str) -> String {
@@ -30,19 +32,24 @@ fn shown(line: &str) -> String {
 }
 
 impl Server {
-    /// Server `me` of `config` (the program starts with the node).
+    /// Server `me` of `config`. The program starts here, when the agent
+    /// builds the node, so that it boots while the run is deployed rather
+    /// than in the run's first moments; `init` goes at the node's start.
     pub fn new(me: NodeId, config: &Config) -> Server {
-        Server {
+        let mut server = Server {
             name: config.name(me).unwrap_or_else(|| "n?".into()),
             config: config.clone(),
             child: None,
             stdin: None,
             lines: None,
             exited: false,
-        }
+            failed: None,
+        };
+        server.spawn();
+        server
     }
 
-    pub(super) fn on_start(&mut self, _now: crate::Time, out: &mut Effects<Msg>) {
+    fn spawn(&mut self) {
         let Some((exe, args)) = self.config.command.split_first() else { return };
         let spawned = Command::new(exe)
             .args(args)
@@ -54,9 +61,7 @@ impl Server {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                self.exited = true;
-                let status = format!("could not start {}: {e}", self.config.command.join(" "));
-                out.emit(Observation::External(ExtEvent::Exited { status }));
+                self.failed = Some(format!("could not start {}: {e}", self.config.command.join(" ")));
                 return;
             }
         };
@@ -74,6 +79,13 @@ impl Server {
         }
         self.stdin = child.stdin.take();
         self.child = Some(child);
+    }
+
+    pub(super) fn on_start(&mut self, _now: crate::Time, out: &mut Effects<Msg>) {
+        if let Some(status) = self.failed.take() {
+            self.note_exit(status, out);
+            return;
+        }
         let ids: Vec<String> = self.config.servers.iter().filter_map(|n| self.config.name(*n)).collect();
         let init = serde_json::json!({
             "src": "c0", "dest": self.name,

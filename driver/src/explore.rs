@@ -89,15 +89,34 @@ pub struct View<'a> {
     pub now: Time,
 }
 
+/// What the invariant found in a state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "what", rename_all = "lowercase")]
+pub enum Finding {
+    /// The property is broken.
+    Violation(String),
+    /// A state the experiment asks to reach was reached (2PC blocked, say).
+    Reached(String),
+}
+
+impl Finding {
+    /// What was found, in words.
+    pub fn what(&self) -> &str {
+        match self {
+            Finding::Violation(w) | Finding::Reached(w) => w,
+        }
+    }
+}
+
 /// A property of a workload, checked in every state the search reaches. Its
 /// own state (derived from observations) is part of the search state, and is
 /// fingerprinted through its `Debug` text.
 pub trait Invariant: Clone + Debug {
     /// Take in an observation `node` emitted.
     fn observe(&mut self, node: NodeId, obs: &Observation);
-    /// What is wrong (or, for a state the experiment asks to reach, what was
-    /// reached) in this state; `None` to go on.
-    fn check(&self, view: &View<'_>) -> Option<String>;
+    /// What is wrong in this state, or which state the experiment asks to
+    /// reach it is; `None` to go on.
+    fn check(&self, view: &View<'_>) -> Option<Finding>;
 }
 
 /// The faults the search may choose, and the timing model.
@@ -178,7 +197,7 @@ impl Stats {
 #[derive(Clone, Debug, Serialize)]
 pub struct Found<M> {
     /// What the invariant said.
-    pub what: String,
+    pub finding: Finding,
     /// The choices from the initial state, in order.
     pub trace: Vec<Step<M>>,
 }
@@ -476,11 +495,11 @@ where
 {
     let start = Instant::now();
     let root = State::initial(model);
-    if let Some(what) = root.invariant.check(&root.view()) {
+    if let Some(finding) = root.invariant.check(&root.view()) {
         let stats = Stats { states: 1, elapsed: start.elapsed(), ..Stats::default() };
         return Report {
             stats,
-            found: Some(Found { what, trace: Vec::new() }),
+            found: Some(Found { finding, trace: Vec::new() }),
             stopped: None,
             depth_cut: false,
         };
@@ -556,8 +575,8 @@ where
             stats.depth = stats.depth.max(depth + 1);
             arena.push((at, step));
             let idx = arena.len() - 1;
-            if let Some(what) = next.invariant.check(&next.view()) {
-                found = Some(Found { what, trace: trace_to(&arena, Some(idx)) });
+            if let Some(finding) = next.invariant.check(&next.view()) {
+                found = Some(Found { finding, trace: trace_to(&arena, Some(idx)) });
                 break 'outer;
             }
             frontier.push_back((next, depth + 1, Some(idx)));
@@ -621,11 +640,11 @@ where
             if seen.insert(next.fingerprint()) {
                 stats.states += 1;
             }
-            if let Some(what) = next.invariant.check(&next.view()) {
+            if let Some(finding) = next.invariant.check(&next.view()) {
                 stats.elapsed = start.elapsed();
                 return Report {
                     stats,
-                    found: Some(Found { what, trace: path }),
+                    found: Some(Found { finding, trace: path }),
                     stopped: None,
                     depth_cut: true,
                 };

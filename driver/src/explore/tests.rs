@@ -68,8 +68,9 @@ impl Invariant for NoLostUpdate {
         }
     }
 
-    fn check(&self, _view: &View<'_>) -> Option<String> {
-        (self.last.0 == 2 && self.last.1 != 2).then(|| format!("lost update: {}", self.last.1))
+    fn check(&self, _view: &View<'_>) -> Option<Finding> {
+        (self.last.0 == 2 && self.last.1 != 2)
+            .then(|| Finding::Violation(format!("lost update: {}", self.last.1)))
     }
 }
 
@@ -91,7 +92,7 @@ fn quiet(_: &Stats) {}
 fn bfs_finds_the_lost_update_with_a_shortest_trace() {
     let report = explore(&register(false), bounds(50), Strategy::Bfs, &mut quiet);
     let found = report.found.expect("the lost update is reachable");
-    assert_eq!(found.what, "lost update: 1");
+    assert_eq!(found.finding, Finding::Violation("lost update: 1".into()));
     // Both reads before either write: two Gets, two Values, two Puts.
     assert_eq!(found.trace.len(), 6);
     assert!(found.trace.iter().all(|s| matches!(s.choice, Choice::Deliver { lie: Lie::Truth, .. })));
@@ -192,8 +193,8 @@ impl Invariant for NoTimeout {
         self.timed_out |= matches!(obs, Observation::Note { .. });
     }
 
-    fn check(&self, view: &View<'_>) -> Option<String> {
-        self.timed_out.then(|| format!("timeout at {} ms", view.now.as_nanos() / 1_000_000))
+    fn check(&self, view: &View<'_>) -> Option<Finding> {
+        self.timed_out.then(|| Finding::Reached(format!("timeout at {} ms", view.now.as_nanos() / 1_000_000)))
     }
 }
 
@@ -209,7 +210,7 @@ fn pingers(faults: Faults) -> Model<Pinger, NoTimeout> {
 fn timers_fire_before_deliveries_only_without_a_delay_bound() {
     let asynchronous = explore(&pingers(Faults::default()), bounds(10), Strategy::Bfs, &mut quiet);
     let found = asynchronous.found.expect("a timer may beat any message");
-    assert_eq!(found.what, "timeout at 10 ms");
+    assert_eq!(found.finding.what(), "timeout at 10 ms");
     assert!(matches!(found.trace[..], [Step { choice: Choice::Timer { node: NodeId(0), .. }, .. }]));
     let synchronous = Faults { max_delay: Some(Duration::from_millis(1)), ..Faults::default() };
     let report = explore(&pingers(synchronous), bounds(10), Strategy::Bfs, &mut quiet);

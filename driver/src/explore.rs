@@ -20,7 +20,8 @@
 //! order relative to deliveries and to each other (the asynchronous model).
 //! With one (for protocols that assume synchrony, such as OM(m)), a timer may
 //! fire only when no earlier timer is pending and every message in flight
-//! could still arrive by its deadline (sent + max_delay ≥ deadline).
+//! could still arrive after its deadline (sent + max_delay > deadline: a
+//! message due at the very instant a timer fires arrives first).
 //!
 //! A crash is a crash-stop: the node's timers and the messages to it are
 //! gone, and later sends to it are lost. State fingerprints hash the
@@ -344,7 +345,7 @@ where
         match faults.max_delay {
             None => true,
             Some(delay) => {
-                self.timers.iter().all(|q| q.at >= p.at) && self.flight.iter().all(|m| m.sent + delay >= p.at)
+                self.timers.iter().all(|q| q.at >= p.at) && self.flight.iter().all(|m| m.sent + delay > p.at)
             }
         }
     }

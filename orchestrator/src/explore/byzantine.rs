@@ -8,30 +8,12 @@
 //! could still receive have arrived. One instance is searched: the
 //! commander's first order, and no second.
 
-use super::Setup;
+use super::{Names, Setup};
 use crate::experiment::{ByzantineParams, Experiment};
 use driver::explore::{Finding, Invariant, Model, View};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::Arc;
 use workloads::byzantine::{AgreementEvent, Config, General};
 use workloads::{NodeId, Observation, Time};
-
-/// The nodes' names, shared and left out of the state's fingerprint.
-#[derive(Clone)]
-struct Names(Arc<Vec<String>>);
-
-impl fmt::Debug for Names {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("names")
-    }
-}
-
-impl Names {
-    fn of(&self, id: NodeId) -> String {
-        self.0.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string())
-    }
-}
 
 /// The orders given and the decisions taken so far.
 #[derive(Clone, Debug)]
@@ -94,7 +76,7 @@ pub(super) fn setup(
     mut faults: driver::explore::Faults,
 ) -> Setup<General, Agreement> {
     let nodes = exp.topology.nodes.iter().map(|n| General::new(n.id, config)).collect();
-    let names = Names(Arc::new(exp.topology.nodes.iter().map(|n| n.name.clone()).collect()));
+    let names = Names::of_nodes(exp);
     faults.traitors = params.config.m;
     faults.max_delay = Some(config.round);
     // The first order goes out at `interval`; the second would at twice that.

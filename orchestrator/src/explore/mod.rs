@@ -9,6 +9,8 @@
 //! workload nodes (no interposer), in [`driver::explore`].
 
 mod byzantine;
+mod commit;
+mod rpc;
 
 use crate::experiment::{Experiment, FaultKind, Selection, Workload};
 use crate::workload::RunView;
@@ -20,6 +22,7 @@ use std::fmt::Debug;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workloads::any::AnyConfig;
 use workloads::{Node, NodeId};
@@ -55,12 +58,40 @@ pub struct ExploreArgs {
     /// Seed of the random walks (default: the file's seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Messages the search may drop along one path (the file's faults do not say).
-    #[arg(long, default_value_t = 0)]
-    pub drops: usize,
+    /// Messages the search may drop along one path [default: one per
+    /// omission fault of the file].
+    #[arg(long)]
+    pub drops: Option<usize>,
+    /// Messages arrive within this long (overrides the workload's bound,
+    /// which its timeouts assume).
+    #[arg(long, value_parser = crate::cli::parse_duration)]
+    pub max_delay: Option<Duration>,
     /// Where trace.json goes when something is found [default: out/<experiment>-explore].
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The nodes' names, for an invariant's words: shared, and left out of the
+/// state's fingerprint (its `Debug` text is constant).
+#[derive(Clone)]
+pub(crate) struct Names(Arc<Vec<String>>);
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("names")
+    }
+}
+
+impl Names {
+    /// The names of `exp`'s nodes.
+    pub fn of_nodes(exp: &Experiment) -> Names {
+        Names(Arc::new(exp.topology.nodes.iter().map(|n| n.name.clone()).collect()))
+    }
+
+    /// The name of node `id`.
+    pub fn of(&self, id: NodeId) -> String {
+        self.0.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string())
+    }
 }
 
 /// A workload as the explorer runs it: its nodes, its invariant, its timing.
@@ -88,6 +119,7 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-explore", exp.name)));
     let faults = faults_of(&exp, args.drops);
+    let delay = args.max_delay;
     let view = RunView { topology: &exp.topology, seed: exp.seed, window: 0 };
     let config = match exp.topology.nodes.first() {
         Some(node) => exp.workload.plugin().agent_config(&view, node),
@@ -95,11 +127,17 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     };
     match (&exp.workload, config) {
         (Workload::Byzantine(p), AnyConfig::Byzantine(config)) => {
-            search(&exp, byzantine::setup(&exp, p, &config, faults), bounds, strategy, &out)
+            search(&exp, byzantine::setup(&exp, p, &config, faults), delay, bounds, strategy, &out)
+        }
+        (Workload::Commit(_), AnyConfig::Commit(config)) => {
+            search(&exp, commit::setup(&exp, &config, faults), delay, bounds, strategy, &out)
+        }
+        (Workload::Rpc(_), AnyConfig::Rpc(config)) => {
+            search(&exp, rpc::setup(&exp, &config, faults), delay, bounds, strategy, &out)
         }
         _ => {
             eprintln!(
-                "{}: explore does not support workload `{}` yet (supported: byzantine-agreement)",
+                "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc)",
                 args.file.display(),
                 exp.workload.plugin().kind()
             );
@@ -109,8 +147,9 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
 }
 
 /// The faults the file lets the search choose.
-fn faults_of(exp: &Experiment, drops: usize) -> Faults {
-    let mut faults = Faults { drops, ..Faults::default() };
+fn faults_of(exp: &Experiment, drops: Option<usize>) -> Faults {
+    let omissions = exp.faults.iter().filter(|f| f.kind == FaultKind::Omission).count();
+    let mut faults = Faults { drops: drops.unwrap_or(omissions), ..Faults::default() };
     for f in &exp.faults {
         let targets = match &f.selection {
             Selection::Nodes(ids) => ids.clone(),
@@ -137,7 +176,8 @@ fn faults_of(exp: &Experiment, drops: usize) -> Faults {
 
 fn search<N, I>(
     exp: &Experiment,
-    setup: Setup<N, I>,
+    mut setup: Setup<N, I>,
+    max_delay: Option<Duration>,
     bounds: Bounds,
     strategy: Strategy,
     out: &Path,
@@ -146,6 +186,9 @@ where
     N: Node + Clone + Debug,
     I: Invariant,
 {
+    if max_delay.is_some() {
+        setup.model.faults.max_delay = max_delay;
+    }
     let names: Vec<String> = exp.topology.nodes.iter().map(|n| n.name.clone()).collect();
     let name = |id: NodeId| names.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string());
     let f = &setup.model.faults;

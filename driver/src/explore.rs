@@ -36,6 +36,7 @@ use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 use workloads::{Effects, Message, Node, NodeId, Observation, Time, TimerId};
 
@@ -240,6 +241,17 @@ struct InFlight<M> {
     to: NodeId,
     msg: M,
     sent: Time,
+    /// The hash of all of the above, for the state's fingerprint.
+    hash: u64,
+}
+
+impl<M: Debug> InFlight<M> {
+    fn new(from: NodeId, to: NodeId, msg: M, sent: Time) -> Self {
+        let mut h = DefaultHasher::new();
+        (from, to, sent).hash(&mut h);
+        hash_debug(&mut h, &msg);
+        InFlight { from, to, msg, sent, hash: h.finish() }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -257,9 +269,14 @@ enum Action {
     Crash(NodeId),
 }
 
+/// A search state. Nodes are shared between a state and its successors
+/// until one of them changes a node (copy on write), and each node's hash is
+/// kept beside it, so a successor costs one node's clone and one node's hash.
 #[derive(Clone, Debug)]
 struct State<N: Node, I> {
-    nodes: Vec<N>,
+    nodes: Vec<Rc<N>>,
+    /// The hash of each node's `Debug` text.
+    node_hashes: Vec<u64>,
     crashed: Vec<bool>,
     flight: Vec<InFlight<N::Msg>>,
     timers: Vec<Pending>,
@@ -292,7 +309,8 @@ where
 {
     fn initial(model: &Model<N, I>) -> Self {
         let mut state = State {
-            nodes: model.nodes.clone(),
+            nodes: model.nodes.iter().cloned().map(Rc::new).collect(),
+            node_hashes: vec![0; model.nodes.len()],
             crashed: vec![false; model.nodes.len()],
             flight: Vec::new(),
             timers: Vec::new(),
@@ -306,7 +324,7 @@ where
         for i in 0..state.nodes.len() {
             let me = node_id(i);
             let mut out = Effects::new();
-            state.nodes[i].on_start(Time::ZERO, &mut out);
+            Rc::make_mut(&mut state.nodes[i]).on_start(Time::ZERO, &mut out);
             state.absorb(me, out, &mut seen);
         }
         state
@@ -316,12 +334,16 @@ where
         View { crashed: &self.crashed, traitors: &self.traitors, now: self.now }
     }
 
-    /// Take in what node `me` asked for.
+    /// Take in what node `me` asked for (after a call that may have changed it).
     fn absorb(&mut self, me: NodeId, out: Effects<N::Msg>, seen: &mut Vec<(NodeId, Observation)>) {
         let now = self.now;
+        let i = usize::from(me.0);
+        let mut h = DefaultHasher::new();
+        hash_debug(&mut h, &self.nodes[i]);
+        self.node_hashes[i] = h.finish();
         for (to, msg) in out.sends {
             if !self.crashed.get(usize::from(to.0)).copied().unwrap_or(true) {
-                self.flight.push(InFlight { from: me, to, msg, sent: now });
+                self.flight.push(InFlight::new(me, to, msg, now));
             }
         }
         for (after, timer) in out.timers {
@@ -400,7 +422,7 @@ where
                 }
                 let mut out = Effects::new();
                 let to = usize::from(m.to.0);
-                next.nodes[to].on_message(next.now, m.from, msg.clone(), &mut out);
+                Rc::make_mut(&mut next.nodes[to]).on_message(next.now, m.from, msg.clone(), &mut out);
                 next.absorb(m.to, out, &mut seen);
                 Choice::Deliver { from: m.from, to: m.to, msg, lie }
             }
@@ -413,7 +435,7 @@ where
                 let p = next.timers.swap_remove(i);
                 next.now = next.now.max(p.at);
                 let mut out = Effects::new();
-                next.nodes[usize::from(p.node.0)].on_timer(next.now, p.timer, &mut out);
+                Rc::make_mut(&mut next.nodes[usize::from(p.node.0)]).on_timer(next.now, p.timer, &mut out);
                 next.absorb(p.node, out, &mut seen);
                 Choice::Timer { node: p.node, timer: p.timer, at: p.at }
             }
@@ -432,24 +454,13 @@ where
     /// A hash of everything that determines the future of this state.
     fn fingerprint(&self) -> u64 {
         let mut h = DefaultHasher::new();
-        for n in &self.nodes {
-            hash_debug(&mut h, n);
-        }
+        self.node_hashes.hash(&mut h);
         self.crashed.hash(&mut h);
         self.now.hash(&mut h);
         (self.drops, self.crashes).hash(&mut h);
         self.traitors.hash(&mut h);
         // The messages in flight and the timers are multisets: order-free.
-        let mut msgs: Vec<u64> = self
-            .flight
-            .iter()
-            .map(|m| {
-                let mut mh = DefaultHasher::new();
-                (m.from, m.to, m.sent).hash(&mut mh);
-                hash_debug(&mut mh, &m.msg);
-                mh.finish()
-            })
-            .collect();
+        let mut msgs: Vec<u64> = self.flight.iter().map(|m| m.hash).collect();
         msgs.sort_unstable();
         msgs.hash(&mut h);
         let mut timers = self.timers.clone();

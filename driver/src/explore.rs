@@ -171,6 +171,8 @@ pub enum Stop {
     States,
     /// The wall-time bound.
     Time,
+    /// Random walks only: many walks in a row found no new state.
+    Stale,
 }
 
 /// How far a search got.
@@ -670,7 +672,7 @@ where
         stale = if stats.states == before { stale + 1 } else { 0 };
     }
     stats.elapsed = start.elapsed();
-    Report { stats, found: None, stopped: None, depth_cut: true }
+    Report { stats, found: None, stopped: Some(Stop::Stale), depth_cut: true }
 }
 
 #[cfg(test)]

@@ -127,6 +127,11 @@ fn a_correct_register_is_checked_exhaustively() {
     let dfs = explore(&register(true), bounds(50), Strategy::Dfs, &mut quiet);
     assert!(dfs.exhaustive());
     assert_eq!(dfs.stats.states, report.stats.states);
+    // Walks cover the same states, but never claim to have covered them all.
+    let walks = explore(&register(true), bounds(50), Strategy::Random { seed: 1 }, &mut quiet);
+    assert_eq!(walks.stats.states, report.stats.states);
+    assert_eq!(walks.stopped, Some(Stop::Stale));
+    assert!(!walks.exhaustive());
 }
 
 #[test]
@@ -231,4 +236,77 @@ fn drops_and_crashes_are_choices_within_their_budgets() {
         explore(&pingers(crashing), bounds(10), Strategy::Bfs, &mut quiet).found.expect("a crashed peer");
     assert!(matches!(found.trace[0].choice, Choice::Crash { node: NodeId(1) }));
     assert_eq!(found.trace.len(), 2);
+}
+
+/// Node 0 tells node 1 a number; node 1 reports what it heard.
+#[derive(Clone, Debug)]
+struct Teller;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Number(u64);
+
+impl Message for Number {
+    fn corrupt(&mut self, _rng: &mut dyn RngCore) -> bool {
+        false
+    }
+
+    fn collude(&mut self, key: u64) -> bool {
+        self.0 = key;
+        true
+    }
+
+    fn equivocate(&mut self, to: NodeId, _key: u64) -> bool {
+        self.0 = 1000 + u64::from(to.0);
+        true
+    }
+}
+
+impl Node for Teller {
+    type Msg = Number;
+
+    fn on_start(&mut self, _now: Time, out: &mut Effects<Number>) {
+        out.send(NodeId(1), Number(7));
+    }
+
+    fn on_message(&mut self, _now: Time, _from: NodeId, msg: Number, out: &mut Effects<Number>) {
+        out.emit(Observation::Note { text: msg.0.to_string() });
+    }
+
+    fn on_timer(&mut self, _now: Time, _timer: TimerId, _out: &mut Effects<Number>) {}
+}
+
+/// Node 1 must hear 7 unless node 0 turned traitor.
+#[derive(Clone, Debug, Default)]
+struct HeardSeven {
+    heard: Option<String>,
+}
+
+impl Invariant for HeardSeven {
+    fn observe(&mut self, _node: NodeId, obs: &Observation) {
+        if let Observation::Note { text } = obs {
+            self.heard = Some(text.clone());
+        }
+    }
+
+    fn check(&self, view: &View<'_>) -> Option<Finding> {
+        let lied = view.traitors.contains(&NodeId(0));
+        match &self.heard {
+            Some(h) if h != "7" => Some(Finding::Reached(format!("heard {h} (traitor: {lied})"))),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn a_liar_lies_only_within_the_traitor_budget() {
+    let model = |traitors| Model {
+        nodes: vec![Teller, Teller],
+        invariant: HeardSeven::default(),
+        faults: Faults { liars: vec![NodeId(0)], traitors, ..Faults::default() },
+    };
+    let report = explore(&model(0), bounds(10), Strategy::Bfs, &mut quiet);
+    assert!(report.exhaustive() && report.found.is_none());
+    let found = explore(&model(1), bounds(10), Strategy::Bfs, &mut quiet).found.expect("a lie");
+    assert_eq!(found.finding.what(), format!("heard {LIE_KEY} (traitor: true)"));
+    assert!(matches!(found.trace[..], [Step { choice: Choice::Deliver { lie: Lie::Collude, .. }, .. }]));
 }

@@ -233,6 +233,7 @@ where
         let how = match (report.stopped, report.depth_cut) {
             (Some(explore::Stop::States), _) => format!("stopped at the state bound ({})", bounds.states),
             (Some(explore::Stop::Time), _) => format!("stopped at the time bound ({:?})", bounds.time),
+            (Some(explore::Stop::Stale), _) => "the random walks stopped finding new states".to_string(),
             (None, true) => format!("every state within depth {} checked", bounds.depth),
             (None, false) => "every reachable state checked".to_string(),
         };

@@ -258,7 +258,13 @@ where
             }
             Choice::Drop { from, to, msg } => format!("{} → {}: {msg:?}  [dropped]", name(*from), name(*to)),
             Choice::Timer { node, timer, at } => {
-                format!("{}: timer {} fires at {:?}", name(*node), timer.0, at.since(workloads::Time::ZERO))
+                // Protocols number their own timers; the large ones are named from u64::MAX down.
+                let id = match u64::MAX - timer.0 {
+                    0 => "MAX".to_string(),
+                    k if k < 1 << 16 => format!("MAX-{k}"),
+                    _ => timer.0.to_string(),
+                };
+                format!("{}: timer {id} fires at {:?}", name(*node), at.since(workloads::Time::ZERO))
             }
             Choice::Crash { node } => format!("{} crashes", name(*node)),
         };

@@ -19,7 +19,9 @@
 //!
 //! The node agent is the tokio loop around it (sockets, the real clock); the
 //! [`sim::Sim`] is the other loop, with a virtual clock and a network model.
+//! [`explore`] searches the schedules of the bare nodes instead (model checking).
 
+pub mod explore;
 pub mod sim;
 
 #[cfg(test)]

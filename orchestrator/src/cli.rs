@@ -57,6 +57,12 @@ pub enum Command {
         /// A run's output directory.
         dir: PathBuf,
     },
+    /// Search the schedules of an experiment's workload instead of sampling
+    /// them (model checking): every delivery, drop, timer and the file's
+    /// faults are choices. Exit code 0: nothing found within the bounds;
+    /// 1: a violation (or a state the file asks for) found, its trace in
+    /// <out>/trace.json; 2: bad input.
+    Explore(crate::explore::ExploreArgs),
     /// Measure voted requests per second and latency of TMR with no faults.
     Bench {
         /// Requests kept outstanding (repeat for several points).
@@ -236,6 +242,7 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             println!("{}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Explore(args) => crate::explore::run(&args),
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),

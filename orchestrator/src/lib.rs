@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod experiment;
+pub mod explore;
 pub mod html;
 pub mod library;
 pub mod metrics;

@@ -93,7 +93,7 @@ pub enum AgreementEvent {
 const TICK: TimerId = TimerId(u64::MAX);
 
 /// A general: the commander (the first of `generals`) or a lieutenant.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct General {
     me: NodeId,
     config: Config,

@@ -48,7 +48,7 @@ fn timer(txn: u64, which: Which) -> TimerId {
 }
 
 /// The commit coordinator.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Coordinator {
     config: Config,
     txns: BTreeMap<u64, Txn>,

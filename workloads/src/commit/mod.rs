@@ -168,7 +168,7 @@ pub enum CommitEvent {
 }
 
 /// A commit node: the coordinator or a participant.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum CommitNode {
     Coordinator(Coordinator),
     Participant(Participant),

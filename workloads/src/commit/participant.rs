@@ -32,7 +32,7 @@ fn collect_timer(txn: u64) -> TimerId {
 }
 
 /// A commit participant.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Participant {
     me: NodeId,
     config: Config,

@@ -33,7 +33,7 @@ struct Call {
 }
 
 /// The RPC client.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Client {
     config: Config,
     next_seq: u64,

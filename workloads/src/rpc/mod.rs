@@ -199,7 +199,7 @@ pub enum RpcEvent {
 }
 
 /// An RPC node: the client or the server.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum RpcNode {
     Client(Client),
     Server(Server),

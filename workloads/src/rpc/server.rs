@@ -28,7 +28,7 @@ struct Computation {
 const MEMORY: usize = 65_536;
 
 /// The RPC server.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Server {
     semantics: Semantics,
     restarted: bool,

@@ -1,0 +1,680 @@
+//! Model checking: search the schedules of a small world of nodes instead of
+//! sampling them.
+//!
+//! The world is N nodes of one [`Node`] type, the multiset of messages in
+//! flight, the timers each node has pending, which nodes crashed, and what is
+//! left of a small fault budget. From a state, every one of these is a choice:
+//! deliver any message in flight (from a traitor: truthfully, or falsified as
+//! the interposer's `collude` and `equivocate` modes would), drop one (within
+//! the drop budget), fire any pending timer, crash a node the experiment
+//! names (within the crash budget). The search runs breadth-first (shortest
+//! traces first), depth-first, or as seeded random walks, bounded by depth,
+//! distinct states and wall time; states are fingerprinted to prune the ones
+//! already seen. An [`Invariant`], fed the observations the nodes emit along
+//! the path, is checked in every state; the first state it rejects ends the
+//! search with the list of choices that led there.
+//!
+//! Time: a logical clock that only moves forward. Delivering a message does
+//! not move it; firing a timer sets it to the timer's deadline if that is
+//! later. Without a delay bound ([`Faults::max_delay`]) timers fire in any
+//! order relative to deliveries and to each other (the asynchronous model).
+//! With one (for protocols that assume synchrony, such as OM(m)), a timer may
+//! fire only when no earlier timer is pending and every message in flight
+//! could still arrive after its deadline (sent + max_delay > deadline: a
+//! message due at the very instant a timer fires arrives first).
+//!
+//! A crash is a crash-stop: the node's timers and the messages to it are
+//! gone, and later sends to it are lost. State fingerprints hash the
+//! `Debug` text of the nodes and of the invariant's state (a first cut that
+//! needs no `Hash` on the workloads; the multiset of messages is hashed
+//! independently of its order).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::HashMap;
+use std::fmt::{Debug, Write as _};
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use workloads::{Effects, Message, Node, NodeId, Observation, Time, TimerId};
+
+/// How a traitor's message is delivered: as sent, or falsified the way the
+/// interposer's Byzantine modes falsify it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lie {
+    /// As the node sent it.
+    Truth,
+    /// The lie every colluding traitor tells alike ([`Message::collude`]).
+    Collude,
+    /// A different lie for every receiver ([`Message::equivocate`]).
+    Equivocate,
+}
+
+/// The key the traitors' lies are drawn from (one for the whole search, so
+/// that colluders agree).
+const LIE_KEY: u64 = 0x5eed_1ea5;
+
+/// One choice the search made.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Choice<M> {
+    /// `msg` from `from` arrived at `to` (falsified by `lie` when not `truth`).
+    Deliver { from: NodeId, to: NodeId, msg: M, lie: Lie },
+    /// `msg` from `from` to `to` was lost.
+    Drop { from: NodeId, to: NodeId, msg: M },
+    /// `node`'s timer `timer`, due at `at`, fired.
+    Timer { node: NodeId, timer: TimerId, at: Time },
+    /// `node` crashed (and stays down).
+    Crash { node: NodeId },
+}
+
+/// One step of a trace: the choice, the logical time after it, and what the
+/// nodes observed while handling it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step<M> {
+    pub choice: Choice<M>,
+    pub now: Time,
+    pub observations: Vec<(NodeId, Observation)>,
+}
+
+/// What an invariant sees of the world besides the observations.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// Per node, whether it crashed.
+    pub crashed: &'a [bool],
+    /// The nodes that have lied so far.
+    pub traitors: &'a [NodeId],
+    /// The logical time.
+    pub now: Time,
+}
+
+/// What the invariant found in a state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "what", rename_all = "lowercase")]
+pub enum Finding {
+    /// The property is broken.
+    Violation(String),
+    /// A state the experiment asks to reach was reached (2PC blocked, say).
+    Reached(String),
+}
+
+impl Finding {
+    /// What was found, in words.
+    pub fn what(&self) -> &str {
+        match self {
+            Finding::Violation(w) | Finding::Reached(w) => w,
+        }
+    }
+}
+
+/// A property of a workload, checked in every state the search reaches. Its
+/// own state (derived from observations) is part of the search state, and is
+/// fingerprinted through its `Debug` text.
+pub trait Invariant: Clone + Debug {
+    /// Take in an observation `node` emitted.
+    fn observe(&mut self, node: NodeId, obs: &Observation);
+    /// What is wrong in this state, or which state the experiment asks to
+    /// reach it is; `None` to go on.
+    fn check(&self, view: &View<'_>) -> Option<Finding>;
+}
+
+/// The faults the search may choose, and the timing model.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// How many messages may be dropped along one path.
+    pub drops: usize,
+    /// The nodes that may crash.
+    pub crashable: Vec<NodeId>,
+    /// How many of them may crash along one path.
+    pub crashes: usize,
+    /// The nodes that may lie (Byzantine).
+    pub liars: Vec<NodeId>,
+    /// How many of them may turn traitor along one path.
+    pub traitors: usize,
+    /// The bound on message delay that makes the model synchronous (see the
+    /// module documentation); `None`: asynchronous.
+    pub max_delay: Option<Duration>,
+    /// Timers due after this never fire (bounds protocols that run forever).
+    pub horizon: Option<Time>,
+}
+
+/// The limits of a search.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Steps along one path.
+    pub depth: usize,
+    /// Distinct states.
+    pub states: usize,
+    /// Wall time.
+    pub time: Duration,
+}
+
+/// The order in which the search visits states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth-first: the first trace found is a shortest one.
+    Bfs,
+    /// Depth-first.
+    Dfs,
+    /// Random walks from the initial state, each choice drawn from the seed.
+    Random { seed: u64 },
+}
+
+/// Which bound stopped a search early.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stop {
+    /// The distinct-state bound.
+    States,
+    /// The wall-time bound.
+    Time,
+    /// Random walks only: many walks in a row found no new state.
+    Stale,
+}
+
+/// How far a search got.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Distinct states reached (the initial one included).
+    pub states: usize,
+    /// Choices applied (successors computed, seen or not).
+    pub transitions: usize,
+    /// The deepest state reached, in steps.
+    pub depth: usize,
+    /// States waiting to be expanded.
+    pub frontier: usize,
+    /// Wall time so far.
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    /// Distinct states per second of wall time.
+    pub fn states_per_second(&self) -> f64 {
+        self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A state the invariant rejected, and how to get there.
+#[derive(Clone, Debug, Serialize)]
+pub struct Found<M> {
+    /// What the invariant said.
+    pub finding: Finding,
+    /// The choices from the initial state, in order.
+    pub trace: Vec<Step<M>>,
+}
+
+/// The outcome of a search.
+#[derive(Clone, Debug)]
+pub struct Report<M> {
+    pub stats: Stats,
+    /// The first rejected state, if any.
+    pub found: Option<Found<M>>,
+    /// The bound that stopped the search before it was done, if any.
+    pub stopped: Option<Stop>,
+    /// Whether some path was cut at the depth bound (or, for random walks,
+    /// always: they never cover the space).
+    pub depth_cut: bool,
+}
+
+impl<M> Report<M> {
+    /// Whether every reachable state was checked, with no path cut by a bound.
+    pub fn exhaustive(&self) -> bool {
+        self.found.is_none() && self.stopped.is_none() && !self.depth_cut
+    }
+}
+
+/// The world the search starts from.
+#[derive(Clone, Debug)]
+pub struct Model<N, I> {
+    /// The nodes, node `i` at index `i`, before their start.
+    pub nodes: Vec<N>,
+    /// The property to check, in its initial state.
+    pub invariant: I,
+    /// The faults the search may choose.
+    pub faults: Faults,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight<M> {
+    from: NodeId,
+    to: NodeId,
+    msg: M,
+    sent: Time,
+    /// The hash of all of the above, for the state's fingerprint.
+    hash: u64,
+}
+
+impl<M: Debug> InFlight<M> {
+    fn new(from: NodeId, to: NodeId, msg: M, sent: Time) -> Self {
+        let mut h = DefaultHasher::new();
+        (from, to, sent).hash(&mut h);
+        hash_debug(&mut h, &msg);
+        InFlight { from, to, msg, sent, hash: h.finish() }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Pending {
+    at: Time,
+    node: NodeId,
+    timer: TimerId,
+}
+
+#[derive(Copy, Clone, Debug)]
+enum Action {
+    Deliver(usize, Lie),
+    Drop(usize),
+    Fire(usize),
+    Crash(NodeId),
+}
+
+/// A search state. Nodes are shared between a state and its successors
+/// until one of them changes a node (copy on write), and each node's hash is
+/// kept beside it, so a successor costs one node's clone and one node's hash.
+#[derive(Clone, Debug)]
+struct State<N: Node, I> {
+    nodes: Vec<Rc<N>>,
+    /// The hash of each node's `Debug` text.
+    node_hashes: Vec<u64>,
+    crashed: Vec<bool>,
+    flight: Vec<InFlight<N::Msg>>,
+    timers: Vec<Pending>,
+    now: Time,
+    drops: usize,
+    crashes: usize,
+    traitors: Vec<NodeId>,
+    invariant: I,
+}
+
+/// Feeds formatted text straight into a hasher (no allocation).
+struct HashWrite<'a>(&'a mut DefaultHasher);
+
+impl std::fmt::Write for HashWrite<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn hash_debug(h: &mut DefaultHasher, value: &impl Debug) {
+    // Writing into a hasher cannot fail.
+    let _ = write!(HashWrite(h), "{value:?}");
+}
+
+impl<N, I> State<N, I>
+where
+    N: Node + Clone + Debug,
+    I: Invariant,
+{
+    fn initial(model: &Model<N, I>) -> Self {
+        let mut state = State {
+            nodes: model.nodes.iter().cloned().map(Rc::new).collect(),
+            node_hashes: vec![0; model.nodes.len()],
+            crashed: vec![false; model.nodes.len()],
+            flight: Vec::new(),
+            timers: Vec::new(),
+            now: Time::ZERO,
+            drops: model.faults.drops,
+            crashes: model.faults.crashes,
+            traitors: Vec::new(),
+            invariant: model.invariant.clone(),
+        };
+        let mut seen = Vec::new();
+        for i in 0..state.nodes.len() {
+            let me = node_id(i);
+            let mut out = Effects::new();
+            Rc::make_mut(&mut state.nodes[i]).on_start(Time::ZERO, &mut out);
+            state.absorb(me, out, &mut seen);
+        }
+        state
+    }
+
+    fn view(&self) -> View<'_> {
+        View { crashed: &self.crashed, traitors: &self.traitors, now: self.now }
+    }
+
+    /// Take in what node `me` asked for (after a call that may have changed it).
+    fn absorb(&mut self, me: NodeId, out: Effects<N::Msg>, seen: &mut Vec<(NodeId, Observation)>) {
+        let now = self.now;
+        let i = usize::from(me.0);
+        let mut h = DefaultHasher::new();
+        hash_debug(&mut h, &self.nodes[i]);
+        self.node_hashes[i] = h.finish();
+        for (to, msg) in out.sends {
+            if !self.crashed.get(usize::from(to.0)).copied().unwrap_or(true) {
+                self.flight.push(InFlight::new(me, to, msg, now));
+            }
+        }
+        for (after, timer) in out.timers {
+            self.timers.push(Pending { at: now + after, node: me, timer });
+        }
+        for obs in out.observations {
+            self.invariant.observe(me, &obs);
+            seen.push((me, obs));
+        }
+    }
+
+    fn may_lie(&self, from: NodeId, faults: &Faults) -> bool {
+        faults.liars.contains(&from)
+            && (self.traitors.contains(&from) || self.traitors.len() < faults.traitors)
+    }
+
+    fn may_fire(&self, p: &Pending, faults: &Faults) -> bool {
+        if faults.horizon.is_some_and(|h| p.at > h) {
+            return false;
+        }
+        match faults.max_delay {
+            None => true,
+            Some(delay) => {
+                self.timers.iter().all(|q| q.at >= p.at) && self.flight.iter().all(|m| m.sent + delay > p.at)
+            }
+        }
+    }
+
+    fn enabled(&self, faults: &Faults, actions: &mut Vec<Action>) {
+        actions.clear();
+        for (i, m) in self.flight.iter().enumerate() {
+            actions.push(Action::Deliver(i, Lie::Truth));
+            if self.may_lie(m.from, faults) {
+                actions.push(Action::Deliver(i, Lie::Collude));
+                actions.push(Action::Deliver(i, Lie::Equivocate));
+            }
+            if self.drops > 0 {
+                actions.push(Action::Drop(i));
+            }
+        }
+        for (i, p) in self.timers.iter().enumerate() {
+            if self.may_fire(p, faults) {
+                actions.push(Action::Fire(i));
+            }
+        }
+        if self.crashes > 0 {
+            for &n in &faults.crashable {
+                if !self.crashed.get(usize::from(n.0)).copied().unwrap_or(true) {
+                    actions.push(Action::Crash(n));
+                }
+            }
+        }
+    }
+
+    /// The state after `action`, and the step that records it (`None` when
+    /// the action turns out to be no choice: a lie about a message that
+    /// carries nothing to falsify).
+    fn apply(&self, action: Action) -> Option<(Self, Step<N::Msg>)> {
+        let mut next = self.clone();
+        let mut seen = Vec::new();
+        let choice = match action {
+            Action::Deliver(i, lie) => {
+                let m = next.flight.swap_remove(i);
+                let mut msg = m.msg.clone();
+                let falsified = match lie {
+                    Lie::Truth => true,
+                    Lie::Collude => msg.collude(LIE_KEY),
+                    Lie::Equivocate => msg.equivocate(m.to, LIE_KEY),
+                };
+                if !falsified {
+                    return None;
+                }
+                if lie != Lie::Truth && !next.traitors.contains(&m.from) {
+                    next.traitors.push(m.from);
+                    next.traitors.sort_unstable();
+                }
+                let mut out = Effects::new();
+                let to = usize::from(m.to.0);
+                Rc::make_mut(&mut next.nodes[to]).on_message(next.now, m.from, msg.clone(), &mut out);
+                next.absorb(m.to, out, &mut seen);
+                Choice::Deliver { from: m.from, to: m.to, msg, lie }
+            }
+            Action::Drop(i) => {
+                let m = next.flight.swap_remove(i);
+                next.drops -= 1;
+                Choice::Drop { from: m.from, to: m.to, msg: m.msg }
+            }
+            Action::Fire(i) => {
+                let p = next.timers.swap_remove(i);
+                next.now = next.now.max(p.at);
+                let mut out = Effects::new();
+                Rc::make_mut(&mut next.nodes[usize::from(p.node.0)]).on_timer(next.now, p.timer, &mut out);
+                next.absorb(p.node, out, &mut seen);
+                Choice::Timer { node: p.node, timer: p.timer, at: p.at }
+            }
+            Action::Crash(n) => {
+                next.crashes -= 1;
+                next.crashed[usize::from(n.0)] = true;
+                next.timers.retain(|p| p.node != n);
+                next.flight.retain(|m| m.to != n);
+                Choice::Crash { node: n }
+            }
+        };
+        let now = next.now;
+        Some((next, Step { choice, now, observations: seen }))
+    }
+
+    /// A hash of everything that determines the future of this state.
+    fn fingerprint(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.node_hashes.hash(&mut h);
+        self.crashed.hash(&mut h);
+        self.now.hash(&mut h);
+        (self.drops, self.crashes).hash(&mut h);
+        self.traitors.hash(&mut h);
+        // The messages in flight and the timers are multisets: order-free.
+        let mut msgs: Vec<u64> = self.flight.iter().map(|m| m.hash).collect();
+        msgs.sort_unstable();
+        msgs.hash(&mut h);
+        let mut timers = self.timers.clone();
+        timers.sort_unstable();
+        timers.hash(&mut h);
+        hash_debug(&mut h, &self.invariant);
+        h.finish()
+    }
+}
+
+fn node_id(i: usize) -> NodeId {
+    NodeId(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
+/// Random walks in a row that find no new state before the walks stop.
+const STALE_WALKS: usize = 10_000;
+
+/// How often the progress callback is called.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The steps of the path to `arena[idx]`, from the initial state.
+fn trace_to<M: Clone>(arena: &[(Option<usize>, Step<M>)], mut idx: Option<usize>) -> Vec<Step<M>> {
+    let mut trace = Vec::new();
+    while let Some(i) = idx {
+        let (parent, step) = &arena[i];
+        trace.push(step.clone());
+        idx = *parent;
+    }
+    trace.reverse();
+    trace
+}
+
+/// Search the schedules of `model` within `bounds`, in the order `strategy`
+/// says; `progress` is called about once a second with the figures so far.
+pub fn explore<N, I>(
+    model: &Model<N, I>,
+    bounds: Bounds,
+    strategy: Strategy,
+    progress: &mut dyn FnMut(&Stats),
+) -> Report<N::Msg>
+where
+    N: Node + Clone + Debug,
+    I: Invariant,
+{
+    let start = Instant::now();
+    let root = State::initial(model);
+    if let Some(finding) = root.invariant.check(&root.view()) {
+        let stats = Stats { states: 1, elapsed: start.elapsed(), ..Stats::default() };
+        return Report {
+            stats,
+            found: Some(Found { finding, trace: Vec::new() }),
+            stopped: None,
+            depth_cut: false,
+        };
+    }
+    match strategy {
+        Strategy::Bfs | Strategy::Dfs => {
+            search(model, root, bounds, strategy == Strategy::Bfs, start, progress)
+        }
+        Strategy::Random { seed } => walks(model, root, bounds, seed, start, progress),
+    }
+}
+
+/// Breadth-first (`bfs`) or depth-first search with a table of the states seen.
+fn search<N, I>(
+    model: &Model<N, I>,
+    root: State<N, I>,
+    bounds: Bounds,
+    bfs: bool,
+    start: Instant,
+    progress: &mut dyn FnMut(&Stats),
+) -> Report<N::Msg>
+where
+    N: Node + Clone + Debug,
+    I: Invariant,
+{
+    // Each state seen, with the depth it was first reached at (a depth-first
+    // search expands a state again when it finds a shorter path to it).
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    seen.insert(root.fingerprint(), 0);
+    let mut arena: Vec<(Option<usize>, Step<N::Msg>)> = Vec::new();
+    let mut frontier: std::collections::VecDeque<(State<N, I>, usize, Option<usize>)> =
+        std::collections::VecDeque::new();
+    frontier.push_back((root, 0, None));
+    let mut stats = Stats { states: 1, ..Stats::default() };
+    let mut actions = Vec::new();
+    let mut depth_cut = false;
+    let mut last_progress = start;
+    let mut stopped = None;
+    let mut found = None;
+    'outer: while let Some((state, depth, at)) = if bfs { frontier.pop_front() } else { frontier.pop_back() }
+    {
+        if depth >= bounds.depth {
+            depth_cut = true;
+            continue;
+        }
+        let now = Instant::now();
+        if now.duration_since(start) >= bounds.time {
+            stopped = Some(Stop::Time);
+            break;
+        }
+        if now.duration_since(last_progress) >= PROGRESS_EVERY {
+            last_progress = now;
+            stats.frontier = frontier.len();
+            stats.elapsed = now.duration_since(start);
+            progress(&stats);
+        }
+        state.enabled(&model.faults, &mut actions);
+        for &action in &actions {
+            let Some((next, step)) = state.apply(action) else { continue };
+            stats.transitions += 1;
+            match seen.entry(next.fingerprint()) {
+                Entry::Occupied(mut e) => {
+                    if bfs || *e.get() <= depth + 1 {
+                        continue;
+                    }
+                    e.insert(depth + 1);
+                }
+                Entry::Vacant(e) => {
+                    e.insert(depth + 1);
+                    stats.states += 1;
+                }
+            }
+            stats.depth = stats.depth.max(depth + 1);
+            arena.push((at, step));
+            let idx = arena.len() - 1;
+            if let Some(finding) = next.invariant.check(&next.view()) {
+                found = Some(Found { finding, trace: trace_to(&arena, Some(idx)) });
+                break 'outer;
+            }
+            frontier.push_back((next, depth + 1, Some(idx)));
+            if stats.states >= bounds.states {
+                stopped = Some(Stop::States);
+                break 'outer;
+            }
+        }
+    }
+    stats.frontier = frontier.len();
+    stats.elapsed = start.elapsed();
+    Report { stats, found, stopped, depth_cut }
+}
+
+/// Seeded random walks from the initial state, each at most `bounds.depth` long.
+fn walks<N, I>(
+    model: &Model<N, I>,
+    root: State<N, I>,
+    bounds: Bounds,
+    seed: u64,
+    start: Instant,
+    progress: &mut dyn FnMut(&Stats),
+) -> Report<N::Msg>
+where
+    N: Node + Clone + Debug,
+    I: Invariant,
+{
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    seen.insert(root.fingerprint());
+    let mut stats = Stats { states: 1, ..Stats::default() };
+    let mut actions = Vec::new();
+    let mut last_progress = start;
+    // Walks that found no new state in a row: this many and the space is
+    // taken to be covered as far as walks will cover it.
+    let mut stale = 0;
+    while stale < STALE_WALKS {
+        let before = stats.states;
+        let mut state = root.clone();
+        let mut path = Vec::new();
+        for depth in 0..bounds.depth {
+            let now = Instant::now();
+            if now.duration_since(start) >= bounds.time {
+                stats.elapsed = now.duration_since(start);
+                return Report { stats, found: None, stopped: Some(Stop::Time), depth_cut: true };
+            }
+            if now.duration_since(last_progress) >= PROGRESS_EVERY {
+                last_progress = now;
+                stats.elapsed = now.duration_since(start);
+                progress(&stats);
+            }
+            state.enabled(&model.faults, &mut actions);
+            if actions.is_empty() {
+                break;
+            }
+            let action = actions[rng.gen_range(0..actions.len())];
+            let Some((next, step)) = state.apply(action) else { continue };
+            stats.transitions += 1;
+            stats.depth = stats.depth.max(depth + 1);
+            path.push(step);
+            if seen.insert(next.fingerprint()) {
+                stats.states += 1;
+            }
+            if let Some(finding) = next.invariant.check(&next.view()) {
+                stats.elapsed = start.elapsed();
+                return Report {
+                    stats,
+                    found: Some(Found { finding, trace: path }),
+                    stopped: None,
+                    depth_cut: true,
+                };
+            }
+            if stats.states >= bounds.states {
+                stats.elapsed = start.elapsed();
+                return Report { stats, found: None, stopped: Some(Stop::States), depth_cut: true };
+            }
+            state = next;
+        }
+        stale = if stats.states == before { stale + 1 } else { 0 };
+    }
+    stats.elapsed = start.elapsed();
+    Report { stats, found: None, stopped: Some(Stop::Stale), depth_cut: true }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod tests;

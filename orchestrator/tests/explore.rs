@@ -1,0 +1,110 @@
+//! `faultlab explore` on the experiments it supports: OM(1) with three
+//! generals and one traitor is broken with a shortest trace, with four it is
+//! checked exhaustively and holds; 2PC blocks after a coordinator crash and
+//! 3PC does not; at-least-once RPC executes a call twice after a lost reply.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Output;
+
+mod common;
+
+fn explore(file: &str, out: &std::path::Path, extra: &[&str]) -> Output {
+    common::faultlab()
+        .arg("explore")
+        .arg(common::library().join(file))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn om1_with_three_generals_breaks_validity_with_a_six_step_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore("byzantine-generals-3-cannot.yaml", dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("violation: validity broken in instance 1"), "{stdout}");
+    assert!(stdout.contains("(traitor: lieutenant-2)"), "{stdout}");
+    // The message sequence, numbered, with the traitor's lie marked.
+    assert!(stdout.contains("  5. lieutenant-2 → lieutenant-1: Order"), "{stdout}");
+    assert!(stdout.contains("[lie: "), "{stdout}");
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("trace.json")).unwrap()).unwrap();
+    assert_eq!(trace["verdict"], "violation");
+    let steps = trace["found"]["trace"].as_array().unwrap();
+    // The order, its two deliveries, the loyal relay, the lie, the decision.
+    assert_eq!(steps.len(), 6, "{trace}");
+    assert_eq!(steps[0]["choice"]["kind"], "timer");
+    assert_eq!(steps[5]["choice"]["kind"], "timer");
+    assert_eq!(steps[5]["observations"][0][1]["Agreement"]["Decided"]["value"], 0, "the default order");
+    assert_eq!(trace["nodes"][2], "lieutenant-2");
+}
+
+#[test]
+fn om1_with_four_generals_holds_in_every_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore("byzantine-generals-4-agree.yaml", dir.path(), &["--strategy", "dfs"]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no violation within bounds"), "{stdout}");
+    assert!(stdout.contains("every reachable state checked"), "{stdout}");
+    assert!(!dir.path().join("trace.json").exists());
+}
+
+#[test]
+fn bounds_are_reported_and_bad_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore("byzantine-generals-4-agree.yaml", dir.path(), &["--states", "100"]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no violation within bounds: 100 states"), "{stdout}");
+    assert!(stdout.contains("stopped at the state bound (100)"), "{stdout}");
+    let res = explore("no-such-file.yaml", dir.path(), &[]);
+    assert_eq!(res.status.code(), Some(2));
+    let res = explore("tmr-masks-one-crash.yaml", dir.path(), &[]);
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("does not support workload `tmr`"));
+    let res = explore("byzantine-generals-3-cannot.yaml", dir.path(), &["--strategy", "sideways"]);
+    assert_eq!(res.status.code(), Some(2));
+}
+
+#[test]
+fn two_phase_commit_blocks_after_a_coordinator_crash_and_three_phase_commit_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore("two-phase-commit-blocks.yaml", dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("finding: participant-1 is blocked in transaction 1"), "{stdout}");
+    assert!(stdout.contains("coordinator-1 crashes"), "{stdout}");
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("trace.json")).unwrap()).unwrap();
+    assert_eq!(trace["verdict"], "finding");
+    assert_eq!(trace["found"]["finding"]["kind"], "reached");
+    // The order, three vote requests, the crash, three timeouts asking six
+    // peers, and the second timeout of participant-1.
+    assert_eq!(trace["found"]["trace"].as_array().unwrap().len(), 15, "{trace}");
+
+    let res = explore("three-phase-commit-does-not-block.yaml", dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("every reachable state checked"), "{stdout}");
+}
+
+#[test]
+fn at_least_once_executes_a_call_twice_after_a_lost_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore("rpc-at-least-once-duplicates.yaml", dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("violation: call 0 executed 2 times (at-least-once"), "{stdout}");
+    assert!(stdout.contains("  3. server-1 → client-1: Reply"), "{stdout}");
+    assert!(stdout.contains("[dropped]"), "{stdout}");
+    // Without a lost message the timeout never beats the reply.
+    let res = explore("rpc-at-least-once-duplicates.yaml", dir.path(), &["--drops", "0"]);
+    assert_eq!(res.status.code(), Some(0), "{}", String::from_utf8_lossy(&res.stdout));
+    // At-most-once filters the retry, even with the server crashing.
+    let res = explore("rpc-at-most-once-filters.yaml", dir.path(), &[]);
+    assert_eq!(res.status.code(), Some(0), "{}", String::from_utf8_lossy(&res.stdout));
+}

@@ -40,6 +40,12 @@ fn om1_with_three_generals_breaks_validity_with_a_six_step_trace() {
     assert_eq!(steps[5]["choice"]["kind"], "timer");
     assert_eq!(steps[5]["observations"][0][1]["Agreement"]["Decided"]["value"], 0, "the default order");
     assert_eq!(trace["nodes"][2], "lieutenant-2");
+    // The same trace as a Lamport diagram: four deliveries, one of them a lie, and two timers.
+    let html = std::fs::read_to_string(dir.path().join("explore.html")).unwrap();
+    assert_eq!(html.matches(r#"class="msg"#).count(), 4, "four deliveries");
+    assert_eq!(html.matches(r#"class="msg lie""#).count(), 1, "one lie");
+    assert_eq!(html.matches(r#"class="timer""#).count(), 2);
+    assert!(html.contains("validity broken in instance 1") && html.contains(">lieutenant-2<"), "{html}");
 }
 
 #[test]

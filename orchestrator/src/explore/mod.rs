@@ -9,6 +9,7 @@
 //! workload nodes (no interposer), in [`driver::explore`].
 
 mod byzantine;
+mod chart;
 mod commit;
 mod rpc;
 
@@ -275,6 +276,11 @@ where
     }
     let path = write_trace(out, exp, &names, &report, label)?;
     println!("  trace written to {}", path.display());
+    let chart = out.join("explore.html");
+    let title = format!("{}: the trace explore found", exp.name);
+    let html = chart::page(&title, &format!("{label}: {}", found.finding.what()), &names, &found.trace);
+    std::fs::write(&chart, html).with_context(|| format!("cannot write {}", chart.display()))?;
+    println!("  drawn as a Lamport diagram in {}", chart.display());
     Ok(ExitCode::from(1))
 }
 

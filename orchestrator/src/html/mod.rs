@@ -8,7 +8,7 @@ mod history;
 mod labels;
 mod plots;
 mod reliability;
-mod svg;
+pub(crate) mod svg;
 mod tables;
 
 use crate::words::count;

@@ -33,11 +33,10 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
     let width = LEFT + names.len() * LANE + 120;
     let height = y(rows) + 40;
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="14">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>
-"#
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>"#
     );
     // When each node's line ends (its crash), if it does.
     let mut crashed: Vec<Option<usize>> = vec![None; names.len()];
@@ -48,10 +47,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
     }
     for (n, name) in names.iter().enumerate() {
         let end = crashed[n].map_or(y(rows), y);
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{}</text><line class="lane" x1="{0}" y1="{}" x2="{0}" y2="{end}" stroke="#555" stroke-width="2"/>
-"##,
+            r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{}</text><line class="lane" x1="{0}" y1="{}" x2="{0}" y2="{end}" stroke="#555" stroke-width="2"/>"##,
             x(n),
             TOP - 30,
             esc(name),
@@ -72,10 +70,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
                     Lie::Equivocate => ("#c0262d", "msg lie", " (lie: equivocate)".to_string()),
                 };
                 let (x1, y1, x2, y2) = (x(f), y(last[f]), x(t), y(row));
-                let _ = write!(
+                let _ = writeln!(
                     svg,
-                    r#"<line class="{class}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="2" marker-end="url(#arrow)"/><text x="{}" y="{}" fill="{colour}">{}</text>
-"#,
+                    r#"<line class="{class}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="2" marker-end="url(#arrow)"/><text x="{}" y="{}" fill="{colour}">{}</text>"#,
                     x2 + 8,
                     y2 - 6,
                     esc(&short(&format!("{msg:?}{tag}"), 38))
@@ -86,10 +83,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
                 let (f, t) = (usize::from(from.0), usize::from(to.0));
                 let (x1, y1) = (x(f), y(last[f]));
                 let (mx, my) = ((x1 + x(t)) / 2, (y1 + y(row)) / 2);
-                let _ = write!(
+                let _ = writeln!(
                     svg,
-                    r##"<line class="drop" x1="{x1}" y1="{y1}" x2="{mx}" y2="{my}" stroke="#888" stroke-width="2" stroke-dasharray="6 4"/><text x="{mx}" y="{}" text-anchor="middle" fill="#888" font-size="20">✕</text><text x="{}" y="{my}" fill="#888">{}</text>
-"##,
+                    r##"<line class="drop" x1="{x1}" y1="{y1}" x2="{mx}" y2="{my}" stroke="#888" stroke-width="2" stroke-dasharray="6 4"/><text x="{mx}" y="{}" text-anchor="middle" fill="#888" font-size="20">✕</text><text x="{}" y="{my}" fill="#888">{}</text>"##,
                     my + 7,
                     mx + 14,
                     esc(&short(&format!("{msg:?} (dropped)"), 48))
@@ -97,10 +93,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
             }
             Choice::Timer { node, .. } => {
                 let n = usize::from(node.0);
-                let _ = write!(
+                let _ = writeln!(
                     svg,
-                    r##"<circle class="timer" cx="{}" cy="{}" r="6" fill="#e0a000"/><text x="{}" y="{}" fill="#8a6200">timer fires</text>
-"##,
+                    r##"<circle class="timer" cx="{}" cy="{}" r="6" fill="#e0a000"/><text x="{}" y="{}" fill="#8a6200">timer fires</text>"##,
                     x(n),
                     y(row),
                     x(n) + 10,
@@ -110,10 +105,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
             }
             Choice::Crash { node } => {
                 let n = usize::from(node.0);
-                let _ = write!(
+                let _ = writeln!(
                     svg,
-                    r##"<text class="crash" x="{}" y="{}" text-anchor="middle" fill="#c0262d" font-size="26">✕</text><text x="{}" y="{}" fill="#c0262d">crashes</text>
-"##,
+                    r##"<text class="crash" x="{}" y="{}" text-anchor="middle" fill="#c0262d" font-size="26">✕</text><text x="{}" y="{}" fill="#c0262d">crashes</text>"##,
                     x(n),
                     y(row) + 9,
                     x(n) + 14,
@@ -123,10 +117,9 @@ pub fn page<M: Debug>(title: &str, finding: &str, names: &[String], trace: &[Ste
         }
         for (node, obs) in &step.observations {
             let n = usize::from(node.0);
-            let _ = write!(
+            let _ = writeln!(
                 svg,
-                r##"<text class="obs" x="{}" y="{}" fill="#2a7a2a">{}</text>
-"##,
+                r##"<text class="obs" x="{}" y="{}" fill="#2a7a2a">{}</text>"##,
                 x(n) + 10,
                 y(row) + 16,
                 esc(&short(&format!("{obs:?}"), 38))

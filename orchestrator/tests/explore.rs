@@ -114,3 +114,40 @@ fn at_least_once_executes_a_call_twice_after_a_lost_reply() {
     let res = explore("rpc-at-most-once-filters.yaml", dir.path(), &[]);
     assert_eq!(res.status.code(), Some(0), "{}", String::from_utf8_lossy(&res.stdout));
 }
+
+/// Run explore on an experiment file written into `dir`.
+fn explore_text(dir: &std::path::Path, text: &str, extra: &[&str]) -> Output {
+    let file = dir.join("x.yaml");
+    std::fs::write(&file, text).unwrap();
+    common::faultlab()
+        .arg("explore")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_acceptor_that_forgets_its_promise_lets_two_values_be_chosen_and_paxos_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let paxos = "name: p\nseed: 1\nduration: 5s\nbackend: sim\n\
+                 workload: { kind: paxos, proposers: 2, acceptors: 3, leader: none, interval: 200ms, retry: 30ms";
+    let walks = ["--strategy", "random", "--seed", "1", "--depth", "30", "--time", "20s"];
+    let res = explore_text(dir.path(), &format!("{paxos}, bugs: [acceptor-forgets-promise] }}\n"), &walks);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("violation: agreement broken in instance 1"), "{stdout}");
+    assert!(stdout.contains("saw 1001 chosen") && stdout.contains("saw 1002 chosen"), "{stdout}");
+    // Both values accepted: the chart draws every step.
+    let html = std::fs::read_to_string(dir.path().join("out/explore.html")).unwrap();
+    assert!(html.matches(r#"class="msg"#).count() >= 12, "the rounds' messages are drawn");
+    // The same walks over Paxos as written find nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let walks = ["--strategy", "random", "--seed", "1", "--depth", "30", "--time", "2s"];
+    let res = explore_text(dir.path(), &format!("{paxos} }}\n"), &walks);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no violation within bounds"), "{stdout}");
+}

@@ -11,6 +11,7 @@
 mod byzantine;
 mod chart;
 mod commit;
+mod paxos;
 mod rpc;
 
 use crate::experiment::{Experiment, FaultKind, Selection, Workload};
@@ -136,9 +137,12 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
         (Workload::Rpc(_), AnyConfig::Rpc(config)) => {
             search(&exp, rpc::setup(&exp, &config, faults), delay, bounds, strategy, &out)
         }
+        (Workload::Paxos(_), AnyConfig::Paxos(config)) => {
+            search(&exp, paxos::setup(&exp, &config, faults), delay, bounds, strategy, &out)
+        }
         _ => {
             eprintln!(
-                "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc)",
+                "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc, paxos)",
                 args.file.display(),
                 exp.workload.plugin().kind()
             );

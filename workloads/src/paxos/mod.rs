@@ -48,6 +48,16 @@ pub enum Leader {
     Elected,
 }
 
+/// A small, named break of the protocol for teaching (off unless the
+/// experiment file asks for it): `faultlab explore` finds its consequence.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Bug {
+    /// An acceptor accepts any ballot not below the one it last accepted,
+    /// ignoring the higher ballots it promised since: a proposer whose
+    /// round was overtaken can still get its value chosen beside another.
+    AcceptorForgetsPromise,
+}
+
 /// Everything a Paxos node needs to know, sent by the orchestrator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -60,6 +70,9 @@ pub struct Config {
     pub retry: Duration,
     /// The proposers' failure detector (with `leader: elected`).
     pub detector: DetectorConfig,
+    /// Teaching bugs switched on (none unless the file names them).
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
 }
 
 impl Config {
@@ -77,6 +90,7 @@ impl Config {
                 check: Duration::from_millis(2),
                 kind: crate::DetectorKind::Fixed { timeout: Duration::from_millis(100) },
             },
+            bugs: Vec::new(),
         }
     }
 
@@ -354,7 +368,12 @@ impl PaxosNode {
             }
             Msg::Accept { instance, ballot, value } => {
                 let mut word = self.words.get(&instance).copied().unwrap_or_default();
-                if ballot >= word.promised {
+                let allowed = if self.config.bugs.contains(&Bug::AcceptorForgetsPromise) {
+                    word.accepted.is_none_or(|(b, _)| ballot >= b)
+                } else {
+                    ballot >= word.promised
+                };
+                if allowed {
                     word.promised = ballot;
                     word.accepted = Some((ballot, value));
                     self.keep(instance, word, out);

@@ -41,6 +41,16 @@ pub struct PaxosFile {
     pub interval: Option<Dur>,
     /// A round not accepted in this long is tried again, higher.
     pub retry: Option<Dur>,
+    /// Teaching bugs to switch on: `acceptor-forgets-promise`.
+    pub bugs: Option<Vec<BugFile>>,
+}
+
+/// The teaching bugs, as written.
+#[derive(Copy, Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BugFile {
+    /// An acceptor accepts ballots it promised not to.
+    AcceptorForgetsPromise,
 }
 
 /// Parameters of the Paxos workload (the nodes are added by the run).
@@ -111,8 +121,16 @@ impl Validate for PaxosFile {
             Some(LeaderFile::None) => Leader::None,
             Some(LeaderFile::Elected) | None => Leader::Elected,
         };
+        let bugs = self
+            .bugs
+            .iter()
+            .flatten()
+            .map(|b| match b {
+                BugFile::AcceptorForgetsPromise => workloads::paxos::Bug::AcceptorForgetsPromise,
+            })
+            .collect();
         let config =
-            Config { proposers: Vec::new(), acceptors: Vec::new(), leader, interval, retry, detector };
+            Config { proposers: Vec::new(), acceptors: Vec::new(), leader, interval, retry, detector, bugs };
         let topology = Topology::from_roles(&[
             ("proposer", usize::from(proposers)),
             ("acceptor", usize::from(acceptors)),

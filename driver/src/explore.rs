@@ -526,6 +526,32 @@ where
     }
 }
 
+/// A search's wall clock: its time bound and its progress line.
+struct Clock<'a> {
+    start: Instant,
+    limit: Duration,
+    last: Instant,
+    progress: &'a mut dyn FnMut(&Stats),
+}
+
+impl Clock<'_> {
+    /// Whether the time bound is reached; if not, a progress line every
+    /// [`PROGRESS_EVERY`], with `frontier` states waiting.
+    fn over(&mut self, stats: &mut Stats, frontier: usize) -> bool {
+        let now = Instant::now();
+        stats.elapsed = now.duration_since(self.start);
+        if stats.elapsed >= self.limit {
+            return true;
+        }
+        if now.duration_since(self.last) >= PROGRESS_EVERY {
+            self.last = now;
+            stats.frontier = frontier;
+            (self.progress)(stats);
+        }
+        false
+    }
+}
+
 /// Breadth-first (`bfs`) or depth-first search with a table of the states seen.
 fn search<N, I>(
     model: &Model<N, I>,
@@ -550,7 +576,7 @@ where
     let mut stats = Stats { states: 1, ..Stats::default() };
     let mut actions = Vec::new();
     let mut depth_cut = false;
-    let mut last_progress = start;
+    let mut clock = Clock { start, limit: bounds.time, last: start, progress };
     let mut stopped = None;
     let mut found = None;
     'outer: while let Some((state, depth, at)) = if bfs { frontier.pop_front() } else { frontier.pop_back() }
@@ -559,16 +585,9 @@ where
             depth_cut = true;
             continue;
         }
-        let now = Instant::now();
-        if now.duration_since(start) >= bounds.time {
+        if clock.over(&mut stats, frontier.len()) {
             stopped = Some(Stop::Time);
             break;
-        }
-        if now.duration_since(last_progress) >= PROGRESS_EVERY {
-            last_progress = now;
-            stats.frontier = frontier.len();
-            stats.elapsed = now.duration_since(start);
-            progress(&stats);
         }
         state.enabled(&model.faults, &mut actions);
         for &action in &actions {
@@ -623,7 +642,7 @@ where
     seen.insert(root.fingerprint());
     let mut stats = Stats { states: 1, ..Stats::default() };
     let mut actions = Vec::new();
-    let mut last_progress = start;
+    let mut clock = Clock { start, limit: bounds.time, last: start, progress };
     // Walks that found no new state in a row: this many and the space is
     // taken to be covered as far as walks will cover it.
     let mut stale = 0;
@@ -632,15 +651,8 @@ where
         let mut state = root.clone();
         let mut path = Vec::new();
         for depth in 0..bounds.depth {
-            let now = Instant::now();
-            if now.duration_since(start) >= bounds.time {
-                stats.elapsed = now.duration_since(start);
+            if clock.over(&mut stats, 0) {
                 return Report { stats, found: None, stopped: Some(Stop::Time), depth_cut: true };
-            }
-            if now.duration_since(last_progress) >= PROGRESS_EVERY {
-                last_progress = now;
-                stats.elapsed = now.duration_since(start);
-                progress(&stats);
             }
             state.enabled(&model.faults, &mut actions);
             if actions.is_empty() {

@@ -327,16 +327,6 @@ mod tests {
         }
     }
 
-    fn steps(out: &Effects<Msg>) -> Vec<Step> {
-        out.observations
-            .iter()
-            .filter_map(|o| match o {
-                Observation::History(s) => Some(*s),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn ms(ms: u64) -> Time {
         Time::from_millis(ms)
     }
@@ -346,7 +336,7 @@ mod tests {
         let mut c = KvClient::new(NodeId(2), &config());
         let mut out = Effects::new();
         c.on_start(ms(0), &mut out);
-        let first = steps(&out);
+        let first = out.history();
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].process, first[0].kind), (2, EventType::Invoke));
         assert!(matches!(out.sends[..], [(NodeId(0), Msg { id: 1, .. })]));
@@ -356,13 +346,13 @@ mod tests {
         assert!(out.sends.iter().any(|(to, m)| *to == NodeId(0) && matches!(m, Msg { id: 1, .. })));
         out.clear();
         c.on_timer(ms(201), CLIENT_TIMER, &mut out);
-        let s = steps(&out);
+        let s = out.history();
         assert_eq!(s[0], Step { kind: EventType::Info, ..first[0] });
         assert_eq!((s[1].process, s[1].kind), (2 + GENERATION, EventType::Invoke));
         // A late reply to the operation given up is ignored.
         out.clear();
         c.on_reply(ms(202), 1, true, None, &mut out);
-        assert!(steps(&out).is_empty());
+        assert!(out.history().is_empty());
     }
 
     #[test]
@@ -373,7 +363,7 @@ mod tests {
         // Find an invocation that is a cas.
         let mut id = 1;
         let mut now = 0;
-        while steps(&out).last().is_some_and(|s| s.f != Function::Cas) {
+        while out.history().last().is_some_and(|s| s.f != Function::Cas) {
             out.clear();
             now += 10;
             c.on_reply(ms(now), id, true, Some(1), &mut out);
@@ -385,7 +375,7 @@ mod tests {
         assert_eq!(c.primary(), NodeId(1));
         out.clear();
         c.on_reply(ms(now + 1), id, false, Some(5), &mut out);
-        let s = steps(&out);
+        let s = out.history();
         assert_eq!((s[0].kind, s[0].f), (EventType::Fail, Function::Cas));
     }
 

@@ -96,6 +96,17 @@ impl<M> Effects<M> {
         Self::default()
     }
 
+    /// The client-history steps among the observations, in order.
+    pub fn history(&self) -> Vec<crate::history::Step> {
+        self.observations
+            .iter()
+            .filter_map(|o| match o {
+                crate::Observation::History(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Send `msg` to `to`.
     pub fn send(&mut self, to: NodeId, msg: M) {
         self.sends.push((to, msg));

@@ -267,17 +267,6 @@ mod tests {
         out.observations.iter().filter(|o| matches!(o, Observation::Request { .. })).cloned().collect()
     }
 
-    /// The history steps among the observations.
-    fn history(out: &Effects<Msg>) -> Vec<Step> {
-        out.observations
-            .iter()
-            .filter_map(|o| match o {
-                Observation::History(s) => Some(*s),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn oracle_value(seq: u64) -> i64 {
         let mut l = Ledger::new();
         (1..=seq).map(|s| l.apply(s, Op::for_seq(s))).last().unwrap_or(0)
@@ -359,7 +348,7 @@ mod tests {
         let mut out = Effects::new();
         c.on_start(Time::ZERO, &mut out);
         c.on_timer(Time::from_millis(2), TICK_TIMER, &mut out);
-        let invoked = history(&out);
+        let invoked = out.history();
         assert_eq!(invoked.len(), 3, "one invocation per request sent: {invoked:?}");
         for (s, seq) in invoked.iter().zip(1u64..) {
             let op = Op::for_seq(seq);
@@ -382,7 +371,7 @@ mod tests {
         // reply after that changes nothing.
         c.on_timer(Time::from_millis(51), TICK_TIMER, &mut out);
         c.on_message(Time::from_millis(52), voter, Msg::Output { seq: 1, value: oracle_value(1) }, &mut out);
-        let done: Vec<_> = history(&out).into_iter().filter(|s| s.kind != EventType::Invoke).collect();
+        let done: Vec<_> = out.history().into_iter().filter(|s| s.kind != EventType::Invoke).collect();
         let completion = |seq: u64, kind, value| Step { kind, value, ..invoked[seq as usize - 1] };
         assert_eq!(
             done,
@@ -454,6 +443,6 @@ mod tests {
         c.on_message(Time::from_millis(2), cfg.voters[0], Msg::Output { seq: 3, value: 0 }, &mut out);
         assert_eq!(requests(&out), vec![5]);
         assert_eq!(c.outstanding(), 4);
-        assert!(judged(&out).len() == 1 && history(&out).is_empty(), "a benchmark records no history");
+        assert!(judged(&out).len() == 1 && out.history().is_empty(), "a benchmark records no history");
     }
 }

@@ -42,6 +42,8 @@ enum Phase {
 pub struct Replica {
     me: NodeId,
     config: Config,
+    /// The other replicas.
+    peers: Vec<NodeId>,
     // Acceptor (also in stable storage).
     promised: Ballot,
     accepted: BTreeMap<Slot, (Ballot, Cmd)>,
@@ -137,6 +139,7 @@ impl Replica {
         Replica {
             me,
             config: config.clone(),
+            peers: config.replicas.iter().copied().filter(|r| *r != me).collect(),
             highest_round: promised.round,
             promised,
             accepted,
@@ -183,13 +186,8 @@ impl Replica {
         &self.store
     }
 
-    fn others(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.config.replicas.iter().copied().filter(move |r| *r != self.me)
-    }
-
     pub(super) fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
-        let peers: Vec<NodeId> = self.others().collect();
-        for p in peers {
+        for &p in &self.peers {
             self.detectors.insert(p, Detector::new(&self.config.detector, now));
         }
         if self.catching.is_some() {
@@ -215,7 +213,7 @@ impl Replica {
             self.beat_seq += 1;
             let leading = self.leads().then_some(self.ballot.round);
             let beat = Msg::Heartbeat { seq: self.beat_seq, commit: self.applied, leading };
-            for p in self.others().collect::<Vec<_>>() {
+            for &p in &self.peers {
                 out.send(p, beat.clone());
             }
             self.next_beat = now + self.config.detector.interval;
@@ -279,7 +277,7 @@ impl Replica {
         out.emit(Observation::Failover { phase: FailoverPhase::Detected, view: round });
         out.emit(Observation::MultiPaxos(MpEvent::Candidate { round }));
         let (ballot, from) = (self.ballot, self.applied);
-        for p in self.others().collect::<Vec<_>>() {
+        for &p in &self.peers {
             out.send(p, Msg::Prepare { ballot, from });
         }
         let me = self.me;
@@ -315,7 +313,7 @@ impl Replica {
             })
             .collect();
         for (slot, cmd) in due {
-            for p in self.others().collect::<Vec<_>>() {
+            for &p in &self.peers {
                 out.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
             }
         }
@@ -371,7 +369,7 @@ impl Replica {
             out.store(StableWrite::Append { key: ACCEPTED.into(), bytes });
         }
         self.accepted.insert(slot, (ballot, cmd.clone()));
-        for p in self.others().collect::<Vec<_>>() {
+        for &p in &self.peers {
             out.send(p, Msg::Accepted { ballot, slot, cmd: cmd.clone() });
         }
         let me = self.me;
@@ -449,7 +447,7 @@ impl Replica {
         }
         self.proposals.insert(slot, (cmd.clone(), now));
         let ballot = self.ballot;
-        for p in self.others().collect::<Vec<_>>() {
+        for &p in &self.peers {
             out.send(p, Msg::Accept { ballot, slot, cmd: cmd.clone() });
         }
         if self.accept(now, ballot, slot, cmd, out).is_err() {

@@ -106,6 +106,27 @@ impl Checker<'_> {
         std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
     }
 
+    /// A count of `workload.{name}` that must lie in `range`, or its default.
+    pub(crate) fn count<T>(
+        &self,
+        name: &str,
+        v: Option<T>,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Res<T>
+    where
+        T: PartialOrd + Copy + std::fmt::Display,
+    {
+        let v = v.unwrap_or(default);
+        if !range.contains(&v) {
+            let (lo, hi) = (range.start(), range.end());
+            return Err(
+                self.value_err(&format!("workload.{name}"), format!("{name} must be {lo} to {hi}; got {v}"))
+            );
+        }
+        Ok(v)
+    }
+
     /// A duration that must be above zero, or its default.
     pub(crate) fn positive_dur(&self, name: &str, d: Option<Dur>, default: Duration) -> Res<Duration> {
         let v = d.map_or(default, |d| d.0);

@@ -122,9 +122,7 @@ impl Validate for PrimaryBackupFile {
                 format!("clients must be 1 (several need `keys:`, the key-value clients); got {clients}"),
             ));
         }
-        if !(1..=8).contains(&clients) {
-            return Err(cx.value_err("workload.clients", format!("clients must be 1 to 8; got {clients}")));
-        }
+        let clients = cx.count("clients", Some(clients), 1, 1..=8)?;
         let deadline = positive("deadline", w.deadline, Duration::from_millis(100))?;
         let retry = positive("timeout", w.timeout, deadline / 4)?;
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;

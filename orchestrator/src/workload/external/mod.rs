@@ -162,21 +162,16 @@ impl Validate for ExternalFile {
                 return Err(cx.value_err("workload.workload", message));
             }
         };
-        let nodes = self.nodes.unwrap_or(1);
-        if !(1..=16).contains(&nodes) {
-            return Err(cx.value_err("workload.nodes", format!("nodes must be 1 to 16; got {nodes}")));
+        let nodes = cx.count("nodes", self.nodes, 1, 1..=16)?;
+        let lin_kv = workload == ExtWorkload::LinKv;
+        if !lin_kv && self.clients.is_some_and(|c| c != 1) {
+            return Err(cx.value_err(
+                "workload.clients",
+                "only lin-kv has several clients; the other workloads have one open-loop client",
+            ));
         }
-        let clients = self.clients.unwrap_or(if workload == ExtWorkload::LinKv { 2 } else { 1 });
-        if workload != ExtWorkload::LinKv && clients != 1 {
-            return Err(cx.value_err("workload.clients", "echo and unique-ids have one open-loop client"));
-        }
-        if !(1..=16).contains(&clients) {
-            return Err(cx.value_err("workload.clients", format!("clients must be 1 to 16; got {clients}")));
-        }
-        let keys = self.keys.unwrap_or(3);
-        if !(1..=1_000).contains(&keys) {
-            return Err(cx.value_err("workload.keys", format!("keys must be 1 to 1000; got {keys}")));
-        }
+        let clients = cx.count("clients", self.clients, if lin_kv { 2 } else { 1 }, 1..=16)?;
+        let keys = cx.count("keys", self.keys, 3, 1..=1_000)?;
         let rate = cx.rate(self.rate, if workload == ExtWorkload::LinKv { 20.0 } else { 100.0 })?;
         let deadline = cx.positive_dur("deadline", self.deadline, Duration::from_millis(500))?;
         let config = Config {

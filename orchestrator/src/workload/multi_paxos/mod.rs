@@ -99,14 +99,8 @@ impl Validate for MultiPaxosFile {
                 format!("multi-paxos needs 1 to 9 replicas (3 or 5 tolerate 1 or 2 crashes); got {replicas}"),
             ));
         }
-        let clients = self.clients.unwrap_or(2);
-        if !(1..=16).contains(&clients) {
-            return Err(cx.value_err("workload.clients", format!("clients must be 1 to 16; got {clients}")));
-        }
-        let keys = self.keys.unwrap_or(3);
-        if !(1..=1_000).contains(&keys) {
-            return Err(cx.value_err("workload.keys", format!("keys must be 1 to 1000; got {keys}")));
-        }
+        let clients = cx.count("clients", self.clients, 2, 1..=16)?;
+        let keys = cx.count("keys", self.keys, 3, 1..=1_000)?;
         let deadline = cx.positive_dur("deadline", self.deadline, Duration::from_millis(500))?;
         let retry = cx.positive_dur("retry", self.retry, Duration::from_millis(50))?;
         let rate = cx.rate(self.rate, 50.0)?;

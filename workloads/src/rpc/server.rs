@@ -11,6 +11,10 @@ use std::time::Duration;
 const CLAIMS: TimerId = TimerId(u64::MAX - 1);
 /// The timer of the expiration remedy's check.
 const QUANTA: TimerId = TimerId(u64::MAX - 2);
+/// The timer of the gentle remedy's next round of questions.
+const LOCATE: TimerId = TimerId(u64::MAX - 3);
+/// Rounds of questions the gentle remedy asks before its claims deadline.
+const LOCATE_ROUNDS: u32 = 20;
 
 /// A long call being computed.
 #[derive(Clone, Debug)]
@@ -117,6 +121,14 @@ impl Server {
 
     pub(super) fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
         match timer {
+            LOCATE => {
+                // Gentle: ask again about what is still unclaimed (a question
+                // or its answer may have been lost on the way).
+                self.locate(out);
+                if self.computing.values().any(|c| c.unclaimed) {
+                    out.set_timer(self.timeout / LOCATE_ROUNDS, LOCATE);
+                }
+            }
             CLAIMS => {
                 // Gentle: nobody claimed these: they are orphans.
                 let orphans: Vec<u64> =
@@ -205,9 +217,17 @@ impl Server {
         self.execute(from, seq, attempt, amount, out);
     }
 
+    /// Gentle: ask the client about every computation nobody has claimed yet.
+    fn locate(&self, out: &mut Effects<Msg>) {
+        for (&seq, c) in self.computing.iter().filter(|(_, c)| c.unclaimed) {
+            out.send(c.client, Msg::Locate { seq });
+        }
+    }
+
     /// A client's new incarnation: reincarnation kills the older
-    /// computations; gentle asks about each and kills what nobody claims
-    /// within the client's timeout.
+    /// computations; gentle asks about each (again every twentieth of the
+    /// client's timeout, until claimed) and kills what nobody claims within
+    /// that timeout.
     fn new_epoch(&mut self, from: NodeId, incarnation: u64, out: &mut Effects<Msg>) {
         self.client_incarnation = self.client_incarnation.max(incarnation);
         let older: Vec<u64> =
@@ -222,9 +242,11 @@ impl Server {
                 for seq in older {
                     if let Some(c) = self.computing.get_mut(&seq) {
                         c.unclaimed = true;
+                        c.client = from;
                     }
-                    out.send(from, Msg::Locate { seq });
                 }
+                self.locate(out);
+                out.set_timer(self.timeout / LOCATE_ROUNDS, LOCATE);
                 out.set_timer(self.timeout, CLAIMS);
             }
             _ => {}

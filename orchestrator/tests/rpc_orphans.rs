@@ -32,10 +32,10 @@ fn the_four_remedies_differ_from_none_and_from_each_other_in_numbers() {
     for r in [&ext, &rein, &gentle, &exp] {
         assert_eq!(f(r, "orphans"), n, "{r}");
     }
-    // No remedy: every orphan runs to its end (2 s of work each), and the
+    // No remedy: every orphan runs to its end (4 s of work each), and the
     // restarted client gets replies to calls it does not know.
     assert_eq!(f(&none, "completed"), n);
-    assert!((f(&none, "wasted_seconds") - 2.0 * n).abs() < 1e-6, "{none}");
+    assert!((f(&none, "wasted_seconds") - 4.0 * n).abs() < 1e-6, "{none}");
     assert!(none["orphans"]["stray_replies"].as_u64().unwrap() > 0);
     // Extermination and reincarnation kill what is left when the client is back (0.5 s).
     for r in [&ext, &rein] {

@@ -184,7 +184,8 @@ impl RpcRecorder {
             completed: unclaimed().filter(|o| o.end.is_some() && !o.killed).count() as u64,
             adopted: o.clone().filter(|o| o.adopted).count() as u64,
             running_at_end: o.clone().filter(|o| o.end.is_none()).count() as u64,
-            wasted_seconds: unclaimed().map(|o| o.end.unwrap_or(now) - o.started).sum(),
+            // + 0.0: an empty sum is -0.0, which would print as such.
+            wasted_seconds: unclaimed().map(|o| o.end.unwrap_or(now) - o.started).sum::<f64>() + 0.0,
             cleared_seconds: if o.clone().any(|o| o.end.is_none()) {
                 None
             } else {

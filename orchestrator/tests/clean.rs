@@ -6,14 +6,15 @@
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, NetworkCreateRequest, VolumeCreateRequest,
 };
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
 use bollard::Docker;
-use orchestrator::backend::docker::{self, DockerBackend};
+use common::docker::{daemon_or_skip, label_filter, objects};
+use orchestrator::backend::docker;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
 /// Above Linux's largest pid_max (2^22): no process has it.
@@ -37,10 +38,6 @@ impl Drop for Guard {
     }
 }
 
-fn label_filter(label: String) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![label])])
-}
-
 /// (run id, running containers, image) of the run whose orchestrator is `pid`.
 async fn run_of(docker: &Docker, pid: u32) -> Option<(String, usize, String)> {
     let cs = docker
@@ -57,53 +54,20 @@ async fn run_of(docker: &Docker, pid: u32) -> Option<(String, usize, String)> {
     Some((run, running, first.image.clone()?))
 }
 
-/// Containers, networks and volumes of `run`.
-async fn objects(docker: &Docker, run: &str) -> (usize, usize, usize) {
-    let f = label_filter(format!("faultlab.run={run}"));
-    let c = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(f.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(f.clone()) })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(f) })).await.unwrap();
-    (c.len(), n.len(), v.volumes.unwrap_or_default().len())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_spares_two_live_runs_and_removes_a_dead_runs_leftovers() {
-    if !DockerBackend::available().await {
-        assert!(
-            std::env::var("FAULTLAB_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "FAULTLAB_REQUIRE_DOCKER=1 but no docker daemon answers"
-        );
-        eprintln!("clean: skipped: no docker daemon answers");
+    if !daemon_or_skip("clean").await {
         return;
     }
     let docker = Docker::connect_with_local_defaults().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let exp = dir.path().join("live.yaml");
-    std::fs::write(
-        &exp,
-        "name: live\nseed: 2\nduration: 90s\nworkload: { kind: tmr, replicas: 3, voters: 1, rate: 100/s, deadline: 500ms }\n",
-    )
-    .unwrap();
+    let exp = common::write(dir.path(), "live.yaml", "name: live\nseed: 2\nduration: 90s\nworkload: { kind: tmr, replicas: 3, voters: 1, rate: 100/s, deadline: 500ms }\n");
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let dead = format!("t-clean-dead-{}-{nanos:x}", std::process::id());
     let mut guard = Guard { children: Vec::new(), runs: vec![dead.clone()] };
     for name in ["a", "b"] {
         let out = dir.path().join(name);
-        let child = Command::new(EXE)
-            .args(["run", exp.to_str().unwrap(), "--backend", "docker", "--out", out.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        guard.children.push(child);
+        guard.children.push(common::spawn_run(&exp, "docker", &out, false));
     }
 
     // Both runs live: all five agents of each running, and the run started.

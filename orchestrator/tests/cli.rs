@@ -8,13 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
+use common::write;
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
 
 #[test]
 fn bad_yaml_is_refused_with_its_location_before_anything_is_deployed() {
@@ -106,21 +102,22 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Start a 60 s TMR run named `name` on the process backend, replica-1
+/// crashed for a second at 1 s (output piped or thrown away); the child and
+/// its out folder.
+fn start_long_run(dir: &Path, name: &str, piped: bool) -> (std::process::Child, std::path::PathBuf) {
+    let file = write(
+        dir,
+        &format!("{name}.yaml"),
+        &format!("name: {name}\nduration: 60s\nworkload: {{ kind: tmr, rate: 500/s }}\nfaults:\n  - {{ at: 1s, for: 1s, kind: crash, target: replica-1 }}\n"),
+    );
+    let out = dir.join("out");
+    (common::spawn_run(&file, "process", &out, piped), out)
+}
+
 fn interrupted_run_leaves_nothing(signal: nix::sys::signal::Signal) {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "long.yaml",
-        "name: long\nduration: 60s\nworkload: { kind: tmr, rate: 500/s }\nfaults:\n  - { at: 1s, for: 1s, kind: crash, target: replica-1 }\n",
-    );
-    let out = dir.path().join("out");
-    let mut child = Command::new(EXE)
-        .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, out) = start_long_run(dir.path(), "long", true);
     // Wait until the agents are up and the crash has been restarted.
     common::wait_for_event(&out, "\"state\":\"up\"");
     let agents = children(child.id());
@@ -163,19 +160,7 @@ fn a_closed_terminal_stops_the_run_like_sigterm() {
 #[test]
 fn after_a_sigkill_of_the_orchestrator_the_report_is_rebuilt_from_the_events() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "killed.yaml",
-        "name: killed\nduration: 60s\nworkload: { kind: tmr, rate: 500/s }\nfaults:\n  - { at: 1s, for: 1s, kind: crash, target: replica-1 }\n",
-    );
-    let out = dir.path().join("out");
-    let mut child = Command::new(EXE)
-        .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, out) = start_long_run(dir.path(), "killed", false);
     let events = out.join("events.jsonl");
     let started = Instant::now();
     let mut run_start = None;

@@ -7,17 +7,19 @@
 //! times "deploy N agents until every control port answers" for N = 3, 5, 10.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
 use bollard::Docker;
+use common::docker::objects;
 use node_agent::proto::{Down, Up};
 use orchestrator::backend::docker::{self, image, DockerBackend, NodeEvent};
 use orchestrator::backend::{AgentEndpoint, BackendConfig, NodeLaunch, NodeState};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::RwLockReadGuard;
 use workloads::NodeId;
+
+mod common;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_faultlab");
 /// Set in a child copy of this test binary: `<mode>:<run id>`.
@@ -67,14 +69,21 @@ async fn backend_or_skip(test: &str) -> Option<DockerBackend> {
             Err(e) => Some(e.to_string()),
         }
     };
-    if let Some(why) = why {
-        if std::env::var("FAULTLAB_REQUIRE_DOCKER").as_deref() == Ok("1") {
-            panic!("{test}: FAULTLAB_REQUIRE_DOCKER=1 but {why}");
-        }
-        eprintln!("{test}: skipped: {why}");
+    if !common::docker::goes_on(test, why) {
         return None;
     }
     Some(DockerBackend::connect().await.expect("connect"))
+}
+
+/// What a test of its own run holds, or None (the test passes) when no
+/// daemon answers: the suite's lock for reading, a connected backend, the
+/// run's id and the guard that removes the run.
+async fn own_run(test: &str) -> Option<(RwLockReadGuard<'static, ()>, DockerBackend, String, RunGuard)> {
+    let suite = SUITE.read().await;
+    let backend = backend_or_skip(test).await?;
+    let id = run_id(test);
+    let guard = RunGuard(id.clone());
+    Some((suite, backend, id, guard))
 }
 
 /// An open control connection that passed the handshake.
@@ -123,22 +132,6 @@ async fn handshake(ep: &AgentEndpoint, token: &str) -> Control {
     }
 }
 
-/// Containers, networks and volumes labelled with the run.
-async fn leftovers(docker: &Docker, run_id: &str) -> (usize, usize, usize) {
-    let filters = HashMap::from([("label".to_string(), vec![format!("faultlab.run={run_id}")])]);
-    let c = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters) })).await.unwrap();
-    (c.len(), n.len(), v.volumes.unwrap_or_default().len())
-}
-
 /// Wait for `(node, state)` on the events stream, skipping others.
 async fn expect_event(rx: &mut UnboundedReceiver<NodeEvent>, node: NodeId, state: NodeState) -> NodeEvent {
     let found = tokio::time::timeout(Duration::from_secs(10), async {
@@ -164,10 +157,7 @@ async fn container_state(docker: &Docker, name: &str) -> String {
 
 #[tokio::test]
 async fn deploys_three_agents_and_reaches_every_control_port() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("deploy").await else { return };
-    let id = run_id("deploy");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("deploy").await else { return };
     let cfg = config(&id);
     let started = Instant::now();
     let endpoints = backend.deploy(&cfg, &nodes(3)).await.unwrap();
@@ -215,15 +205,12 @@ async fn deploys_three_agents_and_reaches_every_control_port() {
     assert_eq!(net.internal, Some(true), "the data network must be internal");
 
     backend.teardown().await.unwrap();
-    assert_eq!(leftovers(&docker, &id).await, (0, 0, 0));
+    assert_eq!(objects(&docker, &id).await, (0, 0, 0));
 }
 
 #[tokio::test]
 async fn a_crashed_node_starts_again_and_the_events_say_so() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("crash").await else { return };
-    let id = run_id("crash");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("crash").await else { return };
     let cfg = config(&id);
     let endpoints = backend.deploy(&cfg, &nodes(2)).await.unwrap();
     let mut events = backend.events().expect("an events stream");
@@ -254,10 +241,7 @@ async fn a_crashed_node_starts_again_and_the_events_say_so() {
 
 #[tokio::test]
 async fn pause_freezes_a_node_and_resume_thaws_it() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("pause").await else { return };
-    let id = run_id("pause");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("pause").await else { return };
     let cfg = config(&id);
     let endpoints = backend.deploy(&cfg, &nodes(1)).await.unwrap();
     let mut events = backend.events().unwrap();
@@ -280,10 +264,7 @@ async fn pause_freezes_a_node_and_resume_thaws_it() {
 
 #[tokio::test]
 async fn isolate_cuts_the_data_network_and_reconnect_restores_the_same_ip() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("isolate").await else { return };
-    let id = run_id("isolate");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("isolate").await else { return };
     let cfg = config(&id);
     let endpoints = backend.deploy(&cfg, &nodes(2)).await.unwrap();
     let node = NodeId(1);
@@ -317,31 +298,25 @@ async fn isolate_cuts_the_data_network_and_reconnect_restores_the_same_ip() {
 
 #[tokio::test]
 async fn teardown_removes_every_container_network_and_volume_and_is_idempotent() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("teardown").await else { return };
-    let id = run_id("teardown");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("teardown").await else { return };
     backend.deploy(&config(&id), &nodes(2)).await.unwrap();
     let docker = backend.engine().clone();
-    assert_eq!(leftovers(&docker, &id).await, (2, 2, 1));
+    assert_eq!(objects(&docker, &id).await, (2, 2, 1));
     backend.teardown().await.unwrap();
-    assert_eq!(leftovers(&docker, &id).await, (0, 0, 0));
+    assert_eq!(objects(&docker, &id).await, (0, 0, 0));
     backend.teardown().await.unwrap();
     assert!(matches!(backend.crash(NodeId(1)).await, Err(docker::DockerError::NotDeployed)));
 }
 
 #[tokio::test]
 async fn a_failed_deploy_leaves_nothing_behind() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("failed-deploy").await else { return };
-    let id = run_id("faildeploy");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("failed-deploy").await else { return };
     // Two nodes with one name: the second container's name is taken.
     let mut twins = nodes(2);
     twins[1].name = twins[0].name.clone();
     let err = backend.deploy(&config(&id), &twins).await.unwrap_err();
     assert!(err.to_string().contains("create the container"), "{err}");
-    assert_eq!(leftovers(backend.engine(), &id).await, (0, 0, 0));
+    assert_eq!(objects(backend.engine(), &id).await, (0, 0, 0));
     assert!(backend.run_id().is_none());
 }
 
@@ -368,7 +343,7 @@ async fn the_image_is_imported_once_and_then_reused() {
 }
 
 #[tokio::test]
-async fn clean_all_removes_leftovers() {
+async fn clean_all_removes_objects() {
     // Exclusive: clean_all removes every run, those of the other tests too.
     let _suite = SUITE.write().await;
     let Some(mut backend) = backend_or_skip("clean_all").await else { return };
@@ -378,10 +353,10 @@ async fn clean_all_removes_leftovers() {
     let docker = backend.engine().clone();
     // Leave it behind, as a killed orchestrator would.
     std::mem::forget(backend);
-    assert_eq!(leftovers(&docker, &id).await, (1, 2, 1));
+    assert_eq!(objects(&docker, &id).await, (1, 2, 1));
     let report = docker::clean_all().await.unwrap();
     assert!(report.containers >= 1 && report.networks >= 2 && report.volumes >= 1, "{report}");
-    assert_eq!(leftovers(&docker, &id).await, (0, 0, 0));
+    assert_eq!(objects(&docker, &id).await, (0, 0, 0));
 }
 
 /// Runs this test binary again with one child test selected and `CHILD_ENV` set.
@@ -420,10 +395,7 @@ async fn child_process_entry() {
 
 #[tokio::test]
 async fn a_panic_hook_with_teardown_blocking_leaves_nothing_behind() {
-    let _suite = SUITE.read().await;
-    let Some(backend) = backend_or_skip("panic-hook").await else { return };
-    let id = run_id("panic");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, backend, id, _guard)) = own_run("panic-hook").await else { return };
     let out = tokio::task::spawn_blocking({
         let id = id.clone();
         move || run_child("panic", &id)
@@ -437,15 +409,12 @@ async fn a_panic_hook_with_teardown_blocking_leaves_nothing_behind() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success(), "the child must have panicked");
-    assert_eq!(leftovers(backend.engine(), &id).await, (0, 0, 0));
+    assert_eq!(objects(backend.engine(), &id).await, (0, 0, 0));
 }
 
 #[tokio::test]
 async fn sweep_stale_removes_the_runs_of_dead_orchestrators() {
-    let _suite = SUITE.read().await;
-    let Some(backend) = backend_or_skip("sweep").await else { return };
-    let id = run_id("sweep");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, backend, id, _guard)) = own_run("sweep").await else { return };
     let out = tokio::task::spawn_blocking({
         let id = id.clone();
         move || run_child("exit", &id)
@@ -453,30 +422,24 @@ async fn sweep_stale_removes_the_runs_of_dead_orchestrators() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(leftovers(backend.engine(), &id).await, (2, 2, 1), "the dead child left its run behind");
+    assert_eq!(objects(backend.engine(), &id).await, (2, 2, 1), "the dead child left its run behind");
     let report = docker::sweep_stale().await.unwrap();
     assert!(report.containers >= 2, "{report}");
-    assert_eq!(leftovers(backend.engine(), &id).await, (0, 0, 0));
+    assert_eq!(objects(backend.engine(), &id).await, (0, 0, 0));
 }
 
 #[tokio::test]
 async fn sweep_stale_spares_runs_whose_orchestrator_lives() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("sweep-live").await else { return };
-    let id = run_id("sweeplive");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("sweep-live").await else { return };
     backend.deploy(&config(&id), &nodes(1)).await.unwrap();
     docker::sweep_stale().await.unwrap();
-    assert_eq!(leftovers(backend.engine(), &id).await, (1, 2, 1), "a live run was swept");
+    assert_eq!(objects(backend.engine(), &id).await, (1, 2, 1), "a live run was swept");
     backend.teardown().await.unwrap();
 }
 
 #[tokio::test]
 async fn teardown_blocking_works_from_a_panicking_thread() {
-    let _suite = SUITE.read().await;
-    let Some(mut backend) = backend_or_skip("panic-thread").await else { return };
-    let id = run_id("panicthread");
-    let _guard = RunGuard(id.clone());
+    let Some((_suite, mut backend, id, _guard)) = own_run("panic-thread").await else { return };
     backend.deploy(&config(&id), &nodes(1)).await.unwrap();
     let docker = backend.engine().clone();
     std::mem::forget(backend);
@@ -493,7 +456,7 @@ async fn teardown_blocking_works_from_a_panicking_thread() {
     })
     .join();
     assert!(joined.is_err(), "the thread panicked");
-    assert_eq!(leftovers(&docker, &id).await, (0, 0, 0));
+    assert_eq!(objects(&docker, &id).await, (0, 0, 0));
 }
 
 /// Benchmark: deploy N agents until every control port answers the handshake.

@@ -3,46 +3,38 @@
 //! Skips without a daemon, fails instead when FAULTLAB_REQUIRE_DOCKER=1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use orchestrator::backend::docker::DockerBackend;
+use common::docker::daemon_or_skip;
 use orchestrator::backend::BackendChoice;
 use orchestrator::experiment::parse_str;
+use orchestrator::report::Report;
 use orchestrator::run::{run, RunOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-async fn docker_or_skip(test: &str) -> bool {
-    if DockerBackend::available().await {
-        return true;
-    }
-    assert!(
-        std::env::var("FAULTLAB_REQUIRE_DOCKER").as_deref() != Ok("1"),
-        "{test}: FAULTLAB_REQUIRE_DOCKER=1 but no docker daemon answers"
-    );
-    eprintln!("{test}: skipped: no docker daemon answers");
-    false
-}
+mod common;
 
-/// A docker run writing to `dir`.
-fn docker_options(dir: &Path) -> RunOptions {
-    RunOptions {
-        out_dir: Some(dir.to_path_buf()),
+/// Run `text` (as the file `name`) on the docker backend, within `limit`:
+/// its report, and the folder it wrote to.
+async fn run_on_docker(name: &str, text: &str, limit: Duration) -> (Report, tempfile::TempDir) {
+    let exp = parse_str(Path::new(name), text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out_dir: Some(dir.path().to_path_buf()),
         backend: Some(BackendChoice::Docker),
         watchdog: Duration::from_secs(5),
         ..RunOptions::new(PathBuf::from(env!("CARGO_BIN_EXE_faultlab")))
-    }
+    };
+    let outcome = tokio::time::timeout(limit, run(&exp, &opts)).await.unwrap().unwrap();
+    (outcome.report, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
-    if !docker_or_skip("tmr_on_docker").await {
+    if !daemon_or_skip("tmr_on_docker").await {
         return;
     }
     let text = "name: docker-tmr\nseed: 11\nduration: 10s\nworkload: { kind: tmr, rate: 1000/s, deadline: 50ms }\nfaults:\n  - { at: 1s, for: 1500ms, kind: crash, target: replica-2 }\n  - { at: 4s, for: 1500ms, kind: crash, target: { role: replica, count: 2 } }\n  - { at: 8s, for: 1s, kind: isolate, target: replica-3 }\n";
-    let exp = parse_str(Path::new("docker.yaml"), text).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let opts = docker_options(dir.path());
-    let outcome = tokio::time::timeout(Duration::from_secs(120), run(&exp, &opts)).await.unwrap().unwrap();
-    let r = outcome.report;
+    let (r, dir) = run_on_docker("docker.yaml", text, Duration::from_secs(120)).await;
     let run_id = r.run_id.clone();
     assert_eq!(r.backend, "docker");
     assert_eq!(r.requests.wrong, 0);
@@ -65,37 +57,19 @@ async fn tmr_on_docker_masks_one_crash_and_breaks_under_two() {
     assert!(r.faults.iter().any(|f| f.kind == "isolate" && f.until_seconds.is_some()));
     // Nothing of the run is left.
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
-    let filter =
-        std::collections::HashMap::from([("label".to_string(), vec![format!("faultlab.run={run_id}")])]);
-    let left = docker
-        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-            all: true,
-            filters: Some(filter.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    assert!(left.is_empty(), "containers left: {left:?}");
-    let nets = docker
-        .list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: Some(filter) }))
-        .await
-        .unwrap();
-    assert!(nets.is_empty(), "networks left: {nets:?}");
+    let (containers, networks, _) = common::docker::objects(&docker, &run_id).await;
+    assert_eq!((containers, networks), (0, 0), "containers and networks left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_nine_containers_delays_no_other_fault() {
-    if !docker_or_skip("restarting_nine_containers").await {
+    if !daemon_or_skip("restarting_nine_containers").await {
         return;
     }
     // Nine containers restart at 5 s (a second or more of engine work); a
     // byzantine fault is due at 9 s and must start then and last its 3 s.
     let text = "name: docker-nine\nseed: 3\nduration: 14s\nworkload: { kind: tmr, replicas: 9, rate: 200/s, deadline: 100ms }\nfaults:\n  - { at: 5s, for: 1s, kind: crash, target: { role: replica, count: 9 } }\n  - { at: 9s, for: 3s, kind: byzantine, target: replica-2, mode: corrupt }\n";
-    let exp = parse_str(Path::new("nine.yaml"), text).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let opts = docker_options(dir.path());
-    let outcome = tokio::time::timeout(Duration::from_secs(180), run(&exp, &opts)).await.unwrap().unwrap();
-    let r = outcome.report;
+    let (r, dir) = run_on_docker("nine.yaml", text, Duration::from_secs(180)).await;
     assert!(r.valid, "{:?}", r.run_failures);
     let crash = r.faults.iter().find(|f| f.kind == "crash").unwrap();
     assert!(crash.failed.is_none() && crash.end_effective_seconds.is_some(), "{crash:?}");

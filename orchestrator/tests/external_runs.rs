@@ -24,13 +24,12 @@ fn fixture(name: &str) -> PathBuf {
 /// `keys` and `rest` (faults, expect) into `dir`, run it on processes, and
 /// return the exit code and report.json.
 fn run(dir: &Path, program: &str, keys: &str, rest: &str) -> (i32, Value) {
-    let file = dir.join("x.yaml");
     let text = format!(
         "name: external-test\nseed: 1\nduration: 5s\nbackend: process\n\
          workload: {{ kind: external, protocol: maelstrom, command: [python3, {}], {keys} }}\n{rest}",
         fixture(program).display()
     );
-    std::fs::write(&file, text).unwrap();
+    let file = common::write(dir, "x.yaml", &text);
     let out = dir.join("out");
     let code = {
         let _one = serial();
@@ -118,16 +117,15 @@ fn a_program_that_writes_garbage_is_reported_and_the_agent_goes_on() {
         ),
     )
     .unwrap();
-    let file = tmp.path().join("x.yaml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = common::write(
+        tmp.path(),
+        "x.yaml",
+        &format!(
             "name: noisy\nseed: 1\nduration: 3s\nbackend: process\n\
              workload: {{ kind: external, command: [sh, {}], nodes: 1, workload: echo, rate: 50/s }}\n",
             script.display()
         ),
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("out");
     let code = {
         let _one = serial();
@@ -146,15 +144,9 @@ fn a_program_that_writes_garbage_is_reported_and_the_agent_goes_on() {
 #[test]
 fn the_sim_backend_refuses_programs_it_cannot_host() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("x.yaml");
-    std::fs::write(
-        &file,
-        "name: s\nseed: 1\nduration: 2s\nbackend: sim\nworkload: { kind: external, command: [python3, echo.py], workload: echo }\n",
-    )
-    .unwrap();
-    let out = common::faultlab().arg("validate").arg(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let file = common::write(tmp.path(), "x.yaml", "name: s\nseed: 1\nduration: 2s\nbackend: sim\nworkload: { kind: external, command: [python3, echo.py], workload: echo }\n");
+    let (code, err) = common::validate(&file);
+    assert_eq!(code, Some(1));
     assert!(err.contains("x.yaml:4:") && err.contains("sim backend cannot host"), "{err}");
     // The same file asked for sim on the command line.
     std::fs::write(
@@ -226,10 +218,7 @@ fn g_counter_reads_reach_the_acknowledged_sum_and_the_wrong_counter_overcounts()
 /// FAULTLAB_REQUIRE_DOCKER=1 (CI), where it fails.
 fn docker_or_skip() -> bool {
     let up = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    if !up && std::env::var("FAULTLAB_REQUIRE_DOCKER").as_deref() == Ok("1") {
-        panic!("FAULTLAB_REQUIRE_DOCKER=1 and no Docker engine answers");
-    }
-    up
+    common::docker::goes_on("external on docker", (!up).then(|| "no Docker engine answers".to_string()))
 }
 
 #[test]
@@ -238,17 +227,12 @@ fn echo_nodes_run_in_containers_and_are_served_through_a_crash() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("x.yaml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = common::write(tmp.path(), "x.yaml", &format!(
             "name: external-docker\nseed: 1\nduration: 5s\nbackend: docker\n\
              workload: {{ kind: external, command: [python3, {}], nodes: 2, workload: echo, rate: 100/s, deadline: 200ms }}\n\
              faults:\n  - {{ at: 1.5s, for: 1.5s, kind: crash, target: node-1 }}\n",
             fixture("echo.py").display()
-        ),
-    )
-    .unwrap();
+        ));
     let out = tmp.path().join("out");
     let code = {
         let _one = serial();

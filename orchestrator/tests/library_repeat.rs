@@ -1,14 +1,13 @@
 //! `faultlab list`, `explain`, `report` and `run --repeat` as a user runs them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
+mod common;
 
-fn library() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments")
-}
+use common::library;
+
+const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
 
 #[test]
 fn list_and_explain_the_library() {
@@ -32,14 +31,9 @@ fn list_and_explain_the_library() {
 #[test]
 fn repeated_runs_write_each_run_and_the_aggregate() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("rep.yaml");
-    std::fs::write(
-        &file,
-        "name: rep\nseed: 5\nduration: 2s\nworkload: { kind: tmr, rate: 200/s }\n\
+    let file = common::write(dir.path(), "rep.yaml", "name: rep\nseed: 5\nduration: 2s\nworkload: { kind: tmr, rate: 200/s }\n\
          faults:\n  - { at: 1s, for: 500ms, kind: crash, target: replica-1 }\n  - { at: 1s, for: 500ms, kind: crash, target: replica-2 }\n\
-         expect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \"== 3\"\n",
-    )
-    .unwrap();
+         expect:\n  requests.wrong: \"== 0\"\n  repeat.runs: \"== 3\"\n");
     let out = dir.path().join("out");
     let res = Command::new(EXE)
         .args([

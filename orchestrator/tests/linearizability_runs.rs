@@ -72,16 +72,15 @@ fn without_the_partition_the_same_clients_see_one_copy() {
 #[test]
 fn a_failover_after_the_primary_crashes_stays_linearizable() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("crash.yaml");
-    std::fs::write(
-        &file,
+    let file = common::write(
+        tmp.path(),
+        "crash.yaml",
         "name: primary-backup-kv-failover\nseed: 5\nduration: 6s\nbackend: sim\n\
          workload: { kind: primary-backup, replicas: 3, clients: 2, keys: 3, rate: 100/s, deadline: 200ms }\n\
          detector: { kind: fixed, interval: 50ms, timeout: 250ms }\n\
          faults:\n  - { at: 2s, kind: crash, target: replica-1 }\n\
          expect:\n  linearizability.ok: \"== 1\"\n",
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("out");
     let (code, r) = run(&file, &out, &[]);
     assert_eq!(code, 0, "{}", r["linearizability"]);
@@ -218,14 +217,13 @@ fn tmr_masking_a_crash_keeps_the_history_linearizable() {
 #[test]
 fn report_checks_an_edited_history_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("tmr.yaml");
-    std::fs::write(
-        &file,
+    let file = common::write(
+        tmp.path(),
+        "tmr.yaml",
         "name: tmr-short\nseed: 3\nduration: 2s\nbackend: sim\n\
          workload: { kind: tmr, replicas: 3, voters: 1, rate: 1000/s, deadline: 50ms }\n\
          expect:\n  linearizability.ok: \"== 1\"\n  requests.wrong: \"== 0\"\n",
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("out");
     let (code, r) = run(&file, &out, &[]);
     assert_eq!(code, 0, "{}", r["expect"]);

@@ -6,25 +6,15 @@
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 mod common;
 
-const EXE: &str = env!("CARGO_BIN_EXE_faultlab");
-
 fn start(dir: &Path, yaml: &str) -> (Child, PathBuf) {
-    let file = dir.join("exp.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    let file = common::write(dir, "exp.yaml", yaml);
     let out = dir.join("out");
-    let child = Command::new(EXE)
-        .args(["run", file.to_str().unwrap(), "--backend", "process", "--out", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, out)
+    (common::spawn_run(&file, "process", &out, true), out)
 }
 
 /// The agents of a run, by node name (from the log file each writes to).

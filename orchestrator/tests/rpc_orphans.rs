@@ -61,13 +61,7 @@ fn the_four_remedies_differ_from_none_and_from_each_other_in_numbers() {
 #[test]
 fn orphan_remedies_need_long_calls() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("x.yaml");
-    std::fs::write(
-        &file,
-        "name: x\nseed: 1\nduration: 2s\nbackend: sim\nworkload: { kind: rpc, semantics: at-most-once, orphans: gentle }\n",
-    )
-    .unwrap();
-    let out = common::faultlab().arg("validate").arg(&file).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("x.yaml:5:") && err.contains("set `work:`"), "{err}");
+    let file = common::write(tmp.path(), "x.yaml", "name: x\nseed: 1\nduration: 2s\nbackend: sim\nworkload: { kind: rpc, semantics: at-most-once, orphans: gentle }\n");
+    let (code, err) = common::validate(&file);
+    assert!(code != Some(0) && err.contains("x.yaml:5:") && err.contains("set `work:`"), "{err}");
 }

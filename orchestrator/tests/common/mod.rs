@@ -1,9 +1,12 @@
-//! What the tests that drive the faultlab binary as a user share: waiting
-//! for a run to reach a point, and for it to exit.
+//! What the tests that drive the faultlab binary as a user share: writing
+//! an experiment, starting a run, waiting for it to reach a point, and for
+//! it to exit.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Child, ExitStatus};
+pub mod docker;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Wait (at most 30 s) until the run's events.jsonl under `out` holds `needle`.
@@ -34,6 +37,35 @@ pub fn wait_exit(child: &mut Child, within: Duration, what: &str) -> ExitStatus 
 /// The faultlab binary under test.
 pub fn faultlab() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_faultlab"))
+}
+
+/// Write `text` into `dir/name`; its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Start `faultlab run file --backend backend --out out` with no input;
+/// its stdout and stderr piped for the test to read, or thrown away.
+pub fn spawn_run(file: &Path, backend: &str, out: &Path, piped: bool) -> Child {
+    let output = || if piped { Stdio::piped() } else { Stdio::null() };
+    faultlab()
+        .arg("run")
+        .arg(file)
+        .args(["--backend", backend, "--out"])
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap()
+}
+
+/// `faultlab validate file`: its exit code and what it wrote on stderr.
+pub fn validate(file: &Path) -> (Option<i32>, String) {
+    let out = faultlab().arg("validate").arg(file).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The experiment library.

@@ -1,6 +1,5 @@
 //! Humane durations (`250ms`, `30s`, `2m`) as they appear in experiment files.
 
-use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
@@ -43,17 +42,7 @@ impl Serialize for Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration like 250ms, 30s or 2m")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
-                Dur::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
+        crate::text::from_str(d, "a duration like 250ms, 30s or 2m", Dur::parse)
     }
 }
 
@@ -99,17 +88,7 @@ impl Serialize for Offset {
 
 impl<'de> Deserialize<'de> for Offset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Offset;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration with an optional sign, like -200ms or 1s")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Offset, E> {
-                Offset::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
+        crate::text::from_str(d, "a duration with an optional sign, like -200ms or 1s", Offset::parse)
     }
 }
 

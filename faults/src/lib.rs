@@ -11,6 +11,7 @@ pub mod interposer;
 pub mod rule;
 pub mod spec;
 mod stream;
+pub mod text;
 
 pub use duration::{Dur, Offset};
 pub use interposer::{Interposer, InterposerStats, ReceiveDecision, SendDecision};

@@ -10,7 +10,6 @@
 
 use crate::duration::{Dur, Offset};
 use crate::rule::Direction;
-use serde::de::{self, value::MapAccessDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
@@ -286,22 +285,12 @@ impl fmt::Display for TargetSpec {
 
 impl<'de> Deserialize<'de> for TargetSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TargetSpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a node name like replica-2 or a map like { role: replica, count: 1, pick: random }",
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TargetSpec, E> {
-                Ok(TargetSpec::Node(v.trim().to_string()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TargetSpec, A::Error> {
-                RoleTarget::deserialize(MapAccessDeserializer::new(map)).map(TargetSpec::Role)
-            }
-        }
-        d.deserialize_any(V)
+        crate::text::from_str_or_map(
+            d,
+            "a node name like replica-2 or a map like { role: replica, count: 1, pick: random }",
+            |v| Ok(TargetSpec::Node(v.trim().to_string())),
+            TargetSpec::Role,
+        )
     }
 }
 
@@ -344,22 +333,12 @@ pub enum LifetimeLaw {
 
 impl<'de> Deserialize<'de> for EverySpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EverySpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a period like 10s or a map like { mttf: 20s, mttr: 2s, distribution: exponential }",
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<EverySpec, E> {
-                Dur::parse(v).map(EverySpec::Period).map_err(E::custom)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EverySpec, A::Error> {
-                RandomEvery::deserialize(MapAccessDeserializer::new(map)).map(EverySpec::Random)
-            }
-        }
-        d.deserialize_any(V)
+        crate::text::from_str_or_map(
+            d,
+            "a period like 10s or a map like { mttf: 20s, mttr: 2s, distribution: exponential }",
+            |v| Dur::parse(v).map(EverySpec::Period),
+            EverySpec::Random,
+        )
     }
 }
 
@@ -399,17 +378,7 @@ impl Serialize for LinkSpec {
 
 impl<'de> Deserialize<'de> for LinkSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = LinkSpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a link like replica-1 -> voter-1")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<LinkSpec, E> {
-                LinkSpec::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
+        crate::text::from_str(d, "a link like replica-1 -> voter-1", LinkSpec::parse)
     }
 }
 

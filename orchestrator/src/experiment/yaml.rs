@@ -253,17 +253,7 @@ impl Rate {
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Rate;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a rate like 1000/s or 2k/s")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Rate, E> {
-                Rate::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
+        faults::text::from_str(d, "a rate like 1000/s or 2k/s", Rate::parse)
     }
 }
 

@@ -23,6 +23,27 @@ pub trait Workload {
     fn node(me: NodeId, config: &Self::Config, start: &Start) -> Self::Node;
 }
 
+/// Declare a workload as the registry names it: a unit type whose
+/// [`Workload`] impl gives the node's configuration and type, and builds the
+/// node `|me, config, start| ...`.
+macro_rules! workload {
+    ($(#[$doc:meta])* $name:ident: $config:ty => $node:ty, |$me:pat_param, $cfg:pat_param, $start:pat_param| $build:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl $crate::any::Workload for $name {
+            type Config = $config;
+            type Node = $node;
+
+            fn node($me: $crate::NodeId, $cfg: &$config, $start: &$crate::any::Start) -> $node {
+                $build
+            }
+        }
+    };
+}
+pub(crate) use workload;
+
 /// What an agent knows when it builds its node.
 #[derive(Clone, Debug, Default)]
 pub struct Start {

@@ -217,15 +217,7 @@ impl Node for General {
 #[cfg(test)]
 mod tests;
 
-/// Byzantine agreement among generals (OM(m)), as the registry names it.
-#[derive(Debug)]
-pub struct Generals;
-
-impl crate::any::Workload for Generals {
-    type Config = Config;
-    type Node = General;
-
-    fn node(me: NodeId, config: &Config, _start: &crate::any::Start) -> General {
-        General::new(me, config)
-    }
+crate::any::workload! {
+    /// Byzantine agreement among generals (OM(m)), as the registry names it.
+    Generals: Config => General, |me, config, _start| General::new(me, config)
 }

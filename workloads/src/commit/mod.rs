@@ -210,15 +210,7 @@ impl Node for CommitNode {
     }
 }
 
-/// Distributed commit (2PC, 3PC), as the registry names it.
-#[derive(Debug)]
-pub struct Commit;
-
-impl crate::any::Workload for Commit {
-    type Config = Config;
-    type Node = CommitNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> CommitNode {
-        CommitNode::new(me, config, &start.stable)
-    }
+crate::any::workload! {
+    /// Distributed commit (2PC, 3PC), as the registry names it.
+    Commit: Config => CommitNode, |me, config, start| CommitNode::new(me, config, &start.stable)
 }

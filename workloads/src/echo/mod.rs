@@ -5,22 +5,15 @@
 //! failed. It exercises the whole path (transport, interposer, recorder)
 //! with nothing else in the way, and shows how small a workload can be.
 
-use crate::any::{Start, Workload};
 use crate::{Effects, Message, Node, NodeId, Observation, Outcome, Time, TimerId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The echo workload, as the registry names it.
-#[derive(Debug)]
-pub struct Echo;
-
-impl Workload for Echo {
-    type Config = Config;
-    type Node = EchoNode;
-
-    fn node(me: NodeId, config: &Config, _start: &Start) -> EchoNode {
+crate::any::workload! {
+    /// The echo workload, as the registry names it.
+    Echo: Config => EchoNode, |me, config, _start| {
         if me == config.server {
             EchoNode::Server
         } else {
@@ -175,6 +168,7 @@ impl Node for EchoNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::any::{Start, Workload};
 
     fn config() -> Config {
         Config { server: NodeId(0), rate: 100.0, deadline: Duration::from_millis(40) }

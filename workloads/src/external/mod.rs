@@ -300,14 +300,9 @@ fn kv_reply(body: &str) -> Option<(u64, KvReply)> {
     Some((id, reply))
 }
 
-/// The workload as the registry sees it.
-pub struct External;
-
-impl crate::any::Workload for External {
-    type Config = Config;
-    type Node = ExternalNode;
-
-    fn node(me: NodeId, config: &Config, _start: &crate::any::Start) -> ExternalNode {
+crate::any::workload! {
+    /// The workload as the registry sees it.
+    External: Config => ExternalNode, |me, config, _start| {
         if config.servers.contains(&me) {
             return ExternalNode::Server(Box::new(Server::new(me, config)));
         }

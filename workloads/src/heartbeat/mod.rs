@@ -115,15 +115,7 @@ impl Node for HeartbeatNode {
     }
 }
 
-/// Heartbeat failure detection, as the registry names it.
-#[derive(Debug)]
-pub struct Heartbeat;
-
-impl crate::any::Workload for Heartbeat {
-    type Config = Config;
-    type Node = HeartbeatNode;
-
-    fn node(me: NodeId, config: &Config, _start: &crate::any::Start) -> HeartbeatNode {
-        HeartbeatNode::new(me, config)
-    }
+crate::any::workload! {
+    /// Heartbeat failure detection, as the registry names it.
+    Heartbeat: Config => HeartbeatNode, |me, config, _start| HeartbeatNode::new(me, config)
 }

@@ -163,14 +163,9 @@ impl Node for MultiPaxosNode {
     }
 }
 
-/// The workload as the registry sees it.
-pub struct MultiPaxos;
-
-impl crate::any::Workload for MultiPaxos {
-    type Config = Config;
-    type Node = MultiPaxosNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> MultiPaxosNode {
+crate::any::workload! {
+    /// The workload as the registry sees it.
+    MultiPaxos: Config => MultiPaxosNode, |me, config, start| {
         if config.replicas.contains(&me) {
             MultiPaxosNode::Replica(Box::new(Replica::new(me, config, &start.stable, start.restarted)))
         } else {

@@ -218,15 +218,7 @@ impl Config {
     }
 }
 
-/// Reliable group communication, as the registry names it.
-#[derive(Debug)]
-pub struct Multicast;
-
-impl crate::any::Workload for Multicast {
-    type Config = Config;
-    type Node = MulticastNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> MulticastNode {
-        MulticastNode::new(me, config, start.seed, start.restarted, &start.stable)
-    }
+crate::any::workload! {
+    /// Reliable group communication, as the registry names it.
+    Multicast: Config => MulticastNode, |me, config, start| MulticastNode::new(me, config, start.seed, start.restarted, &start.stable)
 }

@@ -534,16 +534,9 @@ impl Node for PaxosNode {
     }
 }
 
-/// The workload as the registry sees it.
-pub struct Paxos;
-
-impl crate::any::Workload for Paxos {
-    type Config = Config;
-    type Node = PaxosNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> PaxosNode {
-        PaxosNode::new(me, config, &start.stable)
-    }
+crate::any::workload! {
+    /// The workload as the registry sees it.
+    Paxos: Config => PaxosNode, |me, config, start| PaxosNode::new(me, config, &start.stable)
 }
 
 /// The invariants of single-decree Paxos over every learner's `Chosen`

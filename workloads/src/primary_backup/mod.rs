@@ -134,15 +134,7 @@ impl Node for PrimaryBackupNode {
     }
 }
 
-/// Primary/backup replication, as the registry names it.
-#[derive(Debug)]
-pub struct PrimaryBackup;
-
-impl crate::any::Workload for PrimaryBackup {
-    type Config = Config;
-    type Node = PrimaryBackupNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> PrimaryBackupNode {
-        PrimaryBackupNode::new(me, config, start.restarted)
-    }
+crate::any::workload! {
+    /// Primary/backup replication, as the registry names it.
+    PrimaryBackup: Config => PrimaryBackupNode, |me, config, start| PrimaryBackupNode::new(me, config, start.restarted)
 }

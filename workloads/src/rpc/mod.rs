@@ -242,15 +242,7 @@ impl Node for RpcNode {
     }
 }
 
-/// RPC under failures, as the registry names it.
-#[derive(Debug)]
-pub struct Rpc;
-
-impl crate::any::Workload for Rpc {
-    type Config = Config;
-    type Node = RpcNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> RpcNode {
-        RpcNode::new(me, config, start)
-    }
+crate::any::workload! {
+    /// RPC under failures, as the registry names it.
+    Rpc: Config => RpcNode, |me, config, start| RpcNode::new(me, config, start)
 }

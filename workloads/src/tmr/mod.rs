@@ -148,15 +148,7 @@ pub(crate) mod tests {
     }
 }
 
-/// Triple modular redundancy: replicas and a voter, as the registry names it.
-#[derive(Debug)]
-pub struct Tmr;
-
-impl crate::any::Workload for Tmr {
-    type Config = Config;
-    type Node = TmrNode;
-
-    fn node(me: NodeId, config: &Config, start: &crate::any::Start) -> TmrNode {
-        TmrNode::new(me, config, start.seed, start.restarted)
-    }
+crate::any::workload! {
+    /// Triple modular redundancy: replicas and a voter, as the registry names it.
+    Tmr: Config => TmrNode, |me, config, start| TmrNode::new(me, config, start.seed, start.restarted)
 }

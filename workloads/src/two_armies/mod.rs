@@ -21,24 +21,15 @@
 mod tests;
 pub mod theory;
 
-use crate::any::{Start, Workload};
 use crate::{Effects, Message, Node, NodeId, Observation, Time, TimerId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The two-army workload, as the registry names it.
-#[derive(Debug)]
-pub struct TwoArmies;
-
-impl Workload for TwoArmies {
-    type Config = Config;
-    type Node = General;
-
-    fn node(me: NodeId, config: &Config, _start: &Start) -> General {
-        General::new(me, config)
-    }
+crate::any::workload! {
+    /// The two-army workload, as the registry names it.
+    TwoArmies: Config => General, |me, config, _start| General::new(me, config)
 }
 
 /// Everything a general needs, sent by the orchestrator.

@@ -70,6 +70,22 @@ fn assert_error_at(text: &str, line: usize, needle: &str, message: &str) {
     assert!(err.to_string().starts_with(&format!("exp.yaml:{line}:{column}: ")), "{err}");
 }
 
+/// Each `(file, line, needle, message)`: the file is refused as
+/// [`assert_error_at`] checks.
+fn assert_file_errors(cases: &[(&str, usize, &str, &str)]) {
+    for &(text, line, needle, message) in cases {
+        assert_error_at(text, line, needle, message);
+    }
+}
+
+/// Each `(fault, line, needle, message)`: a file whose one `faults:` entry is
+/// `fault` (see [`with_faults`]) is refused as [`assert_error_at`] checks.
+fn assert_fault_errors(cases: &[(&str, usize, &str, &str)]) {
+    for &(fault, line, needle, message) in cases {
+        assert_error_at(&with_faults(fault), line, needle, message);
+    }
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -175,12 +191,26 @@ fn missing_required_fields_are_named() {
 
 #[test]
 fn unknown_target_lists_the_nodes() {
-    let text = with_faults("  - { at: 10s, kind: crash, target: replica-4 }\n");
-    assert_error_at(&text, 6, "replica-4", "unknown node `replica-4`; the nodes are replica-1, replica-2");
-    let text = with_faults("  - at: 10s\n    kind: crash\n    target: { role: sequencer }\n");
-    assert_error_at(&text, 8, "sequencer", "unknown role `sequencer`");
-    let text = with_faults("  - { at: 10s, kind: crash, target: { role: replica, count: 4 } }\n");
-    assert_error_at(&text, 6, "4 }", "count must be between 1 and 3");
+    assert_fault_errors(&[
+        (
+            "  - { at: 10s, kind: crash, target: replica-4 }\n",
+            6,
+            "replica-4",
+            "unknown node `replica-4`; the nodes are replica-1, replica-2",
+        ),
+        (
+            "  - at: 10s\n    kind: crash\n    target: { role: sequencer }\n",
+            8,
+            "sequencer",
+            "unknown role `sequencer`",
+        ),
+        (
+            "  - { at: 10s, kind: crash, target: { role: replica, count: 4 } }\n",
+            6,
+            "4 }",
+            "count must be between 1 and 3",
+        ),
+    ]);
 }
 
 #[test]
@@ -191,22 +221,39 @@ fn probability_outside_zero_one_is_located() {
 
 #[test]
 fn start_beyond_the_run_is_located() {
-    let text = with_faults("  - kind: crash\n    target: replica-1\n    at: 45s\n");
-    assert_error_at(&text, 8, "45s", "outside the run (duration: 30s)");
-    let text = with_faults("  - { every: 40s, for: 1s, kind: crash, target: replica-1 }\n");
-    assert_error_at(&text, 6, "40s", "outside the run");
+    assert_fault_errors(&[
+        (
+            "  - kind: crash\n    target: replica-1\n    at: 45s\n",
+            8,
+            "45s",
+            "outside the run (duration: 30s)",
+        ),
+        ("  - { every: 40s, for: 1s, kind: crash, target: replica-1 }\n", 6, "40s", "outside the run"),
+    ]);
 }
 
 #[test]
 fn bad_expect_condition_is_located() {
-    let text =
-        "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availability: \"at least 0.99\"\n";
-    assert_error_at(text, 5, "\"at least", "`at least 0.99` is not a condition");
-    let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availabilty: \">= 0.99\"\n";
-    assert_error_at(text, 5, "availabilty", "unknown metric `availabilty`");
-    let text =
-        "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  nodes.replica2.crashes: \"== 1\"\n";
-    assert_error_at(text, 5, "nodes.replica2", "no node named `replica2`");
+    assert_file_errors(&[
+        (
+            "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availability: \"at least 0.99\"\n",
+            5,
+            "\"at least",
+            "`at least 0.99` is not a condition",
+        ),
+        (
+            "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  availabilty: \">= 0.99\"\n",
+            5,
+            "availabilty",
+            "unknown metric `availabilty`",
+        ),
+        (
+            "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  nodes.replica2.crashes: \"== 1\"\n",
+            5,
+            "nodes.replica2",
+            "no node named `replica2`",
+        ),
+    ]);
     let text =
         "name: t\nduration: 30s\nworkload: { kind: tmr }\nexpect:\n  nodes.replica-2.crashes: \"== 1\"\n";
     assert_eq!(parse(text).unwrap().expect.len(), 1);
@@ -214,48 +261,96 @@ fn bad_expect_condition_is_located() {
 
 #[test]
 fn workload_shape_errors_are_located() {
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  voters: 2\n";
-    assert_error_at(text, 5, "2", "voters must be 1 or 3; got 2");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  replicas: 4\n";
-    assert_error_at(text, 5, "4", "replicas must be odd");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  clients: 2\n";
-    assert_error_at(text, 5, "2", "several clients need a sequencer, not supported yet");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: fast\n";
-    assert_error_at(text, 5, "fast", "`fast` is not a rate");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: mapreduce\n";
-    assert_error_at(text, 4, "mapreduce", "unknown variant `mapreduce`, expected one of `tmr`");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  deadline: 10ms\n  vote_timeout: 20ms\n";
-    assert_error_at(text, 6, "20ms", "must not exceed the deadline");
+    assert_file_errors(&[
+        (
+            "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  voters: 2\n",
+            5,
+            "2",
+            "voters must be 1 or 3; got 2",
+        ),
+        ("name: t\nduration: 30s\nworkload:\n  kind: tmr\n  replicas: 4\n", 5, "4", "replicas must be odd"),
+        (
+            "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  clients: 2\n",
+            5,
+            "2",
+            "several clients need a sequencer, not supported yet",
+        ),
+        ("name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: fast\n", 5, "fast", "`fast` is not a rate"),
+        (
+            "name: t\nduration: 30s\nworkload:\n  kind: mapreduce\n",
+            4,
+            "mapreduce",
+            "unknown variant `mapreduce`, expected one of `tmr`",
+        ),
+        (
+            "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  deadline: 10ms\n  vote_timeout: 20ms\n",
+            6,
+            "20ms",
+            "must not exceed the deadline",
+        ),
+    ]);
 }
 
 #[test]
 fn misplaced_and_unsupported_fields_are_located() {
-    let text = with_faults("  - { at: 10s, kind: crash, target: replica-1, probability: 0.5 }\n");
-    assert_error_at(&text, 6, "probability", "`probability` does not apply to `crash`");
-    let text = with_faults("  - { at: 10s, for: 1s, kind: restart, target: replica-1 }\n");
-    assert_error_at(&text, 6, "for", "`for` does not apply to `restart`");
-    let text = with_faults("  - { at: 10s, kind: slow, target: replica-1, delay: 5ms, reorder: true }\n");
-    assert_error_at(&text, 6, "reorder", "`reorder` does not apply to `slow`");
-    let text = with_faults("  - { at: 10s, kind: slow, target: replica-1 }\n");
-    assert_error_at(&text, 6, "{", "`distribution: fixed` needs `delay`");
-    let text = with_faults(
-        "  - { at: 10s, kind: byzantine, target: replica-1, mode: corrupt, impersonate: replica-2 }\n",
-    );
-    assert_error_at(&text, 6, "impersonate", "`impersonate` applies to `mode: forge` only");
-    let text = with_faults("  - { at: 10s, kind: clock_skew, target: replica-1, probability: 0.5 }\n");
-    assert_error_at(&text, 6, "probability", "`probability` does not apply to `clock_skew`");
-    let text = with_faults("  - { at: 10s, kind: slow, link: replica-1 -> voter-1, delay: 5ms }\n");
-    assert_error_at(&text, 6, "link", "`link` does not apply to `slow`");
-    let text =
-        with_faults("  - { at: 10s, kind: delay, target: replica-1, distribution: fixed, min: 1ms }\n");
-    assert_error_at(&text, 6, "min", "`min` does not apply to `distribution: fixed`");
-    let text =
-        with_faults("  - { at: 10s, kind: delay, target: replica-1, distribution: uniform, min: 1ms }\n");
-    assert_error_at(&text, 6, "uniform", "needs `min` and `max` (missing `max`)");
-    let text = with_faults("  - { kind: crash, target: replica-1 }\n");
-    assert_error_at(&text, 6, "{", "a fault needs `at` (once) or `every` (repeated)");
-    let text = with_faults("  - { every: 10s, kind: crash, target: replica-1 }\n");
-    assert_error_at(&text, 6, "10s", "a fixed `every` needs `for`");
+    assert_fault_errors(&[
+        (
+            "  - { at: 10s, kind: crash, target: replica-1, probability: 0.5 }\n",
+            6,
+            "probability",
+            "`probability` does not apply to `crash`",
+        ),
+        (
+            "  - { at: 10s, for: 1s, kind: restart, target: replica-1 }\n",
+            6,
+            "for",
+            "`for` does not apply to `restart`",
+        ),
+        (
+            "  - { at: 10s, kind: slow, target: replica-1, delay: 5ms, reorder: true }\n",
+            6,
+            "reorder",
+            "`reorder` does not apply to `slow`",
+        ),
+        ("  - { at: 10s, kind: slow, target: replica-1 }\n", 6, "{", "`distribution: fixed` needs `delay`"),
+        (
+            "  - { at: 10s, kind: byzantine, target: replica-1, mode: corrupt, impersonate: replica-2 }\n",
+            6,
+            "impersonate",
+            "`impersonate` applies to `mode: forge` only",
+        ),
+        (
+            "  - { at: 10s, kind: clock_skew, target: replica-1, probability: 0.5 }\n",
+            6,
+            "probability",
+            "`probability` does not apply to `clock_skew`",
+        ),
+        (
+            "  - { at: 10s, kind: slow, link: replica-1 -> voter-1, delay: 5ms }\n",
+            6,
+            "link",
+            "`link` does not apply to `slow`",
+        ),
+        (
+            "  - { at: 10s, kind: delay, target: replica-1, distribution: fixed, min: 1ms }\n",
+            6,
+            "min",
+            "`min` does not apply to `distribution: fixed`",
+        ),
+        (
+            "  - { at: 10s, kind: delay, target: replica-1, distribution: uniform, min: 1ms }\n",
+            6,
+            "uniform",
+            "needs `min` and `max` (missing `max`)",
+        ),
+        (
+            "  - { kind: crash, target: replica-1 }\n",
+            6,
+            "{",
+            "a fault needs `at` (once) or `every` (repeated)",
+        ),
+        ("  - { every: 10s, kind: crash, target: replica-1 }\n", 6, "10s", "a fixed `every` needs `for`"),
+    ]);
     let text = "name: t\nduration: 30s\nworkload: { kind: tmr }\ndetector: { kind: phi-accrual }\n";
     assert_error_at(
         text,
@@ -267,17 +362,32 @@ fn misplaced_and_unsupported_fields_are_located() {
 
 #[test]
 fn links_and_partitions_check_their_nodes() {
-    let text = with_faults("  - { at: 10s, kind: delay, link: replica-1 -> voter-9, delay: 5ms }\n");
-    assert_error_at(&text, 6, "replica-1 ->", "unknown node `voter-9`");
-    let text =
-        with_faults("  - at: 10s\n    kind: partition\n    groups: [[replica-1], [replica-2, replica-1]]\n");
-    assert_error_at(&text, 8, "replica-1]]", "`replica-1` appears in the partition twice");
-    let text = with_faults(
-        "  - at: 10s\n    kind: partition\n    groups:\n      - [replica-1]\n      - [voter-7]\n",
-    );
-    assert_error_at(&text, 10, "voter-7", "unknown node `voter-7`");
-    let text = with_faults("  - { at: 10s, kind: crash, link: replica-1 -> voter-1 }\n");
-    assert_error_at(&text, 6, "link", "`link` does not apply to `crash`");
+    assert_fault_errors(&[
+        (
+            "  - { at: 10s, kind: delay, link: replica-1 -> voter-9, delay: 5ms }\n",
+            6,
+            "replica-1 ->",
+            "unknown node `voter-9`",
+        ),
+        (
+            "  - at: 10s\n    kind: partition\n    groups: [[replica-1], [replica-2, replica-1]]\n",
+            8,
+            "replica-1]]",
+            "`replica-1` appears in the partition twice",
+        ),
+        (
+            "  - at: 10s\n    kind: partition\n    groups:\n      - [replica-1]\n      - [voter-7]\n",
+            10,
+            "voter-7",
+            "unknown node `voter-7`",
+        ),
+        (
+            "  - { at: 10s, kind: crash, link: replica-1 -> voter-1 }\n",
+            6,
+            "link",
+            "`link` does not apply to `crash`",
+        ),
+    ]);
 }
 
 #[test]
@@ -736,25 +846,41 @@ fn forgeries_are_carried_out_by_the_receivers() {
 
 #[test]
 fn new_kinds_check_their_parameters_where_written() {
-    let text = with_faults("  - { at: 1s, kind: duplicate, target: replica-1, probability: 1.5 }\n");
-    assert_error_at(&text, 6, "1.5", "probability must be between 0 and 1; got 1.5");
-    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1, drift: -2 }\n");
-    assert_error_at(&text, 6, "-2", "drift must be between -0.99");
-    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1 }\n");
-    assert_error_at(&text, 6, "{", "`clock_skew` needs `offset`");
-    let text = with_faults("  - { at: 1s, kind: clock_skew, target: replica-1, offset: soon }\n");
-    assert_error_at(&text, 6, "soon", "not an offset");
-    // voter-1 has no peer of its role to pass for.
-    let text = with_faults("  - { at: 1s, kind: byzantine, target: voter-1, mode: forge }\n");
-    assert_error_at(&text, 6, "{", "`mode: forge` needs `impersonate`");
-    let text = with_faults(
-        "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: replica-1 }\n",
-    );
-    assert_error_at(&text, 6, "replica-1 }", "cannot forge messages as itself");
-    let text = with_faults(
-        "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: voter-9 }\n",
-    );
-    assert_error_at(&text, 6, "voter-9", "unknown node `voter-9`");
+    assert_fault_errors(&[
+        (
+            "  - { at: 1s, kind: duplicate, target: replica-1, probability: 1.5 }\n",
+            6,
+            "1.5",
+            "probability must be between 0 and 1; got 1.5",
+        ),
+        (
+            "  - { at: 1s, kind: clock_skew, target: replica-1, drift: -2 }\n",
+            6,
+            "-2",
+            "drift must be between -0.99",
+        ),
+        ("  - { at: 1s, kind: clock_skew, target: replica-1 }\n", 6, "{", "`clock_skew` needs `offset`"),
+        ("  - { at: 1s, kind: clock_skew, target: replica-1, offset: soon }\n", 6, "soon", "not an offset"),
+        // voter-1 has no peer of its role to pass for.
+        (
+            "  - { at: 1s, kind: byzantine, target: voter-1, mode: forge }\n",
+            6,
+            "{",
+            "`mode: forge` needs `impersonate`",
+        ),
+        (
+            "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: replica-1 }\n",
+            6,
+            "replica-1 }",
+            "cannot forge messages as itself",
+        ),
+        (
+            "  - { at: 1s, kind: byzantine, target: replica-1, mode: forge, impersonate: voter-9 }\n",
+            6,
+            "voter-9",
+            "unknown node `voter-9`",
+        ),
+    ]);
 }
 
 #[test]
@@ -950,12 +1076,11 @@ fn limits_name_the_count_and_give_their_reason() {
     assert_error_at(text, 5, "99999", "this makes 100001 nodes, over the limit of 128: the process backend");
     let text = "name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 31 }\n";
     ok(text);
-    let text = "name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 33 }\n";
-    assert_error_at(text, 4, "33", "this makes 35 nodes, over the limit of 33: the docker backend");
-    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 130 }\ndetector: { kind: fixed, interval: 2s, timeout: 6s }\n";
-    assert_error_at(text, 3, "130", "this makes 130 nodes, over the limit of 128");
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: 100000000/s\n";
-    assert_error_at(text, 5, "100000000/s", "100000000/s is over the limit of 10000/s: one client agent");
+    assert_file_errors(&[
+        ("name: t\nduration: 30s\nbackend: docker\nworkload: { kind: tmr, replicas: 33 }\n", 4, "33", "this makes 35 nodes, over the limit of 33: the docker backend"),
+        ("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 130 }\ndetector: { kind: fixed, interval: 2s, timeout: 6s }\n", 3, "130", "this makes 130 nodes, over the limit of 128"),
+        ("name: t\nduration: 30s\nworkload:\n  kind: tmr\n  rate: 100000000/s\n", 5, "100000000/s", "100000000/s is over the limit of 10000/s: one client agent"),
+    ]);
     ok("name: t\nduration: 30s\nworkload: { kind: tmr, rate: 10k/s }\n");
     let text = "name: t\nduration: 30s\nworkload: { kind: primary-backup, rate: 20k/s }\n";
     assert_error_at(text, 3, "20k/s", "over the limit of 10000/s");
@@ -975,10 +1100,20 @@ fn heartbeat_groups_are_bounded_by_their_traffic_not_a_fixed_count() {
     let e = ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 64 }\ndetector: { kind: fixed, interval: 500ms, timeout: 2s }\n");
     assert_eq!(e.topology.nodes.len(), 64);
     ok("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 32 }\n");
-    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 33 }\n";
-    assert_error_at(text, 3, "33", "send 10560 heartbeats/s, over the limit of 10000/s");
-    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 1 }\n";
-    assert_error_at(text, 3, "1 }", "nodes must be 2 or more");
+    assert_file_errors(&[
+        (
+            "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 33 }\n",
+            3,
+            "33",
+            "send 10560 heartbeats/s, over the limit of 10000/s",
+        ),
+        (
+            "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 1 }\n",
+            3,
+            "1 }",
+            "nodes must be 2 or more",
+        ),
+    ]);
 }
 
 /// The fuzz target's seed corpus, also run here on the stable toolchain:
@@ -1040,23 +1175,15 @@ fn seed_corpus_and_its_mutations_parse_without_panic() {
 
 #[test]
 fn a_key_of_another_workload_is_refused_where_it_is_and_says_whose_it_is() {
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: byzantine-agreement\n  generals: 4\n  voters: 3\n";
-    assert_error_at(text, 6, "voters", "`voters` is a key of the tmr workload, not of `byzantine-agreement`");
-    let text = "name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3, rate: 5/s }\n";
-    assert_error_at(
-        text,
-        3,
-        "rate",
-        "`rate` is a key of the tmr, rpc, primary-backup, echo, multicast, external and multi-paxos workloads, not of `heartbeat`",
-    );
-    let text = "name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n";
-    assert_error_at(text, 3, "protocol", "not of `tmr` (which takes `replicas`");
-    // A key no workload has is refused as unknown, still where it is.
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: rpc\n  semantics: at-most-once\n  retires: 3\n";
-    assert_error_at(text, 6, "retires", "unknown field `retires`");
-    // A value of the wrong kind of the workload's own key.
-    let text = "name: t\nduration: 30s\nworkload:\n  kind: commit\n  protocol: coordinated\n";
-    assert_error_at(text, 5, "coordinated", "unknown variant `coordinated`, expected `2pc` or `3pc`");
+    assert_file_errors(&[
+        ("name: t\nduration: 30s\nworkload:\n  kind: byzantine-agreement\n  generals: 4\n  voters: 3\n", 6, "voters", "`voters` is a key of the tmr workload, not of `byzantine-agreement`"),
+        ("name: t\nduration: 30s\nworkload: { kind: heartbeat, nodes: 3, rate: 5/s }\n", 3, "rate", "`rate` is a key of the tmr, rpc, primary-backup, echo, multicast, external and multi-paxos workloads, not of `heartbeat`"),
+        ("name: t\nduration: 30s\nworkload: { kind: tmr, protocol: 2pc }\n", 3, "protocol", "not of `tmr` (which takes `replicas`"),
+        // A key no workload has is refused as unknown, still where it is.
+        ("name: t\nduration: 30s\nworkload:\n  kind: rpc\n  semantics: at-most-once\n  retires: 3\n", 6, "retires", "unknown field `retires`"),
+        // A value of the wrong kind of the workload's own key.
+        ("name: t\nduration: 30s\nworkload:\n  kind: commit\n  protocol: coordinated\n", 5, "coordinated", "unknown variant `coordinated`, expected `2pc` or `3pc`"),
+    ]);
 }
 
 #[test]

@@ -209,6 +209,24 @@ async fn collect(
     (pongs, stats)
 }
 
+/// Three agents of run `run`, configured and started, node 0 pinging nodes
+/// 1 and 2: their control connections and their tasks.
+async fn start_three(run: &str) -> (Vec<Orch>, [JoinHandle<Result<(), AgentError>>; 3]) {
+    let (a0, t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1), NodeId(2)]).await;
+    let (a1, t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
+    let (a2, t2) = spawn_agent(Duration::from_secs(5), vec![]).await;
+    let mut orchs = Vec::new();
+    for (addr, cfg) in [a0, a1, a2].into_iter().zip(configs(3, run)) {
+        let mut o = Orch::connect(addr).await;
+        o.handshake(cfg).await;
+        orchs.push(o);
+    }
+    for o in &mut orchs {
+        o.send(Down::Start).await;
+    }
+    (orchs, [t0, t1, t2])
+}
+
 async fn finishes(task: JoinHandle<Result<(), AgentError>>) -> Result<(), AgentError> {
     timeout(Duration::from_secs(2), task).await.expect("agent exits within 2 s").expect("no panic")
 }
@@ -216,19 +234,7 @@ async fn finishes(task: JoinHandle<Result<(), AgentError>>) -> Result<(), AgentE
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_agents_ping_and_report_observations_and_stats() {
     timeout(Duration::from_secs(20), async {
-        let cfgs = configs(3, "run-a");
-        let (a0, t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1), NodeId(2)]).await;
-        let (a1, t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
-        let (a2, t2) = spawn_agent(Duration::from_secs(5), vec![]).await;
-        let mut orchs = Vec::new();
-        for (addr, cfg) in [a0, a1, a2].into_iter().zip(cfgs) {
-            let mut o = Orch::connect(addr).await;
-            o.handshake(cfg).await;
-            orchs.push(o);
-        }
-        for o in &mut orchs {
-            o.send(Down::Start).await;
-        }
+        let (mut orchs, [t0, t1, t2]) = start_three("run-a").await;
         let (pongs, stats) = collect(&mut orchs[0], Duration::from_secs(5), |p, s| {
             p[1] >= 50 && p[2] >= 50 && s.as_ref().is_some_and(|s| s.messages_received >= 50)
         })
@@ -353,19 +359,7 @@ async fn a_used_data_port_is_a_clear_bind_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_installed_on_a_peer_stops_its_pongs_until_removed() {
     timeout(Duration::from_secs(20), async {
-        let cfgs = configs(3, "run-e");
-        let (a0, _t0) = spawn_agent(Duration::from_secs(5), vec![NodeId(1), NodeId(2)]).await;
-        let (a1, _t1) = spawn_agent(Duration::from_secs(5), vec![]).await;
-        let (a2, _t2) = spawn_agent(Duration::from_secs(5), vec![]).await;
-        let mut orchs = Vec::new();
-        for (addr, cfg) in [a0, a1, a2].into_iter().zip(cfgs) {
-            let mut o = Orch::connect(addr).await;
-            o.handshake(cfg).await;
-            orchs.push(o);
-        }
-        for o in &mut orchs {
-            o.send(Down::Start).await;
-        }
+        let (mut orchs, _tasks) = start_three("run-e").await;
         let (p, _) = collect(&mut orchs[0], Duration::from_secs(5), |p, _| p[1] >= 20 && p[2] >= 20).await;
         assert!(p[1] >= 20 && p[2] >= 20, "{p:?}");
 

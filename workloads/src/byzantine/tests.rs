@@ -15,6 +15,17 @@ enum Lie {
 
 /// Run one instance among `n` generals running OM(`m`), with `traitors`
 /// lying in `lie` mode; the decisions of every lieutenant and the commander's order.
+/// `n` generals running OM(`m`): an instance every 200 ms, rounds of 10 ms.
+fn config(n: u16, m: usize, seed: u64) -> Config {
+    Config {
+        generals: (0..n).map(NodeId).collect(),
+        m,
+        interval: Duration::from_millis(200),
+        round: Duration::from_millis(10),
+        seed,
+    }
+}
+
 fn run(n: u16, m: usize, traitors: &[u16], lie: Lie) -> (u64, BTreeMap<NodeId, u64>) {
     let (order, decisions, _) = run_seeing_conflicts(n, m, traitors, lie);
     (order, decisions)
@@ -27,13 +38,7 @@ fn run_seeing_conflicts(
     traitors: &[u16],
     lie: Lie,
 ) -> (u64, BTreeMap<NodeId, u64>, BTreeSet<NodeId>) {
-    let config = Config {
-        generals: (0..n).map(NodeId).collect(),
-        m,
-        interval: Duration::from_millis(200),
-        round: Duration::from_millis(10),
-        seed: 5,
-    };
+    let config = config(n, m, 5);
     let mut nodes: Vec<General> = config.generals.iter().map(|&g| General::new(g, &config)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut wire: VecDeque<(NodeId, NodeId, Msg)> = VecDeque::new();
@@ -156,13 +161,7 @@ fn seven_generals_running_om2_mask_two_colluding_traitors() {
 
 #[test]
 fn malformed_paths_and_late_messages_are_ignored() {
-    let config = Config {
-        generals: (0..4).map(NodeId).collect(),
-        m: 1,
-        interval: Duration::from_millis(200),
-        round: Duration::from_millis(10),
-        seed: 1,
-    };
+    let config = config(4, 1, 1);
     let mut l = General::new(NodeId(1), &config);
     let mut out = Effects::new();
     let now = Time::from_millis(5);
@@ -214,13 +213,7 @@ fn lies_differ_from_the_truth_and_by_receiver_when_equivocating() {
 
 #[test]
 fn a_restarted_commander_does_not_reuse_instance_numbers() {
-    let config = Config {
-        generals: (0..4).map(NodeId).collect(),
-        m: 1,
-        interval: Duration::from_millis(200),
-        round: Duration::from_millis(10),
-        seed: 1,
-    };
+    let config = config(4, 1, 1);
     let mut c = General::new(NodeId(0), &config);
     let mut out = Effects::new();
     c.on_timer(Time::from_millis(1000), TICK, &mut out);

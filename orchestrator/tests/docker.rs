@@ -359,13 +359,14 @@ async fn clean_all_removes_objects() {
     assert_eq!(objects(&docker, &id).await, (0, 0, 0));
 }
 
-/// Runs this test binary again with one child test selected and `CHILD_ENV` set.
-fn run_child(mode: &str, run_id: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
+/// Runs this test binary again with one child test selected and `CHILD_ENV`
+/// set, waiting for it off the async runtime.
+async fn run_child(mode: &str, run_id: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
         .args(["child_process_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{mode}:{run_id}"))
-        .output()
-        .unwrap()
+        .env(CHILD_ENV, format!("{mode}:{run_id}"));
+    tokio::task::spawn_blocking(move || child.output().unwrap()).await.unwrap()
 }
 
 /// Not a test on its own: the body of the child process of the two tests below.
@@ -396,12 +397,7 @@ async fn child_process_entry() {
 #[tokio::test]
 async fn a_panic_hook_with_teardown_blocking_leaves_nothing_behind() {
     let Some((_suite, backend, id, _guard)) = own_run("panic-hook").await else { return };
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || run_child("panic", &id)
-    })
-    .await
-    .unwrap();
+    let out = run_child("panic", &id).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("child deployed {id}")),
@@ -415,12 +411,7 @@ async fn a_panic_hook_with_teardown_blocking_leaves_nothing_behind() {
 #[tokio::test]
 async fn sweep_stale_removes_the_runs_of_dead_orchestrators() {
     let Some((_suite, backend, id, _guard)) = own_run("sweep").await else { return };
-    let out = tokio::task::spawn_blocking({
-        let id = id.clone();
-        move || run_child("exit", &id)
-    })
-    .await
-    .unwrap();
+    let out = run_child("exit", &id).await;
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(objects(backend.engine(), &id).await, (2, 2, 1), "the dead child left its run behind");
     let report = docker::sweep_stale().await.unwrap();

@@ -21,9 +21,11 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Write an experiment running `program` (a fixture) with `workload:` keys
-/// `keys` and `rest` (faults, expect) into `dir`, run it on processes, and
-/// return the exit code and report.json.
-fn run(dir: &Path, program: &str, keys: &str, rest: &str) -> (i32, Value) {
+/// `keys` and `rest` (faults, expect) into a new folder, run it on
+/// processes, and return the exit code, report.json and the folder.
+fn run(program: &str, keys: &str, rest: &str) -> (i32, Value, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let text = format!(
         "name: external-test\nseed: 1\nduration: 5s\nbackend: process\n\
          workload: {{ kind: external, protocol: maelstrom, command: [python3, {}], {keys} }}\n{rest}",
@@ -35,16 +37,14 @@ fn run(dir: &Path, program: &str, keys: &str, rest: &str) -> (i32, Value) {
         let _one = serial();
         common::run_on(&file, "process", &out, &[])
     };
-    (code, common::report(&out))
+    (code, common::report(&out), tmp)
 }
 
 #[test]
 fn echo_nodes_are_served_through_a_crash_with_restart_and_omission() {
-    let tmp = tempfile::tempdir().unwrap();
     let faults = "faults:\n  - { at: 1.5s, for: 1s, kind: crash, target: node-1 }\n  \
                   - { at: 3.5s, for: 1s, kind: omission, target: node-2, probability: 0.3 }\n";
-    let (code, r) =
-        run(tmp.path(), "echo.py", "nodes: 2, workload: echo, rate: 100/s, deadline: 200ms", faults);
+    let (code, r, tmp) = run("echo.py", "nodes: 2, workload: echo, rate: 100/s, deadline: 200ms", faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     let req = &r["requests"];
     assert_eq!(req["wrong"], 0, "{req}");
@@ -61,11 +61,10 @@ fn echo_nodes_are_served_through_a_crash_with_restart_and_omission() {
 
 #[test]
 fn unique_ids_hold_and_the_wrong_node_is_caught_handing_out_duplicates() {
-    let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: unique-ids, rate: 100/s";
     let faults = "faults:\n  - { at: 1s, for: 1s, kind: crash, target: node-2 }\n  \
                   - { at: 2.5s, for: 1s, kind: partition, groups: [[node-3], [node-1, node-2, client-1]] }\n";
-    let (code, r) = run(tmp.path(), "unique_ids.py", keys, faults);
+    let (code, r, _) = run("unique_ids.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     assert_eq!(r["external"]["duplicate_ids"], 0, "{}", r["external"]);
     assert_eq!(r["requests"]["wrong"], 0);
@@ -75,8 +74,7 @@ fn unique_ids_hold_and_the_wrong_node_is_caught_handing_out_duplicates() {
         "the crashed and the cut-off node: {}",
         r["requests"]
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, r) = run(tmp.path(), "unique_ids_wrong.py", keys, "");
+    let (_, r, _) = run("unique_ids_wrong.py", keys, "");
     let dups = r["external"]["duplicate_ids"].as_u64().unwrap();
     assert!(dups > 100, "three counters from 1 repeat each other: {}", r["external"]);
     // Each is a wrong reply (those that came within the run count as requests).
@@ -86,18 +84,16 @@ fn unique_ids_hold_and_the_wrong_node_is_caught_handing_out_duplicates() {
 
 #[test]
 fn lin_kv_stays_linearizable_under_a_partition_and_the_wrong_node_is_caught() {
-    let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: lin-kv, clients: 3, keys: 2, rate: 50/s, deadline: 200ms";
     let faults = "faults:\n  - { at: 2s, for: 1.5s, kind: partition, groups: [[node-1, client-1], [node-2, node-3, client-2, client-3]] }\n";
-    let (code, r) = run(tmp.path(), "lin_kv.py", keys, faults);
+    let (code, r, _) = run("lin_kv.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     let lin = &r["linearizability"];
     assert_eq!(lin["ok"], Value::Bool(true), "{lin}");
     assert!(lin["ops"].as_u64().unwrap() > 300, "{lin}");
     // The other side cannot reach n1, which holds the registers: its operations time out.
     assert!(r["requests"]["failed"].as_u64().unwrap() >= 5, "{}", r["requests"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, r) = run(tmp.path(), "lin_kv_wrong.py", keys, "");
+    let (_, r, _) = run("lin_kv_wrong.py", keys, "");
     let lin = &r["linearizability"];
     assert_eq!(lin["ok"], Value::Bool(false), "every node its own copy: {lin}");
     assert!(lin["anomaly"]["ops"].as_array().unwrap().len() >= 2, "{lin}");
@@ -160,11 +156,10 @@ fn the_sim_backend_refuses_programs_it_cannot_host() {
 
 #[test]
 fn broadcast_values_reach_every_node_through_a_partition_and_the_wrong_node_loses_them() {
-    let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: broadcast, rate: 50/s, deadline: 300ms";
     let faults =
         "faults:\n  - { at: 1s, for: 2s, kind: partition, groups: [[node-1], [node-2, node-3, client-1]] }\n";
-    let (code, r) = run(tmp.path(), "broadcast.py", keys, faults);
+    let (code, r, _) = run("broadcast.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     let c = &r["external"]["convergence"];
     assert!(c["acked"].as_u64().unwrap() > 150, "{c}");
@@ -172,8 +167,7 @@ fn broadcast_values_reach_every_node_through_a_partition_and_the_wrong_node_lose
     // Values sent during the partition wait for it to heal: the slowest took over a second.
     assert!(c["stable_latency_max"].as_f64().unwrap() > 1.0, "{c}");
     assert!(c["stable_latency_p50"].as_f64().unwrap() < 1.0, "{c}");
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, r) = run(tmp.path(), "broadcast_wrong.py", keys, "");
+    let (_, r, _) = run("broadcast_wrong.py", keys, "");
     let c = &r["external"]["convergence"];
     assert!(c["lost"].as_u64().unwrap() > 100, "a node that never passes values on loses them: {c}");
     assert_eq!(c["stable"], 0, "{c}");
@@ -181,10 +175,9 @@ fn broadcast_values_reach_every_node_through_a_partition_and_the_wrong_node_lose
 
 #[test]
 fn g_set_elements_are_read_everywhere_through_omission() {
-    let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: g-set, rate: 50/s, deadline: 300ms";
     let faults = "faults:\n  - { at: 1s, for: 2s, kind: omission, target: node-2, probability: 0.5 }\n";
-    let (code, r) = run(tmp.path(), "g_set.py", keys, faults);
+    let (code, r, _) = run("g_set.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     let c = &r["external"]["convergence"];
     assert!(c["acked"].as_u64().unwrap() > 150, "{c}");
@@ -198,18 +191,16 @@ fn g_set_elements_are_read_everywhere_through_omission() {
 
 #[test]
 fn g_counter_reads_reach_the_acknowledged_sum_and_the_wrong_counter_overcounts() {
-    let tmp = tempfile::tempdir().unwrap();
     let keys = "nodes: 3, workload: g-counter, rate: 50/s, deadline: 300ms";
     let faults =
         "faults:\n  - { at: 1s, for: 2s, kind: partition, groups: [[node-1], [node-2, node-3, client-1]] }\n";
-    let (code, r) = run(tmp.path(), "g_counter.py", keys, faults);
+    let (code, r, _) = run("g_counter.py", keys, faults);
     assert_eq!(code, 0, "{}", r["expect"]);
     let c = &r["external"]["counter"];
     assert!(c["acked_sum"].as_u64().unwrap() > 300, "{c}");
     assert_eq!((c["too_low"].as_u64(), c["too_high"].as_u64()), (Some(0), Some(0)), "{c}");
     assert_eq!(c["final_reads"].as_array().unwrap().len(), 3, "{c}");
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, r) = run(tmp.path(), "g_counter_wrong.py", keys, "");
+    let (_, r, _) = run("g_counter_wrong.py", keys, "");
     let c = &r["external"]["counter"];
     assert!(c["too_high"].as_u64().unwrap() > 10, "adding the others' totals counts adds again: {c}");
 }

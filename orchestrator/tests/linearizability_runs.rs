@@ -22,6 +22,14 @@ fn run(file: &Path, out: &Path, extra: &[&str]) -> (i32, Value) {
     (code, common::report(out))
 }
 
+/// Run the library's `name` on sim into a new folder; the exit code,
+/// report.json and the folder.
+fn run_library(name: &str, extra: &[&str]) -> (i32, Value, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, r) = run(&library().join(name), tmp.path(), extra);
+    (code, r, tmp)
+}
+
 fn history(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("history.jsonl"))
         .unwrap()
@@ -32,9 +40,7 @@ fn history(out: &Path) -> Vec<Value> {
 
 #[test]
 fn a_partition_with_a_timeout_detector_splits_the_brain_and_the_checker_says_so() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = library().join("primary-backup-split-brain.yaml");
-    let (code, r) = run(&file, tmp.path(), &[]);
+    let (code, r, tmp) = run_library("primary-backup-split-brain.yaml", &[]);
     assert_eq!(code, 0, "{}", r["expect"]);
     let lin = &r["linearizability"];
     assert_eq!(lin["ok"], Value::Bool(false), "{lin}");
@@ -61,9 +67,7 @@ fn a_partition_with_a_timeout_detector_splits_the_brain_and_the_checker_says_so(
 
 #[test]
 fn without_the_partition_the_same_clients_see_one_copy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = library().join("primary-backup-split-brain.yaml");
-    let (code, r) = run(&file, tmp.path(), &["--no-faults"]);
+    let (code, r, _) = run_library("primary-backup-split-brain.yaml", &["--no-faults"]);
     assert_eq!(code, 1, "the control must fail the file's expectation");
     assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
     assert!(r["linearizability"]["anomaly"].is_null());
@@ -94,8 +98,7 @@ fn a_failover_after_the_primary_crashes_stays_linearizable() {
 
 #[test]
 fn a_request_workload_has_no_history_and_a_null_verdict() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, r) = run(&library().join("primary-backup-failover.yaml"), tmp.path(), &["--duration", "2s"]);
+    let (code, r, tmp) = run_library("primary-backup-failover.yaml", &["--duration", "2s"]);
     assert!(code == 0 || code == 1);
     assert!(r["linearizability"].is_null());
     assert!(!tmp.path().join("history.jsonl").exists());
@@ -106,9 +109,7 @@ fn a_request_workload_has_no_history_and_a_null_verdict() {
 /// elects a leader and serves, and the history is linearizable.
 #[test]
 fn multi_paxos_under_the_same_partition_stays_linearizable_and_only_the_majority_serves() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = library().join("paxos-kv-linearizable-under-partition.yaml");
-    let (code, r) = run(&file, tmp.path(), &[]);
+    let (code, r, tmp) = run_library("paxos-kv-linearizable-under-partition.yaml", &[]);
     assert_eq!(code, 0, "{}", r["expect"]);
     assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
     let mp = &r["multi_paxos"];
@@ -141,9 +142,7 @@ fn multi_paxos_under_the_same_partition_stays_linearizable_and_only_the_majority
 /// replica catches up on the log it lost.
 #[test]
 fn a_multi_paxos_leader_crash_is_broken_down_and_the_restarted_replica_catches_up() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = library().join("paxos-kv-leader-crash.yaml");
-    let (code, r) = run(&file, tmp.path(), &[]);
+    let (code, r, _) = run_library("paxos-kv-leader-crash.yaml", &[]);
     assert_eq!(code, 0, "{}", r["expect"]);
     let incidents = r["recovery_seconds"]["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 1, "{incidents:?}");
@@ -172,8 +171,7 @@ fn right_balance(seq: u64) -> i64 {
 
 #[test]
 fn tmr_clients_record_adds_whose_history_colluding_liars_break() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, r) = run(&library().join("tmr-byzantine-outvoted.yaml"), tmp.path(), &[]);
+    let (code, r, tmp) = run_library("tmr-byzantine-outvoted.yaml", &[]);
     assert_eq!(code, 0, "{}", r["expect"]);
     let lin = &r["linearizability"];
     assert_eq!(lin["ok"], Value::Bool(false), "{lin}");
@@ -207,8 +205,7 @@ fn tmr_clients_record_adds_whose_history_colluding_liars_break() {
 
 #[test]
 fn tmr_masking_a_crash_keeps_the_history_linearizable() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, r) = run(&library().join("tmr-masks-one-crash.yaml"), tmp.path(), &[]);
+    let (code, r, _) = run_library("tmr-masks-one-crash.yaml", &[]);
     assert_eq!(code, 0, "{}", r["expect"]);
     assert_eq!(r["linearizability"]["ok"], Value::Bool(true), "{}", r["linearizability"]);
     assert!(r["linearizability"]["ops"].as_u64().unwrap() > 59_000);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{collect, fixed, lose_from, sim};
+use common::{collect, fixed, lose_from, run_faulted, sim};
 use driver::sim::{Latency, Sim};
 use faults::{Direction, FaultId, LinkScope, MessageFault};
 use proptest::prelude::*;
@@ -66,11 +66,7 @@ fn run(
     faults: impl FnOnce(&mut Sim<MultiPaxosNode>, &mut Vec<(Time, NodeId, Observation)>),
 ) -> (Sim<MultiPaxosNode>, Seen) {
     let mut s = cluster(cfg, fixed(Duration::from_micros(300)), seed);
-    let mut obs = Vec::new();
-    s.start();
-    faults(&mut s, &mut obs);
-    s.run_until(until);
-    collect(&mut s, &mut obs);
+    let obs = run_faulted(&mut s, until, faults);
     (s, Seen::of(obs))
 }
 

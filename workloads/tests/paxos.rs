@@ -5,7 +5,7 @@
 mod common;
 mod paxos_search;
 
-use common::{collect, fixed, sim};
+use common::{collect, fixed, run_faulted, sim};
 use driver::sim::{Latency, Sim};
 use paxos_search::{Options, INSTANCE};
 use proptest::prelude::*;
@@ -54,12 +54,7 @@ fn run(
     faults: impl FnOnce(&mut Sim<PaxosNode>, &mut Vec<(Time, NodeId, Observation)>),
 ) -> Seen {
     let mut s = paxos(config, fixed(Duration::from_micros(300)), seed);
-    let mut obs = Vec::new();
-    s.start();
-    faults(&mut s, &mut obs);
-    s.run_until(until);
-    collect(&mut s, &mut obs);
-    seen(&obs)
+    seen(&run_faulted(&mut s, until, faults))
 }
 
 #[test]

@@ -35,6 +35,22 @@ pub fn collect<N: Node>(sim: &mut Sim<N>, seen: &mut Vec<(Time, NodeId, Observat
     seen.extend(sim.drain_observations().map(|(n, t, o)| (t, n, o)));
 }
 
+/// Start `sim`, let `faults` act on it (recording what it observes along
+/// the way), run it until `until`, and return every observation, as
+/// (instant, node, observation).
+pub fn run_faulted<N: Node>(
+    sim: &mut Sim<N>,
+    until: Time,
+    faults: impl FnOnce(&mut Sim<N>, &mut Vec<(Time, NodeId, Observation)>),
+) -> Vec<(Time, NodeId, Observation)> {
+    let mut seen = Vec::new();
+    sim.start();
+    faults(sim, &mut seen);
+    sim.run_until(until);
+    collect(sim, &mut seen);
+    seen
+}
+
 /// A rule that loses every message `at` receives from `from` (an omission
 /// of probability one on that link).
 pub fn lose_from(from: Vec<NodeId>) -> MessageFault {

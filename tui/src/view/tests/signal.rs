@@ -15,6 +15,25 @@ fn shows_big(screen: &[String], text: &str) -> bool {
 const REQUEST_PANELS: [&str; 5] =
     [" service ", "availability per second", "correct replies per second", "p99 latency", "requests"];
 
+/// At 80x24 and at 120x40, `snapshot` shows none of the request panels,
+/// its own panel `title` and each of `numbers` in big digits; `more`
+/// checks the rest of each screen (and its text, for messages).
+fn shows_signal(snapshot: Snapshot, title: &str, numbers: &[&str], more: impl Fn(&[String], &str)) {
+    let app = app(snapshot);
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = render(&app, w, h);
+        let all = screen.join("\n");
+        for panel in REQUEST_PANELS {
+            assert!(!has(&screen, panel), "{panel} at {w}x{h}:\n{all}");
+        }
+        assert!(has(&screen, title), "{all}");
+        for number in numbers {
+            assert!(shows_big(&screen, number), "{number} at {w}x{h}:\n{all}");
+        }
+        more(&screen, &all);
+    }
+}
+
 fn nodes(names: &[&str]) -> Vec<NodeView> {
     names.iter().map(|n| node(n, NodeStatus::Up)).collect()
 }
@@ -122,84 +141,48 @@ pub(super) fn checkpointing() -> Snapshot {
 
 #[test]
 fn heartbeat_shows_detections_and_the_matrix_large_and_no_request_charts() {
-    for (w, h) in [(80, 24), (120, 40)] {
-        let screen = render(&app(heartbeat()), w, h);
-        let all = screen.join("\n");
-        for panel in REQUEST_PANELS {
-            assert!(!has(&screen, panel), "{panel} at {w}x{h}:\n{all}");
-        }
-        assert!(has(&screen, " failure detection "), "{all}");
-        assert!(line_with(&screen, "detections").contains("false suspicions"), "{all}");
-        for number in ["4", "1"] {
-            assert!(shows_big(&screen, number), "{number} at {w}x{h}:\n{all}");
-        }
+    shows_signal(heartbeat(), " failure detection ", &["4", "1"], |screen, all| {
+        assert!(line_with(screen, "detections").contains("false suspicions"), "{all}");
         // The median is big where there is room, else first among the details.
-        let median = shows_big(&screen, "610") && has(&screen, "median detection, ms");
-        assert!(median || has(&screen, "median detection 610.0 ms"), "{all}");
-        assert!(line_with(&screen, "slowest").contains("640.0 ms"));
-        assert!(has(&screen, "suspicion: row suspects column"), "{all}");
-        let row = line_with(&screen, "node-1  ╲");
+        let median = shows_big(screen, "610") && has(screen, "median detection, ms");
+        assert!(median || has(screen, "median detection 610.0 ms"), "{all}");
+        assert!(line_with(screen, "slowest").contains("640.0 ms"));
+        assert!(has(screen, "suspicion: row suspects column"), "{all}");
+        let row = line_with(screen, "node-1  ╲");
         assert!(row.contains('●'), "node-1 suspects node-3: {row}");
-        assert!(has(&screen, "crash node-3"), "the timeline or the log");
-    }
+        assert!(has(screen, "crash node-3"), "the timeline or the log");
+    });
 }
 
 #[test]
 fn generals_show_agreement_validity_and_who_followed_large() {
-    for (w, h) in [(80, 24), (120, 40)] {
-        let screen = render(&app(generals()), w, h);
-        let all = screen.join("\n");
-        for panel in REQUEST_PANELS {
-            assert!(!has(&screen, panel), "{panel} at {w}x{h}:\n{all}");
-        }
-        assert!(has(&screen, " byzantine agreement "));
-        let labels = line_with(&screen, "agreement: rounds agreed");
+    shows_signal(generals(), " byzantine agreement ", &["48/50", "47/50", "2/3"], |screen, _all| {
+        let labels = line_with(screen, "agreement: rounds agreed");
         assert!(labels.contains("validity: rounds obeyed") && labels.contains("last round: loyal obeyed"));
-        for number in ["48/50", "47/50", "2/3"] {
-            assert!(shows_big(&screen, number), "{number} at {w}x{h}:\n{all}");
-        }
-        let details = line_with(&screen, "disagreements");
+        let details = line_with(screen, "disagreements");
         assert!(
             details.contains("disagreements 2") && details.contains("validity violations 3"),
             "{details}"
         );
-    }
+    });
 }
 
 #[test]
 fn commit_shows_blocked_participants_commits_and_aborts_large() {
-    for (w, h) in [(80, 24), (120, 40)] {
-        let screen = render(&app(commit()), w, h);
-        let all = screen.join("\n");
-        for panel in REQUEST_PANELS {
-            assert!(!has(&screen, panel), "{panel} at {w}x{h}:\n{all}");
-        }
-        assert!(has(&screen, " atomic commit "));
-        let labels = line_with(&screen, "participants BLOCKED now");
+    shows_signal(commit(), " atomic commit ", &["2", "97", "21"], |screen, _all| {
+        let labels = line_with(screen, "participants BLOCKED now");
         assert!(labels.contains("committed") && labels.contains("aborted"));
-        for number in ["2", "97", "21"] {
-            assert!(shows_big(&screen, number), "{number} at {w}x{h}:\n{all}");
-        }
-        assert!(line_with(&screen, "longest block").contains("4.20 s"));
-    }
+        assert!(line_with(screen, "longest block").contains("4.20 s"));
+    });
 }
 
 #[test]
 fn checkpointing_shows_rollbacks_lost_work_and_checkpoints_large() {
-    for (w, h) in [(80, 24), (120, 40)] {
-        let screen = render(&app(checkpointing()), w, h);
-        let all = screen.join("\n");
-        for panel in REQUEST_PANELS {
-            assert!(!has(&screen, panel), "{panel} at {w}x{h}:\n{all}");
-        }
-        assert!(has(&screen, " checkpointing "));
-        let labels = line_with(&screen, "rollbacks");
+    shows_signal(checkpointing(), " checkpointing ", &["3", "1.25", "36"], |screen, _all| {
+        let labels = line_with(screen, "rollbacks");
         assert!(labels.contains("work lost, s") && labels.contains("checkpoints"), "{labels}");
-        for number in ["3", "1.25", "36"] {
-            assert!(shows_big(&screen, number), "{number} at {w}x{h}:\n{all}");
-        }
-        assert!(line_with(&screen, "survivors rolled back").contains("orphans 1"));
-    }
+        assert!(line_with(screen, "survivors rolled back").contains("orphans 1"));
+    });
 }
 
 #[test]

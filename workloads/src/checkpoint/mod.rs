@@ -36,8 +36,19 @@
 //! the records back ([`crate::StableRecords`]) when the node restarts.
 //!
 //! Assumptions, stated where they bite: links are reliable and FIFO (TCP)
-//! except while a process is down; one process fails at a time (a second
-//! crash before the first recovery has finished is not handled).
+//! except while a process is down.
+//!
+//! **Overlapping failures.** Any process may crash at any step of another's
+//! recovery, and a recovering process may crash again. The blocking
+//! protocols (independent, coordinated) number recoveries so that each
+//! restarted process starts a later one than any it knew of
+//! ([`next_epoch`]); a recovery gives way to a later one, and the decider
+//! caps a process that missed the last rollback (it was down when the
+//! rollback was sent) to that rollback's line. The logging protocols resend
+//! a restarted process's last hops, keep every loss announced on stable
+//! storage and tell a restarted process of the losses it missed. A protocol
+//! that cannot recover from a combination of failures says so with
+//! [`CheckpointEvent::Unrecoverable`] rather than leave a silent mismatch.
 
 pub mod bank;
 pub mod coordinated;
@@ -147,6 +158,10 @@ pub enum CheckpointEvent {
     Output { token: u32, waited: Duration },
     /// The process's ledger, for the golden-run oracle.
     Ledger { balance: i64, delivered: u64, absorbed: u32 },
+    /// The failures so far are beyond what this protocol tolerates (for
+    /// example more overlapping crashes than the copies of what they lost):
+    /// the run cannot reach the golden state, and `reason` says why.
+    Unrecoverable { reason: String },
 }
 
 /// A checkpointing message.
@@ -160,10 +175,13 @@ pub enum Msg {
     CheckpointInfo { epoch: u32, index: u64, deps: Deps },
     /// A restarted process asks every peer to stop and describe its state.
     RecoveryRequest { epoch: u32 },
-    /// Independent: the dependencies of every stable checkpoint and of the current state.
-    DepsReply { epoch: u32, checkpoints: Vec<Deps>, volatile: Deps },
-    /// Coordinated: the latest snapshot complete here.
-    LatestReply { epoch: u32, snapshot: u64 },
+    /// Independent: the dependencies of every stable checkpoint and of the
+    /// current state, and the last rollback this process applied (`applied`,
+    /// its `line`), so that a recovery can tell who missed one.
+    DepsReply { epoch: u32, checkpoints: Vec<Deps>, volatile: Deps, applied: u32, line: Vec<u64> },
+    /// Coordinated: the latest snapshot complete here, and the last rollback
+    /// this process applied (`applied`, to snapshot `line`).
+    LatestReply { epoch: u32, snapshot: u64, applied: u32, line: u64 },
     /// Roll back to `line` (independent: a checkpoint per process;
     /// coordinated: one snapshot id) and resume in `epoch`.
     Rollback { epoch: u32, line: Vec<u64> },
@@ -213,6 +231,15 @@ pub(crate) mod timer {
 
 /// How long a restarted process waits for answers before asking again.
 pub(crate) const RETRY: Duration = Duration::from_millis(100);
+
+/// The recovery a restarted process `me` of `n` starts, after every recovery
+/// it has applied or answered (`after`): the next number that is `me` modulo
+/// `n`. Two processes never start recoveries with the same number, so when
+/// recoveries overlap every process agrees which one is the latest.
+pub(crate) fn next_epoch(after: u32, me: u16, n: usize) -> u32 {
+    let n = n.max(1) as u32;
+    (after / n + 1).saturating_mul(n).saturating_add(u32::from(me) % n)
+}
 
 /// A checkpointing process running one of the protocols.
 #[derive(Debug)]

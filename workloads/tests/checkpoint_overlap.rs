@@ -40,8 +40,9 @@ fn cases() -> Vec<Case> {
 const VICTIM: u16 = 1;
 const FIRST_CRASH: Time = Time::from_millis(120);
 const FIRST_DOWN: Duration = Duration::from_millis(20);
-/// The second crash's down time: its restart lands in the middle of later steps.
-const SECOND_DOWN: Duration = Duration::from_millis(12);
+/// The second crash's down times: restarted before the first victim when
+/// crashed while it is down, and after it.
+const SECOND_DOWN: [Duration; 2] = [Duration::from_millis(12), Duration::from_millis(45)];
 /// After the last recovery looks finished, steps this long are still part of
 /// it (the last recovery messages in flight, and what they cause).
 const MARGIN: Duration = Duration::from_millis(5);
@@ -169,7 +170,10 @@ impl Run {
     /// recovered, and nobody takes part in a recovery.
     fn recovered(&self) -> bool {
         self.settled()
-            && self.events.iter().any(|(_, p, e)| *p == VICTIM && matches!(e, CheckpointEvent::Recovered { .. }))
+            && self
+                .events
+                .iter()
+                .any(|(_, p, e)| *p == VICTIM && matches!(e, CheckpointEvent::Recovered { .. }))
     }
 }
 
@@ -197,13 +201,13 @@ enum End {
     Unrecoverable(String),
 }
 
-/// The first crash, then process `second` crashed after `steps` steps.
-fn overlap(cfg: &Config, steps: usize, second: u16) -> Option<End> {
+/// The first crash, then process `second` crashed after `steps` steps, down for `down`.
+fn overlap(cfg: &Config, steps: usize, second: u16, down: Duration) -> Option<End> {
     let mut run = Run::new(cfg);
     for _ in 0..steps {
         run.step();
     }
-    if !run.crash(NodeId(second), SECOND_DOWN) {
+    if !run.crash(NodeId(second), down) {
         return None;
     }
     run.finish();
@@ -215,11 +219,15 @@ fn overlap(cfg: &Config, steps: usize, second: u16) -> Option<End> {
         (0..run.sim.len() as u16).map(|i| run.node(i).map(|n| n.bank().balance)).collect();
     assert!(
         run.matches_golden(),
-        "{p:?}: crash of {VICTIM} at {FIRST_CRASH:?}, then of {second} {steps} steps later: \
+        "{p:?}: crash of {VICTIM} at {FIRST_CRASH:?}, then of {second} {steps} steps later for {down:?}: \
          a silent mismatch: {balances:?} vs {:?}",
         golden(cfg)
     );
-    assert_eq!(run.outputs(), cfg.tokens as usize, "{p:?}: second crash of {second} at step {steps}: every output");
+    assert_eq!(
+        run.outputs(),
+        cfg.tokens as usize,
+        "{p:?}: second crash of {second} at step {steps}: every output"
+    );
     Some(End::Golden)
 }
 
@@ -231,8 +239,8 @@ fn a_second_crash_at_every_step_of_a_recovery_ends_golden_or_says_it_is_unrecove
         assert!(steps >= 10, "{:?}: the recovery has steps to crash in ({steps})", cfg.protocol);
         let (mut golden_ends, mut unrecoverable) = (0, 0);
         for step in 0..=steps {
-            for second in 0..cfg.processes.len() as u16 {
-                match overlap(cfg, step, second) {
+            for (second, down) in (0..cfg.processes.len() as u16).flat_map(|p| SECOND_DOWN.map(|d| (p, d))) {
+                match overlap(cfg, step, second, down) {
                     Some(End::Golden) => golden_ends += 1,
                     Some(End::Unrecoverable(reason)) => {
                         assert!(
@@ -253,6 +261,59 @@ fn a_second_crash_at_every_step_of_a_recovery_ends_golden_or_says_it_is_unrecove
         );
         // The victim is down for the first steps (a second crash of it is no
         // crash then); every other process is crashed at every step.
-        assert!(golden_ends + unrecoverable >= steps * (cfg.processes.len() - 1));
+        assert!(golden_ends + unrecoverable >= 2 * steps * (cfg.processes.len() - 1));
+    }
+}
+
+/// Bursts of four crashes (the first one and three more of random
+/// processes within 60 ms), 100 seeds per protocol.
+#[test]
+fn random_bursts_of_overlapping_crashes_end_golden_or_say_they_are_unrecoverable() {
+    use rand::{Rng, SeedableRng};
+    for case in cases() {
+        for seed in 0..100u64 {
+            let mut cfg = case.config.clone();
+            cfg.seed = seed;
+            let mut run = Run::new(&cfg);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x00c0_ffee);
+            // Three more crashes of random processes within 60 ms of the first,
+            // each down 1 to 80 ms: restarts and recoveries interleave.
+            let mut at: Vec<(Time, u16, Duration)> = (0..3)
+                .map(|_| {
+                    let t = FIRST_CRASH + Duration::from_millis(rng.gen_range(0..60));
+                    (
+                        t,
+                        rng.gen_range(0..cfg.processes.len() as u16),
+                        Duration::from_millis(rng.gen_range(1..80)),
+                    )
+                })
+                .collect();
+            at.sort();
+            for &(t, p, down) in &at {
+                while run.sim.next_event().is_some_and(|n| n <= t) || run.restarts.iter().any(|r| r.0 <= t) {
+                    run.step();
+                }
+                run.sim.run_until(t);
+                run.crash(NodeId(p), down);
+            }
+            run.finish();
+            let p = cfg.protocol;
+            match run.unrecoverable() {
+                Some(reason) => {
+                    assert!(!case.tolerates_two && !reason.is_empty(), "{p:?} seed {seed}: {reason}")
+                }
+                None => {
+                    let balances: Vec<Option<i64>> =
+                        (0..run.sim.len() as u16).map(|i| run.node(i).map(|n| n.bank().balance)).collect();
+                    let settled = run.settled();
+                    assert!(
+                        run.matches_golden(),
+                        "{p:?} seed {seed}: crashes {at:?}: a silent mismatch (settled {settled}): {balances:?} vs {:?}",
+                        golden(&cfg)
+                    );
+                    assert_eq!(run.outputs(), cfg.tokens as usize, "{p:?} seed {seed}: every output");
+                }
+            }
+        }
     }
 }

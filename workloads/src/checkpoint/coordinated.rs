@@ -381,7 +381,8 @@ impl Process {
             self.answered = epoch;
             out.store(stable::put("answered", &epoch));
         }
-        let reply = Msg::LatestReply { epoch, snapshot: self.complete(), applied: self.epoch, line: self.line };
+        let reply =
+            Msg::LatestReply { epoch, snapshot: self.complete(), applied: self.epoch, line: self.line };
         out.send(self.core.id(q), reply);
     }
 

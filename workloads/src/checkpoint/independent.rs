@@ -247,7 +247,8 @@ impl Process {
                 }
                 Phase::Running if epoch > self.epoch => {
                     // A peer already resumed after a rollback we have not heard of yet.
-                    self.phase = Phase::Frozen { buffer: vec![(from, tr, epoch, interval)], restarted: false };
+                    self.phase =
+                        Phase::Frozen { buffer: vec![(from, tr, epoch, interval)], restarted: false };
                 }
                 Phase::Running => self.accept(now, q, tr, epoch, interval, out),
             },
@@ -311,9 +312,15 @@ impl Process {
             self.answered = epoch;
             out.store(stable::put("answered", &epoch));
         }
-        let checkpoints = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
+        let mut checkpoints: Vec<Deps> = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
+        // A restarted process has no state after its last checkpoint: that
+        // checkpoint is its current state, and what it did after it is undone.
+        let volatile = match (&self.phase, checkpoints.len()) {
+            (Phase::Frozen { restarted: true, .. }, 1..) => checkpoints.pop().unwrap_or_default(),
+            _ => self.deps.clone(),
+        };
         let (applied, line) = (self.epoch, self.last_line.clone());
-        out.send(self.core.id(q), Msg::DepsReply { epoch, checkpoints, volatile: self.deps.clone(), applied, line });
+        out.send(self.core.id(q), Msg::DepsReply { epoch, checkpoints, volatile, applied, line });
     }
 
     fn accept(&mut self, now: Time, q: u16, tr: Transfer, epoch: u32, interval: u64, out: &mut Effects<Msg>) {

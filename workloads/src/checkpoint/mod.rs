@@ -80,6 +80,11 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol, in the order tables list them (`faultlab table` runs
+    /// one experiment per entry).
+    pub const ALL: [Protocol; 4] =
+        [Protocol::Independent, Protocol::Coordinated, Protocol::PessimisticLogging, Protocol::OptimisticLogging];
+
     /// The name used in YAML and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -158,6 +163,10 @@ pub enum CheckpointEvent {
     Output { token: u32, waited: Duration },
     /// The process's ledger, for the golden-run oracle.
     Ledger { balance: i64, delivered: u64, absorbed: u32 },
+    /// Messages and bytes the protocol added since the last report: every
+    /// message other than the computation's transfers, and what is
+    /// piggybacked on the transfers (epochs, intervals, dependency vectors).
+    Overhead { messages: u64, bytes: u64 },
     /// The failures so far are beyond what this protocol tolerates (for
     /// example more overlapping crashes than the copies of what they lost):
     /// the run cannot reach the golden state, and `reason` says why.
@@ -291,10 +300,49 @@ impl CheckpointNode {
     }
 }
 
+impl CheckpointNode {
+    fn core_mut(&mut self) -> &mut core::Core {
+        match self {
+            CheckpointNode::Independent(p) => &mut p.core,
+            CheckpointNode::Coordinated(p) => &mut p.core,
+            CheckpointNode::Pessimistic(p) => &mut p.core,
+            CheckpointNode::Optimistic(p) => &mut p.core,
+        }
+    }
+
+    /// Count what the protocol added to the sends from `from` on.
+    fn count_overhead(&mut self, out: &Effects<Msg>, from: usize) {
+        let core = self.core_mut();
+        for (_, msg) in out.sends.iter().skip(from) {
+            core.count_overhead(msg);
+        }
+    }
+}
+
 impl Node for CheckpointNode {
     type Msg = Msg;
 
     fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.start(now, out);
+        self.count_overhead(out, sends);
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.message(now, from, msg, out);
+        self.count_overhead(out, sends);
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.timer(now, timer, out);
+        self.count_overhead(out, sends);
+    }
+}
+
+impl CheckpointNode {
+    fn start(&mut self, now: Time, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_start(now, out),
             CheckpointNode::Coordinated(p) => p.on_start(now, out),
@@ -303,7 +351,7 @@ impl Node for CheckpointNode {
         }
     }
 
-    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+    fn message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_message(now, from, msg, out),
             CheckpointNode::Coordinated(p) => p.on_message(now, from, msg, out),
@@ -312,7 +360,7 @@ impl Node for CheckpointNode {
         }
     }
 
-    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+    fn timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_timer(now, timer, out),
             CheckpointNode::Coordinated(p) => p.on_timer(now, timer, out),

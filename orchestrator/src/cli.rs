@@ -447,7 +447,12 @@ fn run_repeated(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// `faultlab table`: every protocol under the experiment's crash, and without it.
-fn table(file: &std::path::Path, backend: BackendChoice, seed: Option<u64>, out: Option<PathBuf>) -> Result<ExitCode> {
+fn table(
+    file: &std::path::Path,
+    backend: BackendChoice,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
     use crate::workload::checkpoint_table as t;
     let mut exp = crate::experiment::load(file)?;
     if let Some(s) = seed {

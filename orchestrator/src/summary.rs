@@ -187,7 +187,8 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     for f in &r.skipped_faults {
         let _ = writeln!(s, "  skipped        {} {} (after the run's end)", f.kind, f.target);
     }
-    if let Some(why) = r.sections.get("checkpointing").and_then(|c| c.get("golden_mismatch")).and_then(|v| v.as_str())
+    if let Some(why) =
+        r.sections.get("checkpointing").and_then(|c| c.get("golden_mismatch")).and_then(|v| v.as_str())
     {
         let _ = writeln!(s, "  golden run     NOT REACHED: {why}");
     }

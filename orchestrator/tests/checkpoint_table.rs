@@ -50,10 +50,12 @@ fn the_table_measures_every_protocol_under_the_same_crash() {
         assert!(n(p, "failure-free", "protocol_messages") > 0, "{p}");
     }
     assert!(
-        n("pessimistic-logging", "failure-free", "logged_messages") > n("optimistic-logging", "failure-free", "checkpoints"),
+        n("pessimistic-logging", "failure-free", "logged_messages")
+            > n("optimistic-logging", "failure-free", "checkpoints"),
         "pessimistic logs every delivery"
     );
-    let wait = |p: &str| section(tmp.path(), p, "failure-free")["output_wait_seconds"]["p50"].as_f64().unwrap();
+    let wait =
+        |p: &str| section(tmp.path(), p, "failure-free")["output_wait_seconds"]["p50"].as_f64().unwrap();
     assert_eq!(wait("pessimistic-logging"), 0.0, "output commit is immediate");
     assert!(wait("coordinated") > wait("optimistic-logging"), "outputs wait for the next committed snapshot");
 }

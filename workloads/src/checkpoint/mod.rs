@@ -82,8 +82,12 @@ pub enum Protocol {
 impl Protocol {
     /// Every protocol, in the order tables list them (`faultlab table` runs
     /// one experiment per entry).
-    pub const ALL: [Protocol; 4] =
-        [Protocol::Independent, Protocol::Coordinated, Protocol::PessimisticLogging, Protocol::OptimisticLogging];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Independent,
+        Protocol::Coordinated,
+        Protocol::PessimisticLogging,
+        Protocol::OptimisticLogging,
+    ];
 
     /// The name used in YAML and reports.
     pub fn as_str(self) -> &'static str {

@@ -57,8 +57,12 @@ pub async fn measure(exp: &Experiment, opts: &RunOptions, out: &Path) -> Result<
             ..opts.clone()
         };
         let crash_opts = RunOptions { out_dir: Some(dir.join("crash")), ..opts.clone() };
-        let a = crate::run::run(&free, &free_opts).await.with_context(|| format!("{protocol:?} without faults"))?;
-        let b = crate::run::run(&e, &crash_opts).await.with_context(|| format!("{protocol:?} under the crash"))?;
+        let a = crate::run::run(&free, &free_opts)
+            .await
+            .with_context(|| format!("{protocol:?} without faults"))?;
+        let b = crate::run::run(&e, &crash_opts)
+            .await
+            .with_context(|| format!("{protocol:?} under the crash"))?;
         let section = |r: &crate::report::Report| r.sections.get(KEY).cloned().unwrap_or(Value::Null);
         let valid = |r: &crate::report::Report| r.valid && !r.interrupted;
         rows.push(Row {
@@ -120,21 +124,31 @@ fn ms(v: Option<f64>) -> String {
 }
 
 const COLUMNS: &[Column] = &[
-    ("blocked", "failure-free: time the processes stopped working for checkpoints (δ each), summed", |f, _| {
-        format!("{:.2} s", f.overhead_seconds)
-    }),
-    ("+messages", "failure-free: messages the protocol added (markers, notices) beyond the transfers", |f, _| {
-        f.protocol_messages.to_string()
-    }),
-    ("+bytes", "failure-free: bytes the protocol added on the wire (its messages, piggybacked fields)", |f, _| {
-        f.protocol_bytes.to_string()
-    }),
-    ("stable bytes", "failure-free: bytes written to stable storage (checkpoints and log records)", |f, _| {
-        (f.bytes + f.logged_bytes).to_string()
-    }),
-    ("output wait", "failure-free: median time an output waited until it could not be rolled back", |f, _| {
-        ms(f.output_wait_seconds.p50)
-    }),
+    (
+        "blocked",
+        "failure-free: time the processes stopped working for checkpoints (δ each), summed",
+        |f, _| format!("{:.2} s", f.overhead_seconds),
+    ),
+    (
+        "+messages",
+        "failure-free: messages the protocol added (markers, notices) beyond the transfers",
+        |f, _| f.protocol_messages.to_string(),
+    ),
+    (
+        "+bytes",
+        "failure-free: bytes the protocol added on the wire (its messages, piggybacked fields)",
+        |f, _| f.protocol_bytes.to_string(),
+    ),
+    (
+        "stable bytes",
+        "failure-free: bytes written to stable storage (checkpoints and log records)",
+        |f, _| (f.bytes + f.logged_bytes).to_string(),
+    ),
+    (
+        "output wait",
+        "failure-free: median time an output waited until it could not be rolled back",
+        |f, _| ms(f.output_wait_seconds.p50),
+    ),
     ("recovery", "under the crash: from the restart to computing again (mean)", |_, c| {
         ms(c.recovery_seconds.mean)
     }),
@@ -147,11 +161,17 @@ const COLUMNS: &[Column] = &[
     ("lost work", "under the crash: computation undone by the rollbacks, summed", |_, c| {
         format!("{:.2} s", c.lost_work_seconds.total)
     }),
-    ("orphans", "under the crash: messages discarded because their sender's state was rolled back", |_, c| {
-        c.orphans.to_string()
-    }),
+    (
+        "orphans",
+        "under the crash: messages discarded because their sender's state was rolled back",
+        |_, c| c.orphans.to_string(),
+    ),
     ("golden", "under the crash: the final state equals the fault-free golden run", |_, c| {
-        if c.golden_match { "yes".into() } else { "NO".into() }
+        if c.golden_match {
+            "yes".into()
+        } else {
+            "NO".into()
+        }
     }),
 ];
 
@@ -193,7 +213,8 @@ pub fn render(rows: &[Row], exp: &Experiment, backend: &str) -> String {
             let _ = writeln!(s, "  {}: golden run not reached: {why}", r.protocol);
         }
         if !r.valid {
-            let _ = writeln!(s, "  {}: a run was invalid or interrupted; its numbers prove nothing", r.protocol);
+            let _ =
+                writeln!(s, "  {}: a run was invalid or interrupted; its numbers prove nothing", r.protocol);
         }
     }
     s
@@ -244,6 +265,6 @@ pub fn html(rows: &[Row], exp: &Experiment, backend: &str, out: &Path) -> String
             let _ = write!(s, "<p class=\"no\">{}: golden run not reached: {}</p>", r.protocol, esc(&why));
         }
     }
-    let _ = write!(s, "</body></html>\n");
+    let _ = writeln!(s, "</body></html>");
     s
 }

@@ -19,7 +19,7 @@
 
 use super::bank::{Bank, Delivery, Transfer};
 use super::core::Core;
-use super::{next_epoch, stable, timer, CheckpointEvent, Config, Msg, RETRY};
+use super::{join_recovery, next_epoch, stable, timer, CheckpointEvent, Config, Msg, RETRY};
 use crate::{Effects, NodeId, Observation, StableRecords, Time, TimerId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -367,8 +367,7 @@ impl Process {
             replies.remove(&q);
             applied.remove(&q);
         }
-        if epoch <= self.epoch || epoch < self.answered {
-            // An earlier recovery: its process gives way when ours (or a later one) reaches it.
+        if !join_recovery(epoch, self.epoch, &mut self.answered, out) {
             return;
         }
         self.phase = match self.phase {
@@ -377,10 +376,6 @@ impl Process {
             Phase::Gathering { .. } => Phase::Frozen { restarted: true },
             Phase::Frozen { restarted } => Phase::Frozen { restarted },
         };
-        if epoch > self.answered {
-            self.answered = epoch;
-            out.store(stable::put("answered", &epoch));
-        }
         let reply =
             Msg::LatestReply { epoch, snapshot: self.complete(), applied: self.epoch, line: self.line };
         out.send(self.core.id(q), reply);

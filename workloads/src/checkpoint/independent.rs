@@ -21,7 +21,7 @@
 use super::bank::{Bank, Delivery, Transfer};
 use super::core::{phase, Core};
 use super::line::{committed_line, recovery_line};
-use super::{next_epoch, stable, timer, CheckpointEvent, Config, Deps, Msg, RETRY};
+use super::{join_recovery, next_epoch, stable, timer, CheckpointEvent, Config, Deps, Msg, RETRY};
 use crate::{Effects, NodeId, Observation, StableRecords, Time, TimerId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -298,8 +298,7 @@ impl Process {
             replies.remove(&q);
             applied.remove(&q);
         }
-        if epoch <= self.epoch || epoch < self.answered {
-            // An earlier recovery: its process gives way when ours (or a later one) reaches it.
+        if !join_recovery(epoch, self.epoch, &mut self.answered, out) {
             return;
         }
         self.phase = match std::mem::replace(&mut self.phase, Phase::Running) {
@@ -308,10 +307,6 @@ impl Process {
             Phase::Gathering { buffer, .. } => Phase::Frozen { buffer, restarted: true },
             frozen @ Phase::Frozen { .. } => frozen,
         };
-        if epoch > self.answered {
-            self.answered = epoch;
-            out.store(stable::put("answered", &epoch));
-        }
         let mut checkpoints: Vec<Deps> = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
         // A restarted process has no state after its last checkpoint: that
         // checkpoint is its current state, and what it did after it is undone.

@@ -254,6 +254,21 @@ pub(crate) fn next_epoch(after: u32, me: u16, n: usize) -> u32 {
     (after / n + 1).saturating_mul(n).saturating_add(u32::from(me) % n)
 }
 
+/// Whether a process that applied recovery `applied` and answered
+/// `answered` takes part in recovery `epoch`. An earlier one is left
+/// unanswered: its process gives way when a later request reaches it. When
+/// it does take part, `answered` moves forward, on stable storage too.
+pub(crate) fn join_recovery(epoch: u32, applied: u32, answered: &mut u32, out: &mut Effects<Msg>) -> bool {
+    if epoch <= applied || epoch < *answered {
+        return false;
+    }
+    if epoch > *answered {
+        *answered = epoch;
+        out.store(stable::put("answered", &epoch));
+    }
+    true
+}
+
 /// A checkpointing process running one of the protocols.
 #[derive(Debug)]
 pub enum CheckpointNode {

@@ -43,6 +43,26 @@ pub enum Command {
         #[arg(default_value = "experiments")]
         dir: PathBuf,
     },
+    /// The seed's "message logging at a glance" table, measured: a
+    /// checkpointing experiment run once per protocol under its crash and
+    /// once without its faults; blocking, messages and bytes added, output
+    /// commit, recovery time, rollback extent, orphans and golden match, on
+    /// the terminal and in <out>/table.html. Exit code 1 when a protocol
+    /// missed the golden run or a run was invalid.
+    Table {
+        /// A `kind: checkpointing` experiment with a crash.
+        #[arg(default_value = "experiments/checkpoint-table.yaml")]
+        file: PathBuf,
+        /// Where the runs happen.
+        #[arg(long, value_enum, default_value = "sim")]
+        backend: BackendChoice,
+        /// Seed of every run (overrides the file).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory [default: out/<experiment>-table].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Explain an experiment: the concept, what to watch, what the numbers should show.
     Explain {
         /// The experiment file.
@@ -243,6 +263,7 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explore(args) => crate::explore::run(&args),
+        Command::Table { file, backend, seed, out } => table(&file, backend, seed, out),
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
@@ -423,4 +444,36 @@ fn run_repeated(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(crate::run::Verdict::ExpectationFailed.exit_code())
     })
+}
+
+/// `faultlab table`: every protocol under the experiment's crash, and without it.
+fn table(
+    file: &std::path::Path,
+    backend: BackendChoice,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use crate::workload::checkpoint_table as t;
+    let mut exp = crate::experiment::load(file)?;
+    if let Some(s) = seed {
+        exp.seed = s;
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-table", exp.name)));
+    let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
+    let opts = crate::run::RunOptions {
+        backend: Some(backend),
+        seed: Some(exp.seed),
+        progress: crate::run::Progress::quiet(),
+        ..crate::run::RunOptions::new(exe)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rows = rt.block_on(t::measure(&exp, &opts, &out))?;
+    let backend = format!("{backend:?}").to_lowercase();
+    print!("{}", t::render(&rows, &exp, &backend));
+    let page = out.join("table.html");
+    std::fs::write(&page, t::html(&rows, &exp, &backend, &out))
+        .with_context(|| format!("cannot write {}", page.display()))?;
+    println!("  table          {}", page.display());
+    let golden = |r: &t::Row| r.crash.get("golden_match").and_then(serde_json::Value::as_bool) == Some(true);
+    Ok(if rows.iter().all(|r| r.valid && golden(r)) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

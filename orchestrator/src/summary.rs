@@ -187,6 +187,11 @@ pub fn render(r: &Report, out_dir: Option<&std::path::Path>) -> String {
     for f in &r.skipped_faults {
         let _ = writeln!(s, "  skipped        {} {} (after the run's end)", f.kind, f.target);
     }
+    if let Some(why) =
+        r.sections.get("checkpointing").and_then(|c| c.get("golden_mismatch")).and_then(|v| v.as_str())
+    {
+        let _ = writeln!(s, "  golden run     NOT REACHED: {why}");
+    }
     if let (Some(why), false) = (&r.not_judged, r.expect.is_empty()) {
         let _ = writeln!(s, "  expect         NOT JUDGED: {why}");
     }

@@ -8,6 +8,7 @@
 
 mod byzantine;
 mod checkpointing;
+pub use checkpointing::table as checkpoint_table;
 mod commit;
 mod echo;
 mod external;

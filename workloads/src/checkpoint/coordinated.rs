@@ -19,7 +19,7 @@
 
 use super::bank::{Bank, Delivery, Transfer};
 use super::core::Core;
-use super::{stable, timer, CheckpointEvent, Config, Msg, RETRY};
+use super::{join_recovery, next_epoch, stable, timer, CheckpointEvent, Config, Msg, RETRY};
 use crate::{Effects, NodeId, Observation, StableRecords, Time, TimerId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,8 +58,18 @@ struct Recording {
 #[derive(Debug)]
 enum Phase {
     Running,
-    Frozen,
-    Gathering { epoch: u32, replies: BTreeMap<u16, u64> },
+    /// Taking part in a recovery (`restarted`: this process crashed, began a
+    /// recovery of its own and gave way to a later one).
+    Frozen {
+        restarted: bool,
+    },
+    /// The restarted process, collecting every peer's latest complete
+    /// snapshot and the last rollback each applied (epoch, snapshot).
+    Gathering {
+        epoch: u32,
+        replies: BTreeMap<u16, u64>,
+        applied: BTreeMap<u16, (u32, u64)>,
+    },
 }
 
 /// A process taking part in Chandy–Lamport snapshots.
@@ -67,6 +77,11 @@ enum Phase {
 pub struct Process {
     pub(crate) core: Core,
     epoch: u32,
+    /// The snapshot the last rollback (of `epoch`) restored.
+    line: u64,
+    /// The latest recovery answered or started here (stable, so that a
+    /// restart starts a later one).
+    answered: u32,
     /// The latest snapshot whose state was recorded here.
     recorded: u64,
     recording: Option<Recording>,
@@ -93,6 +108,8 @@ impl Process {
         Process {
             core: Core::new(me, cfg),
             epoch: 0,
+            line: 0,
+            answered: 0,
             recorded: 0,
             recording: None,
             parts: BTreeMap::new(),
@@ -138,26 +155,29 @@ impl Process {
                 self.parts.insert(0, part);
             }
             Some(records) => {
-                let mut best: Option<Part> = None;
+                // Both slots: a rollback this process missed may name the older one.
                 for k in 0..2 {
                     if let Some(p) = stable::get::<Part>(&records, &slot(k)) {
-                        if best.as_ref().is_none_or(|b| (p.epoch, p.id) > (b.epoch, b.id)) {
-                            best = Some(p);
-                        }
+                        self.parts.insert(p.id, p);
                     }
                 }
-                let part = best.unwrap_or(Part {
-                    epoch: 0,
-                    id: 0,
-                    at: now,
-                    bank: Bank::new(self.core.me, &self.core.cfg),
-                    channel: Vec::new(),
-                });
-                self.core.bank = part.bank.clone();
-                self.recorded = part.id;
-                let epoch = stable::get::<u32>(&records, "epoch").unwrap_or(0).max(part.epoch) + 1;
-                self.parts.insert(part.id, part);
-                self.phase = Phase::Gathering { epoch, replies: BTreeMap::new() };
+                if self.parts.is_empty() {
+                    let bank = Bank::new(self.core.me, &self.core.cfg);
+                    self.parts.insert(0, Part { epoch: 0, id: 0, at: now, bank, channel: Vec::new() });
+                }
+                let part = self.parts.values().max_by_key(|p| (p.epoch, p.id)).cloned();
+                if let Some(part) = part {
+                    self.core.bank = part.bank.clone();
+                    self.recorded = part.id;
+                }
+                let parts_epoch = self.parts.values().map(|p| p.epoch).max().unwrap_or(0);
+                self.epoch = stable::get::<u32>(&records, "epoch").unwrap_or(0).max(parts_epoch);
+                self.line = stable::get::<u64>(&records, "line").unwrap_or(0);
+                self.answered = stable::get::<u32>(&records, "answered").unwrap_or(0);
+                let epoch = next_epoch(self.epoch.max(self.answered), self.core.me, self.core.n());
+                self.answered = epoch;
+                out.store(stable::put("answered", &epoch));
+                self.phase = Phase::Gathering { epoch, replies: BTreeMap::new(), applied: BTreeMap::new() };
                 self.ask(out);
                 out.set_timer(RETRY, timer::RETRY);
             }
@@ -165,7 +185,7 @@ impl Process {
     }
 
     fn ask(&self, out: &mut Effects<Msg>) {
-        if let Phase::Gathering { epoch, replies } = &self.phase {
+        if let Phase::Gathering { epoch, replies, .. } = &self.phase {
             for p in 0..self.core.n() as u16 {
                 if p != self.core.me && !replies.contains_key(&p) {
                     out.send(self.core.id(p), Msg::RecoveryRequest { epoch: *epoch });
@@ -316,34 +336,76 @@ impl Process {
             }
             Msg::SnapshotDone { snapshot } if self.initiator() => self.on_done(now, q, snapshot, out),
             Msg::Commit { snapshot } => self.commit(now, snapshot, out),
-            Msg::RecoveryRequest { epoch } if epoch > self.epoch => {
-                if matches!(self.phase, Phase::Running) {
-                    self.phase = Phase::Frozen;
-                }
-                out.send(from, Msg::LatestReply { epoch, snapshot: self.complete() });
-            }
-            Msg::LatestReply { epoch, snapshot } => {
-                let own = self.complete();
-                if let Phase::Gathering { epoch: e, replies } = &mut self.phase {
+            Msg::RecoveryRequest { epoch } => self.on_request(q, epoch, out),
+            Msg::LatestReply { epoch, snapshot, applied, line } => {
+                if let Phase::Gathering { epoch: e, replies, applied: lines } = &mut self.phase {
                     if *e == epoch {
                         replies.insert(q, snapshot);
+                        lines.insert(q, (applied, line));
                         if replies.len() + 1 >= self.core.n() {
-                            let line = replies.values().copied().chain([own]).min().unwrap_or(0);
-                            for p in self.core.peers() {
-                                out.send(p, Msg::Rollback { epoch, line: vec![line] });
-                            }
-                            self.rollback(now, epoch, line, true, out);
+                            self.decide(now, epoch, out);
                         }
                     }
                 }
             }
-            Msg::Rollback { epoch, line }
-                if epoch > self.epoch && !matches!(self.phase, Phase::Gathering { .. }) =>
-            {
-                self.rollback(now, epoch, line.first().copied().unwrap_or(0), false, out);
+            Msg::Rollback { epoch, line } => {
+                // A rollback of a recovery that a later one (answered here) replaces is not applied.
+                let current = epoch > self.epoch && epoch >= self.answered;
+                if current && !matches!(self.phase, Phase::Gathering { .. }) {
+                    let restarted = matches!(self.phase, Phase::Frozen { restarted: true });
+                    self.rollback(now, epoch, line.first().copied().unwrap_or(0), restarted, out);
+                }
             }
             _ => {}
         }
+    }
+
+    /// Process `q` restarted and asks for recovery `epoch`.
+    fn on_request(&mut self, q: u16, epoch: u32, out: &mut Effects<Msg>) {
+        if let Phase::Gathering { replies, applied, .. } = &mut self.phase {
+            // What it told us before it restarted is stale.
+            replies.remove(&q);
+            applied.remove(&q);
+        }
+        if !join_recovery(epoch, self.epoch, &mut self.answered, out) {
+            return;
+        }
+        self.phase = match self.phase {
+            Phase::Running => Phase::Frozen { restarted: false },
+            // Our own recovery gives way to the later one.
+            Phase::Gathering { .. } => Phase::Frozen { restarted: true },
+            Phase::Frozen { restarted } => Phase::Frozen { restarted },
+        };
+        let reply =
+            Msg::LatestReply { epoch, snapshot: self.complete(), applied: self.epoch, line: self.line };
+        out.send(self.core.id(q), reply);
+    }
+
+    /// Every peer answered: the line is the latest snapshot complete everywhere.
+    fn decide(&mut self, now: Time, epoch: u32, out: &mut Effects<Msg>) {
+        let Phase::Gathering { replies, applied, .. } = &self.phase else { return };
+        // The latest rollback anyone applied: a process that did not apply it
+        // (it was down when it was sent) holds parts of snapshots that the
+        // rollback undid, so it counts as complete up to that line only.
+        let latest = applied.values().copied().chain([(self.epoch, self.line)]).max().unwrap_or((0, 0));
+        let capped = |applied: u32, snapshot: u64| {
+            if applied < latest.0 {
+                snapshot.min(latest.1)
+            } else {
+                snapshot
+            }
+        };
+        let own = capped(self.epoch, self.complete());
+        let line = replies
+            .iter()
+            .map(|(p, &s)| capped(applied.get(p).map_or(0, |a| a.0), s))
+            .chain([own])
+            .min()
+            .unwrap_or(0);
+        for p in self.core.peers() {
+            out.send(p, Msg::Rollback { epoch, line: vec![line] });
+        }
+        self.rollback(now, epoch, line, true, out);
     }
 
     fn deliver(&mut self, now: Time, tr: Transfer) {
@@ -379,6 +441,8 @@ impl Process {
         out.store(stable::put(&slot(part.id), &part));
         out.store(stable::put(&slot(part.id + 1), &part));
         out.store(stable::put("epoch", &epoch));
+        out.store(stable::put("line", &part.id));
+        self.line = part.id;
         self.parts.clear();
         self.parts.insert(part.id, part);
         self.committed = self.recorded;

@@ -3,7 +3,7 @@
 //! ledger reports the oracle reads.
 
 use super::bank::{Bank, Delivery, Transfer};
-use super::{CheckpointEvent, Config};
+use super::{stable, CheckpointEvent, Config, Msg};
 use crate::{NodeId, Observation, Time};
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ pub(crate) struct Core {
     pub started: Time,
     last_ledger: Option<(i64, u64, u32)>,
     last_ledger_at: Option<Time>,
+    /// Messages and bytes the protocol added, not reported yet.
+    overhead: (u64, u64),
 }
 
 impl Core {
@@ -37,6 +39,7 @@ impl Core {
             started: Time::ZERO,
             last_ledger: None,
             last_ledger_at: None,
+            overhead: (0, 0),
         }
     }
 
@@ -81,9 +84,28 @@ impl Core {
         self.cfg.checkpoint_cost
     }
 
+    /// Count what sending `msg` adds to the computation: a transfer's
+    /// piggybacked fields, or a whole protocol message (encoded sizes).
+    pub fn count_overhead(&mut self, msg: &Msg) {
+        let size = stable::encode(msg).len() as u64;
+        match msg {
+            Msg::Transfer { tr, .. } => {
+                self.overhead.1 += size.saturating_sub(stable::encode(tr).len() as u64 + 1);
+            }
+            _ => {
+                self.overhead.0 += 1;
+                self.overhead.1 += size;
+            }
+        }
+    }
+
     /// Report the ledger if it changed since the last report, at most every
-    /// LEDGER_EVERY (or at once with `force`).
+    /// LEDGER_EVERY (or at once with `force`), and the overhead added since.
     pub fn report_ledger(&mut self, now: Time, force: bool, obs: &mut Vec<Observation>) {
+        if self.overhead != (0, 0) && (force || self.last_ledger_at.is_none_or(|t| now >= t + LEDGER_EVERY)) {
+            let (messages, bytes) = std::mem::take(&mut self.overhead);
+            obs.push(Observation::Checkpoint(CheckpointEvent::Overhead { messages, bytes }));
+        }
         let state = (self.bank.balance, self.bank.delivered, self.bank.absorbed);
         if self.last_ledger == Some(state) {
             return;

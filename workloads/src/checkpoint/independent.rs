@@ -21,7 +21,7 @@
 use super::bank::{Bank, Delivery, Transfer};
 use super::core::{phase, Core};
 use super::line::{committed_line, recovery_line};
-use super::{stable, timer, CheckpointEvent, Config, Deps, Msg, RETRY};
+use super::{join_recovery, next_epoch, stable, timer, CheckpointEvent, Config, Deps, Msg, RETRY};
 use crate::{Effects, NodeId, Observation, StableRecords, Time, TimerId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,14 +40,18 @@ type Buffered = (NodeId, Transfer, u32, u64);
 #[derive(Debug)]
 enum Phase {
     Running,
-    /// A survivor during a recovery.
+    /// A survivor during a recovery (`restarted`: this process crashed,
+    /// began a recovery of its own and gave way to a later one).
     Frozen {
         buffer: Vec<Buffered>,
+        restarted: bool,
     },
-    /// The restarted process, collecting every peer's dependencies.
+    /// The restarted process, collecting every peer's dependencies and the
+    /// last line each applied.
     Gathering {
         epoch: u32,
         replies: BTreeMap<u16, Vec<Deps>>,
+        applied: BTreeMap<u16, (u32, Vec<u64>)>,
         buffer: Vec<Buffered>,
     },
 }
@@ -60,9 +64,14 @@ pub struct Process {
     /// Dependencies of the current state (cumulative).
     deps: Deps,
     epoch: u32,
-    /// The line that started this epoch: messages of older epochs sent at or
-    /// after it were undone.
+    /// The line that started this epoch.
     last_line: Vec<u64>,
+    /// Every rollback known here, (epoch, line): a message sent in epoch `e`
+    /// in an interval that a later line undid is an orphan.
+    lines: Vec<(u32, Vec<u64>)>,
+    /// The latest recovery this process answered or started (stable, so that
+    /// a restart starts a later one).
+    answered: u32,
     /// Every process's checkpoint dependencies, for output commit.
     known: Vec<Vec<Deps>>,
     committed: Vec<u64>,
@@ -87,6 +96,8 @@ impl Process {
             deps: vec![None; n],
             epoch: 0,
             last_line: vec![u64::MAX; n],
+            lines: Vec::new(),
+            answered: 0,
             known: vec![vec![vec![None; n]]; n],
             committed: vec![0; n],
             pending: Vec::new(),
@@ -133,8 +144,20 @@ impl Process {
             self.core.bank = last.bank.clone();
             self.deps = last.deps.clone();
         }
-        let epoch = stable::get::<u32>(records, "epoch").unwrap_or(0) + 1;
-        self.phase = Phase::Gathering { epoch, replies: BTreeMap::new(), buffer: Vec::new() };
+        self.epoch = stable::get::<u32>(records, "epoch").unwrap_or(0);
+        if let Some(line) = stable::get::<Vec<u64>>(records, "line") {
+            self.last_line = line;
+        }
+        self.answered = stable::get::<u32>(records, "answered").unwrap_or(0);
+        let epoch = next_epoch(self.epoch.max(self.answered), self.core.me, self.core.n());
+        self.gather(epoch, Vec::new(), out);
+    }
+
+    /// Start recovery `epoch` (stored first: a restart during it starts a later one).
+    fn gather(&mut self, epoch: u32, buffer: Vec<Buffered>, out: &mut Effects<Msg>) {
+        self.answered = epoch;
+        out.store(stable::put("answered", &epoch));
+        self.phase = Phase::Gathering { epoch, replies: BTreeMap::new(), applied: BTreeMap::new(), buffer };
         self.ask(out);
         out.set_timer(RETRY, timer::RETRY);
     }
@@ -219,12 +242,13 @@ impl Process {
         let Some(q) = self.core.index(from) else { return };
         match msg {
             Msg::Transfer { tr, epoch, interval, .. } => match &mut self.phase {
-                Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => {
+                Phase::Frozen { buffer, .. } | Phase::Gathering { buffer, .. } => {
                     buffer.push((from, tr, epoch, interval))
                 }
                 Phase::Running if epoch > self.epoch => {
                     // A peer already resumed after a rollback we have not heard of yet.
-                    self.phase = Phase::Frozen { buffer: vec![(from, tr, epoch, interval)] };
+                    self.phase =
+                        Phase::Frozen { buffer: vec![(from, tr, epoch, interval)], restarted: false };
                 }
                 Phase::Running => self.accept(now, q, tr, epoch, interval, out),
             },
@@ -239,35 +263,66 @@ impl Process {
                 }
                 self.commit_outputs(now, out);
             }
-            Msg::RecoveryRequest { epoch } if epoch > self.epoch => {
-                if let Phase::Running = self.phase {
-                    self.phase = Phase::Frozen { buffer: Vec::new() };
-                }
-                let checkpoints = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
-                out.send(from, Msg::DepsReply { epoch, checkpoints, volatile: self.deps.clone() });
-            }
-            Msg::DepsReply { epoch, mut checkpoints, volatile } => {
-                if let Phase::Gathering { epoch: e, replies, .. } = &mut self.phase {
+            Msg::RecoveryRequest { epoch } => self.on_request(q, epoch, out),
+            Msg::DepsReply { epoch, mut checkpoints, volatile, applied, line } => {
+                if let Phase::Gathering { epoch: e, replies, applied: lines, .. } = &mut self.phase {
                     if *e == epoch {
                         checkpoints.push(volatile);
                         replies.insert(q, checkpoints);
+                        lines.insert(q, (applied, line));
                         if replies.len() + 1 >= self.core.n() {
                             self.decide(now, out);
                         }
                     }
                 }
             }
-            Msg::Rollback { epoch, line }
-                if epoch > self.epoch && !matches!(self.phase, Phase::Gathering { .. }) =>
-            {
-                self.rollback(now, epoch, &line, false, out);
+            Msg::Rollback { epoch, line } => {
+                if !self.lines.iter().any(|(e, _)| *e == epoch) {
+                    self.lines.push((epoch, line.clone()));
+                }
+                // A rollback of a recovery that a later one (answered here) replaces is not applied.
+                let current = epoch > self.epoch && epoch >= self.answered;
+                if current && !matches!(self.phase, Phase::Gathering { .. }) {
+                    let restarted = matches!(self.phase, Phase::Frozen { restarted: true, .. });
+                    self.rollback(now, epoch, &line, restarted, out);
+                }
             }
             _ => {}
         }
     }
 
+    /// Process `q` restarted and asks for recovery `epoch`.
+    fn on_request(&mut self, q: u16, epoch: u32, out: &mut Effects<Msg>) {
+        if let Phase::Gathering { replies, applied, .. } = &mut self.phase {
+            // What it told us before it restarted is stale.
+            replies.remove(&q);
+            applied.remove(&q);
+        }
+        if !join_recovery(epoch, self.epoch, &mut self.answered, out) {
+            return;
+        }
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Running) {
+            Phase::Running => Phase::Frozen { buffer: Vec::new(), restarted: false },
+            // Our own recovery gives way to the later one.
+            Phase::Gathering { buffer, .. } => Phase::Frozen { buffer, restarted: true },
+            frozen @ Phase::Frozen { .. } => frozen,
+        };
+        let mut checkpoints: Vec<Deps> = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
+        // A restarted process has no state after its last checkpoint: that
+        // checkpoint is its current state, and what it did after it is undone.
+        let volatile = match (&self.phase, checkpoints.len()) {
+            (Phase::Frozen { restarted: true, .. }, 1..) => checkpoints.pop().unwrap_or_default(),
+            _ => self.deps.clone(),
+        };
+        let (applied, line) = (self.epoch, self.last_line.clone());
+        out.send(self.core.id(q), Msg::DepsReply { epoch, checkpoints, volatile, applied, line });
+    }
+
     fn accept(&mut self, now: Time, q: u16, tr: Transfer, epoch: u32, interval: u64, out: &mut Effects<Msg>) {
-        if epoch < self.epoch && interval >= self.last_line.get(usize::from(q)).copied().unwrap_or(u64::MAX) {
+        let undone = |(e, line): &(u32, Vec<u64>)| {
+            *e > epoch && line.get(usize::from(q)).is_some_and(|&l| interval >= l)
+        };
+        if self.lines.iter().any(undone) {
             out.emit(Observation::Checkpoint(CheckpointEvent::Orphans { messages: 1 }));
             return;
         }
@@ -283,19 +338,45 @@ impl Process {
 
     /// The restarted process has every peer's dependencies: compute the line.
     fn decide(&mut self, now: Time, out: &mut Effects<Msg>) {
-        let Phase::Gathering { epoch, replies, .. } = &self.phase else { return };
+        let Phase::Gathering { epoch, replies, applied, .. } = &self.phase else { return };
         let epoch = *epoch;
+        // The latest rollback anyone applied: a process that did not apply it
+        // (it was down when it was sent) may keep nothing after its line.
+        let mut latest = (self.epoch, self.last_line.clone());
+        for a in applied.values() {
+            if a.0 > latest.0 {
+                latest = a.clone();
+            }
+        }
+        for (e, line) in applied.values() {
+            if *e > 0 && !self.lines.iter().any(|(k, _)| k == e) {
+                self.lines.push((*e, line.clone()));
+            }
+        }
+        let cap = |p: u16, applied: u32, table: &mut Vec<Deps>| {
+            if applied < latest.0 {
+                if let Some(&l) = latest.1.get(usize::from(p)) {
+                    table.truncate(usize::try_from(l.saturating_add(1)).unwrap_or(usize::MAX).max(1));
+                }
+            }
+        };
         let mut states = Vec::with_capacity(self.core.n());
         let mut start = Vec::with_capacity(self.core.n());
         for p in 0..self.core.n() as u16 {
-            if p == self.core.me {
-                states.push(self.checkpoints.iter().map(|c| c.deps.clone()).collect::<Vec<_>>());
-                start.push(self.interval());
+            let mut table = if p == self.core.me {
+                let mut own: Vec<Deps> = self.checkpoints.iter().map(|c| c.deps.clone()).collect();
+                cap(p, self.epoch, &mut own);
+                own
             } else {
-                let table = replies.get(&p).cloned().unwrap_or_default();
-                start.push(table.len().saturating_sub(1) as u64);
-                states.push(table);
+                let mut table = replies.get(&p).cloned().unwrap_or_default();
+                cap(p, applied.get(&p).map_or(0, |a| a.0), &mut table);
+                table
+            };
+            if table.is_empty() {
+                table.push(vec![None; self.core.n()]);
             }
+            start.push(table.len().saturating_sub(1) as u64);
+            states.push(table);
         }
         let line = recovery_line(&states, &start);
         for p in self.core.peers() {
@@ -338,9 +419,13 @@ impl Process {
         }
         self.epoch = epoch;
         self.last_line = line.to_vec();
+        if !self.lines.iter().any(|(e, _)| *e == epoch) {
+            self.lines.push((epoch, line.to_vec()));
+        }
         out.store(stable::put("epoch", &epoch));
+        out.store(stable::put("line", &self.last_line));
         let buffer = match std::mem::replace(&mut self.phase, Phase::Running) {
-            Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => buffer,
+            Phase::Frozen { buffer, .. } | Phase::Gathering { buffer, .. } => buffer,
             Phase::Running => Vec::new(),
         };
         if crashed {

@@ -36,8 +36,19 @@
 //! the records back ([`crate::StableRecords`]) when the node restarts.
 //!
 //! Assumptions, stated where they bite: links are reliable and FIFO (TCP)
-//! except while a process is down; one process fails at a time (a second
-//! crash before the first recovery has finished is not handled).
+//! except while a process is down.
+//!
+//! **Overlapping failures.** Any process may crash at any step of another's
+//! recovery, and a recovering process may crash again. The blocking
+//! protocols (independent, coordinated) number recoveries so that each
+//! restarted process starts a later one than any it knew of
+//! ([`next_epoch`]); a recovery gives way to a later one, and the decider
+//! caps a process that missed the last rollback (it was down when the
+//! rollback was sent) to that rollback's line. The logging protocols resend
+//! a restarted process's last hops, keep every loss announced on stable
+//! storage and tell a restarted process of the losses it missed. A protocol
+//! that cannot recover from a combination of failures says so with
+//! [`CheckpointEvent::Unrecoverable`] rather than leave a silent mismatch.
 
 pub mod bank;
 pub mod coordinated;
@@ -69,6 +80,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol, in the order tables list them (`faultlab table` runs
+    /// one experiment per entry).
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Independent,
+        Protocol::Coordinated,
+        Protocol::PessimisticLogging,
+        Protocol::OptimisticLogging,
+    ];
+
     /// The name used in YAML and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,6 +167,14 @@ pub enum CheckpointEvent {
     Output { token: u32, waited: Duration },
     /// The process's ledger, for the golden-run oracle.
     Ledger { balance: i64, delivered: u64, absorbed: u32 },
+    /// Messages and bytes the protocol added since the last report: every
+    /// message other than the computation's transfers, and what is
+    /// piggybacked on the transfers (epochs, intervals, dependency vectors).
+    Overhead { messages: u64, bytes: u64 },
+    /// The failures so far are beyond what this protocol tolerates (for
+    /// example more overlapping crashes than the copies of what they lost):
+    /// the run cannot reach the golden state, and `reason` says why.
+    Unrecoverable { reason: String },
 }
 
 /// A checkpointing message.
@@ -160,10 +188,13 @@ pub enum Msg {
     CheckpointInfo { epoch: u32, index: u64, deps: Deps },
     /// A restarted process asks every peer to stop and describe its state.
     RecoveryRequest { epoch: u32 },
-    /// Independent: the dependencies of every stable checkpoint and of the current state.
-    DepsReply { epoch: u32, checkpoints: Vec<Deps>, volatile: Deps },
-    /// Coordinated: the latest snapshot complete here.
-    LatestReply { epoch: u32, snapshot: u64 },
+    /// Independent: the dependencies of every stable checkpoint and of the
+    /// current state, and the last rollback this process applied (`applied`,
+    /// its `line`), so that a recovery can tell who missed one.
+    DepsReply { epoch: u32, checkpoints: Vec<Deps>, volatile: Deps, applied: u32, line: Vec<u64> },
+    /// Coordinated: the latest snapshot complete here, and the last rollback
+    /// this process applied (`applied`, to snapshot `line`).
+    LatestReply { epoch: u32, snapshot: u64, applied: u32, line: u64 },
     /// Roll back to `line` (independent: a checkpoint per process;
     /// coordinated: one snapshot id) and resume in `epoch`.
     Rollback { epoch: u32, line: Vec<u64> },
@@ -213,6 +244,30 @@ pub(crate) mod timer {
 
 /// How long a restarted process waits for answers before asking again.
 pub(crate) const RETRY: Duration = Duration::from_millis(100);
+
+/// The recovery a restarted process `me` of `n` starts, after every recovery
+/// it has applied or answered (`after`): the next number that is `me` modulo
+/// `n`. Two processes never start recoveries with the same number, so when
+/// recoveries overlap every process agrees which one is the latest.
+pub(crate) fn next_epoch(after: u32, me: u16, n: usize) -> u32 {
+    let n = n.max(1) as u32;
+    (after / n + 1).saturating_mul(n).saturating_add(u32::from(me) % n)
+}
+
+/// Whether a process that applied recovery `applied` and answered
+/// `answered` takes part in recovery `epoch`. An earlier one is left
+/// unanswered: its process gives way when a later request reaches it. When
+/// it does take part, `answered` moves forward, on stable storage too.
+pub(crate) fn join_recovery(epoch: u32, applied: u32, answered: &mut u32, out: &mut Effects<Msg>) -> bool {
+    if epoch <= applied || epoch < *answered {
+        return false;
+    }
+    if epoch > *answered {
+        *answered = epoch;
+        out.store(stable::put("answered", &epoch));
+    }
+    true
+}
 
 /// A checkpointing process running one of the protocols.
 #[derive(Debug)]
@@ -264,10 +319,49 @@ impl CheckpointNode {
     }
 }
 
+impl CheckpointNode {
+    fn core_mut(&mut self) -> &mut core::Core {
+        match self {
+            CheckpointNode::Independent(p) => &mut p.core,
+            CheckpointNode::Coordinated(p) => &mut p.core,
+            CheckpointNode::Pessimistic(p) => &mut p.core,
+            CheckpointNode::Optimistic(p) => &mut p.core,
+        }
+    }
+
+    /// Count what the protocol added to the sends from `from` on.
+    fn count_overhead(&mut self, out: &Effects<Msg>, from: usize) {
+        let core = self.core_mut();
+        for (_, msg) in out.sends.iter().skip(from) {
+            core.count_overhead(msg);
+        }
+    }
+}
+
 impl Node for CheckpointNode {
     type Msg = Msg;
 
     fn on_start(&mut self, now: Time, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.start(now, out);
+        self.count_overhead(out, sends);
+    }
+
+    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.message(now, from, msg, out);
+        self.count_overhead(out, sends);
+    }
+
+    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+        let sends = out.sends.len();
+        self.timer(now, timer, out);
+        self.count_overhead(out, sends);
+    }
+}
+
+impl CheckpointNode {
+    fn start(&mut self, now: Time, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_start(now, out),
             CheckpointNode::Coordinated(p) => p.on_start(now, out),
@@ -276,7 +370,7 @@ impl Node for CheckpointNode {
         }
     }
 
-    fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
+    fn message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_message(now, from, msg, out),
             CheckpointNode::Coordinated(p) => p.on_message(now, from, msg, out),
@@ -285,7 +379,7 @@ impl Node for CheckpointNode {
         }
     }
 
-    fn on_timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
+    fn timer(&mut self, now: Time, timer: TimerId, out: &mut Effects<Msg>) {
         match self {
             CheckpointNode::Independent(p) => p.on_timer(now, timer, out),
             CheckpointNode::Coordinated(p) => p.on_timer(now, timer, out),

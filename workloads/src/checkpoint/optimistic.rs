@@ -12,6 +12,10 @@
 //! messages still in flight are discarded on arrival. Because vectors are
 //! transitive, that one announcement reaches every orphan.
 //!
+//! Losses are kept on stable storage, and a peer that hears a restarted
+//! process's announcement passes on the losses it knows of: a process that
+//! was down while another announced still learns that it is an orphan.
+//!
 //! A checkpoint may be stored only once every interval it depends on is
 //! logged (peers broadcast their logging progress), so an orphan never has
 //! to go back further than its checkpoint. Output commit waits for the same
@@ -127,11 +131,22 @@ impl Process {
         self.incarnation = old;
         self.core.bank = self.saved.bank.clone();
         self.dv = self.saved.dv.clone();
+        // Losses announced before the crash: a logged delivery that depends
+        // on one is an orphan and is not replayed.
+        self.lost = stable::get(records, "lost").unwrap_or_default();
         let log: Vec<Record> = stable::read_log(records, "log");
         let mut restored_to = self.saved.at;
+        let mut orphans = 0;
         for r in log {
+            if self.is_orphan(&r.dv) {
+                orphans += 1;
+                continue;
+            }
             restored_to = r.at;
             self.apply(now, r);
+        }
+        if orphans > 0 {
+            out.emit(Observation::Checkpoint(CheckpointEvent::Orphans { messages: orphans }));
         }
         self.flushed = self.log.len();
         let upto = self.core.bank.delivered;
@@ -145,6 +160,7 @@ impl Process {
             *l = (self.incarnation, upto);
         }
         self.lost.push((self.core.me, old, upto));
+        out.store(stable::put("lost", &self.lost));
         out.store(stable::put("incarnation", &self.incarnation));
         out.emit(Observation::Checkpoint(CheckpointEvent::RolledBack {
             crashed: true,
@@ -156,6 +172,12 @@ impl Process {
         out.emit(Observation::Checkpoint(CheckpointEvent::Recovered { took: now.since(self.core.started) }));
         self.announce = ANNOUNCEMENTS;
         self.announce_recovery(out);
+        // Hops sent to a peer that was down may be lost, and its
+        // announcements may have come while this process was down too.
+        for (to, tr) in self.core.bank.last_sent().collect::<Vec<_>>() {
+            let dv = self.dv.clone();
+            out.send(self.core.id(to), Msg::Transfer { tr, epoch: self.incarnation, interval: 0, dv });
+        }
         self.core.report_ledger(now, true, &mut out.observations);
     }
 
@@ -297,13 +319,28 @@ impl Process {
                 self.progress(now, out);
             }
             Msg::Recovered { process, incarnation, upto } => {
-                if !self.lost.contains(&(process, incarnation, upto)) {
+                let new = !self.lost.contains(&(process, incarnation, upto));
+                if new {
                     self.lost.push((process, incarnation, upto));
+                    out.store(stable::put("lost", &self.lost));
                     if let Some(l) = self.logged.get_mut(usize::from(process)) {
                         *l = (*l).max((incarnation + 1, upto));
                     }
                     if self.is_orphan(&self.dv) {
                         self.roll_back(now, out);
+                    }
+                }
+                if process != q {
+                    // Passed on by a peer (below): nothing of ours was lost with it.
+                    self.progress(now, out);
+                    return;
+                }
+                if new {
+                    // It may have been down while others announced their losses.
+                    for &(p, i, u) in &self.lost {
+                        if p != process {
+                            out.send(from, Msg::Recovered { process: p, incarnation: i, upto: u });
+                        }
                     }
                 }
                 // Whatever it lost may include our last hops to it, and what

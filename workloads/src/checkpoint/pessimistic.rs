@@ -4,7 +4,8 @@
 //! its last checkpoint and replays its log (piecewise determinism makes the
 //! replay reach the state it crashed in); nobody else rolls back. Peers
 //! resend the last hop of each token they sent it, since messages sent while
-//! it was down were lost (it drops what it had already logged).
+//! it was down were lost (it drops what it had already logged); it resends
+//! its own last hops too, for peers that were down when it sent them.
 //!
 //! "Before it is delivered": the log record is a [`crate::StableWrite`] of the
 //! same call, and the driver writes it before any send of that call, so no
@@ -99,7 +100,19 @@ impl Process {
         out.emit(Observation::Checkpoint(CheckpointEvent::Recovered { took: now.since(self.core.started) }));
         self.announce = ANNOUNCEMENTS;
         self.announce_recovery(out);
+        self.resend_all(out);
         self.core.report_ledger(now, true, &mut out.observations);
+    }
+
+    /// Resend the last hop of every token sent from here: one may have been
+    /// lost to a receiver that was down, and that receiver's announcements
+    /// may have come while this process was down too (receivers drop what
+    /// they already have).
+    fn resend_all(&self, out: &mut Effects<Msg>) {
+        let epoch = self.incarnation;
+        for (to, tr) in self.core.bank.last_sent().collect::<Vec<_>>() {
+            out.send(self.core.id(to), Msg::Transfer { tr, epoch, interval: 0, dv: Vec::new() });
+        }
     }
 
     fn announce_recovery(&mut self, out: &mut Effects<Msg>) {

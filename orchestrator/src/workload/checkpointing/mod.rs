@@ -1,6 +1,7 @@
 //! Checkpointing and rollback recovery.
 
 mod section;
+pub mod table;
 
 /// Its section's key in report.json.
 const KEY: &str = "checkpointing";
@@ -68,6 +69,11 @@ impl Describe for CheckpointParams {
     const REPORT_KEY: Option<&'static str> = Some(KEY);
     const MEANINGS: &'static [Meaning] = &[
     Meaning::of("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
+    Meaning::of("checkpointing.golden_mismatch", "why the golden run was not reached: the protocol's unrecoverable verdict, a recovery or the computation unfinished at the end, or an inconsistent state"),
+    Meaning::of("checkpointing.unrecoverable", "the protocol's own verdict that the failures were beyond what it tolerates, and why"),
+    Meaning::of("checkpointing.overlapping_crashes", "crashes that came while an earlier crash had not yet been recovered"),
+    Meaning::of("checkpointing.protocol_messages", "messages the protocol added to the computation's transfers (markers, dependency and logging notices, recovery messages)"),
+    Meaning::of("checkpointing.protocol_bytes", "bytes the protocol added: its own messages and what it piggybacks on transfers (epochs, intervals, dependency vectors)"),
     Meaning::of("checkpointing.orphans", "orphan messages: messages discarded because the state that sent them was rolled back"),
     Meaning::of("checkpointing.forced", "checkpoints another process asked for (coordination) rather than the local timer"),
     Meaning::of("checkpointing.survivors_rolled_back", "processes that did not crash but still had to roll back because of the one that did"),

@@ -73,6 +73,11 @@ pub struct CheckpointReport {
     pub recovery_seconds: Spread,
     /// Messages discarded because they came from a rolled-back state.
     pub orphans: u64,
+    /// Messages the protocol added (everything but the computation's
+    /// transfers), and the bytes it added: those messages and what it
+    /// piggybacks on transfers (encoded sizes).
+    pub protocol_messages: u64,
+    pub protocol_bytes: u64,
     /// Messages written to stable logs, and their bytes.
     pub logged_messages: u64,
     pub logged_bytes: u64,
@@ -85,6 +90,15 @@ pub struct CheckpointReport {
     pub output_wait_seconds: Spread,
     /// Every process's last ledger equals the golden run's final state.
     pub golden_match: bool,
+    /// Why `golden_match` is false (null when it is true): the protocol's
+    /// own "unrecoverable" verdict, a recovery unfinished at the end, the
+    /// computation unfinished, or an inconsistent state.
+    pub golden_mismatch: Option<String>,
+    /// The protocol said the failures were beyond what it tolerates, and why.
+    pub unrecoverable: Option<String>,
+    /// Crashes that came while an earlier crash's recovery had not finished
+    /// (a crashed process had not yet recovered), the recovering process's own included.
+    pub overlapping_crashes: u64,
     /// The sum of the last reported balances (the invariant, once all tokens are absorbed).
     pub final_total: i64,
     pub expected_total: i64,
@@ -113,6 +127,8 @@ pub struct CheckpointRecorder {
     ledgers: BTreeMap<NodeId, (i64, u64, u32)>,
     /// Run-relative time of each node's last crash.
     crashed_at: BTreeMap<NodeId, f64>,
+    /// Nodes that crashed and have not recovered yet, since when.
+    down_since: BTreeMap<NodeId, f64>,
 }
 
 impl CheckpointRecorder {
@@ -133,6 +149,62 @@ impl CheckpointRecorder {
     /// Node `node` went down at run-relative time `t`.
     pub fn crashed(&mut self, node: NodeId, t: f64) {
         self.crashed_at.insert(node, t);
+        if !self.down_since.is_empty() {
+            self.report.overlapping_crashes += 1;
+        }
+        self.down_since.entry(node).or_insert(t);
+    }
+
+    /// The name of process `node` in the run (`process-1`...).
+    fn name(&self, node: NodeId) -> String {
+        let index = self.config.as_ref().and_then(|c| c.processes.iter().position(|p| *p == node));
+        index.map_or_else(|| format!("node {}", node.0), |i| format!("process-{}", i + 1))
+    }
+
+    /// Why the run did not reach the golden state, from what was observed.
+    fn mismatch(&self, r: &CheckpointReport, config: &Config, balances: &[i64]) -> Option<String> {
+        if r.golden_match {
+            return None;
+        }
+        if let Some(u) = &r.unrecoverable {
+            return Some(format!("unrecoverable under {}: {u}", config.protocol.as_str()));
+        }
+        let mut why = Vec::new();
+        for p in &config.processes {
+            if !self.ledgers.contains_key(p) {
+                why.push(format!("{} never reported its ledger", self.name(*p)));
+            }
+        }
+        for (node, since) in &self.down_since {
+            why.push(format!(
+                "{} crashed at {since:.2} s and had not recovered when the run ended",
+                self.name(*node)
+            ));
+        }
+        let absorbed: u32 = self.ledgers.values().map(|l| l.2).sum();
+        if absorbed < config.tokens {
+            why.push(format!(
+                "{absorbed} of {} tokens had made their last hop: the computation had not finished when the run ended                  (a longer run, or fewer crashes, lets it finish)",
+                config.tokens
+            ));
+        } else if r.final_total != r.expected_total {
+            why.push(format!(
+                "money is not conserved ({} against {}): a recovery left an inconsistent state",
+                r.final_total, r.expected_total
+            ));
+        } else {
+            for (i, p) in config.processes.iter().enumerate() {
+                if let (Some(l), Some(g)) = (self.ledgers.get(p), balances.get(i)) {
+                    if l.0 != *g {
+                        why.push(format!("{}'s balance is {} against the golden {g}", self.name(*p), l.0));
+                    }
+                }
+            }
+        }
+        if why.is_empty() {
+            why.push("the final ledgers differ from the golden run".to_string());
+        }
+        Some(why.join("; "))
     }
 
     /// Fold one event; `t` is when it was observed and `rel` turns protocol
@@ -173,8 +245,19 @@ impl CheckpointRecorder {
                 };
                 self.lost.push((failure.unwrap_or(t).min(t) - rel(restored_to)).max(0.0));
             }
-            CheckpointEvent::Recovered { took } => self.recoveries.push(took.as_secs_f64()),
+            CheckpointEvent::Recovered { took } => {
+                self.recoveries.push(took.as_secs_f64());
+                self.down_since.remove(&node);
+            }
+            CheckpointEvent::Unrecoverable { reason } => {
+                let who = self.name(node);
+                self.report.unrecoverable.get_or_insert_with(|| format!("{who} at {t:.2} s: {reason}"));
+            }
             CheckpointEvent::Orphans { messages } => r.orphans += messages,
+            CheckpointEvent::Overhead { messages, bytes } => {
+                r.protocol_messages += messages;
+                r.protocol_bytes += bytes;
+            }
             CheckpointEvent::Output { token, waited } => {
                 if self.outputs.insert(token) {
                     self.waits.push(waited.as_secs_f64());
@@ -208,6 +291,9 @@ impl CheckpointRecorder {
                 .get(p)
                 .is_some_and(|l| Some(&l.0) == balances.get(i) && Some(&l.2) == absorbed.get(i))
         });
+        // A protocol that gave up does not match, whatever the ledgers say.
+        r.golden_match &= r.unrecoverable.is_none();
+        r.golden_mismatch = self.mismatch(&r, config, &balances);
         Some(r)
     }
 }
@@ -304,6 +390,49 @@ mod tests {
         let r = rec.report().unwrap_or_default();
         assert!(r.golden_match);
         assert_eq!(r.final_total, 200);
+    }
+
+    #[test]
+    fn a_mismatch_always_comes_with_its_reason() {
+        let cfg = config();
+        let rel = |t: Time| t.as_nanos() as f64 / 1e9;
+        let (balances, absorbed) = (golden(&cfg), workloads::checkpoint::bank::golden_absorbed(&cfg));
+        let ledger = |i: usize, extra: i64| CheckpointEvent::Ledger {
+            balance: balances[i] + extra,
+            delivered: 5,
+            absorbed: absorbed[i],
+        };
+        // A crash that never recovered, with the other one overlapping it.
+        let mut rec = CheckpointRecorder::default();
+        rec.configure(&cfg, None);
+        rec.crashed(NodeId(1), 3.0);
+        rec.crashed(NodeId(0), 3.5);
+        rec.observe(NodeId(0), 4.0, CheckpointEvent::Recovered { took: Duration::from_millis(9) }, rel);
+        rec.observe(NodeId(0), 4.0, ledger(0, 0), rel);
+        let r = rec.report().unwrap_or_default();
+        assert_eq!(r.overlapping_crashes, 1);
+        let why = r.golden_mismatch.unwrap_or_default();
+        assert!(why.contains("process-2 never reported"), "{why}");
+        assert!(why.contains("process-2 crashed at 3.00 s and had not recovered"), "{why}");
+        // Money that appeared from nowhere.
+        let mut rec = CheckpointRecorder::default();
+        rec.configure(&cfg, None);
+        rec.observe(NodeId(0), 1.0, ledger(0, 7), rel);
+        rec.observe(NodeId(1), 1.0, ledger(1, 0), rel);
+        let why = rec.report().and_then(|r| r.golden_mismatch).unwrap_or_default();
+        assert!(why.contains("money is not conserved (207 against 200)"), "{why}");
+        // The protocol's own verdict comes first.
+        rec.observe(NodeId(1), 2.0, CheckpointEvent::Unrecoverable { reason: "two crashes".into() }, rel);
+        let r = rec.report().unwrap_or_default();
+        assert_eq!(r.unrecoverable.as_deref(), Some("process-2 at 2.00 s: two crashes"));
+        assert_eq!(
+            r.golden_mismatch.as_deref(),
+            Some("unrecoverable under independent: process-2 at 2.00 s: two crashes")
+        );
+        // A match has no reason.
+        rec.observe(NodeId(0), 3.0, ledger(0, 0), rel);
+        let r = rec.report().unwrap_or_default();
+        assert!(!r.golden_match, "an unrecoverable run is no match even if the ledgers agree");
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn config(run_id: &str) -> BackendConfig {
 
 fn nodes(n: u16) -> Vec<NodeLaunch> {
     (1..=n)
-        .map(|i| NodeLaunch { id: NodeId(i), name: format!("replica-{i}"), role: "replica".into() })
+        .map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica"))
         .collect()
 }
 

@@ -40,7 +40,7 @@ async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<()
 
 fn launches(n: usize) -> Vec<NodeLaunch> {
     (0..n)
-        .map(|i| NodeLaunch { id: NodeId(i as u16), name: format!("node-{}", i + 1), role: "node".into() })
+        .map(|i| NodeLaunch::new(NodeId(i as u16), format!("node-{}", i + 1), "node"))
         .collect()
 }
 

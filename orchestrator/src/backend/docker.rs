@@ -510,15 +510,7 @@ impl DockerBackend {
             .inspect_container(&c.name, None)
             .await
             .map_err(|source| DockerError::api(format!("inspect {}", c.name), source))?;
-        let key = format!("{CONTROL_PORT}/tcp");
-        let host_port = info
-            .network_settings
-            .and_then(|s| s.ports)
-            .and_then(|mut p| p.remove(&key))
-            .flatten()
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()))
+        let host_port = published_control_port(&info)
             .ok_or_else(|| DockerError::Missing { what: "published control port", object: c.name.clone() })?;
         Ok(AgentEndpoint {
             control: SocketAddr::from(([127, 0, 0, 1], host_port)),
@@ -634,6 +626,19 @@ impl Drop for DockerBackend {
             let _ = teardown_blocking(&run.id);
         }
     }
+}
+
+/// The host port the engine published the agent's control port on.
+pub(crate) fn published_control_port(info: &bollard::models::ContainerInspectResponse) -> Option<u16> {
+    let key = format!("{CONTROL_PORT}/tcp");
+    info.network_settings
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .get(&key)?
+        .as_ref()?
+        .iter()
+        .find_map(|b| b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()))
 }
 
 /// SIGKILL a container; one already stopped stays so.

@@ -420,6 +420,22 @@ impl SwarmBackend {
                         let reason = status.err.or(status.message).unwrap_or_else(|| "no reason given".into());
                         return Err(SwarmError::TaskFailed { service: service.to_string(), reason });
                     }
+                    // Swarm keeps such a task pending for ever: say so now.
+                    Some(TaskState::PENDING)
+                        if status.err.as_deref().is_some_and(|e| e.contains("no suitable node")) =>
+                    {
+                        let constraints = task
+                            .spec
+                            .and_then(|s| s.placement)
+                            .and_then(|p| p.constraints)
+                            .unwrap_or_default()
+                            .join(", ");
+                        let reason = format!(
+                            "no swarm node satisfies its placement constraints [{constraints}] ({})",
+                            status.err.unwrap_or_default()
+                        );
+                        return Err(SwarmError::TaskFailed { service: service.to_string(), reason });
+                    }
                     state if Instant::now() >= until => {
                         let detail = [status.message, status.err]
                             .into_iter()

@@ -51,9 +51,7 @@ fn config(run_id: &str) -> BackendConfig {
 }
 
 fn nodes(n: u16) -> Vec<NodeLaunch> {
-    (1..=n)
-        .map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica"))
-        .collect()
+    (1..=n).map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica")).collect()
 }
 
 /// A connected backend, or None (the test passes) when no daemon answers.

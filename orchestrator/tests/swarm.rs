@@ -102,14 +102,17 @@ fn nodes(n: u16) -> Vec<NodeLaunch> {
     (1..=n).map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica")).collect()
 }
 
-/// Wait until the agent passes the control handshake (retried while it starts).
-async fn handshake(ep: &AgentEndpoint, token: &str) {
+/// The control connection once the agent passes the handshake (retried
+/// while it starts). The agent exits when it closes: keep it while needed.
+async fn handshake(ep: &AgentEndpoint, token: &str, what: &str) -> orchestrator::run::control::Conn {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let attempt = orchestrator::run::control::hello(ep.control, token, "test");
         match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-            Ok(Ok(_)) => return,
-            _ if Instant::now() > deadline => panic!("agent at {} never answered the handshake", ep.control),
+            Ok(Ok(conn)) => return conn,
+            _ if Instant::now() > deadline => {
+                panic!("{what}: agent at {} never answered the handshake", ep.control)
+            }
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
@@ -165,8 +168,9 @@ async fn services_deploy_crash_restart_pause_and_leave_nothing() {
     let docker = backend.engine().clone();
     let mut events = backend.events().unwrap();
     assert_eq!(eps.len(), 3);
+    let mut conns = Vec::new();
     for ep in &eps {
-        handshake(ep, &cfg.token).await;
+        conns.push(handshake(ep, &cfg.token, "deployed").await);
     }
     // One overlay address each, distinct, all on the run's overlay network.
     let addrs: std::collections::BTreeSet<_> = eps.iter().map(|e| e.data_addr).collect();
@@ -174,14 +178,20 @@ async fn services_deploy_crash_restart_pause_and_leave_nothing() {
     let label = format!("faultlab.run={id}");
     assert_eq!(leftovers(&docker, &label).await[..3], [3, 3, 1]);
     let net = docker
-        .inspect_network(&format!("faultlab-{id}-data"), None::<bollard::query_parameters::InspectNetworkOptions>)
+        .inspect_network(
+            &format!("faultlab-{id}-data"),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
         .await
         .unwrap();
     assert_eq!(net.driver.as_deref(), Some("overlay"));
     assert_eq!(net.attachable, Some(true));
     // One replica, restart condition none, the node's labels on the service.
     let name = backend.service_name(NodeId(2)).unwrap().to_string();
-    let svc = docker.inspect_service(&name, None::<bollard::query_parameters::InspectServiceOptions>).await.unwrap();
+    let svc = docker
+        .inspect_service(&name, None::<bollard::query_parameters::InspectServiceOptions>)
+        .await
+        .unwrap();
     let spec = svc.spec.unwrap();
     assert_eq!(spec.mode.unwrap().replicated.unwrap().replicas, Some(1));
     let task = spec.task_template.unwrap();
@@ -191,7 +201,6 @@ async fn services_deploy_crash_restart_pause_and_leave_nothing() {
     assert_eq!(labels.get("faultlab.run"), Some(&id));
 
     // Crash: the engine's die event, and swarm does not bring it back by itself.
-    handshake(&eps[1], &cfg.token).await;
     backend.crash(NodeId(2)).await.unwrap();
     event(&mut events, NodeId(2), NodeState::Down).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -204,7 +213,7 @@ async fn services_deploy_crash_restart_pause_and_leave_nothing() {
     let ep = backend.start(NodeId(2)).await.unwrap();
     event(&mut events, NodeId(2), NodeState::Up).await;
     assert_eq!(ep.data_addr, eps[1].data_addr, "the peers' address for replica-2 still holds");
-    handshake(&ep, &cfg.token).await;
+    conns[1] = handshake(&ep, &cfg.token, "restarted").await;
     // Starting a running node is a no-op.
     assert_eq!(backend.start(NodeId(2)).await.unwrap(), ep);
     // Pause and resume through the engine.
@@ -212,7 +221,10 @@ async fn services_deploy_crash_restart_pause_and_leave_nothing() {
     event(&mut events, NodeId(3), NodeState::Paused).await;
     backend.resume(NodeId(3)).await.unwrap();
     event(&mut events, NodeId(3), NodeState::Up).await;
-    handshake(&eps[2], &cfg.token).await;
+    // The resumed agent kept the connection made before the pause (no end of stream).
+    use futures::StreamExt;
+    let next = tokio::time::timeout(Duration::from_millis(300), conns[2].next()).await;
+    assert!(!matches!(next, Ok(None) | Ok(Some(Err(_)))), "the resumed agent's connection closed");
 
     // `faultlab clean` sees the run with its services.
     let runs = docker::runs().await.unwrap();
@@ -259,10 +271,13 @@ async fn placement_constraints_reach_swarm_and_an_impossible_one_fails_at_once()
     // The satisfiable one alone deploys, and swarm holds the constraint.
     let eps = backend.deploy(&config(&id), &launches[..1]).await.unwrap();
     let name = backend.service_name(NodeId(1)).unwrap().to_string();
-    let svc = docker.inspect_service(&name, None::<bollard::query_parameters::InspectServiceOptions>).await.unwrap();
+    let svc = docker
+        .inspect_service(&name, None::<bollard::query_parameters::InspectServiceOptions>)
+        .await
+        .unwrap();
     let constraints = svc.spec.unwrap().task_template.unwrap().placement.unwrap().constraints.unwrap();
     assert_eq!(constraints, ["node.role==manager"]);
-    handshake(&eps[0], &config(&id).token).await;
+    let _conn = handshake(&eps[0], &config(&id).token, "placed").await;
     backend.teardown().await.unwrap();
 }
 
@@ -309,7 +324,8 @@ async fn sigterm_and_ctrl_c_leave_no_service_network_or_container() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let killed = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+        let killed =
+            Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
         assert!(killed.success());
         let until = Instant::now() + Duration::from_secs(60);
         while child.try_wait().unwrap().is_none() {

@@ -649,7 +649,10 @@ pub(crate) async fn kill(docker: &Docker, name: &str) -> Result<(), DockerError>
         Err(e) if server_message(&e).is_some_and(|m| m.contains("is not running")) => Ok(()),
         Err(e) if server_message(&e).is_some_and(|m| m.contains("paused")) => {
             // Older engines refuse to kill a frozen container: thaw it first.
-            docker.unpause_container(name).await.map_err(|source| DockerError::api(format!("unpause {name}"), source))?;
+            docker
+                .unpause_container(name)
+                .await
+                .map_err(|source| DockerError::api(format!("unpause {name}"), source))?;
             kill().await.map_err(|source| DockerError::api(format!("kill {name}"), source))
         }
         Err(source) => Err(DockerError::api(format!("kill {name}"), source)),

@@ -37,17 +37,19 @@
 //! Every object carries the docker backend's labels, so teardown,
 //! `faultlab clean` and the stale sweep find services and all.
 
-use super::docker::{self, image, DockerError, NodeEvent, CONTROL_PORT, DATA_PORT, LABEL_NODE, LABEL_ROLE, LABEL_RUN, STATE_DIR};
+use super::docker::{
+    self, image, DockerError, NodeEvent, CONTROL_PORT, DATA_PORT, LABEL_NODE, LABEL_ROLE, LABEL_RUN,
+    STATE_DIR,
+};
 use super::{AgentEndpoint, BackendConfig, NodeLaunch};
 use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, Mount,
-    MountBindOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, EndpointSpec,
+    EndpointSpecModeEnum, Mount, MountBindOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig,
+    NetworkCreateRequest, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
 };
-use bollard::query_parameters::{
-    ListContainersOptions, ListTasksOptions, PushImageOptions, TagImageOptions,
-};
+use bollard::query_parameters::{ListContainersOptions, ListTasksOptions, PushImageOptions, TagImageOptions};
 use bollard::Docker;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -182,7 +184,10 @@ impl SwarmBackend {
         let (repo, tag) = reference.split_once(':').unwrap_or((&reference, "latest"));
         let remote = format!("{registry}/{repo}");
         self.docker
-            .tag_image(&reference, Some(TagImageOptions { repo: Some(remote.clone()), tag: Some(tag.to_string()) }))
+            .tag_image(
+                &reference,
+                Some(TagImageOptions { repo: Some(remote.clone()), tag: Some(tag.to_string()) }),
+            )
             .await
             .map_err(|source| api(format!("tag {reference} as {remote}:{tag}"), source))?;
         let mut push = self.docker.push_image(
@@ -191,7 +196,8 @@ impl SwarmBackend {
             None,
         );
         while let Some(item) = push.next().await {
-            let info = item.map_err(|e| SwarmError::Push { registry: registry.clone(), detail: e.to_string() })?;
+            let info =
+                item.map_err(|e| SwarmError::Push { registry: registry.clone(), detail: e.to_string() })?;
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 return Err(SwarmError::Push { registry, detail });
             }
@@ -229,7 +235,8 @@ impl SwarmBackend {
     ) -> Result<Vec<AgentEndpoint>, SwarmError> {
         let image = self.image_reference(cfg).await?;
         let prefix = format!("faultlab-{}", docker::docker_name(&cfg.run_id));
-        let mut labels: HashMap<String, String> = HashMap::from([(LABEL_RUN.to_string(), cfg.run_id.clone())]);
+        let mut labels: HashMap<String, String> =
+            HashMap::from([(LABEL_RUN.to_string(), cfg.run_id.clone())]);
         labels.extend(docker::cleanup::owner_labels());
         let data_net = format!("{prefix}-data");
         self.run = Some(Run {
@@ -244,8 +251,13 @@ impl SwarmBackend {
         let names: HashMap<String, NodeId> = nodes.iter().map(|n| (n.name.clone(), n.id)).collect();
         let (ready_tx, _ready_rx) = tokio::sync::oneshot::channel();
         let (tx, rx) = mpsc::unbounded_channel();
-        let task =
-            tokio::spawn(docker::forward_events(self.docker.clone(), cfg.run_id.clone(), names, tx, ready_tx));
+        let task = tokio::spawn(docker::forward_events(
+            self.docker.clone(),
+            cfg.run_id.clone(),
+            names,
+            tx,
+            ready_tx,
+        ));
         if let Some(run) = self.run.as_mut() {
             run.events_task = Some(task);
         }
@@ -318,7 +330,10 @@ impl SwarmBackend {
             target: Some(STATE_DIR.to_string()),
             source: Some(spec.volume.clone()),
             typ: Some(MountType::VOLUME),
-            volume_options: Some(MountVolumeOptions { labels: Some(spec.labels.clone()), ..Default::default() }),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(spec.labels.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .chain(spec.cfg.host_paths.iter().map(|p| Mount {
@@ -417,7 +432,8 @@ impl SwarmBackend {
                     Some(
                         TaskState::FAILED | TaskState::REJECTED | TaskState::COMPLETE | TaskState::SHUTDOWN,
                     ) => {
-                        let reason = status.err.or(status.message).unwrap_or_else(|| "no reason given".into());
+                        let reason =
+                            status.err.or(status.message).unwrap_or_else(|| "no reason given".into());
                         return Err(SwarmError::TaskFailed { service: service.to_string(), reason });
                     }
                     // Swarm keeps such a task pending for ever: say so now.
@@ -472,8 +488,10 @@ impl SwarmBackend {
             .inspect_container(container, None)
             .await
             .map_err(|source| api(format!("inspect the container {container}"), source))?;
-        let port = docker::published_control_port(&info)
-            .ok_or_else(|| DockerError::Missing { what: "published control port", object: container.to_string() })?;
+        let port = docker::published_control_port(&info).ok_or_else(|| DockerError::Missing {
+            what: "published control port",
+            object: container.to_string(),
+        })?;
         let data_net = self.run.as_ref().map(|r| r.data_net.as_str()).unwrap_or_default();
         let ip = info
             .network_settings
@@ -481,7 +499,10 @@ impl SwarmBackend {
             .and_then(|mut n| n.remove(data_net))
             .and_then(|e| e.ip_address)
             .and_then(|a| a.parse::<Ipv4Addr>().ok())
-            .ok_or_else(|| DockerError::Missing { what: "address on the data network", object: container.to_string() })?;
+            .ok_or_else(|| DockerError::Missing {
+                what: "address on the data network",
+                object: container.to_string(),
+            })?;
         Ok(AgentEndpoint {
             control: SocketAddr::from(([127, 0, 0, 1], port)),
             data_listen: SocketAddr::from(([0, 0, 0, 0], DATA_PORT)),
@@ -510,7 +531,11 @@ impl SwarmBackend {
         ]);
         let containers = self
             .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
             .await
             .map_err(|source| api(format!("list the containers of {}", s.name), source))?;
         if let Some(id) = containers.into_iter().find_map(|c| c.id) {
@@ -522,7 +547,10 @@ impl SwarmBackend {
                 && t.node_id.as_deref().is_some_and(|n| n != self.local_node)
         });
         match elsewhere {
-            Some(t) => Err(SwarmError::RemoteTask { node: s.node.clone(), swarm_node: t.node_id.unwrap_or_default() }),
+            Some(t) => Err(SwarmError::RemoteTask {
+                node: s.node.clone(),
+                swarm_node: t.node_id.unwrap_or_default(),
+            }),
             None => Ok(None),
         }
     }
@@ -617,10 +645,14 @@ pub fn constraint(expr: &str) -> Result<String, String> {
     let (key, op, value) = ["==", "!=", "="]
         .iter()
         .find_map(|op| expr.split_once(op).map(|(k, v)| (k.trim(), *op, v.trim())))
-        .ok_or_else(|| format!("`{expr}` is not a constraint: expected `key=value` or `node.<attribute>==value`"))?;
+        .ok_or_else(|| {
+            format!("`{expr}` is not a constraint: expected `key=value` or `node.<attribute>==value`")
+        })?;
     let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !key_ok || value.is_empty() {
-        return Err(format!("`{expr}` is not a constraint: expected `key=value` or `node.<attribute>==value`"));
+        return Err(format!(
+            "`{expr}` is not a constraint: expected `key=value` or `node.<attribute>==value`"
+        ));
     }
     let op = if op == "=" { "==" } else { op };
     let key = if key.starts_with("node.") || key.starts_with("engine.labels.") {

@@ -39,9 +39,7 @@ async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<()
 }
 
 fn launches(n: usize) -> Vec<NodeLaunch> {
-    (0..n)
-        .map(|i| NodeLaunch::new(NodeId(i as u16), format!("node-{}", i + 1), "node"))
-        .collect()
+    (0..n).map(|i| NodeLaunch::new(NodeId(i as u16), format!("node-{}", i + 1), "node")).collect()
 }
 
 /// faultlab's deploy of `n` agents, then a kill and a restart of node-1.

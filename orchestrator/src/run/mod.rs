@@ -209,8 +209,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
             exp.name
         );
     }
-    let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs")), opts.registry.clone())
-        .await?;
+    let mut backend =
+        choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs")), opts.registry.clone())
+            .await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
     let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());
     if exp.topology.nodes.len() > max_nodes {

@@ -10,8 +10,7 @@
 use super::{DockerError, LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN};
 use bollard::query_parameters::{
     ListConfigsOptions, ListContainersOptions, ListNetworksOptions, ListServicesOptions, ListVolumesOptions,
-    RemoveContainerOptions,
-    RemoveVolumeOptions,
+    RemoveContainerOptions, RemoveVolumeOptions,
 };
 use bollard::Docker;
 use std::collections::{BTreeMap, HashMap};
@@ -95,7 +94,8 @@ async fn swarm_objects(
         Err(e) if no_swarm(&e) => return Ok((Vec::new(), Vec::new())),
         Err(source) => return Err(DockerError::api("list services", source)),
     };
-    let configs = match docker.list_configs(Some(ListConfigsOptions { filters: Some(filters.clone()) })).await {
+    let configs = match docker.list_configs(Some(ListConfigsOptions { filters: Some(filters.clone()) })).await
+    {
         Ok(c) => c.into_iter().filter_map(|c| c.id).collect(),
         Err(e) if no_swarm(&e) => Vec::new(),
         Err(source) => return Err(DockerError::api("list configs", source)),
@@ -155,7 +155,8 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
         .await
         .map_err(|source| DockerError::api("list networks", source))?;
     // Swarm releases a removed service's network attachments a moment later.
-    let release_until = std::time::Instant::now() + if services.is_empty() { Duration::ZERO } else { SWARM_RELEASE };
+    let release_until =
+        std::time::Instant::now() + if services.is_empty() { Duration::ZERO } else { SWARM_RELEASE };
     for n in networks.iter().filter_map(|n| n.id.as_deref()) {
         let removed = loop {
             match docker.remove_network(n).await {
@@ -175,6 +176,18 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
             Err(e) if stale_endpoints(&e) => {}
             Err(source) => return Err(DockerError::api("remove a network", source)),
         }
+    }
+    // A removed swarm network lingers on the node until its agent catches up:
+    // teardown returns once it is gone, so that nothing is seen left behind.
+    while !services.is_empty() && std::time::Instant::now() < release_until {
+        let left = docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+            .await
+            .map_err(|source| DockerError::api("list networks", source))?;
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let volumes = docker
         .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))

@@ -77,7 +77,8 @@ pub enum Command {
         /// The tmr-limit reference binary, run at the same windows for a ratio.
         #[arg(long)]
         tmr_limit: Option<PathBuf>,
-        /// Measure deploy time on docker (N agents, beside docker-compose) instead.
+        /// Measure deploy time on docker (N agents, beside docker-compose) instead;
+        /// with --backend swarm, on swarm too, beside docker.
         #[arg(long)]
         deploy: bool,
         /// Measure how exactly a fixed delay is injected instead: the same
@@ -281,10 +282,11 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::bench::sim::render(&points, sim_events));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { deploy: true, nodes, .. } => {
+        Command::Bench { deploy: true, nodes, backend, .. } => {
             let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let points = rt.block_on(crate::bench::deploy::run(&exe, &nodes))?;
+            let swarm = backend == BackendChoice::Swarm;
+            let points = rt.block_on(crate::bench::deploy::run(&exe, &nodes, swarm))?;
             print!("{}", crate::bench::deploy::render(&points));
             Ok(ExitCode::SUCCESS)
         }

@@ -62,9 +62,10 @@ async fn faultlab_deploy(mut backend: Backend, token: &str, n: usize) -> Result<
     let result = async {
         let eps = backend.deploy(&launches(n)).await?;
         // Held open: an agent exits when its control connection closes.
-        let _conns =
-            futures::future::try_join_all(eps.iter().map(|e| handshake(e.control, token, Duration::from_secs(30))))
-                .await?;
+        let _conns = futures::future::try_join_all(
+            eps.iter().map(|e| handshake(e.control, token, Duration::from_secs(30))),
+        )
+        .await?;
         let deploy = t.elapsed();
         let mut events = backend.events().context("no events stream")?;
         let kill = Instant::now();

@@ -1108,7 +1108,10 @@ fn host_limits_on_rate_and_heartbeat_traffic_do_not_bind_a_simulated_file() {
 #[test]
 fn placement_names_nodes_and_becomes_swarm_constraints() {
     let e = ok("name: t\nduration: 10s\nworkload: { kind: tmr }\nplacement:\n  replica-1: zone=a\n  voter-1: [node.role==manager, disk=ssd]\n");
-    assert_eq!(e.placement.get(&e.topology.by_name("replica-1").unwrap().id).unwrap(), &["node.labels.zone==a"]);
+    assert_eq!(
+        e.placement.get(&e.topology.by_name("replica-1").unwrap().id).unwrap(),
+        &["node.labels.zone==a"]
+    );
     assert_eq!(
         e.placement.get(&e.topology.by_name("voter-1").unwrap().id).unwrap(),
         &["node.role==manager", "node.labels.disk==ssd"]

@@ -7,48 +7,23 @@
 //! times "deploy N agents until every control port answers" for N = 3, 5, 10.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
 use bollard::Docker;
 use node_agent::proto::{Down, Up};
 use orchestrator::backend::docker::{self, image, DockerBackend, NodeEvent};
-use orchestrator::backend::{AgentEndpoint, BackendConfig, NodeLaunch, NodeState};
-use std::collections::HashMap;
+use orchestrator::backend::{AgentEndpoint, NodeLaunch, NodeState};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 use workloads::NodeId;
 
-const AGENT: &str = env!("CARGO_BIN_EXE_faultlab");
+mod engine;
+use engine::{config, run_id, RunGuard, AGENT};
 /// Set in a child copy of this test binary: `<mode>:<run id>`.
 const CHILD_ENV: &str = "FAULTLAB_DOCKER_TEST_CHILD";
 
 /// `clean_all` removes every run: it takes this for writing, all others for reading.
 static SUITE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-/// Removes the run's objects when the test ends, however it ends.
-struct RunGuard(String);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        let _ = docker::teardown_blocking(&self.0);
-    }
-}
-
-fn run_id(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("t-{test}-{}-{nanos:x}", std::process::id())
-}
-
-fn config(run_id: &str) -> BackendConfig {
-    BackendConfig {
-        run_id: run_id.to_string(),
-        token: format!("token-{run_id}"),
-        agent_exe: AGENT.into(),
-        watchdog: Duration::from_secs(30),
-        host_paths: Vec::new(),
-    }
-}
 
 fn nodes(n: u16) -> Vec<NodeLaunch> {
     (1..=n).map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica")).collect()
@@ -123,18 +98,8 @@ async fn handshake(ep: &AgentEndpoint, token: &str) -> Control {
 
 /// Containers, networks and volumes labelled with the run.
 async fn leftovers(docker: &Docker, run_id: &str) -> (usize, usize, usize) {
-    let filters = HashMap::from([("label".to_string(), vec![format!("faultlab.run={run_id}")])]);
-    let c = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters) })).await.unwrap();
-    (c.len(), n.len(), v.volumes.unwrap_or_default().len())
+    let [_, c, n, v] = engine::leftovers(docker, &format!("faultlab.run={run_id}")).await;
+    (c, n, v)
 }
 
 /// Wait for `(node, state)` on the events stream, skipping others.

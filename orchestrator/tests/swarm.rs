@@ -7,13 +7,11 @@
 //! `FAULTLAB_REQUIRE_DOCKER=1`, which turns that into a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, ListServicesOptions, ListTasksOptions, ListVolumesOptions,
-};
+use bollard::query_parameters::{ListContainersOptions, ListTasksOptions};
 use bollard::Docker;
 use orchestrator::backend::docker::{self, DockerBackend, NodeEvent};
 use orchestrator::backend::swarm::{SwarmBackend, SwarmError};
-use orchestrator::backend::{AgentEndpoint, BackendChoice, BackendConfig, NodeLaunch, NodeState};
+use orchestrator::backend::{AgentEndpoint, BackendChoice, NodeLaunch, NodeState};
 use orchestrator::experiment::parse_str;
 use orchestrator::run::{run, RunOptions};
 use std::collections::HashMap;
@@ -24,7 +22,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use workloads::NodeId;
 
-const AGENT: &str = env!("CARGO_BIN_EXE_faultlab");
+mod engine;
+use engine::{config, leftovers, run_id, RunGuard, AGENT};
 
 /// (tests holding the swarm, whether a test of this binary created it).
 static SWARM: Mutex<(usize, bool)> = Mutex::new((0, false));
@@ -74,30 +73,6 @@ async fn swarm_or_skip(test: &str) -> Option<SwarmGuard> {
     Some(SwarmGuard)
 }
 
-/// Removes the run's objects when the test ends, however it ends.
-struct RunGuard(String);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        let _ = docker::teardown_blocking(&self.0);
-    }
-}
-
-fn run_id(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("t-{test}-{}-{nanos:x}", std::process::id())
-}
-
-fn config(run_id: &str) -> BackendConfig {
-    BackendConfig {
-        run_id: run_id.to_string(),
-        token: format!("token-{run_id}"),
-        agent_exe: AGENT.into(),
-        watchdog: Duration::from_secs(30),
-        host_paths: Vec::new(),
-    }
-}
-
 fn nodes(n: u16) -> Vec<NodeLaunch> {
     (1..=n).map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica")).collect()
 }
@@ -129,26 +104,6 @@ async fn event(events: &mut UnboundedReceiver<NodeEvent>, node: NodeId, state: N
             _ => panic!("no {state:?} event for {node:?}"),
         }
     }
-}
-
-/// Services, containers, networks and volumes carrying `label`.
-async fn leftovers(docker: &Docker, label: &str) -> [usize; 4] {
-    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-    let s = docker
-        .list_services(Some(ListServicesOptions { filters: Some(filters.clone()), ..Default::default() }))
-        .await
-        .unwrap();
-    let c = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    let n = docker.list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) })).await.unwrap();
-    let v = docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters) })).await.unwrap();
-    [s.len(), c.len(), n.len(), v.volumes.unwrap_or_default().len()]
 }
 
 /// The number of tasks swarm made for a service.

@@ -12,7 +12,7 @@
 //! and reached at `127.0.0.1:<port>` on the manager. Measured on the
 //! one-node swarm: a TCP connect to the published port and one to the
 //! container's bridge address take the same time (p50 18–20 µs, p95
-//! 29–44 µs, 300 connects each), and only the published port is reachable
+//! 29–82 µs, 300 connects each), and only the published port is reachable
 //! from another host.
 //! Stable storage is a named volume mounted at `/state` (one per swarm node:
 //! on several nodes, a node's storage survives its crash when the task comes

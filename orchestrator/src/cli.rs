@@ -97,7 +97,8 @@ pub enum Command {
         /// The tmr-limit reference binary, run at the same windows for a ratio.
         #[arg(long)]
         tmr_limit: Option<PathBuf>,
-        /// Measure deploy time on docker (N agents, beside docker-compose) instead.
+        /// Measure deploy time on docker (N agents, beside docker-compose) instead;
+        /// with --backend swarm, on swarm too, beside docker.
         #[arg(long)]
         deploy: bool,
         /// Measure how exactly a fixed delay is injected instead: the same
@@ -180,6 +181,21 @@ pub struct RunArgs {
     /// allows; 1 for `faultlab up`].
     #[arg(long, value_name = "N", value_parser = parse_speed)]
     pub speed: Option<f64>,
+    /// With --backend swarm on several hosts: push the agent image to this
+    /// registry (host:port) so that every swarm node can pull it.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_registry)]
+    pub registry: Option<String>,
+}
+
+fn parse_registry(s: &str) -> Result<String, String> {
+    let ok = s.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a registry; expected host:port, such as 10.0.0.5:5000"))
+    }
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -287,10 +303,11 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             print!("{}", crate::bench::sim::render(&points, sim_events));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { deploy: true, nodes, .. } => {
+        Command::Bench { deploy: true, nodes, backend, .. } => {
             let exe = std::env::current_exe().context("cannot find the faultlab executable")?;
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let points = rt.block_on(crate::bench::deploy::run(&exe, &nodes))?;
+            let swarm = backend == BackendChoice::Swarm;
+            let points = rt.block_on(crate::bench::deploy::run(&exe, &nodes, swarm))?;
             print!("{}", crate::bench::deploy::render(&points));
             Ok(ExitCode::SUCCESS)
         }
@@ -391,6 +408,7 @@ fn run_options(args: &RunArgs, out: PathBuf) -> Result<crate::run::RunOptions> {
         // A control run's report says so, so that its numbers are never taken for the experiment's.
         control: args.no_faults.then(|| CONTROL_NOTE.to_string()),
         speed: args.speed,
+        registry: args.registry.clone(),
         ..crate::run::RunOptions::new(exe)
     })
 }

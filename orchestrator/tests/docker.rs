@@ -11,7 +11,7 @@ use bollard::Docker;
 use common::docker::objects;
 use node_agent::proto::{Down, Up};
 use orchestrator::backend::docker::{self, image, DockerBackend, NodeEvent};
-use orchestrator::backend::{AgentEndpoint, BackendConfig, NodeLaunch, NodeState};
+use orchestrator::backend::{AgentEndpoint, NodeLaunch, NodeState};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,42 +20,15 @@ use tokio::sync::RwLockReadGuard;
 use workloads::NodeId;
 
 mod common;
-
-const AGENT: &str = env!("CARGO_BIN_EXE_faultlab");
+use common::docker::{config, run_id, RunGuard, AGENT};
 /// Set in a child copy of this test binary: `<mode>:<run id>`.
 const CHILD_ENV: &str = "FAULTLAB_DOCKER_TEST_CHILD";
 
 /// `clean_all` removes every run: it takes this for writing, all others for reading.
 static SUITE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Removes the run's objects when the test ends, however it ends.
-struct RunGuard(String);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        let _ = docker::teardown_blocking(&self.0);
-    }
-}
-
-fn run_id(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("t-{test}-{}-{nanos:x}", std::process::id())
-}
-
-fn config(run_id: &str) -> BackendConfig {
-    BackendConfig {
-        run_id: run_id.to_string(),
-        token: format!("token-{run_id}"),
-        agent_exe: AGENT.into(),
-        watchdog: Duration::from_secs(30),
-        host_paths: Vec::new(),
-    }
-}
-
 fn nodes(n: u16) -> Vec<NodeLaunch> {
-    (1..=n)
-        .map(|i| NodeLaunch { id: NodeId(i), name: format!("replica-{i}"), role: "replica".into() })
-        .collect()
+    (1..=n).map(|i| NodeLaunch::new(NodeId(i), format!("replica-{i}"), "replica")).collect()
 }
 
 /// A connected backend, or None (the test passes) when no daemon answers.

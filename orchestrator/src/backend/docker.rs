@@ -9,7 +9,7 @@
 //! `/state/<node>`). Everything carries `faultlab.run=<run-id>` plus owner
 //! labels, so teardown, `faultlab clean` and the stale sweep find it all.
 
-mod cleanup;
+pub(crate) mod cleanup;
 pub mod image;
 
 pub use cleanup::{
@@ -96,7 +96,7 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    fn api(op: impl Into<String>, source: bollard::errors::Error) -> DockerError {
+    pub(crate) fn api(op: impl Into<String>, source: bollard::errors::Error) -> DockerError {
         DockerError::Api { op: op.into(), source }
     }
 }
@@ -107,7 +107,7 @@ fn engine_endpoint() -> String {
 }
 
 /// Sort a connection failure into unreachable or permission denied.
-fn connect_error(source: bollard::errors::Error) -> DockerError {
+pub(crate) fn connect_error(source: bollard::errors::Error) -> DockerError {
     let endpoint = engine_endpoint();
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
     while let Some(e) = cause {
@@ -125,7 +125,7 @@ fn connect_error(source: bollard::errors::Error) -> DockerError {
 }
 
 /// Connect, negotiate the API version (20.10 stops at 1.41) and ping.
-async fn connect_engine() -> Result<Docker, DockerError> {
+pub(crate) async fn connect_engine() -> Result<Docker, DockerError> {
     let docker = Docker::connect_with_local_defaults().map_err(connect_error)?;
     let docker = docker.negotiate_version().await.map_err(connect_error)?;
     docker.ping().await.map_err(connect_error)?;
@@ -133,11 +133,11 @@ async fn connect_engine() -> Result<Docker, DockerError> {
 }
 
 /// Whether an error is the engine saying "already so" (304 Not Modified).
-fn not_modified(e: &bollard::errors::Error) -> bool {
+pub(crate) fn not_modified(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 304, .. })
 }
 
-fn server_message(e: &bollard::errors::Error) -> Option<&str> {
+pub(crate) fn server_message(e: &bollard::errors::Error) -> Option<&str> {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => Some(message),
         _ => None,
@@ -145,7 +145,7 @@ fn server_message(e: &bollard::errors::Error) -> Option<&str> {
 }
 
 /// Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn docker_name(s: &str) -> String {
+pub(crate) fn docker_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect()
 }
 
@@ -510,15 +510,7 @@ impl DockerBackend {
             .inspect_container(&c.name, None)
             .await
             .map_err(|source| DockerError::api(format!("inspect {}", c.name), source))?;
-        let key = format!("{CONTROL_PORT}/tcp");
-        let host_port = info
-            .network_settings
-            .and_then(|s| s.ports)
-            .and_then(|mut p| p.remove(&key))
-            .flatten()
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()))
+        let host_port = published_control_port(&info)
             .ok_or_else(|| DockerError::Missing { what: "published control port", object: c.name.clone() })?;
         Ok(AgentEndpoint {
             control: SocketAddr::from(([127, 0, 0, 1], host_port)),
@@ -536,21 +528,7 @@ impl DockerBackend {
     /// Kill the node's container (SIGKILL). A node already down stays down.
     pub async fn crash(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
-        let kill =
-            || self.docker.kill_container(&c.name, Some(KillContainerOptions { signal: "SIGKILL".into() }));
-        match kill().await {
-            Ok(()) => Ok(()),
-            Err(e) if server_message(&e).is_some_and(|m| m.contains("is not running")) => Ok(()),
-            Err(e) if server_message(&e).is_some_and(|m| m.contains("paused")) => {
-                // Older engines refuse to kill a frozen container: thaw it first.
-                self.docker
-                    .unpause_container(&c.name)
-                    .await
-                    .map_err(|source| DockerError::api(format!("unpause {}", c.name), source))?;
-                kill().await.map_err(|source| DockerError::api(format!("kill {}", c.name), source))
-            }
-            Err(source) => Err(DockerError::api(format!("kill {}", c.name), source)),
-        }
+        kill(&self.docker, &c.name).await
     }
 
     /// Start a crashed node again; returns its endpoint (the published port may have changed).
@@ -567,21 +545,13 @@ impl DockerBackend {
     /// Freeze the node's container.
     pub async fn pause(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
-        match self.docker.pause_container(&c.name).await {
-            Ok(()) => Ok(()),
-            Err(e) if server_message(&e).is_some_and(|m| m.contains("already paused")) => Ok(()),
-            Err(source) => Err(DockerError::api(format!("pause {}", c.name), source)),
-        }
+        pause(&self.docker, &c.name).await
     }
 
     /// Thaw the node's container.
     pub async fn resume(&self, node: NodeId) -> Result<(), DockerError> {
         let (_, c) = self.container(node)?;
-        match self.docker.unpause_container(&c.name).await {
-            Ok(()) => Ok(()),
-            Err(e) if server_message(&e).is_some_and(|m| m.contains("is not paused")) => Ok(()),
-            Err(source) => Err(DockerError::api(format!("unpause {}", c.name), source)),
-        }
+        unpause(&self.docker, &c.name).await
     }
 
     /// Disconnect the node from the data network (the control port stays reachable).
@@ -658,6 +628,55 @@ impl Drop for DockerBackend {
     }
 }
 
+/// The host port the engine published the agent's control port on.
+pub(crate) fn published_control_port(info: &bollard::models::ContainerInspectResponse) -> Option<u16> {
+    let key = format!("{CONTROL_PORT}/tcp");
+    info.network_settings
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .get(&key)?
+        .as_ref()?
+        .iter()
+        .find_map(|b| b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()))
+}
+
+/// SIGKILL a container; one already stopped stays so.
+pub(crate) async fn kill(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    let kill = || docker.kill_container(name, Some(KillContainerOptions { signal: "SIGKILL".into() }));
+    match kill().await {
+        Ok(()) => Ok(()),
+        Err(e) if server_message(&e).is_some_and(|m| m.contains("is not running")) => Ok(()),
+        Err(e) if server_message(&e).is_some_and(|m| m.contains("paused")) => {
+            // Older engines refuse to kill a frozen container: thaw it first.
+            docker
+                .unpause_container(name)
+                .await
+                .map_err(|source| DockerError::api(format!("unpause {name}"), source))?;
+            kill().await.map_err(|source| DockerError::api(format!("kill {name}"), source))
+        }
+        Err(source) => Err(DockerError::api(format!("kill {name}"), source)),
+    }
+}
+
+/// Freeze a container (already frozen is fine).
+pub(crate) async fn pause(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    match docker.pause_container(name).await {
+        Ok(()) => Ok(()),
+        Err(e) if server_message(&e).is_some_and(|m| m.contains("already paused")) => Ok(()),
+        Err(source) => Err(DockerError::api(format!("pause {name}"), source)),
+    }
+}
+
+/// Thaw a container (not frozen is fine).
+pub(crate) async fn unpause(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    match docker.unpause_container(name).await {
+        Ok(()) => Ok(()),
+        Err(e) if server_message(&e).is_some_and(|m| m.contains("is not paused")) => Ok(()),
+        Err(source) => Err(DockerError::api(format!("unpause {name}"), source)),
+    }
+}
+
 /// What every container of a run shares.
 struct ContainerSpec<'a> {
     cfg: &'a BackendConfig,
@@ -670,7 +689,7 @@ struct ContainerSpec<'a> {
 
 /// Forward the run's container events as node state changes until the
 /// receiver goes or the engine closes the stream.
-async fn forward_events(
+pub(crate) async fn forward_events(
     docker: Docker,
     run_id: String,
     names: HashMap<String, NodeId>,

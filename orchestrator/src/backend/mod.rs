@@ -2,13 +2,16 @@
 //!
 //! - `process`: agents are child processes on 127.0.0.1 ports.
 //! - `docker`: agents are containers on a per-run network (bollard).
+//! - `swarm`: agents are Docker Swarm services, one per node, on an overlay
+//!   network; the engine may span several hosts.
 //! - `sim`: no agents; the runner drives every node's sans-IO driver itself
 //!   on a virtual clock (`run/runner/sim.rs`), so there is nothing to deploy.
 //!
-//! Both expose the same inherent methods; [`Backend`] dispatches between them.
+//! They expose the same inherent methods; [`Backend`] dispatches between them.
 
 pub mod docker;
 pub mod process;
+pub mod swarm;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +31,9 @@ pub enum BackendChoice {
     Docker,
     /// Node agents as child processes on 127.0.0.1.
     Process,
+    /// Node agents as Docker Swarm services (the local engine must be a
+    /// swarm manager).
+    Swarm,
     /// Every node's driver in this process on one virtual clock, with a
     /// seeded network model: deterministic, and as fast as the CPU allows.
     Sim,
@@ -42,6 +48,15 @@ pub struct NodeLaunch {
     pub name: String,
     /// Its role (`replica`), for labels.
     pub role: String,
+    /// Swarm placement constraints (`node.labels.zone==a`); other backends ignore them.
+    pub placement: Vec<String>,
+}
+
+impl NodeLaunch {
+    /// A node with no placement constraints.
+    pub fn new(id: NodeId, name: impl Into<String>, role: impl Into<String>) -> NodeLaunch {
+        NodeLaunch { id, name: name.into(), role: role.into(), placement: Vec::new() }
+    }
 }
 
 /// Where the orchestrator and the peers reach one agent.
@@ -85,6 +100,8 @@ pub enum Backend {
     Process(process::ProcessBackend),
     /// Containers on the local docker engine.
     Docker(Box<DockerRun>),
+    /// Services on a swarm the local engine manages.
+    Swarm(Box<SwarmRun>),
     /// Nothing deployed: the runner simulates the nodes.
     Sim,
 }
@@ -95,6 +112,12 @@ pub struct DockerRun {
     pub cfg: BackendConfig,
 }
 
+/// The swarm backend with what its deploy needs.
+pub struct SwarmRun {
+    pub backend: swarm::SwarmBackend,
+    pub cfg: BackendConfig,
+}
+
 /// An error from whichever backend.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -102,6 +125,8 @@ pub enum BackendError {
     Process(#[from] process::ProcessError),
     #[error(transparent)]
     Docker(#[from] docker::DockerError),
+    #[error(transparent)]
+    Swarm(#[from] swarm::SwarmError),
     /// A simulated node is acted on by the runner, never through a backend.
     #[error("the sim backend has no agents to act on")]
     Simulated,
@@ -112,6 +137,10 @@ macro_rules! each {
         match $self {
             Backend::Process($b) => Ok($e.await?),
             Backend::Docker(d) => {
+                let $b = &mut d.backend;
+                Ok($e.await?)
+            }
+            Backend::Swarm(d) => {
                 let $b = &mut d.backend;
                 Ok($e.await?)
             }
@@ -136,6 +165,11 @@ macro_rules! each_node {
                 futures::future::try_join_all($nodes.iter().map(|&$n| $e)).await?;
                 Ok(())
             }
+            Backend::Swarm(d) => {
+                let $b = &d.backend;
+                futures::future::try_join_all($nodes.iter().map(|&$n| $e)).await?;
+                Ok(())
+            }
             Backend::Sim => Err(BackendError::Simulated),
         }
     };
@@ -147,6 +181,7 @@ impl Backend {
         match self {
             Backend::Process(_) => "process",
             Backend::Docker(_) => "docker",
+            Backend::Swarm(_) => "swarm",
             Backend::Sim => "sim",
         }
     }
@@ -156,12 +191,14 @@ impl Backend {
         match self {
             Backend::Process(_) => BackendChoice::Process,
             Backend::Docker(_) => BackendChoice::Docker,
+            Backend::Swarm(_) => BackendChoice::Swarm,
             Backend::Sim => BackendChoice::Sim,
         }
     }
 
     /// Whether the backend cuts a node off the data network itself (docker);
-    /// otherwise the runner isolates it in the interposer.
+    /// otherwise the runner isolates it in the interposer (process, and
+    /// swarm: a task cannot leave a service's network, see `swarm`).
     pub fn isolates(&self) -> bool {
         matches!(self, Backend::Docker(_))
     }
@@ -171,7 +208,7 @@ impl Backend {
     pub fn state_dir(&self) -> Option<PathBuf> {
         match self {
             Backend::Process(_) | Backend::Sim => None,
-            Backend::Docker(_) => Some(PathBuf::from(docker::STATE_DIR)),
+            Backend::Docker(_) | Backend::Swarm(_) => Some(PathBuf::from(docker::STATE_DIR)),
         }
     }
 
@@ -180,6 +217,7 @@ impl Backend {
         match self {
             Backend::Process(_) | Backend::Sim => None,
             Backend::Docker(d) => d.backend.events(),
+            Backend::Swarm(d) => d.backend.events(),
         }
     }
 
@@ -188,6 +226,7 @@ impl Backend {
         match self {
             Backend::Process(b) => Ok(b.deploy(nodes).await?),
             Backend::Docker(d) => Ok(d.backend.deploy(&d.cfg, nodes).await?),
+            Backend::Swarm(d) => Ok(d.backend.deploy(&d.cfg, nodes).await?),
             Backend::Sim => Ok(Vec::new()),
         }
     }
@@ -200,15 +239,10 @@ impl Backend {
     /// Kill several nodes at once: every kill is issued before any is
     /// waited for, so faults due at one instant strike together.
     pub async fn crash_all(&mut self, nodes: &[NodeId]) -> Result<(), BackendError> {
-        match self {
-            Backend::Process(b) => Ok(b.crash_all(nodes).await?),
-            Backend::Docker(d) => {
-                let b = &d.backend;
-                futures::future::try_join_all(nodes.iter().map(|&n| b.crash(n))).await?;
-                Ok(())
-            }
-            Backend::Sim => Err(BackendError::Simulated),
+        if let Backend::Process(b) = self {
+            return Ok(b.crash_all(nodes).await?);
         }
+        each_node!(self, nodes, b, n => b.crash(n))
     }
 
     /// Start several crashed nodes again at once.
@@ -222,6 +256,10 @@ impl Backend {
                 Ok(out)
             }
             Backend::Docker(d) => {
+                let b = &d.backend;
+                Ok(futures::future::try_join_all(nodes.iter().map(|&n| b.start(n))).await?)
+            }
+            Backend::Swarm(d) => {
                 let b = &d.backend;
                 Ok(futures::future::try_join_all(nodes.iter().map(|&n| b.start(n))).await?)
             }

@@ -1,9 +1,12 @@
 //! Deploy time on the docker backend: N agents until every one answers on its
 //! control channel, beside `docker-compose up -d` of the same image and N;
-//! and the engine's kill-to-detected and restart-to-serving times.
+//! and the engine's kill-to-detected and restart-to-serving times. With
+//! `swarm`, the same three figures on the swarm backend (the local engine
+//! must be a swarm manager) beside docker's.
 
 use crate::backend::docker::{self, DockerBackend};
-use crate::backend::{BackendConfig, NodeLaunch, NodeState};
+use crate::backend::swarm::SwarmBackend;
+use crate::backend::{Backend, BackendConfig, DockerRun, NodeLaunch, NodeState, SwarmRun};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -23,15 +26,25 @@ pub struct DeployPoint {
     pub kill_to_detected: Duration,
     /// Start of a killed node → its agent answers on its control channel again.
     pub restart_to_serving: Duration,
+    /// The same three figures on the swarm backend, when measured.
+    pub swarm: Option<Figures>,
+}
+
+/// Deploy, kill-to-detected and restart-to-serving of one backend.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    pub deploy: Duration,
+    pub kill_to_detected: Duration,
+    pub restart_to_serving: Duration,
 }
 
 /// Wait until the agent at `addr` passes the control handshake.
-async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<()> {
+async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<crate::run::control::Conn> {
     let until = Instant::now() + within;
     loop {
         let attempt = crate::run::control::hello(addr, token, "bench");
         match tokio::time::timeout(Duration::from_millis(500), attempt).await {
-            Ok(Ok(_)) => return Ok(()),
+            Ok(Ok(conn)) => return Ok(conn),
             _ if Instant::now() >= until => bail!("agent at {addr} did not answer within {within:?}"),
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }
@@ -39,29 +52,18 @@ async fn handshake(addr: SocketAddr, token: &str, within: Duration) -> Result<()
 }
 
 fn launches(n: usize) -> Vec<NodeLaunch> {
-    (0..n)
-        .map(|i| NodeLaunch { id: NodeId(i as u16), name: format!("node-{}", i + 1), role: "node".into() })
-        .collect()
+    (0..n).map(|i| NodeLaunch::new(NodeId(i as u16), format!("node-{}", i + 1), "node")).collect()
 }
 
-/// faultlab's deploy of `n` agents, then a kill and a restart of node-1.
-async fn faultlab_deploy(exe: &Path, n: usize) -> Result<(Duration, Duration, Duration, String)> {
-    let mut backend = DockerBackend::connect().await?;
-    // The image is built once, outside the timing (both sides use the same one).
-    let image = backend.ensure_image(exe).await?;
-    let token = format!("{:032x}", rand::random::<u128>());
-    let cfg = BackendConfig {
-        run_id: format!("bench{:08x}", rand::random::<u32>()),
-        token: token.clone(),
-        agent_exe: exe.to_path_buf(),
-        watchdog: Duration::from_secs(30),
-        host_paths: Vec::new(),
-    };
+/// faultlab's deploy of `n` agents on `backend` (docker or swarm), then a
+/// kill and a restart of node-1.
+async fn faultlab_deploy(mut backend: Backend, token: &str, n: usize) -> Result<Figures> {
     let t = Instant::now();
     let result = async {
-        let eps = backend.deploy(&cfg, &launches(n)).await?;
-        futures::future::try_join_all(
-            eps.iter().map(|e| handshake(e.control, &token, Duration::from_secs(30))),
+        let eps = backend.deploy(&launches(n)).await?;
+        // Held open: an agent exits when its control connection closes.
+        let _conns = futures::future::try_join_all(
+            eps.iter().map(|e| handshake(e.control, token, Duration::from_secs(30))),
         )
         .await?;
         let deploy = t.elapsed();
@@ -77,13 +79,22 @@ async fn faultlab_deploy(exe: &Path, n: usize) -> Result<(Duration, Duration, Du
         };
         let start = Instant::now();
         let ep = backend.start(NodeId(0)).await?;
-        handshake(ep.control, &token, Duration::from_secs(30)).await?;
-        Ok::<_, anyhow::Error>((deploy, kill_to_detected, start.elapsed()))
+        handshake(ep.control, token, Duration::from_secs(30)).await?;
+        Ok::<_, anyhow::Error>(Figures { deploy, kill_to_detected, restart_to_serving: start.elapsed() })
     }
     .await;
     backend.teardown().await?;
-    let (a, b, c) = result?;
-    Ok((a, b, c, image.reference))
+    result
+}
+
+fn bench_config(exe: &Path) -> BackendConfig {
+    BackendConfig {
+        run_id: format!("bench{:08x}", rand::random::<u32>()),
+        token: format!("{:032x}", rand::random::<u128>()),
+        agent_exe: exe.to_path_buf(),
+        watchdog: Duration::from_secs(30),
+        host_paths: Vec::new(),
+    }
 }
 
 /// `docker-compose up -d` of the same image and `n`, until every agent answers.
@@ -132,8 +143,9 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Measure N = each of `sizes`, faultlab then compose.
-pub async fn run(exe: &Path, sizes: &[usize]) -> Result<Vec<DeployPoint>> {
+/// Measure N = each of `sizes`: faultlab on docker, compose, and faultlab
+/// on swarm when `swarm`.
+pub async fn run(exe: &Path, sizes: &[usize], swarm: bool) -> Result<Vec<DeployPoint>> {
     let compose_available = tokio::process::Command::new("docker-compose")
         .arg("version")
         .stdout(std::process::Stdio::null())
@@ -143,9 +155,29 @@ pub async fn run(exe: &Path, sizes: &[usize]) -> Result<Vec<DeployPoint>> {
     let _ = docker::sweep_stale().await;
     let mut points = Vec::new();
     for &n in sizes {
-        let (faultlab, kill_to_detected, restart_to_serving, image) = faultlab_deploy(exe, n).await?;
+        let backend = DockerBackend::connect().await?;
+        // The image is built once, outside the timing (both sides use the same one).
+        let image = backend.ensure_image(exe).await?.reference;
+        let cfg = bench_config(exe);
+        let token = cfg.token.clone();
+        let d = faultlab_deploy(Backend::Docker(Box::new(DockerRun { backend, cfg })), &token, n).await?;
         let compose = if compose_available { Some(compose_deploy(&image, n).await?) } else { None };
-        points.push(DeployPoint { nodes: n, faultlab, compose, kill_to_detected, restart_to_serving });
+        let swarm = if swarm {
+            let backend = SwarmBackend::connect(None).await?;
+            let cfg = bench_config(exe);
+            let token = cfg.token.clone();
+            Some(faultlab_deploy(Backend::Swarm(Box::new(SwarmRun { backend, cfg })), &token, n).await?)
+        } else {
+            None
+        };
+        points.push(DeployPoint {
+            nodes: n,
+            faultlab: d.deploy,
+            compose,
+            kill_to_detected: d.kill_to_detected,
+            restart_to_serving: d.restart_to_serving,
+            swarm,
+        });
     }
     Ok(points)
 }
@@ -176,5 +208,27 @@ pub fn render(points: &[DeployPoint]) -> String {
         );
     }
     s.push_str("ratio = faultlab / docker-compose (below 1: faultlab is faster)\n");
+    if points.iter().any(|p| p.swarm.is_some()) {
+        s.push_str("\nswarm backend (one service per agent) beside the docker backend above\n");
+        let _ = writeln!(
+            s,
+            "{:>5} {:>12} {:>12} {:>8} {:>18} {:>20}",
+            "N", "docker", "swarm", "ratio", "kill->detected", "restart->serving"
+        );
+        for p in points {
+            let Some(w) = &p.swarm else { continue };
+            let _ = writeln!(
+                s,
+                "{:>5} {:>12} {:>12} {:>8.2} {:>18} {:>20}",
+                p.nodes,
+                ms(p.faultlab),
+                ms(w.deploy),
+                w.deploy.as_secs_f64() / p.faultlab.as_secs_f64(),
+                ms(w.kill_to_detected),
+                ms(w.restart_to_serving)
+            );
+        }
+        s.push_str("ratio = swarm / docker (above 1: swarm is slower)\n");
+    }
     s
 }

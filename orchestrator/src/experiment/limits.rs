@@ -46,6 +46,11 @@ pub fn max_nodes(backend: BackendChoice) -> (usize, &'static str) {
             "the docker backend runs at most 33 containers: each start costs the engine about 1 s and a \
              published port; 33 deployed on a 2-core machine, 49 did not",
         ),
+        BackendChoice::Swarm => (
+            MAX_NODES_DOCKER,
+            "the swarm backend runs at most 33 services, the docker backend's limit: it was measured on a \
+             one-node swarm, where every task is a container on one engine (docs/swarm.md has the plan past it)",
+        ),
         BackendChoice::Sim => (
             MAX_NODES_SIM,
             "the sim backend keeps a latest-arrival time per link (n² of them) and numbers nodes in 16 bits",

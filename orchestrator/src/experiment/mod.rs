@@ -36,6 +36,8 @@ pub struct Experiment {
     pub expect: Vec<Expectation>,
     /// The network model of the sim backend (the other backends have a real one).
     pub network: driver::sim::Network,
+    /// Swarm placement constraints of the nodes that have some, as swarm reads them.
+    pub placement: std::collections::BTreeMap<NodeId, Vec<String>>,
 }
 
 pub use crate::workload::{

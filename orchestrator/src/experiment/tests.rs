@@ -1231,3 +1231,26 @@ fn host_limits_on_rate_and_heartbeat_traffic_do_not_bind_a_simulated_file() {
     assert!(parse(&mesh.replace("BACKEND", "backend: process")).is_err());
     assert_eq!(parse(&mesh.replace("BACKEND", "backend: sim")).unwrap().topology.nodes.len(), 200);
 }
+
+#[test]
+fn placement_names_nodes_and_becomes_swarm_constraints() {
+    let e = ok("name: t\nduration: 10s\nworkload: { kind: tmr }\nplacement:\n  replica-1: zone=a\n  voter-1: [node.role==manager, disk=ssd]\n");
+    assert_eq!(
+        e.placement.get(&e.topology.by_name("replica-1").unwrap().id).unwrap(),
+        &["node.labels.zone==a"]
+    );
+    assert_eq!(
+        e.placement.get(&e.topology.by_name("voter-1").unwrap().id).unwrap(),
+        &["node.role==manager", "node.labels.disk==ssd"]
+    );
+    assert_eq!(e.placement.len(), 2, "nodes not named have no constraint");
+    assert!(ok("name: t\nduration: 10s\nworkload: { kind: tmr }\n").placement.is_empty());
+}
+
+#[test]
+fn placement_of_an_unknown_node_or_a_bad_constraint_is_located() {
+    let text = "name: t\nduration: 10s\nworkload: { kind: tmr }\nplacement:\n  replica-9: zone=a\n";
+    assert_error_at(text, 5, "replica-9", "no node is named `replica-9`; the nodes are replica-1");
+    let text = "name: t\nduration: 10s\nworkload: { kind: tmr }\nplacement:\n  replica-1: zone\n";
+    assert_error_at(text, 5, "zone", "expected `key=value` or `node.<attribute>==value`");
+}

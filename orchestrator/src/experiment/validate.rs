@@ -172,6 +172,7 @@ impl Checker<'_> {
         let (workload, topology) = file.workload.validate(self, file.detector.as_ref())?;
         self.size_limit(&topology, file.backend)?;
         let network = self.network(file.network.unwrap_or_default(), &topology)?;
+        let placement = self.placement(file.placement.unwrap_or_default(), &topology)?;
         let faults = file
             .faults
             .iter()
@@ -201,7 +202,39 @@ impl Checker<'_> {
             faults,
             expect,
             network,
+            placement,
         })
+    }
+
+    /// `placement:`, node name → swarm constraints (`zone=a` is the node label `zone`).
+    fn placement(
+        &self,
+        file: std::collections::BTreeMap<String, yaml::PlacementFile>,
+        topology: &Topology,
+    ) -> Res<std::collections::BTreeMap<NodeId, Vec<String>>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, constraints) in file {
+            let at = format!("placement.{name}");
+            let node = topology.by_name(&name).ok_or_else(|| {
+                self.key_err(
+                    &at,
+                    format!(
+                        "no node is named `{name}`; the nodes are {}",
+                        topology.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            let list = match constraints {
+                yaml::PlacementFile::One(c) => vec![c],
+                yaml::PlacementFile::Many(l) => l,
+            };
+            let list = list
+                .iter()
+                .map(|c| crate::backend::swarm::constraint(c).map_err(|m| self.value_err(&at, m)))
+                .collect::<Res<Vec<_>>>()?;
+            out.insert(node.id, list);
+        }
+        Ok(out)
     }
 
     /// `network:`, the sim backend's model: the measured defaults unless overridden.

@@ -60,6 +60,17 @@ pub struct ExperimentFile {
     /// The sim backend's network model.
     #[serde(default)]
     pub network: Option<NetworkFile>,
+    /// Swarm placement constraints by node name (other backends ignore them).
+    #[serde(default)]
+    pub placement: Option<std::collections::BTreeMap<String, PlacementFile>>,
+}
+
+/// One node's placement: a constraint or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PlacementFile {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `network:` as written: the sim backend's latency and restart time.

@@ -55,6 +55,9 @@ pub struct RunOptions {
     /// The sim backend's pace: virtual seconds per wall second (None: as
     /// fast as the CPU allows).
     pub speed: Option<f64>,
+    /// The swarm backend pushes the agent image here (`host:port`) so that
+    /// every swarm node can pull it (None: the local engine's image, one node).
+    pub registry: Option<String>,
 }
 
 impl RunOptions {
@@ -77,6 +80,7 @@ impl RunOptions {
             sandbox: false,
             window: 0,
             speed: None,
+            registry: None,
         }
     }
 }
@@ -149,11 +153,17 @@ pub async fn choose_backend(
     choice: BackendChoice,
     cfg: &BackendConfig,
     log_dir: Option<PathBuf>,
+    registry: Option<String>,
 ) -> Result<Backend> {
-    use crate::backend::{docker, process::ProcessBackend, DockerRun};
+    use crate::backend::{docker, process::ProcessBackend, swarm::SwarmBackend, DockerRun, SwarmRun};
     let docker = match choice {
         BackendChoice::Sim => return Ok(Backend::Sim),
         BackendChoice::Process => false,
+        BackendChoice::Swarm => {
+            let backend = SwarmBackend::connect(registry).await?;
+            let _ = docker::sweep_stale().await;
+            return Ok(Backend::Swarm(Box::new(SwarmRun { backend, cfg: cfg.clone() })));
+        }
         BackendChoice::Docker => true,
         BackendChoice::Auto => docker::DockerBackend::available().await,
     };
@@ -199,7 +209,9 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
             exp.name
         );
     }
-    let mut backend = choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs"))).await?;
+    let mut backend =
+        choose_backend(choice, &bcfg, opts.out_dir.as_ref().map(|d| d.join("logs")), opts.registry.clone())
+            .await?;
     // The file was checked against the backend it names; `auto` or `--backend` may have chosen another.
     let (max_nodes, why) = crate::experiment::limits::max_nodes(backend.choice());
     if exp.topology.nodes.len() > max_nodes {
@@ -220,7 +232,10 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .topology
         .nodes
         .iter()
-        .map(|n| NodeLaunch { id: n.id, name: n.name.clone(), role: n.role.clone() })
+        .map(|n| NodeLaunch {
+            placement: exp.placement.get(&n.id).cloned().unwrap_or_default(),
+            ..NodeLaunch::new(n.id, n.name.clone(), n.role.clone())
+        })
         .collect();
     let mut stop = Stop::new()?;
     let simulated = matches!(backend, Backend::Sim);
@@ -237,7 +252,7 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         None => {
             // Interrupted half-way: remove what the deploy made, by the run's label.
             let _ = backend.teardown().await;
-            if matches!(backend, Backend::Docker(_)) {
+            if matches!(backend, Backend::Docker(_) | Backend::Swarm(_)) {
                 let id = run_id.clone();
                 let _ =
                     tokio::task::spawn_blocking(move || crate::backend::docker::teardown_blocking(&id)).await;

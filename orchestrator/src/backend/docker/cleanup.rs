@@ -9,8 +9,8 @@
 
 use super::{DockerError, LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN};
 use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions,
+    ListConfigsOptions, ListContainersOptions, ListNetworksOptions, ListServicesOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveVolumeOptions,
 };
 use bollard::Docker;
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +19,10 @@ use std::time::Duration;
 /// What a cleanup removed.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanReport {
+    /// Swarm services removed.
+    pub services: usize,
+    /// Swarm configs removed.
+    pub configs: usize,
     /// Containers removed.
     pub containers: usize,
     /// Networks removed.
@@ -34,6 +38,8 @@ impl CleanReport {
     }
 
     fn add(&mut self, other: CleanReport) {
+        self.services += other.services;
+        self.configs += other.configs;
         self.containers += other.containers;
         self.networks += other.networks;
         self.volumes += other.volumes;
@@ -42,6 +48,10 @@ impl CleanReport {
 
 impl std::fmt::Display for CleanReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Swarm objects are named only where there are some: most engines are no swarm.
+        if self.services > 0 || self.configs > 0 {
+            write!(f, "{} services, {} configs, ", self.services, self.configs)?;
+        }
         write!(f, "{} containers, {} networks, {} volumes", self.containers, self.networks, self.volumes)
     }
 }
@@ -59,10 +69,61 @@ fn stale_endpoints(e: &bollard::errors::Error) -> bool {
         if message.contains("has active endpoints"))
 }
 
-/// Remove every container, network and volume matching a label filter
-/// (`key` or `key=value`). Containers go first: they hold the others.
+/// A volume a container still uses.
+fn in_use(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 409, message }
+        if message.contains("in use"))
+}
+
+/// Whether the engine answered that it is no swarm manager (503): it then
+/// holds no services or configs.
+fn no_swarm(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 503, .. })
+}
+
+/// The swarm services and configs matching a label filter: (service ids, config ids).
+async fn swarm_objects(
+    docker: &Docker,
+    filters: &HashMap<String, Vec<String>>,
+) -> Result<(Vec<String>, Vec<String>), DockerError> {
+    let services = match docker
+        .list_services(Some(ListServicesOptions { filters: Some(filters.clone()), ..Default::default() }))
+        .await
+    {
+        Ok(s) => s.into_iter().filter_map(|s| s.id).collect(),
+        Err(e) if no_swarm(&e) => return Ok((Vec::new(), Vec::new())),
+        Err(source) => return Err(DockerError::api("list services", source)),
+    };
+    let configs = match docker.list_configs(Some(ListConfigsOptions { filters: Some(filters.clone()) })).await
+    {
+        Ok(c) => c.into_iter().filter_map(|c| c.id).collect(),
+        Err(e) if no_swarm(&e) => Vec::new(),
+        Err(source) => return Err(DockerError::api("list configs", source)),
+    };
+    Ok((services, configs))
+}
+
+/// How long a network whose swarm services were just removed may keep the
+/// tasks' endpoints before its removal is given up.
+const SWARM_RELEASE: Duration = Duration::from_secs(10);
+
+/// Remove every swarm service and config, container, network and volume
+/// matching a label filter (`key` or `key=value`). Services go first (else
+/// swarm would replace their containers), then containers: they hold the others.
 pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<CleanReport, DockerError> {
     let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let mut report = CleanReport::default();
+    let (services, configs) = swarm_objects(docker, &filters).await?;
+    let removals = services.iter().map(|id| async move {
+        match docker.delete_service(id).await {
+            Ok(()) => Ok(1),
+            Err(e) if gone(&e) => Ok(0),
+            Err(source) => Err(DockerError::api("remove a service", source)),
+        }
+    });
+    for r in futures::future::join_all(removals).await {
+        report.services += r?;
+    }
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -79,16 +140,33 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
             Err(source) => Err(DockerError::api("remove a container", source)),
         }
     });
-    let mut report = CleanReport::default();
     for r in futures::future::join_all(removals).await {
         report.containers += r?;
+    }
+    for id in &configs {
+        match docker.delete_config(id).await {
+            Ok(()) => report.configs += 1,
+            Err(e) if gone(&e) => {}
+            Err(source) => return Err(DockerError::api("remove a config", source)),
+        }
     }
     let networks = docker
         .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
         .await
         .map_err(|source| DockerError::api("list networks", source))?;
+    // Swarm releases a removed service's network attachments a moment later.
+    let release_until =
+        std::time::Instant::now() + if services.is_empty() { Duration::ZERO } else { SWARM_RELEASE };
     for n in networks.iter().filter_map(|n| n.id.as_deref()) {
-        match docker.remove_network(n).await {
+        let removed = loop {
+            match docker.remove_network(n).await {
+                Err(e) if stale_endpoints(&e) && std::time::Instant::now() < release_until => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                r => break r,
+            }
+        };
+        match removed {
             Ok(()) => report.networks += 1,
             Err(e) if gone(&e) => {}
             // Every container of ours is gone by now: an endpoint the engine
@@ -99,12 +177,33 @@ pub(crate) async fn remove_labelled(docker: &Docker, label: &str) -> Result<Clea
             Err(source) => return Err(DockerError::api("remove a network", source)),
         }
     }
+    // A removed swarm network lingers on the node until its agent catches up:
+    // teardown returns once it is gone, so that nothing is seen left behind.
+    while !services.is_empty() && std::time::Instant::now() < release_until {
+        let left = docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+            .await
+            .map_err(|source| DockerError::api("list networks", source))?;
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let volumes = docker
         .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
         .await
         .map_err(|source| DockerError::api("list volumes", source))?;
     for v in volumes.volumes.unwrap_or_default() {
-        match docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+        let removed = loop {
+            match docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+                // A task container swarm is still removing holds it.
+                Err(e) if in_use(&e) && std::time::Instant::now() < release_until => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                r => break r,
+            }
+        };
+        match removed {
             Ok(()) => report.volumes += 1,
             Err(e) if gone(&e) => {}
             Err(source) => return Err(DockerError::api("remove a volume", source)),
@@ -180,9 +279,17 @@ async fn list_runs(docker: &Docker) -> Result<Vec<RunObjects>, DockerError> {
         .await
         .map_err(|source| DockerError::api("list networks", source))?;
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
+        .list_volumes(Some(ListVolumesOptions { filters: Some(filters.clone()) }))
         .await
         .map_err(|source| DockerError::api("list volumes", source))?;
+    let services = match docker
+        .list_services(Some(ListServicesOptions { filters: Some(filters), ..Default::default() }))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) if no_swarm(&e) => Vec::new(),
+        Err(source) => return Err(DockerError::api("list services", source)),
+    };
     // (labels of the first object that has owner labels, counts)
     let mut runs: BTreeMap<String, (Option<HashMap<String, String>>, CleanReport)> = BTreeMap::new();
     let mut note = |labels: HashMap<String, String>, count: fn(&mut CleanReport)| {
@@ -193,6 +300,9 @@ async fn list_runs(docker: &Docker) -> Result<Vec<RunObjects>, DockerError> {
             entry.0 = Some(labels);
         }
     };
+    for labels in services.into_iter().filter_map(|s| s.spec.and_then(|s| s.labels)) {
+        note(labels, |r| r.services += 1);
+    }
     for labels in containers.into_iter().filter_map(|c| c.labels) {
         note(labels, |r| r.containers += 1);
     }

@@ -31,7 +31,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
 use std::fmt::{Debug, Write as _};
@@ -42,7 +42,7 @@ use workloads::{Effects, Message, Node, NodeId, Observation, Time, TimerId};
 
 /// How a traitor's message is delivered: as sent, or falsified the way the
 /// interposer's Byzantine modes falsify it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lie {
     /// As the node sent it.
@@ -58,7 +58,7 @@ pub enum Lie {
 const LIE_KEY: u64 = 0x5eed_1ea5;
 
 /// One choice the search made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Choice<M> {
     /// `msg` from `from` arrived at `to` (falsified by `lie` when not `truth`).
@@ -92,7 +92,7 @@ pub struct View<'a> {
 }
 
 /// What the invariant found in a state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "what", rename_all = "lowercase")]
 pub enum Finding {
     /// The property is broken.
@@ -685,6 +685,68 @@ where
     }
     stats.elapsed = start.elapsed();
     Report { stats, found: None, stopped: Some(Stop::Stale), depth_cut: true }
+}
+
+/// A trace replayed: the steps as taken again, and what the invariant said.
+#[derive(Clone, Debug)]
+pub struct Replayed<M> {
+    /// The steps taken, with the observations the nodes emitted this time.
+    pub trace: Vec<Step<M>>,
+    /// The first finding, and after how many steps (the whole trace, when
+    /// the replay reproduces the search's).
+    pub found: Option<(usize, Finding)>,
+}
+
+/// Why a trace cannot be replayed on a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diverged {
+    /// The 1-based step that is not a choice of the state it is taken in.
+    pub step: usize,
+    /// That step, in words.
+    pub choice: String,
+    /// How many choices the state offered instead.
+    pub enabled: usize,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {} ({}) is not among the {} choices of the state it is taken in: the trace is not one of this experiment",
+            self.step, self.choice, self.enabled
+        )
+    }
+}
+
+/// Take the `choices` of a trace again, from `model`'s initial state, each
+/// checked to be one the state offers (the same message, timer or crash,
+/// within the same fault budget); the invariant is checked after every
+/// step, and the replay stops at the first finding.
+pub fn replay<N, I>(model: &Model<N, I>, choices: &[Choice<N::Msg>]) -> Result<Replayed<N::Msg>, Diverged>
+where
+    N: Node + Clone + Debug,
+    N::Msg: PartialEq,
+    I: Invariant,
+{
+    let mut state = State::initial(model);
+    let mut trace = Vec::new();
+    if let Some(finding) = state.invariant.check(&state.view()) {
+        return Ok(Replayed { trace, found: Some((0, finding)) });
+    }
+    let mut actions = Vec::new();
+    for (i, choice) in choices.iter().enumerate() {
+        state.enabled(&model.faults, &mut actions);
+        let next = actions.iter().filter_map(|&a| state.apply(a)).find(|(_, step)| step.choice == *choice);
+        let Some((next, step)) = next else {
+            return Err(Diverged { step: i + 1, choice: format!("{choice:?}"), enabled: actions.len() });
+        };
+        state = next;
+        trace.push(step);
+        if let Some(finding) = state.invariant.check(&state.view()) {
+            return Ok(Replayed { trace, found: Some((i + 1, finding)) });
+        }
+    }
+    Ok(Replayed { trace, found: None })
 }
 
 #[cfg(test)]

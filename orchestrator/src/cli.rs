@@ -123,7 +123,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The experiment file.
-    pub experiment: PathBuf,
+    #[arg(required_unless_present = "replay")]
+    pub experiment: Option<PathBuf>,
+    /// Replay a trace `faultlab explore` wrote (trace.json) on the world it
+    /// was found in, and check that it breaks the property again.
+    #[arg(long, value_name = "TRACE", conflicts_with_all = ["experiment", "repeat", "tui", "no_faults"])]
+    pub replay: Option<PathBuf>,
     /// Where agents run (overrides the file).
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
@@ -174,7 +179,10 @@ const CONTROL_NOTE: &str = "control run: faults removed";
 
 /// Load the experiment the command line names, without its faults for a control run.
 fn load_for_run(args: &RunArgs) -> Result<crate::experiment::Experiment> {
-    let mut exp = crate::experiment::load(&args.experiment)?;
+    let Some(file) = &args.experiment else {
+        anyhow::bail!("no experiment file given");
+    };
+    let mut exp = crate::experiment::load(file)?;
     if args.no_faults {
         exp.faults.clear();
     }
@@ -243,6 +251,9 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explore(args) => crate::explore::run(&args),
+        Command::Run(RunArgs { replay: Some(trace), out, .. }) => {
+            crate::explore::replay::run(&trace, out.as_deref())
+        }
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),

@@ -152,6 +152,7 @@ fn tmr_placeholder() -> WorkloadConfig {
         vote_timeout: Duration::from_millis(20),
         gap_timeout: Duration::from_millis(20),
         window: 0,
+        bugs: Vec::new(),
     })
 }
 

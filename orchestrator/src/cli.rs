@@ -98,6 +98,10 @@ pub enum Command {
         /// clients share one key.
         #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit", "sim"])]
         checker: bool,
+        /// Measure the model checker instead: states per second of `faultlab
+        /// explore` on OM(1) with four and with five generals, every state checked.
+        #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit", "sim", "checker"])]
+        explore: bool,
         /// With --sim: scale the simulated durations by this factor.
         #[arg(long, default_value_t = 1.0, requires = "sim")]
         sim_scale: f64,
@@ -257,6 +261,10 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
+        Command::Bench { explore: true, .. } => {
+            print!("{}", crate::bench::explore::render(&crate::bench::explore::run()?));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { checker: true, .. } => {
             print!("{}", crate::bench::checker::render(&crate::bench::checker::run()));
             Ok(ExitCode::SUCCESS)

@@ -69,9 +69,9 @@ fn bounds_are_reported_and_bad_input_is_refused() {
     assert!(stdout.contains("stopped at the state bound (100)"), "{stdout}");
     let res = explore("no-such-file.yaml", dir.path(), &[]);
     assert_eq!(res.status.code(), Some(2));
-    let res = explore("tmr-masks-one-crash.yaml", dir.path(), &[]);
+    let res = explore("heartbeat-crash-detection.yaml", dir.path(), &[]);
     assert_eq!(res.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&res.stderr).contains("does not support workload `tmr`"));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("does not support workload `heartbeat`"));
     let res = explore("byzantine-generals-3-cannot.yaml", dir.path(), &["--strategy", "sideways"]);
     assert_eq!(res.status.code(), Some(2));
 }
@@ -240,4 +240,78 @@ fn replay_refuses_a_trace_that_is_not_the_experiments_and_at_most_once_survives_
     let res = replay(dir.path());
     assert_eq!(res.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&res.stderr).contains("not a trace explore wrote"));
+}
+
+#[test]
+fn a_voter_that_trusts_the_first_reply_passes_on_one_liars_answer_and_tmr_does_not() {
+    // TMR as the library runs it: any one replica may lie (k = 1 of 3).
+    let library = std::fs::read_to_string(common::library().join("tmr-byzantine-outvoted.yaml")).unwrap();
+    let buggy =
+        library.replace("  deadline: 50ms\n", "  deadline: 50ms\n  bugs: [voter-trusts-first-reply]\n");
+    assert_ne!(buggy, library);
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore_text(dir.path(), &buggy, &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("violation: client-1 got a wrong answer to request 1 with 1 liar(s) among the replicas, at most 1 tolerated"),
+        "{stdout}"
+    );
+    // The shortest trace: the request reaches a replica, its lie reaches
+    // the voter first, the voter passes it on.
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/trace.json")).unwrap()).unwrap();
+    let steps = trace["found"]["trace"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{trace}");
+    assert_ne!(steps[1]["choice"]["lie"], "truth", "{trace}");
+    assert!(stdout.contains("  3. voter-1 → client-1: Output"), "{stdout}");
+    // Replayed, the same answer is wrong again.
+    let res = replay(&dir.path().join("out"));
+    let replayed = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{replayed}");
+    assert_eq!(verdict_line(&replayed), verdict_line(&stdout));
+    // TMR as written: every order of the messages, with any one liar, and
+    // the client never gets a wrong answer.
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore_text(dir.path(), &library, &[]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("every reachable state checked"), "{stdout}");
+    // An unknown bug is refused, with the names it could be.
+    let res = explore_text(
+        dir.path(),
+        &library.replace("  deadline: 50ms\n", "  deadline: 50ms\n  bugs: [voter-trusts-everyone]\n"),
+        &[],
+    );
+    assert_eq!(res.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        stderr.contains("voter-trusts-everyone") && stderr.contains("voter-trusts-first-reply"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_participant_that_presumes_commit_breaks_atomicity_and_2pc_as_written_does_not() {
+    let library = std::fs::read_to_string(common::library().join("two-phase-commit-blocks.yaml")).unwrap();
+    let buggy =
+        library.replace("  protocol: 2pc\n", "  protocol: 2pc\n  bugs: [participant-presumes-commit]\n");
+    assert_ne!(buggy, library);
+    // One lost vote: the coordinator's vote timeout aborts, while a
+    // participant's own timeout commits.
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore_text(dir.path(), &buggy, &["--drops", "1"]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("violation: atomicity broken in transaction 1"), "{stdout}");
+    assert!(stdout.contains("[dropped]"), "{stdout}");
+    let res = replay(&dir.path().join("out"));
+    let replayed = String::from_utf8_lossy(&res.stdout);
+    assert_eq!(res.status.code(), Some(1), "{replayed}");
+    assert_eq!(verdict_line(&replayed), verdict_line(&stdout));
+    // As written, the same lost vote leaves no one committed while another aborts.
+    let dir = tempfile::tempdir().unwrap();
+    let res = explore_text(dir.path(), &library, &["--drops", "1"]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(!stdout.contains("violation:"), "{stdout}");
 }

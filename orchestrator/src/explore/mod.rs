@@ -14,6 +14,7 @@ mod commit;
 mod paxos;
 pub mod replay;
 mod rpc;
+mod tmr;
 
 use crate::experiment::{Experiment, FaultKind, Selection, Workload};
 use crate::workload::RunView;
@@ -22,6 +23,7 @@ use driver::explore::{
     self, Bounds, Choice, Faults, Finding, Invariant, Lie, Model, Report, Stats, Strategy,
 };
 use std::fmt::Debug;
+use std::hash::Hash;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,9 +77,13 @@ pub struct ExploreArgs {
 }
 
 /// The nodes' names, for an invariant's words: shared, and left out of the
-/// state's fingerprint (its `Debug` text is constant).
+/// state's fingerprint (they are the same in every state).
 #[derive(Clone)]
 pub(crate) struct Names(Arc<Vec<String>>);
+
+impl std::hash::Hash for Names {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
 
 impl std::fmt::Debug for Names {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,7 +141,7 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
 /// Why explore cannot run `exp`'s workload.
 fn unsupported(file: &Path, exp: &Experiment) -> String {
     format!(
-        "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc, paxos)",
+        "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc, paxos, tmr)",
         file.display(),
         exp.workload.plugin().kind()
     )
@@ -174,8 +180,8 @@ pub(crate) trait WithSetup {
     type Out;
     fn with<N, I>(self, setup: Setup<N, I>) -> Result<Self::Out>
     where
-        N: Node + Clone + Debug,
-        N::Msg: PartialEq,
+        N: Node + Clone + Hash,
+        N::Msg: Hash + PartialEq,
         I: Invariant;
 }
 
@@ -206,6 +212,9 @@ pub(crate) fn dispatch<W: WithSetup>(exp: &Experiment, options: Options, then: W
         }
         (Workload::Paxos(_), AnyConfig::Paxos(config)) => {
             then.with(delayed(paxos::setup(exp, &config, faults), options))?
+        }
+        (Workload::Tmr(_), AnyConfig::Tmr(config)) => {
+            then.with(delayed(tmr::setup(exp, &config, faults), options))?
         }
         _ => return Ok(None),
     };
@@ -254,7 +263,8 @@ impl WithSetup for Search<'_> {
 
     fn with<N, I>(self, setup: Setup<N, I>) -> Result<ExitCode>
     where
-        N: Node + Clone + Debug,
+        N: Node + Clone + Hash,
+        N::Msg: Hash + PartialEq,
         I: Invariant,
     {
         let Search { exp, options, bounds, strategy, out } = self;

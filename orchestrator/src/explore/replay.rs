@@ -10,7 +10,7 @@ use crate::experiment::Experiment;
 use anyhow::{Context, Result};
 use driver::explore::{self, Choice, Finding, Invariant};
 use serde::Deserialize;
-use std::fmt::Debug;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use workloads::Node;
@@ -83,8 +83,8 @@ impl WithSetup for Replay<'_> {
 
     fn with<N, I>(self, setup: Setup<N, I>) -> Result<ExitCode>
     where
-        N: Node + Clone + Debug,
-        N::Msg: PartialEq,
+        N: Node + Clone + Hash,
+        N::Msg: Hash + PartialEq,
         I: Invariant,
     {
         let Replay { exp, trace, found, out } = self;

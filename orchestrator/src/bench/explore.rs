@@ -1,8 +1,10 @@
 //! `faultlab bench --explore`: how fast the model checker goes. OM(1) with
 //! four and with five generals (one traitor among the commander and a
 //! lieutenant), searched breadth-first until every reachable state is
-//! checked, several times each on this one thread; the figure is distinct
-//! states per second of wall time (median, with the lowest and highest).
+//! checked, several times each on this one thread; the figures are
+//! distinct states per second of wall time (median, with the lowest and
+//! highest) and per second of this thread's CPU time (median), which a
+//! machine shared with other work changes less.
 
 use crate::explore::{dispatch, Options, Setup, WithSetup};
 use anyhow::{bail, Result};
@@ -21,6 +23,8 @@ pub struct ExplorePoint {
     pub transitions: usize,
     /// Each run's wall time, seconds, sorted.
     pub seconds: Vec<f64>,
+    /// Each run's CPU time on this thread, seconds, sorted.
+    pub cpu_seconds: Vec<f64>,
 }
 
 impl ExplorePoint {
@@ -28,6 +32,18 @@ impl ExplorePoint {
     pub fn states_per_second(&self) -> f64 {
         self.states as f64 / median(&self.seconds).max(1e-9)
     }
+
+    /// Distinct states per CPU second of the median run.
+    pub fn states_per_cpu_second(&self) -> f64 {
+        self.states as f64 / median(&self.cpu_seconds).max(1e-9)
+    }
+}
+
+/// This thread's CPU time so far, seconds.
+fn thread_cpu() -> f64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -71,8 +87,10 @@ impl WithSetup for Once {
 pub fn measure(name: &str, text: &str, runs: usize) -> Result<ExplorePoint> {
     let exp = crate::experiment::parse_str(Path::new(name), text)?;
     let mut seconds = Vec::new();
+    let mut cpu_seconds = Vec::new();
     let mut figures = (0, 0);
     for _ in 0..runs.max(1) {
+        let cpu = thread_cpu();
         let Some((stats, exhaustive)) = dispatch(&exp, Options::default(), Once)? else {
             bail!("{name}: explore does not support this workload");
         };
@@ -81,9 +99,17 @@ pub fn measure(name: &str, text: &str, runs: usize) -> Result<ExplorePoint> {
         }
         figures = (stats.states, stats.transitions);
         seconds.push(stats.elapsed.as_secs_f64());
+        cpu_seconds.push(thread_cpu() - cpu);
     }
     seconds.sort_by(f64::total_cmp);
-    Ok(ExplorePoint { name: name.to_string(), states: figures.0, transitions: figures.1, seconds })
+    cpu_seconds.sort_by(f64::total_cmp);
+    Ok(ExplorePoint {
+        name: name.to_string(),
+        states: figures.0,
+        transitions: figures.1,
+        seconds,
+        cpu_seconds,
+    })
 }
 
 /// OM(1) with four generals (20 runs: it takes milliseconds) and five (5 runs).
@@ -103,22 +129,32 @@ pub fn render(points: &[ExplorePoint]) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<26} {:>10} {:>12} {:>5} {:>10} {:>12} {:>22}",
-        "model", "states", "transitions", "runs", "median s", "states/s", "range states/s"
+        "{:<26} {:>10} {:>12} {:>5} {:>10} {:>12} {:>22} {:>10} {:>14}",
+        "model",
+        "states",
+        "transitions",
+        "runs",
+        "median s",
+        "states/s",
+        "range states/s",
+        "CPU s",
+        "states/CPU s"
     );
     for p in points {
         let lo = p.states as f64 / p.seconds.last().copied().unwrap_or(0.0).max(1e-9);
         let hi = p.states as f64 / p.seconds.first().copied().unwrap_or(0.0).max(1e-9);
         let _ = writeln!(
             s,
-            "{:<26} {:>10} {:>12} {:>5} {:>10.4} {:>12.0} {:>22}",
+            "{:<26} {:>10} {:>12} {:>5} {:>10.4} {:>12.0} {:>22} {:>10.4} {:>14.0}",
             p.name,
             p.states,
             p.transitions,
             p.seconds.len(),
             median(&p.seconds),
             p.states_per_second(),
-            format!("{lo:.0}–{hi:.0}")
+            format!("{lo:.0}–{hi:.0}"),
+            median(&p.cpu_seconds),
+            p.states_per_cpu_second()
         );
     }
     s
@@ -136,6 +172,8 @@ mod tests {
         assert_eq!(p.states, 2_686);
         assert!(p.transitions > p.states);
         assert_eq!(p.seconds.len(), 2);
+        assert_eq!(p.cpu_seconds.len(), 2);
+        assert!(p.cpu_seconds[1] > 0.0, "the search takes some CPU time");
         assert!(p.seconds[0] <= p.seconds[1]);
         let table = render(&[p]);
         assert!(table.contains("om1-4") && table.contains("2686"), "{table}");

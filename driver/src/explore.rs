@@ -24,25 +24,31 @@
 //! message due at the very instant a timer fires arrives first).
 //!
 //! A crash is a crash-stop: the node's timers and the messages to it are
-//! gone, and later sends to it are lost. State fingerprints hash the
-//! `Debug` text of the nodes and of the invariant's state (a first cut that
-//! needs no `Hash` on the workloads; the multiset of messages is hashed
-//! independently of its order).
+//! gone, and later sends to it are lost.
+//!
+//! A state's fingerprint is a 64-bit hash of the nodes (their `Hash`, which
+//! leaves out what stays the same for a whole run, such as a node's
+//! configuration), the messages in flight and the pending timers (as
+//! multisets: a sum of their hashes, free of order), the clock, the fault
+//! budget left and the invariant's state. Each node's hash is kept beside
+//! it and redone only when the node changes, so a successor costs the
+//! hash of one node. Two distinct states share a fingerprint with
+//! probability about n²/2⁶⁵ among n states (under 10⁻⁷ for a million).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::HashMap;
-use std::fmt::{Debug, Write as _};
-use std::hash::{Hash, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use workloads::{Effects, Message, Node, NodeId, Observation, Time, TimerId};
 
 /// How a traitor's message is delivered: as sent, or falsified the way the
 /// interposer's Byzantine modes falsify it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lie {
     /// As the node sent it.
@@ -58,7 +64,7 @@ pub enum Lie {
 const LIE_KEY: u64 = 0x5eed_1ea5;
 
 /// One choice the search made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Choice<M> {
     /// `msg` from `from` arrived at `to` (falsified by `lie` when not `truth`).
@@ -92,7 +98,7 @@ pub struct View<'a> {
 }
 
 /// What the invariant found in a state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "what", rename_all = "lowercase")]
 pub enum Finding {
     /// The property is broken.
@@ -112,8 +118,8 @@ impl Finding {
 
 /// A property of a workload, checked in every state the search reaches. Its
 /// own state (derived from observations) is part of the search state, and is
-/// fingerprinted through its `Debug` text.
-pub trait Invariant: Clone + Debug {
+/// fingerprinted through its `Hash`.
+pub trait Invariant: Clone + Debug + Hash {
     /// Take in an observation `node` emitted.
     fn observe(&mut self, node: NodeId, obs: &Observation);
     /// What is wrong in this state, or which state the experiment asks to
@@ -247,20 +253,55 @@ struct InFlight<M> {
     hash: u64,
 }
 
-impl<M: Debug> InFlight<M> {
+impl<M: Hash> InFlight<M> {
     fn new(from: NodeId, to: NodeId, msg: M, sent: Time) -> Self {
-        let mut h = DefaultHasher::new();
-        (from, to, sent).hash(&mut h);
-        hash_debug(&mut h, &msg);
-        InFlight { from, to, msg, sent, hash: h.finish() }
+        let hash = hash_of(&(from, to, sent, &msg));
+        InFlight { from, to, msg, sent, hash }
     }
 }
+
+/// A strong 64-bit hash of `value` (SipHash).
+fn hash_of(value: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// The hasher of the table of states seen: its keys are fingerprints
+/// already, used as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fingerprints<V> = HashMap<u64, V, BuildHasherDefault<Identity>>;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Pending {
     at: Time,
     node: NodeId,
     timer: TimerId,
+}
+
+/// What a step did, before its record is built.
+struct Made {
+    action: Action,
+    now: Time,
+    observations: Vec<(NodeId, Observation)>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -271,42 +312,29 @@ enum Action {
     Crash(NodeId),
 }
 
-/// A search state. Nodes are shared between a state and its successors
-/// until one of them changes a node (copy on write), and each node's hash is
-/// kept beside it, so a successor costs one node's clone and one node's hash.
+/// A search state. Nodes, messages in flight and the invariant's state are
+/// shared between a state and its successors until one of them changes one
+/// (copy on write), and each node's hash is kept beside it, so a successor
+/// costs one node's clone and one node's hash.
 #[derive(Clone, Debug)]
 struct State<N: Node, I> {
     nodes: Vec<Rc<N>>,
-    /// The hash of each node's `Debug` text.
+    /// The hash of each node.
     node_hashes: Vec<u64>,
     crashed: Vec<bool>,
-    flight: Vec<InFlight<N::Msg>>,
+    flight: Vec<Rc<InFlight<N::Msg>>>,
     timers: Vec<Pending>,
     now: Time,
     drops: usize,
     crashes: usize,
     traitors: Vec<NodeId>,
-    invariant: I,
-}
-
-/// Feeds formatted text straight into a hasher (no allocation).
-struct HashWrite<'a>(&'a mut DefaultHasher);
-
-impl std::fmt::Write for HashWrite<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.write(s.as_bytes());
-        Ok(())
-    }
-}
-
-fn hash_debug(h: &mut DefaultHasher, value: &impl Debug) {
-    // Writing into a hasher cannot fail.
-    let _ = write!(HashWrite(h), "{value:?}");
+    invariant: Rc<I>,
 }
 
 impl<N, I> State<N, I>
 where
-    N: Node + Clone + Debug,
+    N: Node + Clone + Hash,
+    N::Msg: Hash,
     I: Invariant,
 {
     fn initial(model: &Model<N, I>) -> Self {
@@ -320,7 +348,7 @@ where
             drops: model.faults.drops,
             crashes: model.faults.crashes,
             traitors: Vec::new(),
-            invariant: model.invariant.clone(),
+            invariant: Rc::new(model.invariant.clone()),
         };
         let mut seen = Vec::new();
         for i in 0..state.nodes.len() {
@@ -340,19 +368,17 @@ where
     fn absorb(&mut self, me: NodeId, out: Effects<N::Msg>, seen: &mut Vec<(NodeId, Observation)>) {
         let now = self.now;
         let i = usize::from(me.0);
-        let mut h = DefaultHasher::new();
-        hash_debug(&mut h, &self.nodes[i]);
-        self.node_hashes[i] = h.finish();
+        self.node_hashes[i] = hash_of(&self.nodes[i]);
         for (to, msg) in out.sends {
             if !self.crashed.get(usize::from(to.0)).copied().unwrap_or(true) {
-                self.flight.push(InFlight::new(me, to, msg, now));
+                self.flight.push(Rc::new(InFlight::new(me, to, msg, now)));
             }
         }
         for (after, timer) in out.timers {
             self.timers.push(Pending { at: now + after, node: me, timer });
         }
         for obs in out.observations {
-            self.invariant.observe(me, &obs);
+            Rc::make_mut(&mut self.invariant).observe(me, &obs);
             seen.push((me, obs));
         }
     }
@@ -400,13 +426,14 @@ where
         }
     }
 
-    /// The state after `action`, and the step that records it (`None` when
-    /// the action turns out to be no choice: a lie about a message that
-    /// carries nothing to falsify).
-    fn apply(&self, action: Action) -> Option<(Self, Step<N::Msg>)> {
+    /// The state after `action`, and what the step did (`None` when the
+    /// action turns out to be no choice: a lie about a message that carries
+    /// nothing to falsify). The step's record is built by [`State::step`],
+    /// only for the states the search keeps.
+    fn apply(&self, action: Action) -> Option<(Self, Made)> {
         let mut next = self.clone();
         let mut seen = Vec::new();
-        let choice = match action {
+        match action {
             Action::Deliver(i, lie) => {
                 let m = next.flight.swap_remove(i);
                 let mut msg = m.msg.clone();
@@ -424,14 +451,12 @@ where
                 }
                 let mut out = Effects::new();
                 let to = usize::from(m.to.0);
-                Rc::make_mut(&mut next.nodes[to]).on_message(next.now, m.from, msg.clone(), &mut out);
+                Rc::make_mut(&mut next.nodes[to]).on_message(next.now, m.from, msg, &mut out);
                 next.absorb(m.to, out, &mut seen);
-                Choice::Deliver { from: m.from, to: m.to, msg, lie }
             }
             Action::Drop(i) => {
-                let m = next.flight.swap_remove(i);
+                next.flight.swap_remove(i);
                 next.drops -= 1;
-                Choice::Drop { from: m.from, to: m.to, msg: m.msg }
             }
             Action::Fire(i) => {
                 let p = next.timers.swap_remove(i);
@@ -439,18 +464,43 @@ where
                 let mut out = Effects::new();
                 Rc::make_mut(&mut next.nodes[usize::from(p.node.0)]).on_timer(next.now, p.timer, &mut out);
                 next.absorb(p.node, out, &mut seen);
-                Choice::Timer { node: p.node, timer: p.timer, at: p.at }
             }
             Action::Crash(n) => {
                 next.crashes -= 1;
                 next.crashed[usize::from(n.0)] = true;
                 next.timers.retain(|p| p.node != n);
                 next.flight.retain(|m| m.to != n);
-                Choice::Crash { node: n }
             }
-        };
+        }
         let now = next.now;
-        Some((next, Step { choice, now, observations: seen }))
+        Some((next, Made { action, now, observations: seen }))
+    }
+
+    /// The record of the step `made` from this state.
+    fn step(&self, made: Made) -> Step<N::Msg> {
+        let choice = match made.action {
+            Action::Deliver(i, lie) => {
+                let m = &self.flight[i];
+                let mut msg = m.msg.clone();
+                // The same falsification as the step's (it succeeded there).
+                let _ = match lie {
+                    Lie::Truth => true,
+                    Lie::Collude => msg.collude(LIE_KEY),
+                    Lie::Equivocate => msg.equivocate(m.to, LIE_KEY),
+                };
+                Choice::Deliver { from: m.from, to: m.to, msg, lie }
+            }
+            Action::Drop(i) => {
+                let m = &self.flight[i];
+                Choice::Drop { from: m.from, to: m.to, msg: m.msg.clone() }
+            }
+            Action::Fire(i) => {
+                let p = self.timers[i];
+                Choice::Timer { node: p.node, timer: p.timer, at: p.at }
+            }
+            Action::Crash(n) => Choice::Crash { node: n },
+        };
+        Step { choice, now: made.now, observations: made.observations }
     }
 
     /// A hash of everything that determines the future of this state.
@@ -461,14 +511,12 @@ where
         self.now.hash(&mut h);
         (self.drops, self.crashes).hash(&mut h);
         self.traitors.hash(&mut h);
-        // The messages in flight and the timers are multisets: order-free.
-        let mut msgs: Vec<u64> = self.flight.iter().map(|m| m.hash).collect();
-        msgs.sort_unstable();
-        msgs.hash(&mut h);
-        let mut timers = self.timers.clone();
-        timers.sort_unstable();
-        timers.hash(&mut h);
-        hash_debug(&mut h, &self.invariant);
+        // The messages in flight and the timers are multisets: the sum of
+        // their hashes is free of order and counts duplicates.
+        let msgs = self.flight.iter().fold(0u64, |sum, m| sum.wrapping_add(m.hash));
+        let timers = self.timers.iter().fold(0u64, |sum, p| sum.wrapping_add(hash_of(p)));
+        (self.flight.len(), msgs, self.timers.len(), timers).hash(&mut h);
+        self.invariant.hash(&mut h);
         h.finish()
     }
 }
@@ -504,7 +552,8 @@ pub fn explore<N, I>(
     progress: &mut dyn FnMut(&Stats),
 ) -> Report<N::Msg>
 where
-    N: Node + Clone + Debug,
+    N: Node + Clone + Hash,
+    N::Msg: Hash,
     I: Invariant,
 {
     let start = Instant::now();
@@ -562,12 +611,13 @@ fn search<N, I>(
     progress: &mut dyn FnMut(&Stats),
 ) -> Report<N::Msg>
 where
-    N: Node + Clone + Debug,
+    N: Node + Clone + Hash,
+    N::Msg: Hash,
     I: Invariant,
 {
     // Each state seen, with the depth it was first reached at (a depth-first
     // search expands a state again when it finds a shorter path to it).
-    let mut seen: HashMap<u64, usize> = HashMap::new();
+    let mut seen: Fingerprints<usize> = Fingerprints::default();
     seen.insert(root.fingerprint(), 0);
     let mut arena: Vec<(Option<usize>, Step<N::Msg>)> = Vec::new();
     let mut frontier: std::collections::VecDeque<(State<N, I>, usize, Option<usize>)> =
@@ -591,7 +641,7 @@ where
         }
         state.enabled(&model.faults, &mut actions);
         for &action in &actions {
-            let Some((next, step)) = state.apply(action) else { continue };
+            let Some((next, made)) = state.apply(action) else { continue };
             stats.transitions += 1;
             match seen.entry(next.fingerprint()) {
                 Entry::Occupied(mut e) => {
@@ -606,7 +656,7 @@ where
                 }
             }
             stats.depth = stats.depth.max(depth + 1);
-            arena.push((at, step));
+            arena.push((at, state.step(made)));
             let idx = arena.len() - 1;
             if let Some(finding) = next.invariant.check(&next.view()) {
                 found = Some(Found { finding, trace: trace_to(&arena, Some(idx)) });
@@ -634,11 +684,12 @@ fn walks<N, I>(
     progress: &mut dyn FnMut(&Stats),
 ) -> Report<N::Msg>
 where
-    N: Node + Clone + Debug,
+    N: Node + Clone + Hash,
+    N::Msg: Hash,
     I: Invariant,
 {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut seen: HashSet<u64, BuildHasherDefault<Identity>> = HashSet::default();
     seen.insert(root.fingerprint());
     let mut stats = Stats { states: 1, ..Stats::default() };
     let mut actions = Vec::new();
@@ -659,10 +710,10 @@ where
                 break;
             }
             let action = actions[rng.gen_range(0..actions.len())];
-            let Some((next, step)) = state.apply(action) else { continue };
+            let Some((next, made)) = state.apply(action) else { continue };
             stats.transitions += 1;
             stats.depth = stats.depth.max(depth + 1);
-            path.push(step);
+            path.push(state.step(made));
             if seen.insert(next.fingerprint()) {
                 stats.states += 1;
             }
@@ -685,6 +736,71 @@ where
     }
     stats.elapsed = start.elapsed();
     Report { stats, found: None, stopped: Some(Stop::Stale), depth_cut: true }
+}
+
+/// A trace replayed: the steps as taken again, and what the invariant said.
+#[derive(Clone, Debug)]
+pub struct Replayed<M> {
+    /// The steps taken, with the observations the nodes emitted this time.
+    pub trace: Vec<Step<M>>,
+    /// The first finding, and after how many steps (the whole trace, when
+    /// the replay reproduces the search's).
+    pub found: Option<(usize, Finding)>,
+}
+
+/// Why a trace cannot be replayed on a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diverged {
+    /// The 1-based step that is not a choice of the state it is taken in.
+    pub step: usize,
+    /// That step, in words.
+    pub choice: String,
+    /// How many choices the state offered instead.
+    pub enabled: usize,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {} ({}) is not among the {} choices of the state it is taken in: the trace is not one of this experiment",
+            self.step, self.choice, self.enabled
+        )
+    }
+}
+
+/// Take the `choices` of a trace again, from `model`'s initial state, each
+/// checked to be one the state offers (the same message, timer or crash,
+/// within the same fault budget); the invariant is checked after every
+/// step, and the replay stops at the first finding.
+pub fn replay<N, I>(model: &Model<N, I>, choices: &[Choice<N::Msg>]) -> Result<Replayed<N::Msg>, Diverged>
+where
+    N: Node + Clone + Hash,
+    N::Msg: Hash + PartialEq,
+    I: Invariant,
+{
+    let mut state = State::initial(model);
+    let mut trace = Vec::new();
+    if let Some(finding) = state.invariant.check(&state.view()) {
+        return Ok(Replayed { trace, found: Some((0, finding)) });
+    }
+    let mut actions = Vec::new();
+    for (i, choice) in choices.iter().enumerate() {
+        state.enabled(&model.faults, &mut actions);
+        let next = actions
+            .iter()
+            .filter_map(|&a| state.apply(a).map(|(next, made)| (next, state.step(made))))
+            .find(|(_, step)| step.choice == *choice);
+        let Some((next, step)) = next else {
+            return Err(Diverged { step: i + 1, choice: format!("{choice:?}"), enabled: actions.len() });
+        };
+        state = next;
+        trace.push(step);
+        if let Some(finding) = state.invariant.check(&state.view()) {
+            return Ok(Replayed { trace, found: Some((i + 1, finding)) });
+        }
+    }
+    Ok(Replayed { trace, found: None })
 }
 
 #[cfg(test)]

@@ -152,6 +152,7 @@ fn tmr_placeholder() -> WorkloadConfig {
         vote_timeout: Duration::from_millis(20),
         gap_timeout: Duration::from_millis(20),
         window: 0,
+        bugs: Vec::new(),
     })
 }
 
@@ -544,6 +545,7 @@ async fn the_tmr_workload_runs_end_to_end_through_run() {
             vote_timeout: Duration::from_millis(50),
             gap_timeout: Duration::from_millis(50),
             window: 0,
+            bugs: Vec::new(),
         };
         for (i, c) in cfgs.iter_mut().enumerate() {
             let role = match i {

@@ -119,6 +119,10 @@ pub enum Command {
         /// clients share one key.
         #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit", "sim"])]
         checker: bool,
+        /// Measure the model checker instead: states per second of `faultlab
+        /// explore` on OM(1) with four and with five generals, every state checked.
+        #[arg(long, conflicts_with_all = ["deploy", "delay", "tmr_limit", "sim", "checker"])]
+        explore: bool,
         /// With --sim: scale the simulated durations by this factor.
         #[arg(long, default_value_t = 1.0, requires = "sim")]
         sim_scale: f64,
@@ -144,7 +148,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The experiment file.
-    pub experiment: PathBuf,
+    #[arg(required_unless_present = "replay")]
+    pub experiment: Option<PathBuf>,
+    /// Replay a trace `faultlab explore` wrote (trace.json) on the world it
+    /// was found in, and check that it breaks the property again.
+    #[arg(long, value_name = "TRACE", conflicts_with_all = ["experiment", "repeat", "tui", "no_faults"])]
+    pub replay: Option<PathBuf>,
     /// Where agents run (overrides the file).
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
@@ -210,7 +219,10 @@ const CONTROL_NOTE: &str = "control run: faults removed";
 
 /// Load the experiment the command line names, without its faults for a control run.
 fn load_for_run(args: &RunArgs) -> Result<crate::experiment::Experiment> {
-    let mut exp = crate::experiment::load(&args.experiment)?;
+    let Some(file) = &args.experiment else {
+        anyhow::bail!("no experiment file given");
+    };
+    let mut exp = crate::experiment::load(file)?;
     if args.no_faults {
         exp.faults.clear();
     }
@@ -280,9 +292,16 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         }
         Command::Explore(args) => crate::explore::run(&args),
         Command::Table { file, backend, seed, out } => table(&file, backend, seed, out),
+        Command::Run(RunArgs { replay: Some(trace), out, .. }) => {
+            crate::explore::replay::run(&trace, out.as_deref())
+        }
         Command::Run(args) if args.repeat.is_some_and(|n| n > 1) => run_repeated(args),
         Command::Run(args) => run(args, false),
         Command::Up(args) => run(args, true),
+        Command::Bench { explore: true, .. } => {
+            print!("{}", crate::bench::explore::render(&crate::bench::explore::run()?));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { checker: true, .. } => {
             print!("{}", crate::bench::checker::render(&crate::bench::checker::run()));
             Ok(ExitCode::SUCCESS)

@@ -89,7 +89,7 @@ pub enum FailoverPhase {
 }
 
 /// Why a replica fetched the state from its peers.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RecoveryReason {
     /// It was restarted after a crash and lost its state.
     Restart,

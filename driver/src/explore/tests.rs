@@ -6,13 +6,13 @@ use serde::Deserialize;
 
 /// A register served by node 0 and two clients that increment it by reading
 /// then writing: the lost update is the planted bug (unless `atomic`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 enum Toy {
     Server { value: u64, puts: u64, atomic: bool },
     Client,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, Deserialize)]
 enum ToyMsg {
     Get,
     Value(u64),
@@ -55,7 +55,7 @@ impl Node for Toy {
 }
 
 /// Two increments must leave 2.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct NoLostUpdate {
     last: (u64, u64),
 }
@@ -143,13 +143,13 @@ fn the_state_bound_stops_the_search() {
 }
 
 /// Node 0 pings node 1 and gives up after 10 ms without a pong.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Pinger {
     pinger: bool,
     ponged: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, Deserialize)]
 struct Ping;
 
 impl Message for Ping {
@@ -188,7 +188,7 @@ impl Node for Pinger {
 }
 
 /// A timeout is the finding.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct NoTimeout {
     timed_out: bool,
 }
@@ -239,10 +239,10 @@ fn drops_and_crashes_are_choices_within_their_budgets() {
 }
 
 /// Node 0 tells node 1 a number; node 1 reports what it heard.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Teller;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, Deserialize)]
 struct Number(u64);
 
 impl Message for Number {
@@ -276,7 +276,7 @@ impl Node for Teller {
 }
 
 /// Node 1 must hear 7 unless node 0 turned traitor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct HeardSeven {
     heard: Option<String>,
 }

@@ -2,10 +2,12 @@
 //! with no faults, measured end to end through real agents; and (`deploy`)
 //! the time to bring agents up on the docker backend beside docker-compose;
 //! and (`sim`) how fast the sim backend runs; and (`checker`) how fast the
-//! linearizability checker decides a large history.
+//! linearizability checker decides a large history; and (`explore`) how
+//! many states per second the model checker searches.
 
 pub mod checker;
 pub mod deploy;
+pub mod explore;
 pub mod sim;
 
 use crate::backend::BackendChoice;

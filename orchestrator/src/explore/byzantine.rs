@@ -16,7 +16,7 @@ use workloads::byzantine::{AgreementEvent, Config, General};
 use workloads::{NodeId, Observation, Time};
 
 /// The orders given and the decisions taken so far.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Agreement {
     commander: NodeId,
     names: Names,

@@ -20,7 +20,7 @@ use workloads::{NodeId, Observation, StableRecords, Time};
 const ONE_TRANSACTION: Duration = Duration::from_secs(3600);
 
 /// The outcomes and blocks seen so far.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Atomicity {
     names: Names,
     /// Per transaction, each node's outcome.

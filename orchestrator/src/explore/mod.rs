@@ -12,7 +12,9 @@ mod byzantine;
 mod chart;
 mod commit;
 mod paxos;
+pub mod replay;
 mod rpc;
+mod tmr;
 
 use crate::experiment::{Experiment, FaultKind, Selection, Workload};
 use crate::workload::RunView;
@@ -21,6 +23,7 @@ use driver::explore::{
     self, Bounds, Choice, Faults, Finding, Invariant, Lie, Model, Report, Stats, Strategy,
 };
 use std::fmt::Debug;
+use std::hash::Hash;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,9 +77,13 @@ pub struct ExploreArgs {
 }
 
 /// The nodes' names, for an invariant's words: shared, and left out of the
-/// state's fingerprint (its `Debug` text is constant).
+/// state's fingerprint (they are the same in every state).
 #[derive(Clone)]
 pub(crate) struct Names(Arc<Vec<String>>);
+
+impl std::hash::Hash for Names {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
 
 impl std::fmt::Debug for Names {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,35 +127,98 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
         StrategyArg::Random => Strategy::Random { seed: args.seed.unwrap_or(exp.seed) },
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-explore", exp.name)));
-    let faults = faults_of(&exp, args.drops);
-    let delay = args.max_delay;
-    let view = RunView { topology: &exp.topology, seed: exp.seed, window: 0 };
-    let config = match exp.topology.nodes.first() {
-        Some(node) => exp.workload.plugin().agent_config(&view, node),
-        None => bail!("{}: the experiment has no nodes", args.file.display()),
-    };
-    match (&exp.workload, config) {
-        (Workload::Byzantine(p), AnyConfig::Byzantine(config)) => {
-            search(&exp, byzantine::setup(&exp, p, &config, faults), delay, bounds, strategy, &out)
-        }
-        (Workload::Commit(_), AnyConfig::Commit(config)) => {
-            search(&exp, commit::setup(&exp, &config, faults), delay, bounds, strategy, &out)
-        }
-        (Workload::Rpc(_), AnyConfig::Rpc(config)) => {
-            search(&exp, rpc::setup(&exp, &config, faults), delay, bounds, strategy, &out)
-        }
-        (Workload::Paxos(_), AnyConfig::Paxos(config)) => {
-            search(&exp, paxos::setup(&exp, &config, faults), delay, bounds, strategy, &out)
-        }
-        _ => {
-            eprintln!(
-                "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc, paxos)",
-                args.file.display(),
-                exp.workload.plugin().kind()
-            );
+    let options = Options { drops: args.drops, max_delay: args.max_delay };
+    let search = Search { exp: &exp, options, bounds, strategy, out: &out };
+    match dispatch(&exp, options, search)? {
+        Some(code) => Ok(code),
+        None => {
+            eprintln!("{}", unsupported(&args.file, &exp));
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// Why explore cannot run `exp`'s workload.
+fn unsupported(file: &Path, exp: &Experiment) -> String {
+    format!(
+        "{}: explore does not support workload `{}` yet (supported: byzantine-agreement, commit, rpc, paxos, tmr)",
+        file.display(),
+        exp.workload.plugin().kind()
+    )
+}
+
+/// What the command line changes in the model the file describes; a trace
+/// keeps them, so that its replay builds the same model.
+#[derive(Copy, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Options {
+    /// Messages the search may drop along one path (default: the file's omissions).
+    pub drops: Option<usize>,
+    /// The bound on message delay (default: the workload's).
+    #[serde(default, with = "humantime_option")]
+    pub max_delay: Option<Duration>,
+}
+
+/// `Option<Duration>` as nanoseconds in trace.json.
+mod humantime_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_nanos))
+    }
+}
+
+/// What to do with a workload's setup, whatever its node and invariant types.
+pub(crate) trait WithSetup {
+    type Out;
+    fn with<N, I>(self, setup: Setup<N, I>) -> Result<Self::Out>
+    where
+        N: Node + Clone + Hash,
+        N::Msg: Hash + PartialEq,
+        I: Invariant;
+}
+
+/// Build the setup of `exp`'s workload (with `options` applied) and hand it
+/// to `then`; `None` when explore does not support the workload.
+pub(crate) fn dispatch<W: WithSetup>(exp: &Experiment, options: Options, then: W) -> Result<Option<W::Out>> {
+    let faults = faults_of(exp, options.drops);
+    let view = RunView { topology: &exp.topology, seed: exp.seed, window: 0 };
+    let config = match exp.topology.nodes.first() {
+        Some(node) => exp.workload.plugin().agent_config(&view, node),
+        None => bail!("{}: the experiment has no nodes", exp.path.display()),
+    };
+    fn delayed<N, I>(mut setup: Setup<N, I>, options: Options) -> Setup<N, I> {
+        if options.max_delay.is_some() {
+            setup.model.faults.max_delay = options.max_delay;
+        }
+        setup
+    }
+    let out = match (&exp.workload, config) {
+        (Workload::Byzantine(p), AnyConfig::Byzantine(config)) => {
+            then.with(delayed(byzantine::setup(exp, p, &config, faults), options))?
+        }
+        (Workload::Commit(_), AnyConfig::Commit(config)) => {
+            then.with(delayed(commit::setup(exp, &config, faults), options))?
+        }
+        (Workload::Rpc(_), AnyConfig::Rpc(config)) => {
+            then.with(delayed(rpc::setup(exp, &config, faults), options))?
+        }
+        (Workload::Paxos(_), AnyConfig::Paxos(config)) => {
+            then.with(delayed(paxos::setup(exp, &config, faults), options))?
+        }
+        (Workload::Tmr(_), AnyConfig::Tmr(config)) => {
+            then.with(delayed(tmr::setup(exp, &config, faults), options))?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
 }
 
 /// The faults the file lets the search choose.
@@ -179,79 +249,104 @@ fn faults_of(exp: &Experiment, drops: Option<usize>) -> Faults {
     faults
 }
 
-fn search<N, I>(
-    exp: &Experiment,
-    mut setup: Setup<N, I>,
-    max_delay: Option<Duration>,
+/// A search of the schedules, its verdict printed and its trace written.
+struct Search<'a> {
+    exp: &'a Experiment,
+    options: Options,
     bounds: Bounds,
     strategy: Strategy,
-    out: &Path,
-) -> Result<ExitCode>
-where
-    N: Node + Clone + Debug,
-    I: Invariant,
-{
-    if max_delay.is_some() {
-        setup.model.faults.max_delay = max_delay;
-    }
-    let names: Vec<String> = exp.topology.nodes.iter().map(|n| n.name.clone()).collect();
-    let name = |id: NodeId| names.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string());
-    let f = &setup.model.faults;
-    let list = |ids: &[NodeId]| ids.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ");
-    println!(
-        "exploring {} ({}, {} nodes): {}",
-        exp.name,
-        exp.workload.plugin().kind(),
-        names.len(),
-        setup.checks
-    );
-    println!(
-        "  faults: {} drop(s); {} crash(es) of [{}]; {} traitor(s) among [{}]; {}",
-        f.drops,
-        f.crashes,
-        list(&f.crashable),
-        f.traitors.min(f.liars.len()),
-        list(&f.liars),
-        f.max_delay.map_or("asynchronous".to_string(), |d| format!("messages arrive within {d:?}"))
-    );
-    let started = Instant::now();
-    let mut progress = |s: &Stats| {
-        eprintln!(
-            "  {} states, {:.0} states/s, depth {}, queue {}",
-            s.states,
-            s.states_per_second(),
-            s.depth,
-            s.frontier
+    out: &'a Path,
+}
+
+impl WithSetup for Search<'_> {
+    type Out = ExitCode;
+
+    fn with<N, I>(self, setup: Setup<N, I>) -> Result<ExitCode>
+    where
+        N: Node + Clone + Hash,
+        N::Msg: Hash + PartialEq,
+        I: Invariant,
+    {
+        let Search { exp, options, bounds, strategy, out } = self;
+        let names: Vec<String> = exp.topology.nodes.iter().map(|n| n.name.clone()).collect();
+        let name = |id: NodeId| names.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string());
+        let f = &setup.model.faults;
+        let list = |ids: &[NodeId]| ids.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ");
+        println!(
+            "exploring {} ({}, {} nodes): {}",
+            exp.name,
+            exp.workload.plugin().kind(),
+            names.len(),
+            setup.checks
         );
-    };
-    let report = explore::explore(&setup.model, bounds, strategy, &mut progress);
-    let s = report.stats;
-    let figures = format!(
-        "{} states, {} transitions, depth {}, {:.2} s, {:.0} states/s",
-        s.states,
-        s.transitions,
-        s.depth,
-        started.elapsed().as_secs_f64(),
-        s.states_per_second()
-    );
-    let Some(found) = &report.found else {
-        let how = match (report.stopped, report.depth_cut) {
-            (Some(explore::Stop::States), _) => format!("stopped at the state bound ({})", bounds.states),
-            (Some(explore::Stop::Time), _) => format!("stopped at the time bound ({:?})", bounds.time),
-            (Some(explore::Stop::Stale), _) => "the random walks stopped finding new states".to_string(),
-            (None, true) => format!("every state within depth {} checked", bounds.depth),
-            (None, false) => "every reachable state checked".to_string(),
+        println!(
+            "  faults: {} drop(s); {} crash(es) of [{}]; {} traitor(s) among [{}]; {}",
+            f.drops,
+            f.crashes,
+            list(&f.crashable),
+            f.traitors.min(f.liars.len()),
+            list(&f.liars),
+            f.max_delay.map_or("asynchronous".to_string(), |d| format!("messages arrive within {d:?}"))
+        );
+        let started = Instant::now();
+        let mut progress = |s: &Stats| {
+            eprintln!(
+                "  {} states, {:.0} states/s, depth {}, queue {}",
+                s.states,
+                s.states_per_second(),
+                s.depth,
+                s.frontier
+            );
         };
-        println!("no violation within bounds: {figures}; {how}");
-        return Ok(ExitCode::SUCCESS);
-    };
-    let label = match found.finding {
+        let report = explore::explore(&setup.model, bounds, strategy, &mut progress);
+        let s = report.stats;
+        let figures = format!(
+            "{} states, {} transitions, depth {}, {:.2} s, {:.0} states/s",
+            s.states,
+            s.transitions,
+            s.depth,
+            started.elapsed().as_secs_f64(),
+            s.states_per_second()
+        );
+        let Some(found) = &report.found else {
+            let how = match (report.stopped, report.depth_cut) {
+                (Some(explore::Stop::States), _) => format!("stopped at the state bound ({})", bounds.states),
+                (Some(explore::Stop::Time), _) => format!("stopped at the time bound ({:?})", bounds.time),
+                (Some(explore::Stop::Stale), _) => "the random walks stopped finding new states".to_string(),
+                (None, true) => format!("every state within depth {} checked", bounds.depth),
+                (None, false) => "every reachable state checked".to_string(),
+            };
+            println!("no violation within bounds: {figures}; {how}");
+            return Ok(ExitCode::SUCCESS);
+        };
+        let label = label(&found.finding);
+        println!("{label}: {}", found.finding.what());
+        println!("  after {} steps ({figures}):", found.trace.len());
+        print_steps(&names, &found.trace);
+        let path = write_trace(out, exp, options, &names, &report, label)?;
+        println!("  trace written to {}", path.display());
+        let chart = out.join("explore.html");
+        let title = format!("{}: the trace explore found", exp.name);
+        let html = chart::page(&title, &format!("{label}: {}", found.finding.what()), &names, &found.trace);
+        std::fs::write(&chart, html).with_context(|| format!("cannot write {}", chart.display()))?;
+        println!("  drawn as a Lamport diagram in {}", chart.display());
+        println!("  replay it with: faultlab run --replay {}", path.display());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// How a finding is labelled: a broken property, or a state the file asks to reach.
+fn label(finding: &Finding) -> &'static str {
+    match finding {
         Finding::Violation(_) => "violation",
         Finding::Reached(_) => "finding",
-    };
-    println!("{label}: {}", found.finding.what());
-    println!("  after {} steps ({figures}):", found.trace.len());
-    for (i, step) in found.trace.iter().enumerate() {
+    }
+}
+
+/// Print a trace's steps, numbered, with what the nodes observed.
+fn print_steps<M: Debug>(names: &[String], trace: &[explore::Step<M>]) {
+    let name = |id: NodeId| names.get(usize::from(id.0)).cloned().unwrap_or_else(|| id.to_string());
+    for (i, step) in trace.iter().enumerate() {
         let line = match &step.choice {
             Choice::Deliver { from, to, msg, lie } => {
                 let lie = match lie {
@@ -278,28 +373,24 @@ where
             println!("         {} observes {obs:?}", name(*node));
         }
     }
-    let path = write_trace(out, exp, &names, &report, label)?;
-    println!("  trace written to {}", path.display());
-    let chart = out.join("explore.html");
-    let title = format!("{}: the trace explore found", exp.name);
-    let html = chart::page(&title, &format!("{label}: {}", found.finding.what()), &names, &found.trace);
-    std::fs::write(&chart, html).with_context(|| format!("cannot write {}", chart.display()))?;
-    println!("  drawn as a Lamport diagram in {}", chart.display());
-    Ok(ExitCode::from(1))
 }
 
 /// Write `out/trace.json`: the finding, the figures, the nodes' names and the steps.
 fn write_trace<M: serde::Serialize>(
     out: &Path,
     exp: &Experiment,
+    options: Options,
     names: &[String],
     report: &Report<M>,
     label: &str,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join("trace.json");
+    // The experiment by its full path, so that a replay from elsewhere finds it.
+    let experiment = std::fs::canonicalize(&exp.path).unwrap_or_else(|_| exp.path.clone());
     let doc = serde_json::json!({
-        "experiment": exp.path,
+        "experiment": experiment,
+        "options": options,
         "workload": exp.workload.plugin().kind(),
         "verdict": label,
         "found": report.found,

@@ -19,7 +19,7 @@ use workloads::{NodeId, Observation, StableRecords, Time};
 const ONE_INSTANCE: Duration = Duration::from_secs(1_000);
 
 /// The values each learner saw chosen, by instance.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Agreement {
     names: Names,
     proposers: Vec<NodeId>,

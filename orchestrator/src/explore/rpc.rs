@@ -19,7 +19,7 @@ use workloads::{NodeId, Observation, Time};
 const ONE_CALL_RATE: f64 = 1e-3;
 
 /// The executions seen so far.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(super) struct Once {
     semantics: &'static str,
     /// Per call, the tries the server executed.

@@ -27,6 +27,16 @@ pub struct TmrFile {
     pub deadline: Option<Dur>,
     pub vote_timeout: Option<Dur>,
     pub gap_timeout: Option<Dur>,
+    /// Teaching bugs to switch on: `voter-trusts-first-reply`.
+    pub bugs: Option<Vec<BugFile>>,
+}
+
+/// The teaching bugs, as written.
+#[derive(Copy, Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BugFile {
+    /// The voter forwards the first result instead of a majority's.
+    VoterTrustsFirstReply,
 }
 
 /// Parameters of the TMR workload.
@@ -39,6 +49,8 @@ pub struct TmrParams {
     pub deadline: Duration,
     pub vote_timeout: Duration,
     pub gap_timeout: Duration,
+    /// Teaching bugs switched on.
+    pub bugs: Vec<tmr::Bug>,
 }
 
 impl Describe for TmrParams {
@@ -77,6 +89,7 @@ impl Plugin for TmrParams {
             vote_timeout: self.vote_timeout,
             gap_timeout: self.gap_timeout,
             window: run.window,
+            bugs: self.bugs.clone(),
         })
     }
 
@@ -134,7 +147,12 @@ impl Validate for TmrFile {
         }
         let gap_timeout = positive("gap_timeout", w.gap_timeout, Duration::from_millis(20))?;
         let rate = cx.rate(w.rate, 1000.0)?;
-        let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout };
+        let bugs = (w.bugs.iter().flatten())
+            .map(|b| match b {
+                BugFile::VoterTrustsFirstReply => tmr::Bug::VoterTrustsFirstReply,
+            })
+            .collect();
+        let params = TmrParams { replicas, voters, clients, rate, deadline, vote_timeout, gap_timeout, bugs };
         let topology = Topology::from_roles(&[("replica", replicas), ("voter", voters), ("client", clients)]);
         Ok((Workload::Tmr(params), topology))
     }

@@ -41,7 +41,7 @@ pub struct Config {
 
 /// An OM(m) message: `value` as relayed along `path` (commander first, the
 /// sender last).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// An order, relayed along `path`.
     Order { instance: u64, path: Vec<NodeId>, value: u64 },
@@ -101,6 +101,15 @@ pub struct General {
     last: Option<u64>,
     /// Per undecided instance, the values received by path.
     received: BTreeMap<u64, BTreeMap<Vec<NodeId>, u64>>,
+}
+
+/// A general's state without its configuration (the same in every state of
+/// a run), for a model checker's fingerprints.
+impl std::hash::Hash for General {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let General { me, config: _, last, received } = self;
+        (me, last, received).hash(h);
+    }
 }
 
 impl General {

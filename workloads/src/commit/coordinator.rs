@@ -21,7 +21,7 @@ struct LogRecord {
 }
 
 /// The coordinator's view of one transaction.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Txn {
     state: State,
     yes: BTreeSet<NodeId>,
@@ -55,6 +55,15 @@ pub struct Coordinator {
     last: Option<u64>,
     /// Transactions found undecided in the log at restart.
     in_doubt: Vec<u64>,
+}
+
+/// The coordinator's state without its configuration (the same in every
+/// state of a run), for a model checker's fingerprints.
+impl std::hash::Hash for Coordinator {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Coordinator { config: _, txns, last, in_doubt } = self;
+        (txns, last, in_doubt).hash(h);
+    }
 }
 
 impl Coordinator {

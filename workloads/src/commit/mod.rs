@@ -54,6 +54,16 @@ impl Protocol {
     }
 }
 
+/// A small, named break of the protocol for teaching (off unless the
+/// experiment file asks for it): `faultlab explore` finds its consequence.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Bug {
+    /// 2PC: a participant that voted yes and hears nothing within its
+    /// timeout commits on its own, presuming the coordinator will, instead
+    /// of asking and waiting (blocked): the coordinator may have aborted.
+    ParticipantPresumesCommit,
+}
+
 /// Everything a commit node needs to know, sent by the orchestrator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -74,6 +84,9 @@ pub struct Config {
     pub abort_probability: f64,
     /// The experiment's seed, from which votes are drawn.
     pub seed: u64,
+    /// Teaching bugs switched on (none unless the file names them).
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
 }
 
 impl Config {
@@ -89,6 +102,7 @@ impl Config {
             timeout: Duration::from_millis(500),
             abort_probability: 0.0,
             seed: 3,
+            bugs: Vec::new(),
         }
     }
 }
@@ -104,7 +118,7 @@ pub enum State {
 }
 
 /// A commit-protocol message; every one names its transaction.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Coordinator to participants: vote on `txn`.
     VoteRequest { txn: u64 },
@@ -168,7 +182,7 @@ pub enum CommitEvent {
 }
 
 /// A commit node: the coordinator or a participant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum CommitNode {
     Coordinator(Coordinator),
     Participant(Participant),

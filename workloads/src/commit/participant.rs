@@ -3,13 +3,13 @@
 //! block) or the termination protocol (3PC, which does not).
 
 use super::coordinator::final_state;
-use super::{CommitEvent, Config, Msg, Protocol, State};
+use super::{Bug, CommitEvent, Config, Msg, Protocol, State};
 use crate::tmr::ledger::mix;
 use crate::{Effects, NodeId, Observation, Time, TimerId};
 use std::collections::BTreeMap;
 
 /// One transaction as this participant sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Txn {
     state: State,
     /// The first timeout (2PC: when it started asking).
@@ -37,6 +37,15 @@ pub struct Participant {
     me: NodeId,
     config: Config,
     txns: BTreeMap<u64, Txn>,
+}
+
+/// A participant's state without its configuration (the same in every
+/// state of a run), for a model checker's fingerprints.
+impl std::hash::Hash for Participant {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Participant { me, config: _, txns } = self;
+        (me, txns).hash(h);
+    }
 }
 
 impl Participant {
@@ -162,6 +171,11 @@ impl Participant {
             return;
         }
         match self.config.protocol {
+            Protocol::TwoPhase if self.config.bugs.contains(&Bug::ParticipantPresumesCommit) => {
+                if t.state == State::Ready {
+                    self.finish(now, txn, true, out);
+                }
+            }
             Protocol::TwoPhase => self.ask(now, txn, out),
             Protocol::ThreePhase => self.elect(now, txn, out),
         }

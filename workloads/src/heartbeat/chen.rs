@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Chen's estimator for one peer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Chen {
     interval: Duration,
     alpha: Duration,

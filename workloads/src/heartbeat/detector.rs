@@ -37,7 +37,7 @@ impl DetectorConfig {
 }
 
 /// One peer's detector.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum Detector {
     Fixed(FixedTimeout),
     PhiAccrual(PhiAccrual),

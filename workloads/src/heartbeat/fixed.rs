@@ -9,7 +9,7 @@ use crate::Time;
 use std::time::Duration;
 
 /// A timeout counted from the last heartbeat received.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct FixedTimeout {
     timeout: Duration,
     last: Time,

@@ -34,6 +34,20 @@ pub struct PhiAccrual {
     last: Time,
 }
 
+/// The detector's state (its floats by their bits), for a model checker's fingerprints.
+impl std::hash::Hash for PhiAccrual {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let PhiAccrual { params, intervals, sum, squares, last } = self;
+        let PhiParams { threshold, window, min_std_dev, acceptable_pause, first_estimate } = params;
+        (threshold.to_bits(), window, min_std_dev, acceptable_pause, first_estimate).hash(h);
+        intervals.len().hash(h);
+        for i in intervals {
+            i.to_bits().hash(h);
+        }
+        (sum.to_bits(), squares.to_bits(), last).hash(h);
+    }
+}
+
 impl PhiAccrual {
     /// A detector that counts from `start` as if a heartbeat had arrived then,
     /// primed (as Akka does) with two intervals at mean ± mean/4 of the first estimate.

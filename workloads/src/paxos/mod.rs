@@ -100,7 +100,7 @@ impl Config {
 }
 
 /// A Paxos message; `instance` numbers the decree.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     Prepare { instance: u64, ballot: Ballot },
     Promise { instance: u64, ballot: Ballot, accepted: Option<(Ballot, u64)> },
@@ -168,14 +168,14 @@ fn retry_timer(instance: u64, round: u64) -> TimerId {
 const OPEN: usize = 64;
 
 /// An acceptor's word in one instance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Hash, Serialize, Deserialize)]
 struct Word {
     promised: Ballot,
     accepted: Option<(Ballot, u64)>,
 }
 
 /// A proposer's round in one instance.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 struct Round {
     ballot: Ballot,
     promises: BTreeMap<NodeId, Option<(Ballot, u64)>>,
@@ -228,6 +228,29 @@ pub struct PaxosNode {
     heartbeat_seq: u64,
     next_heartbeat: Time,
     leading: bool,
+}
+
+/// A node's state without its configuration (the same in every state of a
+/// run), for a model checker's fingerprints.
+impl std::hash::Hash for PaxosNode {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let PaxosNode {
+            me,
+            config: _,
+            acceptor,
+            words,
+            rounds,
+            votes,
+            chosen,
+            open,
+            detectors,
+            heartbeat_seq,
+            next_heartbeat,
+            leading,
+        } = self;
+        (me, acceptor, words, rounds, votes, chosen, open, detectors).hash(h);
+        (heartbeat_seq, next_heartbeat, leading).hash(h);
+    }
 }
 
 /// The stable-storage record of the acceptor's words.

@@ -25,7 +25,7 @@ enum LogEntry {
 }
 
 /// A call in progress.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Call {
     sent: Time,
     attempts: u32,
@@ -46,6 +46,15 @@ pub struct Client {
     incarnation: u64,
     /// Calls a crash of an earlier incarnation interrupted, from the log: (seq, sent).
     interrupted: Vec<(u64, Time)>,
+}
+
+/// The client's state without its configuration (the same in every state
+/// of a run), for a model checker's fingerprints.
+impl std::hash::Hash for Client {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Client { config: _, next_seq, epoch, calls, due, incarnation, interrupted } = self;
+        (next_seq, epoch, calls, due, incarnation, interrupted).hash(h);
+    }
 }
 
 impl Client {

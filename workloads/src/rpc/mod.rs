@@ -115,7 +115,7 @@ pub struct Config {
 }
 
 /// An RPC message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Client to server: call `seq`, try number `attempt` (0 first); `epoch`
     /// is the server incarnation the client knew when it first sent the call
@@ -199,7 +199,7 @@ pub enum RpcEvent {
 }
 
 /// An RPC node: the client or the server.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum RpcNode {
     Client(Client),
     Server(Server),

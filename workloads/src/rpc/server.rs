@@ -17,7 +17,7 @@ const LOCATE: TimerId = TimerId(u64::MAX - 3);
 const LOCATE_ROUNDS: u32 = 20;
 
 /// A long call being computed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Computation {
     client: NodeId,
     incarnation: u64,
@@ -32,7 +32,7 @@ struct Computation {
 const MEMORY: usize = 65_536;
 
 /// The RPC server.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Server {
     semantics: Semantics,
     restarted: bool,

@@ -36,7 +36,7 @@ pub const MIN_OUTSTANDING: usize = 1024;
 pub const MAX_OUTSTANDING: usize = 65_536;
 
 /// A request sent and not yet judged, or judged but behind an older one still open.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Pending {
     sent: Time,
     expected: i64,
@@ -47,7 +47,7 @@ struct Pending {
 }
 
 /// The client's state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Client {
     replicas: Vec<NodeId>,
     voters: Vec<NodeId>,
@@ -68,6 +68,30 @@ pub struct Client {
     unsent: u64,
     /// Whether to record the history (not in window mode).
     history: bool,
+}
+
+/// The client's state (its rate by its bits), for a model checker's fingerprints.
+impl std::hash::Hash for Client {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Client {
+            replicas,
+            voters,
+            rate,
+            window,
+            deadline,
+            oracle,
+            start,
+            next_seq,
+            pending,
+            front_seq,
+            undecided,
+            max_outstanding,
+            unsent,
+            history,
+        } = self;
+        (replicas, voters, rate.to_bits(), window, deadline, oracle, start, next_seq).hash(h);
+        (pending, front_seq, undecided, max_outstanding, unsent, history).hash(h);
+    }
 }
 
 impl Client {

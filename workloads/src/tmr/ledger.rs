@@ -22,7 +22,7 @@ pub const ACCOUNTS: usize = 4096;
 pub use crate::seed::splitmix64 as mix;
 
 /// One request's operation: add `delta` to an account.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Op {
     /// The account, below [`ACCOUNTS`].
     pub account: u16,
@@ -39,7 +39,7 @@ impl Op {
 }
 
 /// The ledger's whole state: balances and the last sequence number applied (0: none).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The last sequence number applied.
     pub seq: u64,
@@ -54,7 +54,7 @@ impl Default for Snapshot {
 }
 
 /// The deterministic state machine every replica (and the client's oracle) runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ledger {
     state: Snapshot,
 }

@@ -32,6 +32,16 @@ pub enum Role {
     Voter,
 }
 
+/// A small, named break of the protocol for teaching (off unless the
+/// experiment file asks for it): `faultlab explore` finds its consequence.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Bug {
+    /// The voter forwards the first result it receives instead of waiting
+    /// for a majority: one lying replica whose result arrives first is the
+    /// client's answer.
+    VoterTrustsFirstReply,
+}
+
 /// Everything a TMR node needs to know, sent by the orchestrator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -55,6 +65,9 @@ pub struct Config {
     /// Requests a client keeps outstanding at most (a bound for benchmarks,
     /// which record no history; 0 = open loop, no bound).
     pub window: usize,
+    /// Teaching bugs switched on (none unless the file names them).
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
 }
 
 impl Config {
@@ -71,12 +84,13 @@ impl Config {
             vote_timeout: Duration::from_millis(20),
             gap_timeout: Duration::from_millis(10),
             window: 0,
+            bugs: Vec::new(),
         }
     }
 }
 
 /// A TMR node: one of the three roles.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum TmrNode {
     /// The open-loop client with its oracle.
     Client(Client),

@@ -16,7 +16,7 @@ const MAX_BUFFER: usize = 1 << 16;
 const GIVE_UP_ROUNDS: u32 = 3;
 
 /// A state transfer in progress.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Recovery {
     reason: RecoveryReason,
     started: Time,
@@ -26,7 +26,7 @@ struct Recovery {
 }
 
 /// The replica's state.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Replica {
     me: NodeId,
     peers: Vec<NodeId>,

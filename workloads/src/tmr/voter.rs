@@ -1,7 +1,7 @@
 //! A voter: collects the replicas' results per request, forwards the
 //! majority's value to the clients as soon as there is one, and gives a verdict.
 
-use super::{Config, Msg, TICK, TICK_TIMER};
+use super::{Bug, Config, Msg, TICK, TICK_TIMER};
 use crate::{Effects, NodeId, Observation, Time, TimerId, Verdict};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -13,7 +13,7 @@ const MAX_REPLICAS: usize = 16;
 const MAX_AHEAD: u64 = 1 << 20;
 
 /// The vote on one request.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Slot {
     opened: Time,
     /// Which replicas reported (bit per replica index) and what they said.
@@ -30,11 +30,13 @@ impl Slot {
 }
 
 /// The voter's state.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Voter {
     replicas: Vec<NodeId>,
     clients: Vec<NodeId>,
     vote_timeout: Duration,
+    /// The teaching bug: forward the first result, majority or not.
+    trusts_first: bool,
     /// The sequence number of `slots[0]` (set by the first result seen).
     base: Option<u64>,
     /// Open votes for consecutive sequence numbers; slots open in seq order,
@@ -49,6 +51,7 @@ impl Voter {
             replicas: config.replicas.iter().copied().take(MAX_REPLICAS).collect(),
             clients: config.clients.clone(),
             vote_timeout: config.vote_timeout,
+            trusts_first: config.bugs.contains(&Bug::VoterTrustsFirstReply),
             base: None,
             slots: VecDeque::new(),
         }
@@ -81,7 +84,7 @@ impl Voter {
         slot.reported |= bit;
         slot.values[replica] = value;
         let agreeing = (0..n).filter(|i| slot.reported & (1 << i) != 0 && slot.values[*i] == value).count();
-        if !slot.forwarded && agreeing > n / 2 {
+        if !slot.forwarded && (agreeing > n / 2 || self.trusts_first) {
             slot.forwarded = true;
             for c in &self.clients {
                 out.send(*c, Msg::Output { seq, value });

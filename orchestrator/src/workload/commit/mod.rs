@@ -38,6 +38,16 @@ pub struct CommitFile {
     pub timeout: Option<Dur>,
     /// Probability that a participant votes to abort.
     pub abort_probability: Option<f64>,
+    /// Teaching bugs to switch on: `participant-presumes-commit`.
+    pub bugs: Option<Vec<BugFile>>,
+}
+
+/// The teaching bugs, as written.
+#[derive(Copy, Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BugFile {
+    /// A 2PC participant that times out commits on its own.
+    ParticipantPresumesCommit,
 }
 
 /// Parameters of the commit workload (the nodes and the seed are added by the run).
@@ -131,6 +141,11 @@ impl Validate for CommitFile {
             timeout,
             abort_probability,
             seed: 0,
+            bugs: (w.bugs.iter().flatten())
+                .map(|b| match b {
+                    BugFile::ParticipantPresumesCommit => workloads::commit::Bug::ParticipantPresumesCommit,
+                })
+                .collect(),
         };
         let topology = Topology::from_roles(&[("coordinator", 1), ("participant", participants)]);
         Ok((Workload::Commit(CommitParams { participants, config }), topology))

@@ -157,8 +157,7 @@ impl Run {
     }
 }
 
-const ALL: [Protocol; 4] =
-    [Protocol::Independent, Protocol::Coordinated, Protocol::PessimisticLogging, Protocol::OptimisticLogging];
+const ALL: [Protocol; 7] = Protocol::ALL;
 
 #[test]
 fn every_protocol_reaches_the_golden_state_without_faults() {
@@ -198,7 +197,7 @@ fn every_protocol_recovers_to_the_golden_state_from_crashes_at_random_times() {
             );
             let (outputs, repeats) = sim.outputs();
             assert_eq!(outputs, sim.cfg.tokens as usize, "{p:?} seed {seed}: every output");
-            if matches!(p, Protocol::Independent | Protocol::Coordinated) {
+            if matches!(p, Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic) {
                 assert_eq!(repeats, 0, "{p:?} seed {seed}: an output is never rolled back");
             }
         }

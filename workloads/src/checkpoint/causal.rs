@@ -199,6 +199,8 @@ impl Process {
         self.checkpoint_desn = desn;
         self.own.retain(|d| d.desn > desn);
         self.stable_upto = self.stable_upto.max(desn);
+        // An output in the checkpoint can no longer be lost.
+        self.release(now, out);
         let seen: Vec<u32> = (0..self.core.cfg.tokens).map(|t| self.core.bank.seen(t)).collect();
         for p in self.core.peers() {
             out.send(p, Msg::CheckpointedAt { seen: seen.clone(), desn });

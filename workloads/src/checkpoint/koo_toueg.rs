@@ -65,8 +65,9 @@ struct Tentative {
 #[derive(Debug)]
 struct Running {
     round: Round,
-    /// Requests sent and not yet answered.
-    outstanding: i64,
+    /// Requests (asker, asked) not yet answered; an answer may arrive before
+    /// the asker's own answer announces the request, so counts go below zero.
+    outstanding: BTreeMap<(u16, u16), i32>,
     participants: BTreeSet<u16>,
     willing: bool,
 }
@@ -229,10 +230,11 @@ impl Process {
         self.seq += 1;
         out.store(stable::put("seq", &self.seq));
         let round = (self.core.me, self.seq);
+        let me = self.core.me;
         let asked = self.take_tentative(now, round, out);
         self.running = Some(Running {
             round,
-            outstanding: i64::from(asked),
+            outstanding: asked.into_iter().map(|q| ((me, q), 1)).collect(),
             participants: BTreeSet::from([self.core.me]),
             willing: true,
         });
@@ -240,19 +242,19 @@ impl Process {
     }
 
     /// Take a tentative checkpoint for `round` and ask the processes this
-    /// state depends on; returns how many were asked.
-    fn take_tentative(&mut self, now: Time, round: Round, out: &mut Effects<Msg>) -> u32 {
+    /// state depends on; returns the processes asked.
+    fn take_tentative(&mut self, now: Time, round: Round, out: &mut Effects<Msg>) -> Vec<u16> {
         let saved = Saved { at: now, index: self.permanent.index + 1, bank: self.core.bank.clone() };
         let tentative = Tentative { round, saved, after: vec![None; self.core.n()], since: Some(now) };
         out.store(stable::put("tentative", &Some(tentative.clone())));
         self.tentative = Some(tentative);
         self.core.charge_checkpoint(now);
-        let mut asked = 0;
+        let mut asked = Vec::new();
         for (q, dep) in self.rcvd.clone().into_iter().enumerate() {
             if let Some(interval) = dep {
                 if q as u16 != self.core.me && q as u16 != round.0 {
                     out.send(self.core.id(q as u16), Msg::TakeTentative { round, interval });
-                    asked += 1;
+                    asked.push(q as u16);
                 }
             }
         }
@@ -262,7 +264,7 @@ impl Process {
     /// The initiator decides once every request is answered.
     fn settle(&mut self, now: Time, out: &mut Effects<Msg>) {
         let Some(r) = self.running.as_ref() else { return };
-        if r.outstanding > 0 {
+        if r.outstanding.values().any(|c| *c != 0) {
             return;
         }
         let Some(r) = self.running.take() else { return };
@@ -334,14 +336,14 @@ impl Process {
             Msg::TakeTentative { round, interval } => {
                 let running = matches!(self.phase, Phase::Running);
                 let (took, asked, willing) = match (&self.tentative, &self.running) {
-                    _ if !running => (false, 0, false),
-                    (Some(t), _) if t.round == round => (false, 0, true),
-                    (Some(_), _) | (None, Some(_)) => (false, 0, false),
+                    _ if !running => (false, Vec::new(), false),
+                    (Some(t), _) if t.round == round => (false, Vec::new(), true),
+                    (Some(_), _) | (None, Some(_)) => (false, Vec::new(), false),
                     // The message it received was sent before our permanent checkpoint.
-                    (None, None) if interval < self.permanent.index => (false, 0, true),
+                    (None, None) if interval < self.permanent.index => (false, Vec::new(), true),
                     (None, None) => (true, self.take_tentative(now, round, out), true),
                 };
-                let msg = Msg::Tentative { round, took, asked, willing };
+                let msg = Msg::Tentative { round, asker: q, took, asked, willing };
                 if round.0 == self.core.me {
                     self.on_tentative(now, q, msg, out);
                 } else {
@@ -393,9 +395,12 @@ impl Process {
     }
 
     fn on_tentative(&mut self, now: Time, q: u16, msg: Msg, out: &mut Effects<Msg>) {
-        let Msg::Tentative { round, took, asked, willing } = msg else { return };
+        let Msg::Tentative { round, asker, took, asked, willing } = msg else { return };
         let Some(r) = self.running.as_mut().filter(|r| r.round == round) else { return };
-        r.outstanding += i64::from(asked) - 1;
+        *r.outstanding.entry((asker, q)).or_default() -= 1;
+        for a in asked {
+            *r.outstanding.entry((q, a)).or_default() += 1;
+        }
         if took {
             r.participants.insert(q);
         }

@@ -248,9 +248,10 @@ pub enum Msg {
     /// requester received from you in your `interval` is after your last
     /// permanent checkpoint.
     TakeTentative { round: koo_toueg::Round, interval: u64 },
-    /// Koo–Toueg: answer to a `TakeTentative`: `took` a tentative checkpoint;
-    /// `asked`: requests it sent on; `willing`: false if busy with another round.
-    Tentative { round: koo_toueg::Round, took: bool, asked: u32, willing: bool },
+    /// Koo–Toueg: answer, to the initiator, to `asker`'s `TakeTentative`:
+    /// `took` a tentative checkpoint; `asked`: the processes it asked in turn;
+    /// `willing`: false if busy with another round.
+    Tentative { round: koo_toueg::Round, asker: u16, took: bool, asked: Vec<u16>, willing: bool },
     /// Koo–Toueg: the round's decision.
     Decide { round: koo_toueg::Round, commit: bool },
     /// Koo–Toueg: a peer's state for a recovery: permanent checkpoint index,

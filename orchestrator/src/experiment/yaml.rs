@@ -210,6 +210,9 @@ pub enum CheckpointProtocol {
     Coordinated,
     PessimisticLogging,
     OptimisticLogging,
+    CausalLogging,
+    KooToueg,
+    Cic,
 }
 
 /// `protocol:` of the commit workload.

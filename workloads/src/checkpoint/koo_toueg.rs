@@ -546,3 +546,107 @@ impl Process {
         self.core.report_ledger(now, true, &mut out.observations);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::tests::config;
+    use crate::checkpoint::Protocol;
+
+    fn events(out: &Effects<Msg>) -> Vec<CheckpointEvent> {
+        out.observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Checkpoint(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The messages of `out` to `to`, and the rest kept.
+    fn to(out: &mut Effects<Msg>, to: u16) -> Vec<Msg> {
+        let (mine, rest): (Vec<_>, Vec<_>) = out.sends.drain(..).partition(|(t, _)| *t == NodeId(to));
+        out.sends = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    #[test]
+    fn a_round_checkpoints_the_initiators_dependencies_transitively_and_no_one_else() {
+        let cfg = config(Protocol::KooToueg, 4);
+        let t = Time::from_millis;
+        let mut ps: Vec<Process> = (0..4).map(|i| Process::new(NodeId(i), &cfg, None)).collect();
+        let mut outs: Vec<Effects<Msg>> = (0..4).map(|_| Effects::new()).collect();
+        for (p, o) in ps.iter_mut().zip(outs.iter_mut()) {
+            p.on_start(Time::ZERO, o);
+            o.clear();
+        }
+        // 2 → 1 → 0: process 0 depends on 1, which depends on 2; 3 talks to nobody.
+        let tr = |token| Transfer { token, hop: 1, amount: 1 };
+        ps[1].on_message(t(1), NodeId(2), Msg::Transfer { tr: tr(2), epoch: 0, interval: 0, dv: vec![] }, &mut outs[1]);
+        ps[0].on_message(t(2), NodeId(1), Msg::Transfer { tr: tr(1), epoch: 0, interval: 0, dv: vec![] }, &mut outs[0]);
+        assert_eq!(ps[0].depends_on(), &vec![None, Some(0), None, None]);
+        // The initiator: a tentative checkpoint, one request, to process 1.
+        ps[0].on_timer(t(3), timer::CHECKPOINT, &mut outs[0]);
+        assert!(ps[0].is_blocked());
+        let req = to(&mut outs[0], 1);
+        assert_eq!(req, vec![Msg::TakeTentative { round: (0, 1), interval: 0 }]);
+        assert!(outs[0].sends.is_empty(), "nobody else is asked");
+        // Process 1 takes one, asks 2 in turn, answers the initiator.
+        ps[1].on_message(t(4), NodeId(0), req[0].clone(), &mut outs[1]);
+        assert!(ps[1].is_blocked());
+        let (req2, reply1) = (to(&mut outs[1], 2), to(&mut outs[1], 0));
+        assert_eq!(req2, vec![Msg::TakeTentative { round: (0, 1), interval: 0 }]);
+        // Blocked: its step sends nothing.
+        ps[1].on_timer(t(5), timer::STEP, &mut outs[1]);
+        assert!(outs[1].sends.is_empty(), "no application message while tentative");
+        // Process 2's answer overtakes process 1's: the initiator must not decide yet.
+        ps[2].on_message(t(5), NodeId(1), req2[0].clone(), &mut outs[2]);
+        let reply2 = to(&mut outs[2], 0);
+        assert_eq!(reply2, vec![Msg::Tentative { round: (0, 1), asker: 1, took: true, asked: vec![], willing: true }]);
+        ps[0].on_message(t(6), NodeId(2), reply2[0].clone(), &mut outs[0]);
+        assert!(ps[0].is_blocked(), "process 1's answer is still out");
+        ps[0].on_message(t(7), NodeId(1), reply1[0].clone(), &mut outs[0]);
+        assert!(!ps[0].is_blocked());
+        assert!(events(&outs[0]).contains(&CheckpointEvent::Round { participants: 3, committed: true }));
+        let decide = Msg::Decide { round: (0, 1), commit: true };
+        assert_eq!(to(&mut outs[0], 1), vec![decide.clone()]);
+        assert_eq!(to(&mut outs[0], 2), vec![decide.clone()]);
+        assert!(to(&mut outs[0], 3).is_empty(), "process 3 takes no part");
+        for i in [1, 2] {
+            ps[i].on_message(t(8), NodeId(0), decide.clone(), &mut outs[i]);
+            assert!(!ps[i].is_blocked());
+            assert_eq!(ps[i].index(), 1, "permanent");
+        }
+        assert_eq!((ps[0].index(), ps[3].index()), (1, 0));
+    }
+
+    #[test]
+    fn a_process_busy_with_another_round_makes_the_round_abort() {
+        let cfg = config(Protocol::KooToueg, 3);
+        let t = Time::from_millis;
+        let mut ps: Vec<Process> = (0..3).map(|i| Process::new(NodeId(i), &cfg, None)).collect();
+        let mut outs: Vec<Effects<Msg>> = (0..3).map(|_| Effects::new()).collect();
+        for (p, o) in ps.iter_mut().zip(outs.iter_mut()) {
+            p.on_start(Time::ZERO, o);
+            o.clear();
+        }
+        let tr = Transfer { token: 1, hop: 1, amount: 1 };
+        ps[0].on_message(t(1), NodeId(1), Msg::Transfer { tr, epoch: 0, interval: 0, dv: vec![] }, &mut outs[0]);
+        // Process 1 depends on 2, so its own round stays open while it waits for 2.
+        let tr2 = Transfer { token: 2, hop: 1, amount: 1 };
+        ps[1].on_message(t(1), NodeId(2), Msg::Transfer { tr: tr2, epoch: 0, interval: 0, dv: vec![] }, &mut outs[1]);
+        ps[0].on_timer(t(2), timer::CHECKPOINT, &mut outs[0]);
+        ps[1].on_timer(t(2), timer::CHECKPOINT, &mut outs[1]);
+        assert!(ps[1].is_blocked());
+        outs[1].clear();
+        let req = to(&mut outs[0], 1);
+        ps[1].on_message(t(3), NodeId(0), req[0].clone(), &mut outs[1]);
+        let reply = to(&mut outs[1], 0);
+        assert_eq!(reply, vec![Msg::Tentative { round: (0, 1), asker: 0, took: false, asked: vec![], willing: false }]);
+        ps[0].on_message(t(4), NodeId(1), reply[0].clone(), &mut outs[0]);
+        assert!(events(&outs[0]).contains(&CheckpointEvent::Round { participants: 1, committed: false }));
+        assert_eq!(ps[0].index(), 0, "the tentative checkpoint is discarded");
+        assert!(!ps[0].is_blocked());
+        assert_eq!(ps[0].depends_on(), &vec![None, Some(0), None], "its dependencies are kept");
+    }
+}

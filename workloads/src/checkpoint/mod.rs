@@ -102,6 +102,30 @@ impl Protocol {
         }
     }
 
+    /// Its checkpoints, as `checkpoints:` names them (the logging protocols
+    /// checkpoint each process on its own: independently).
+    pub fn checkpoints(self) -> &'static str {
+        match self {
+            Protocol::Coordinated => "coordinated",
+            Protocol::KooToueg => "koo-toueg",
+            Protocol::Cic => "cic",
+            Protocol::Independent
+            | Protocol::PessimisticLogging
+            | Protocol::OptimisticLogging
+            | Protocol::CausalLogging => "independent",
+        }
+    }
+
+    /// Its message logging, as `logging:` names it.
+    pub fn logging(self) -> &'static str {
+        match self {
+            Protocol::PessimisticLogging => "pessimistic",
+            Protocol::OptimisticLogging => "optimistic",
+            Protocol::CausalLogging => "causal",
+            Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic => "none",
+        }
+    }
+
     /// Every protocol, in the order reports list them.
     pub const ALL: [Protocol; 7] = [
         Protocol::Independent,

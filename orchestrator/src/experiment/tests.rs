@@ -1104,3 +1104,33 @@ fn host_limits_on_rate_and_heartbeat_traffic_do_not_bind_a_simulated_file() {
     assert!(parse(&mesh.replace("BACKEND", "backend: process")).is_err());
     assert_eq!(parse(&mesh.replace("BACKEND", "backend: sim")).unwrap().topology.nodes.len(), 200);
 }
+
+#[test]
+fn checkpoints_and_logging_compose_a_checkpointing_protocol_or_say_why_not() {
+    use crate::workload::Workload;
+    use workloads::checkpoint::Protocol;
+    let protocol = |body: &str| -> Protocol {
+        let e = ok(&format!("name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n{body}"));
+        match e.workload {
+            Workload::Checkpointing(p) => p.config.protocol,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(protocol("  checkpoints: koo-toueg\n"), Protocol::KooToueg);
+    assert_eq!(protocol("  checkpoints: cic\n  logging: none\n"), Protocol::Cic);
+    assert_eq!(protocol("  logging: causal\n"), Protocol::CausalLogging, "independent checkpoints by default");
+    assert_eq!(protocol("  checkpoints: independent\n  logging: pessimistic\n"), Protocol::PessimisticLogging);
+    assert_eq!(protocol("  protocol: optimistic-logging\n"), Protocol::OptimisticLogging, "`protocol:` still works");
+    assert_eq!(protocol("  protocol: causal-logging\n"), Protocol::CausalLogging);
+    // Logging makes every local checkpoint a consistent restart point: coordinating them is pointless.
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  checkpoints: coordinated\n  logging: causal\n";
+    assert_error_at(text, 6, "causal", "`checkpoints: coordinated` with `logging: causal` makes no sense");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  logging: pessimistic\n  checkpoints: koo-toueg\n";
+    assert_error_at(text, 5, "pessimistic", "need no coordination");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  protocol: independent\n  logging: causal\n";
+    assert_error_at(text, 6, "logging", "not both");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  logging: causall\n";
+    assert_error_at(text, 5, "causall", "unknown variant `causall`");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n";
+    assert_error_at(text, 4, "checkpointing", "needs `checkpoints:");
+}

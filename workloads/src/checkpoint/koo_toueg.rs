@@ -16,7 +16,10 @@
 //!    that a later receipt depends on.
 //! 2. Permanent: if every process was willing, the initiator stores its
 //!    decision and tells the participants to make their checkpoints
-//!    permanent; if one was busy with another round, everyone discards.
+//!    permanent; if one was busy with another round, or the answers are not
+//!    all in within half an interval (a process asked may have crashed),
+//!    everyone discards (a participant whose answer comes later is told to
+//!    discard then).
 //!
 //! The latest permanent checkpoints always form a consistent state, so a
 //! recovery never dominoes. Rollback involves the same minimal set: the
@@ -70,7 +73,12 @@ struct Running {
     outstanding: BTreeMap<(u16, u16), i32>,
     participants: BTreeSet<u16>,
     willing: bool,
+    started: Time,
 }
+
+/// Koo–Toueg: give up a round that is not settled within half an interval
+/// (a participant may have crashed with a request on its way).
+const ROUND_TIMEOUT: TimerId = TimerId(5);
 
 type Buffered = (NodeId, Transfer, u32, u64);
 
@@ -221,6 +229,16 @@ impl Process {
                     out.set_timer(RETRY, timer::RETRY);
                 }
             }
+            ROUND_TIMEOUT => {
+                let late = self.running.as_ref().is_some_and(|r| now >= r.started + self.core.cfg.interval / 2);
+                if late && matches!(self.phase, Phase::Running) {
+                    if let Some(r) = self.running.as_mut() {
+                        r.willing = false;
+                        r.outstanding.clear();
+                    }
+                    self.settle(now, out);
+                }
+            }
             _ => {}
         }
     }
@@ -237,7 +255,9 @@ impl Process {
             outstanding: asked.into_iter().map(|q| ((me, q), 1)).collect(),
             participants: BTreeSet::from([self.core.me]),
             willing: true,
+            started: now,
         });
+        out.set_timer(self.core.cfg.interval / 2, ROUND_TIMEOUT);
         self.settle(now, out);
     }
 
@@ -396,7 +416,13 @@ impl Process {
 
     fn on_tentative(&mut self, now: Time, q: u16, msg: Msg, out: &mut Effects<Msg>) {
         let Msg::Tentative { round, asker, took, asked, willing } = msg else { return };
-        let Some(r) = self.running.as_mut().filter(|r| r.round == round) else { return };
+        let Some(r) = self.running.as_mut().filter(|r| r.round == round) else {
+            // An answer after the round timed out: that participant discards too.
+            if took && round.0 == self.core.me {
+                out.send(self.core.id(q), Msg::Decide { round, commit: false });
+            }
+            return;
+        };
         *r.outstanding.entry((asker, q)).or_default() -= 1;
         for a in asked {
             *r.outstanding.entry((q, a)).or_default() += 1;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use workloads::checkpoint::bank::{golden_absorbed, Bank};
 use workloads::checkpoint::coordinated::Part;
-use workloads::checkpoint::{golden, CheckpointEvent, CheckpointNode, Config, Protocol};
+use workloads::checkpoint::{golden, CheckpointEvent, CheckpointNode, Config, Msg, Protocol};
 use workloads::{NodeId, Observation, Time};
 
 fn config(protocol: Protocol, n: u16) -> Config {
@@ -514,6 +514,57 @@ fn a_crash_at_every_step_of_a_checkpoint_round_recovers_to_the_golden_state() {
         let runs = crash_at_every_step(p, &[0, 1, 2, 3], 40_000, 42_000, 250);
         assert_eq!(runs, 4 * 168);
     }
+}
+/// Record the messages of a fault-free run from `from` to `to` (ms) that
+/// `is_step` picks; then, for each of them, crash its sender and, in another
+/// run, its receiver at the instant it left (after the send: it is in
+/// flight, and lost if the receiver crashes). Every run must end in the
+/// golden state; returns the number of runs.
+fn crash_after_every_message(protocol: Protocol, from: u64, to: u64, is_step: fn(&Msg) -> bool) -> usize {
+    let mut probe = Run::new(config(protocol, 4), 11);
+    probe.sim.record_sent();
+    probe.run_until(Time::from_millis(to));
+    let steps: Vec<(Time, u16, u16)> = probe
+        .sim
+        .sent()
+        .iter()
+        .filter(|s| s.at >= Time::from_millis(from) && is_step(&s.msg))
+        .map(|s| (s.at, s.from.0, s.to.0))
+        .collect();
+    assert!(steps.len() >= 4, "{protocol:?}: the window holds a round: {steps:?}");
+    let mut runs = 0;
+    for &(at, sender, receiver) in &steps {
+        for victim in [sender, receiver] {
+            let mut sim = Run::new(config(protocol, 4), 11);
+            sim.crash_at(victim, at, Duration::from_millis(7));
+            sim.run_until(Time::from_millis(3_000));
+            assert!(
+                sim.matches_golden() && unrecoverable(&sim).is_empty(),
+                "{protocol:?}: crash of {victim} as {sender} → {receiver} left at {at:?}: {:?} vs {:?}",
+                sim.balances(),
+                golden(&sim.cfg)
+            );
+            runs += 1;
+        }
+    }
+    runs
+}
+
+#[test]
+fn a_crash_after_every_message_of_a_checkpoint_round_recovers_to_the_golden_state() {
+    // Koo–Toueg: requests, answers and decisions.
+    let kt = |m: &Msg| matches!(m, Msg::TakeTentative { .. } | Msg::Tentative { .. } | Msg::Decide { .. });
+    let runs = crash_after_every_message(Protocol::KooToueg, 40, 80, kt);
+    assert!(runs >= 8, "{runs}");
+    // Causal logging: determinants on their way to stability, and checkpoints' notices.
+    let causal = |m: &Msg| match m {
+        Msg::Causal { dets, .. } => !dets.is_empty(),
+        Msg::Determinants { .. } | Msg::Held { .. } | Msg::CheckpointedAt { .. } => true,
+        _ => false,
+    };
+    crash_after_every_message(Protocol::CausalLogging, 40, 46, causal);
+    // CIC: every hop around the forced checkpoints of one interval.
+    crash_after_every_message(Protocol::Cic, 40, 46, |m| matches!(m, Msg::Transfer { .. }));
 }
 // Koo–Toueg.
 

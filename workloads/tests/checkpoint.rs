@@ -198,7 +198,8 @@ fn every_protocol_recovers_to_the_golden_state_from_crashes_at_random_times() {
             );
             let (outputs, repeats) = sim.outputs();
             assert_eq!(outputs, sim.cfg.tokens as usize, "{p:?} seed {seed}: every output");
-            if matches!(p, Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic) {
+            if matches!(p, Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic)
+            {
                 assert_eq!(repeats, 0, "{p:?} seed {seed}: an output is never rolled back");
             }
         }
@@ -439,7 +440,11 @@ fn causal_logging_with_one_failure_neither_blocks_nor_creates_orphans() {
         assert!(sim.matches_golden(), "seed {seed}: {:?} vs {:?}", sim.balances(), golden(&sim.cfg));
         assert_eq!(sim.orphans(), 0, "seed {seed}: no orphans");
         let rollbacks = sim.rollbacks();
-        assert_eq!(rollbacks, vec![(victim, true, 0, Some(0))], "seed {seed}: only the crashed process recovers");
+        assert_eq!(
+            rollbacks,
+            vec![(victim, true, 0, Some(0))],
+            "seed {seed}: only the crashed process recovers"
+        );
         assert!(unrecoverable(&sim).is_empty());
         assert_eq!(blocked(&sim), Duration::ZERO);
         // Nothing is written to a stable log on the delivery path.

@@ -1118,9 +1118,20 @@ fn checkpoints_and_logging_compose_a_checkpointing_protocol_or_say_why_not() {
     };
     assert_eq!(protocol("  checkpoints: koo-toueg\n"), Protocol::KooToueg);
     assert_eq!(protocol("  checkpoints: cic\n  logging: none\n"), Protocol::Cic);
-    assert_eq!(protocol("  logging: causal\n"), Protocol::CausalLogging, "independent checkpoints by default");
-    assert_eq!(protocol("  checkpoints: independent\n  logging: pessimistic\n"), Protocol::PessimisticLogging);
-    assert_eq!(protocol("  protocol: optimistic-logging\n"), Protocol::OptimisticLogging, "`protocol:` still works");
+    assert_eq!(
+        protocol("  logging: causal\n"),
+        Protocol::CausalLogging,
+        "independent checkpoints by default"
+    );
+    assert_eq!(
+        protocol("  checkpoints: independent\n  logging: pessimistic\n"),
+        Protocol::PessimisticLogging
+    );
+    assert_eq!(
+        protocol("  protocol: optimistic-logging\n"),
+        Protocol::OptimisticLogging,
+        "`protocol:` still works"
+    );
     assert_eq!(protocol("  protocol: causal-logging\n"), Protocol::CausalLogging);
     // Logging makes every local checkpoint a consistent restart point: coordinating them is pointless.
     let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  checkpoints: coordinated\n  logging: causal\n";

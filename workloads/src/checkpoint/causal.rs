@@ -77,11 +77,18 @@ struct Saved {
     sent: Vec<(u16, u64, Transfer)>,
 }
 
+/// What a peer holds for a restarted process: the determinants of its
+/// deliveries, and the messages the peer sent it (ssn, transfer).
+type PeerHolds = (Vec<Determinant>, Vec<(u64, Transfer)>);
+
 #[derive(Debug)]
 enum Phase {
     Running,
     /// Restarted: gathering what the peers hold for us; messages are held.
-    Recovering { replies: BTreeMap<u16, (Vec<Determinant>, Vec<(u64, Transfer)>)>, held: Vec<(NodeId, Msg)> },
+    Recovering {
+        replies: BTreeMap<u16, PeerHolds>,
+        held: Vec<(NodeId, Msg)>,
+    },
     /// The failures exceeded f: computing stopped.
     Halted,
 }
@@ -291,7 +298,9 @@ impl Process {
             }
             Phase::Recovering { replies, held } => {
                 match msg {
-                    Msg::CausalReply { incarnation, dets, sent, recovering } if incarnation == self.incarnation => {
+                    Msg::CausalReply { incarnation, dets, sent, recovering }
+                        if incarnation == self.incarnation =>
+                    {
                         if recovering {
                             self.halt(OVERLAP.to_string(), true, out);
                             return;
@@ -321,7 +330,8 @@ impl Process {
                 self.release(now, out);
             }
             Msg::CheckpointedAt { seen, desn } => {
-                self.sent.retain(|(d, _, tr)| *d != q || seen.get(tr.token as usize).is_none_or(|s| tr.hop > *s));
+                self.sent
+                    .retain(|(d, _, tr)| *d != q || seen.get(tr.token as usize).is_none_or(|s| tr.hop > *s));
                 if let Some(m) = self.held.get_mut(&q) {
                     m.retain(|k, _| *k > desn);
                 }
@@ -401,7 +411,8 @@ impl Process {
                     continue;
                 }
                 if dets.insert(d.desn, *d).is_some_and(|old| old != *d) {
-                    let reason = format!("causal logging: two different determinants for delivery {}", d.desn);
+                    let reason =
+                        format!("causal logging: two different determinants for delivery {}", d.desn);
                     self.halt(reason, true, out);
                     return;
                 }
@@ -411,8 +422,7 @@ impl Process {
             }
         }
         let mut replayed = 0;
-        let mut expected = self.checkpoint_desn + 1;
-        for (desn, d) in &dets {
+        for (expected, (desn, d)) in (self.checkpoint_desn + 1..).zip(&dets) {
             let content = contents.get(&(d.source, d.token, d.hop)).map(|c| c.1);
             let Some(tr) = content.filter(|_| *desn == expected) else {
                 let reason = format!(
@@ -430,7 +440,6 @@ impl Process {
                 }));
             }
             self.own.push(*d);
-            expected += 1;
             replayed += 1;
         }
         // Every replayed determinant is held by a survivor.
@@ -574,7 +583,8 @@ mod tests {
         let mut out = Effects::new();
         p.on_start(t(10), &mut out);
         assert!(p.is_recovering());
-        let asked = out.sends.iter().filter(|(_, m)| matches!(m, Msg::CausalRequest { incarnation: 1 })).count();
+        let asked =
+            out.sends.iter().filter(|(_, m)| matches!(m, Msg::CausalRequest { incarnation: 1 })).count();
         assert_eq!(asked, 2);
         out.clear();
         let a = Transfer { token: 0, hop: 1, amount: 3 };
@@ -584,10 +594,12 @@ mod tests {
         // delivery 1 and a delivery 2; c was never delivered (in flight).
         let da = Determinant { source: 0, ssn: 1, dest: 1, desn: 2, token: 0, hop: 1 };
         let db = Determinant { source: 2, ssn: 7, dest: 1, desn: 1, token: 2, hop: 1 };
-        let reply0 = Msg::CausalReply { incarnation: 1, dets: vec![], sent: vec![(1, a), (2, c)], recovering: false };
+        let reply0 =
+            Msg::CausalReply { incarnation: 1, dets: vec![], sent: vec![(1, a), (2, c)], recovering: false };
         p.on_message(t(11), NodeId(0), reply0, &mut out);
         assert!(p.is_recovering(), "waits for every peer");
-        let reply2 = Msg::CausalReply { incarnation: 1, dets: vec![da, db], sent: vec![(7, b)], recovering: false };
+        let reply2 =
+            Msg::CausalReply { incarnation: 1, dets: vec![da, db], sent: vec![(7, b)], recovering: false };
         p.on_message(t(12), NodeId(2), reply2, &mut out);
         assert!(!p.is_recovering());
         assert_eq!(p.own[..2], [db, da], "replayed in desn order");

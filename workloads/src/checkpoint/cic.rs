@@ -71,7 +71,9 @@ mod tests {
         out.observations
             .iter()
             .filter_map(|o| match o {
-                Observation::Checkpoint(CheckpointEvent::Taken { index, forced, .. }) => Some((*index, *forced)),
+                Observation::Checkpoint(CheckpointEvent::Taken { index, forced, .. }) => {
+                    Some((*index, *forced))
+                }
                 _ => None,
             })
             .collect()
@@ -86,7 +88,12 @@ mod tests {
         out.clear();
         let tr = Transfer { token: 0, hop: 1, amount: 10 };
         let before = p.bank().clone();
-        p.on_message(Time::from_millis(1), NodeId(0), Msg::Transfer { tr, epoch: 0, interval: 3, dv: vec![] }, &mut out);
+        p.on_message(
+            Time::from_millis(1),
+            NodeId(0),
+            Msg::Transfer { tr, epoch: 0, interval: 3, dv: vec![] },
+            &mut out,
+        );
         assert_eq!(taken(&out), vec![(3, true)], "forced to index 3");
         // The forced checkpoint holds the state before the delivery.
         let ck: Vec<_> = out
@@ -102,9 +109,19 @@ mod tests {
         // Same interval again, or an older one: no checkpoint.
         out.clear();
         let tr2 = Transfer { token: 3, hop: 1, amount: 1 };
-        p.on_message(Time::from_millis(2), NodeId(2), Msg::Transfer { tr: tr2, epoch: 0, interval: 3, dv: vec![] }, &mut out);
+        p.on_message(
+            Time::from_millis(2),
+            NodeId(2),
+            Msg::Transfer { tr: tr2, epoch: 0, interval: 3, dv: vec![] },
+            &mut out,
+        );
         let tr3 = Transfer { token: 5, hop: 1, amount: 1 };
-        p.on_message(Time::from_millis(3), NodeId(2), Msg::Transfer { tr: tr3, epoch: 0, interval: 1, dv: vec![] }, &mut out);
+        p.on_message(
+            Time::from_millis(3),
+            NodeId(2),
+            Msg::Transfer { tr: tr3, epoch: 0, interval: 1, dv: vec![] },
+            &mut out,
+        );
         assert!(taken(&out).is_empty());
     }
 }

@@ -212,7 +212,13 @@ impl Process {
     /// in the sender's `interval` of `epoch`, take a forced checkpoint if that
     /// interval is ahead of ours, numbering it `interval` (the indexes
     /// skipped name the same state). Returns true if one was taken.
-    pub(super) fn force_checkpoint(&mut self, now: Time, epoch: u32, interval: u64, out: &mut Effects<Msg>) -> bool {
+    pub(super) fn force_checkpoint(
+        &mut self,
+        now: Time,
+        epoch: u32,
+        interval: u64,
+        out: &mut Effects<Msg>,
+    ) -> bool {
         if !matches!(self.phase, Phase::Running) || epoch != self.epoch || interval <= self.interval() {
             return false;
         }
@@ -221,7 +227,12 @@ impl Process {
             bytes += self.save(now, out);
         }
         let cost = self.core.charge_checkpoint(now);
-        out.emit(Observation::Checkpoint(CheckpointEvent::Taken { index: interval, bytes, forced: true, cost }));
+        out.emit(Observation::Checkpoint(CheckpointEvent::Taken {
+            index: interval,
+            bytes,
+            forced: true,
+            cost,
+        }));
         self.commit_outputs(now, out);
         true
     }

@@ -219,7 +219,8 @@ impl Process {
             }
             timer::CHECKPOINT => {
                 out.set_timer(self.core.cfg.interval, timer::CHECKPOINT);
-                if matches!(self.phase, Phase::Running) && self.tentative.is_none() && self.running.is_none() {
+                if matches!(self.phase, Phase::Running) && self.tentative.is_none() && self.running.is_none()
+                {
                     self.initiate(now, out);
                 }
             }
@@ -230,7 +231,8 @@ impl Process {
                 }
             }
             ROUND_TIMEOUT => {
-                let late = self.running.as_ref().is_some_and(|r| now >= r.started + self.core.cfg.interval / 2);
+                let late =
+                    self.running.as_ref().is_some_and(|r| now >= r.started + self.core.cfg.interval / 2);
                 if late && matches!(self.phase, Phase::Running) {
                     if let Some(r) = self.running.as_mut() {
                         r.willing = false;
@@ -331,7 +333,10 @@ impl Process {
             let index = self.permanent.index;
             self.pending.retain(|&(token, interval, made)| {
                 if interval < index {
-                    out.emit(Observation::Checkpoint(CheckpointEvent::Output { token, waited: now.since(made) }));
+                    out.emit(Observation::Checkpoint(CheckpointEvent::Output {
+                        token,
+                        waited: now.since(made),
+                    }));
                     false
                 } else {
                     true
@@ -346,7 +351,9 @@ impl Process {
         let Some(q) = self.core.index(from) else { return };
         match msg {
             Msg::Transfer { tr, epoch, interval, .. } => match &mut self.phase {
-                Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => buffer.push((from, tr, epoch, interval)),
+                Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => {
+                    buffer.push((from, tr, epoch, interval))
+                }
                 Phase::Running if epoch > self.epoch => {
                     // A peer resumed after a rollback we have not heard of yet.
                     self.phase = Phase::Frozen { buffer: vec![(from, tr, epoch, interval)] };
@@ -435,7 +442,8 @@ impl Process {
     }
 
     fn accept(&mut self, now: Time, q: u16, tr: Transfer, epoch: u32, interval: u64, out: &mut Effects<Msg>) {
-        if epoch < self.epoch && interval >= self.undone_from.get(usize::from(q)).copied().unwrap_or(u64::MAX) {
+        if epoch < self.epoch && interval >= self.undone_from.get(usize::from(q)).copied().unwrap_or(u64::MAX)
+        {
             out.emit(Observation::Checkpoint(CheckpointEvent::Orphans { messages: 1 }));
             return;
         }
@@ -485,7 +493,9 @@ impl Process {
         let committed: Vec<u64> = states.iter().map(|s| s.committed).collect();
         let keep: Vec<bool> = states
             .iter()
-            .map(|s| s.tentative.is_some_and(|(i, seq)| committed.get(usize::from(i)).is_some_and(|c| *c >= seq)))
+            .map(|s| {
+                s.tentative.is_some_and(|(i, seq)| committed.get(usize::from(i)).is_some_and(|c| *c >= seq))
+            })
             .collect();
         // A kept tentative checkpoint is the permanent one; the intervals
         // after it are the ones a rollback undoes.
@@ -499,9 +509,11 @@ impl Process {
                 if rollback[y] {
                     continue;
                 }
-                let depends = states[y].deps.iter().enumerate().any(|(x, d)| {
-                    rollback[x] && d.is_some_and(|i| i >= first_undone[x])
-                });
+                let depends = states[y]
+                    .deps
+                    .iter()
+                    .enumerate()
+                    .any(|(x, d)| rollback[x] && d.is_some_and(|i| i >= first_undone[x]));
                 if depends {
                     rollback[y] = true;
                     changed = true;
@@ -552,7 +564,8 @@ impl Process {
             }));
         }
         // Messages of older epochs sent at or after these intervals were undone.
-        self.undone_from = (0..self.core.n()).map(|p| rollback.get(p).copied().flatten().unwrap_or(u64::MAX)).collect();
+        self.undone_from =
+            (0..self.core.n()).map(|p| rollback.get(p).copied().flatten().unwrap_or(u64::MAX)).collect();
         self.epoch = epoch;
         out.store(stable::put("epoch", &epoch));
         let buffer = match std::mem::replace(&mut self.phase, Phase::Running) {
@@ -560,7 +573,9 @@ impl Process {
             Phase::Running => Vec::new(),
         };
         if crashed {
-            out.emit(Observation::Checkpoint(CheckpointEvent::Recovered { took: now.since(self.core.started) }));
+            out.emit(Observation::Checkpoint(CheckpointEvent::Recovered {
+                took: now.since(self.core.started),
+            }));
         }
         for (from, tr, e, i) in buffer {
             self.on_message(now, from, Msg::Transfer { tr, epoch: e, interval: i, dv: Vec::new() }, out);
@@ -608,8 +623,18 @@ mod tests {
         }
         // 2 → 1 → 0: process 0 depends on 1, which depends on 2; 3 talks to nobody.
         let tr = |token| Transfer { token, hop: 1, amount: 1 };
-        ps[1].on_message(t(1), NodeId(2), Msg::Transfer { tr: tr(2), epoch: 0, interval: 0, dv: vec![] }, &mut outs[1]);
-        ps[0].on_message(t(2), NodeId(1), Msg::Transfer { tr: tr(1), epoch: 0, interval: 0, dv: vec![] }, &mut outs[0]);
+        ps[1].on_message(
+            t(1),
+            NodeId(2),
+            Msg::Transfer { tr: tr(2), epoch: 0, interval: 0, dv: vec![] },
+            &mut outs[1],
+        );
+        ps[0].on_message(
+            t(2),
+            NodeId(1),
+            Msg::Transfer { tr: tr(1), epoch: 0, interval: 0, dv: vec![] },
+            &mut outs[0],
+        );
         assert_eq!(ps[0].depends_on(), &vec![None, Some(0), None, None]);
         // The initiator: a tentative checkpoint, one request, to process 1.
         ps[0].on_timer(t(3), timer::CHECKPOINT, &mut outs[0]);
@@ -628,7 +653,10 @@ mod tests {
         // Process 2's answer overtakes process 1's: the initiator must not decide yet.
         ps[2].on_message(t(5), NodeId(1), req2[0].clone(), &mut outs[2]);
         let reply2 = to(&mut outs[2], 0);
-        assert_eq!(reply2, vec![Msg::Tentative { round: (0, 1), asker: 1, took: true, asked: vec![], willing: true }]);
+        assert_eq!(
+            reply2,
+            vec![Msg::Tentative { round: (0, 1), asker: 1, took: true, asked: vec![], willing: true }]
+        );
         ps[0].on_message(t(6), NodeId(2), reply2[0].clone(), &mut outs[0]);
         assert!(ps[0].is_blocked(), "process 1's answer is still out");
         ps[0].on_message(t(7), NodeId(1), reply1[0].clone(), &mut outs[0]);
@@ -657,10 +685,20 @@ mod tests {
             o.clear();
         }
         let tr = Transfer { token: 1, hop: 1, amount: 1 };
-        ps[0].on_message(t(1), NodeId(1), Msg::Transfer { tr, epoch: 0, interval: 0, dv: vec![] }, &mut outs[0]);
+        ps[0].on_message(
+            t(1),
+            NodeId(1),
+            Msg::Transfer { tr, epoch: 0, interval: 0, dv: vec![] },
+            &mut outs[0],
+        );
         // Process 1 depends on 2, so its own round stays open while it waits for 2.
         let tr2 = Transfer { token: 2, hop: 1, amount: 1 };
-        ps[1].on_message(t(1), NodeId(2), Msg::Transfer { tr: tr2, epoch: 0, interval: 0, dv: vec![] }, &mut outs[1]);
+        ps[1].on_message(
+            t(1),
+            NodeId(2),
+            Msg::Transfer { tr: tr2, epoch: 0, interval: 0, dv: vec![] },
+            &mut outs[1],
+        );
         ps[0].on_timer(t(2), timer::CHECKPOINT, &mut outs[0]);
         ps[1].on_timer(t(2), timer::CHECKPOINT, &mut outs[1]);
         assert!(ps[1].is_blocked());
@@ -668,7 +706,10 @@ mod tests {
         let req = to(&mut outs[0], 1);
         ps[1].on_message(t(3), NodeId(0), req[0].clone(), &mut outs[1]);
         let reply = to(&mut outs[1], 0);
-        assert_eq!(reply, vec![Msg::Tentative { round: (0, 1), asker: 0, took: false, asked: vec![], willing: false }]);
+        assert_eq!(
+            reply,
+            vec![Msg::Tentative { round: (0, 1), asker: 0, took: false, asked: vec![], willing: false }]
+        );
         ps[0].on_message(t(4), NodeId(1), reply[0].clone(), &mut outs[0]);
         assert!(events(&outs[0]).contains(&CheckpointEvent::Round { participants: 1, committed: false }));
         assert_eq!(ps[0].index(), 0, "the tentative checkpoint is discarded");

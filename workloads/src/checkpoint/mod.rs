@@ -265,7 +265,12 @@ pub enum Msg {
     /// Causal: what a peer holds for a restarted process: determinants of its
     /// deliveries and the messages the peer sent it (ssn, transfer);
     /// `recovering`: the peer is itself recovering (a second failure).
-    CausalReply { incarnation: u32, dets: Vec<causal::Determinant>, sent: Vec<(u64, Transfer)>, recovering: bool },
+    CausalReply {
+        incarnation: u32,
+        dets: Vec<causal::Determinant>,
+        sent: Vec<(u64, Transfer)>,
+        recovering: bool,
+    },
     /// Causal: the failures overlap; nobody can recover.
     Halt { reason: String },
     /// Koo–Toueg: take a tentative checkpoint for `round` if the message the
@@ -352,7 +357,9 @@ impl CheckpointNode {
             Protocol::OptimisticLogging => {
                 CheckpointNode::Optimistic(Box::new(optimistic::Process::new(me, config, stable)))
             }
-            Protocol::CausalLogging => CheckpointNode::Causal(Box::new(causal::Process::new(me, config, stable))),
+            Protocol::CausalLogging => {
+                CheckpointNode::Causal(Box::new(causal::Process::new(me, config, stable)))
+            }
             Protocol::KooToueg => {
                 CheckpointNode::KooToueg(Box::new(koo_toueg::Process::new(me, config, stable)))
             }

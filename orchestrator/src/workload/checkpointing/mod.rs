@@ -71,7 +71,10 @@ pub enum Logging {
 
 /// The protocol `checkpoints:` and `logging:` pick together, or why the
 /// combination makes no sense.
-pub fn compose(checkpoints: Checkpoints, logging: Logging) -> Result<workloads::checkpoint::Protocol, String> {
+pub fn compose(
+    checkpoints: Checkpoints,
+    logging: Logging,
+) -> Result<workloads::checkpoint::Protocol, String> {
     use workloads::checkpoint::Protocol;
     Ok(match (checkpoints, logging) {
         (Checkpoints::Independent, Logging::None) => Protocol::Independent,

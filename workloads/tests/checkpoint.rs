@@ -146,6 +146,17 @@ impl Run {
             .collect()
     }
 
+    /// Log records (or determinants) replayed by recoveries.
+    fn replayed(&self) -> u64 {
+        self.events_seen
+            .iter()
+            .map(|(_, _, e)| match e {
+                CheckpointEvent::RolledBack { replayed, .. } => *replayed,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Orphan messages discarded.
     fn orphans(&self) -> u64 {
         self.events_seen
@@ -390,14 +401,7 @@ fn the_crashed_process_replays_its_log_to_exactly_its_state_and_nobody_else_roll
         a.forward(&cfg);
         b.forward(&cfg);
         assert_eq!(a, b, "crash at {at} ms: replay reaches the pre-crash state");
-        let replayed: u64 = sim
-            .events_seen
-            .iter()
-            .map(|(_, _, e)| match e {
-                CheckpointEvent::RolledBack { replayed, .. } => *replayed,
-                _ => 0,
-            })
-            .sum();
+        let replayed = sim.replayed();
         assert!(replayed > 0 || at < 40, "crash at {at} ms: the log was replayed");
         sim.run_until(Time::from_millis(3_000));
         let rollbacks = sim.rollbacks();
@@ -449,15 +453,7 @@ fn causal_logging_with_one_failure_neither_blocks_nor_creates_orphans() {
         assert_eq!(blocked(&sim), Duration::ZERO);
         // Nothing is written to a stable log on the delivery path.
         assert!(!sim.events_seen.iter().any(|(_, _, e)| matches!(e, CheckpointEvent::Logged { .. })));
-        let replayed: u64 = sim
-            .events_seen
-            .iter()
-            .map(|(_, _, e)| match e {
-                CheckpointEvent::RolledBack { replayed, .. } => *replayed,
-                _ => 0,
-            })
-            .sum();
-        replayed_all += replayed;
+        replayed_all += sim.replayed();
         let (outputs, _) = sim.outputs();
         assert_eq!(outputs, sim.cfg.tokens as usize);
     }

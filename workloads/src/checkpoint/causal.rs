@@ -185,11 +185,7 @@ impl Process {
 
     fn ask(&self, out: &mut Effects<Msg>) {
         if let Phase::Recovering { replies, .. } = &self.phase {
-            for p in 0..self.core.n() as u16 {
-                if p != self.core.me && !replies.contains_key(&p) {
-                    out.send(self.core.id(p), Msg::CausalRequest { incarnation: self.incarnation });
-                }
-            }
+            self.core.ask_missing(replies, &Msg::CausalRequest { incarnation: self.incarnation }, out);
             out.set_timer(RETRY, timer::RETRY);
         }
     }
@@ -496,18 +492,8 @@ pub fn holders(processes: &[&Process], dest: u16, desn: u64) -> BTreeSet<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::tests::config;
+    use crate::checkpoint::tests::{config, events};
     use crate::checkpoint::Protocol;
-
-    fn events(out: &Effects<Msg>) -> Vec<CheckpointEvent> {
-        out.observations
-            .iter()
-            .filter_map(|o| match o {
-                Observation::Checkpoint(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect()
-    }
 
     #[test]
     fn determinants_ride_on_sends_until_another_process_holds_them() {

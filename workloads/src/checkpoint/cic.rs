@@ -63,17 +63,14 @@ impl Process {
 mod tests {
     use super::*;
     use crate::checkpoint::bank::Transfer;
-    use crate::checkpoint::tests::config;
+    use crate::checkpoint::tests::{config, events};
     use crate::checkpoint::{CheckpointEvent, Protocol};
-    use crate::Observation;
 
     fn taken(out: &Effects<Msg>) -> Vec<(u64, bool)> {
-        out.observations
-            .iter()
-            .filter_map(|o| match o {
-                Observation::Checkpoint(CheckpointEvent::Taken { index, forced, .. }) => {
-                    Some((*index, *forced))
-                }
+        events(out)
+            .into_iter()
+            .filter_map(|e| match e {
+                CheckpointEvent::Taken { index, forced, .. } => Some((index, forced)),
                 _ => None,
             })
             .collect()
@@ -86,42 +83,30 @@ mod tests {
         let mut out = Effects::new();
         p.on_start(Time::ZERO, &mut out);
         out.clear();
-        let tr = Transfer { token: 0, hop: 1, amount: 10 };
-        let before = p.bank().clone();
-        p.on_message(
-            Time::from_millis(1),
-            NodeId(0),
-            Msg::Transfer { tr, epoch: 0, interval: 3, dv: vec![] },
-            &mut out,
-        );
+        // Token `token`'s first hop, from process `from` in its interval `interval`.
+        let mut hop = |from: u16, token: u32, interval: u64, out: &mut Effects<Msg>| {
+            let tr = Transfer { token, hop: 1, amount: 10 };
+            let msg = Msg::Transfer { tr, epoch: 0, interval, dv: vec![] };
+            p.on_message(Time::from_millis(u64::from(token)), NodeId(from), msg, out);
+        };
+        let before = cfg.balance;
+        hop(0, 0, 3, &mut out);
         assert_eq!(taken(&out), vec![(3, true)], "forced to index 3");
-        // The forced checkpoint holds the state before the delivery.
-        let ck: Vec<_> = out
+        // The forced checkpoint (and the indexes it skipped) hold the state before the delivery.
+        let written: Vec<&str> = out
             .stable
             .iter()
             .filter_map(|w| match w {
-                crate::StableWrite::Put { key, bytes } if key == "ck-3" => Some(bytes.clone()),
+                crate::StableWrite::Put { key, .. } if key.starts_with("ck-") => Some(key.as_str()),
                 _ => None,
             })
             .collect();
-        assert_eq!(ck.len(), 1);
-        assert_eq!(p.bank().balance, before.balance + 10);
+        assert_eq!(written, vec!["ck-1", "ck-2", "ck-3"]);
         // Same interval again, or an older one: no checkpoint.
         out.clear();
-        let tr2 = Transfer { token: 3, hop: 1, amount: 1 };
-        p.on_message(
-            Time::from_millis(2),
-            NodeId(2),
-            Msg::Transfer { tr: tr2, epoch: 0, interval: 3, dv: vec![] },
-            &mut out,
-        );
-        let tr3 = Transfer { token: 5, hop: 1, amount: 1 };
-        p.on_message(
-            Time::from_millis(3),
-            NodeId(2),
-            Msg::Transfer { tr: tr3, epoch: 0, interval: 1, dv: vec![] },
-            &mut out,
-        );
+        hop(2, 3, 3, &mut out);
+        hop(2, 5, 1, &mut out);
         assert!(taken(&out).is_empty());
+        assert_eq!(p.bank().balance, before + 30);
     }
 }

@@ -3,8 +3,8 @@
 //! ledger reports the oracle reads.
 
 use super::bank::{Bank, Delivery, Transfer};
-use super::{CheckpointEvent, Config};
-use crate::{NodeId, Observation, Time};
+use super::{CheckpointEvent, Config, Msg};
+use crate::{Effects, NodeId, Observation, Time};
 use std::time::Duration;
 
 /// Ledger reports are sent at most this often (and only after a change).
@@ -58,6 +58,21 @@ impl Core {
     /// Every other process's node id.
     pub fn peers(&self) -> Vec<NodeId> {
         self.cfg.processes.iter().copied().filter(|p| *p != self.id(self.me)).collect()
+    }
+
+    /// Send `msg` to every other process that has not answered yet (a
+    /// restarted process gathering its peers' replies).
+    pub fn ask_missing<T>(
+        &self,
+        answered: &std::collections::BTreeMap<u16, T>,
+        msg: &Msg,
+        out: &mut Effects<Msg>,
+    ) {
+        for p in 0..self.n() as u16 {
+            if p != self.me && !answered.contains_key(&p) {
+                out.send(self.id(p), msg.clone());
+            }
+        }
     }
 
     /// Credit `tr`; an output is reported through `output` (the protocol

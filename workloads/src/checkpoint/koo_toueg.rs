@@ -197,11 +197,7 @@ impl Process {
 
     fn ask(&self, out: &mut Effects<Msg>) {
         if let Phase::Gathering { epoch, replies, .. } = &self.phase {
-            for p in 0..self.core.n() as u16 {
-                if p != self.core.me && !replies.contains_key(&p) {
-                    out.send(self.core.id(p), Msg::RecoveryRequest { epoch: *epoch });
-                }
-            }
+            self.core.ask_missing(replies, &Msg::RecoveryRequest { epoch: *epoch }, out);
         }
     }
 
@@ -316,11 +312,7 @@ impl Process {
         }
         if commit {
             let write = stable::put("ck", &t.saved);
-            let bytes = match &write {
-                crate::StableWrite::Put { bytes, .. } | crate::StableWrite::Append { bytes, .. } => {
-                    bytes.len() as u64
-                }
-            };
+            let bytes = stable::size(&write);
             out.store(write);
             self.permanent = t.saved;
             self.rcvd = t.after;
@@ -591,17 +583,19 @@ impl Process {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::tests::config;
+    use crate::checkpoint::tests::{config, events};
     use crate::checkpoint::Protocol;
 
-    fn events(out: &Effects<Msg>) -> Vec<CheckpointEvent> {
-        out.observations
-            .iter()
-            .filter_map(|o| match o {
-                Observation::Checkpoint(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect()
+    /// Every process of `cfg`, started, and an empty set of effects for each.
+    fn started(cfg: &Config) -> (Vec<Process>, Vec<Effects<Msg>>) {
+        let n = cfg.processes.len() as u16;
+        let mut ps: Vec<Process> = (0..n).map(|i| Process::new(NodeId(i), cfg, None)).collect();
+        let mut outs: Vec<Effects<Msg>> = (0..n).map(|_| Effects::new()).collect();
+        for (p, o) in ps.iter_mut().zip(outs.iter_mut()) {
+            p.on_start(Time::ZERO, o);
+            o.clear();
+        }
+        (ps, outs)
     }
 
     /// The messages of `out` to `to`, and the rest kept.
@@ -615,12 +609,7 @@ mod tests {
     fn a_round_checkpoints_the_initiators_dependencies_transitively_and_no_one_else() {
         let cfg = config(Protocol::KooToueg, 4);
         let t = Time::from_millis;
-        let mut ps: Vec<Process> = (0..4).map(|i| Process::new(NodeId(i), &cfg, None)).collect();
-        let mut outs: Vec<Effects<Msg>> = (0..4).map(|_| Effects::new()).collect();
-        for (p, o) in ps.iter_mut().zip(outs.iter_mut()) {
-            p.on_start(Time::ZERO, o);
-            o.clear();
-        }
+        let (mut ps, mut outs) = started(&cfg);
         // 2 → 1 → 0: process 0 depends on 1, which depends on 2; 3 talks to nobody.
         let tr = |token| Transfer { token, hop: 1, amount: 1 };
         ps[1].on_message(
@@ -678,12 +667,7 @@ mod tests {
     fn a_process_busy_with_another_round_makes_the_round_abort() {
         let cfg = config(Protocol::KooToueg, 3);
         let t = Time::from_millis;
-        let mut ps: Vec<Process> = (0..3).map(|i| Process::new(NodeId(i), &cfg, None)).collect();
-        let mut outs: Vec<Effects<Msg>> = (0..3).map(|_| Effects::new()).collect();
-        for (p, o) in ps.iter_mut().zip(outs.iter_mut()) {
-            p.on_start(Time::ZERO, o);
-            o.clear();
-        }
+        let (mut ps, mut outs) = started(&cfg);
         let tr = Transfer { token: 1, hop: 1, amount: 1 };
         ps[0].on_message(
             t(1),

@@ -442,6 +442,17 @@ pub(crate) mod tests {
         Config::small(protocol, n)
     }
 
+    /// The checkpointing events among `out`'s observations.
+    pub(crate) fn events(out: &Effects<Msg>) -> Vec<CheckpointEvent> {
+        out.observations
+            .iter()
+            .filter_map(|o| match o {
+                crate::Observation::Checkpoint(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn messages_carry_no_result_to_falsify() {
         let mut m = Msg::Commit { snapshot: 1 };

@@ -20,7 +20,7 @@ fn options(out: PathBuf) -> RunOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protocol_recovers_a_crashed_process_to_the_golden_state() {
-    for protocol in ["independent", "coordinated", "pessimistic-logging", "optimistic-logging"] {
+    for protocol in workloads::checkpoint::Protocol::ALL.map(|p| p.as_str()) {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "name: ck-{protocol}\nseed: 5\nduration: 6s\n\
@@ -43,7 +43,7 @@ async fn every_protocol_recovers_a_crashed_process_to_the_golden_state() {
         );
         assert!(get("checkpoints").as_u64().unwrap_or(0) >= 3, "{protocol}: {ck:#}");
         let survivors = get("survivors_rolled_back").as_u64().unwrap_or(u64::MAX);
-        if protocol == "pessimistic-logging" {
+        if protocol == "pessimistic-logging" || protocol == "causal-logging" {
             assert_eq!(survivors, 0, "nobody else rolls back");
         }
         // The restarted agent found what it had stored under <out>/state/<node>/.

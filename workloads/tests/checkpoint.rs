@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use workloads::checkpoint::bank::{golden_absorbed, Bank};
 use workloads::checkpoint::coordinated::Part;
-use workloads::checkpoint::{golden, CheckpointEvent, CheckpointNode, Config, Protocol};
+use workloads::checkpoint::{golden, CheckpointEvent, CheckpointNode, Config, Msg, Protocol};
 use workloads::{NodeId, Observation, Time};
 
 fn config(protocol: Protocol, n: u16) -> Config {
@@ -79,7 +79,8 @@ impl Run {
                             self.before_crash.push((node, d.node().bank().clone()));
                         }
                         self.sim.crash(id);
-                        let seq = u64::MAX - self.faults.len() as u64;
+                        // Unique among the restarts: one per crash so far.
+                        let seq = u64::MAX - self.before_crash.len() as u64;
                         self.faults.insert((at + down, seq), Fault::Restart { node });
                     }
                 }
@@ -145,6 +146,17 @@ impl Run {
             .collect()
     }
 
+    /// Log records (or determinants) replayed by recoveries.
+    fn replayed(&self) -> u64 {
+        self.events_seen
+            .iter()
+            .map(|(_, _, e)| match e {
+                CheckpointEvent::RolledBack { replayed, .. } => *replayed,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Orphan messages discarded.
     fn orphans(&self) -> u64 {
         self.events_seen
@@ -157,8 +169,7 @@ impl Run {
     }
 }
 
-const ALL: [Protocol; 4] =
-    [Protocol::Independent, Protocol::Coordinated, Protocol::PessimisticLogging, Protocol::OptimisticLogging];
+const ALL: [Protocol; 7] = Protocol::ALL;
 
 #[test]
 fn every_protocol_reaches_the_golden_state_without_faults() {
@@ -198,7 +209,8 @@ fn every_protocol_recovers_to_the_golden_state_from_crashes_at_random_times() {
             );
             let (outputs, repeats) = sim.outputs();
             assert_eq!(outputs, sim.cfg.tokens as usize, "{p:?} seed {seed}: every output");
-            if matches!(p, Protocol::Independent | Protocol::Coordinated) {
+            if matches!(p, Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic)
+            {
                 assert_eq!(repeats, 0, "{p:?} seed {seed}: an output is never rolled back");
             }
         }
@@ -389,18 +401,238 @@ fn the_crashed_process_replays_its_log_to_exactly_its_state_and_nobody_else_roll
         a.forward(&cfg);
         b.forward(&cfg);
         assert_eq!(a, b, "crash at {at} ms: replay reaches the pre-crash state");
-        let replayed: u64 = sim
-            .events_seen
-            .iter()
-            .map(|(_, _, e)| match e {
-                CheckpointEvent::RolledBack { replayed, .. } => *replayed,
-                _ => 0,
-            })
-            .sum();
+        let replayed = sim.replayed();
         assert!(replayed > 0 || at < 40, "crash at {at} ms: the log was replayed");
         sim.run_until(Time::from_millis(3_000));
         let rollbacks = sim.rollbacks();
         assert_eq!(rollbacks, vec![(1, true, 0, Some(0))], "only the crashed process recovers");
         assert!(sim.matches_golden());
     }
+}
+// Causal logging.
+
+/// The processes that reported the failures unrecoverable, and why.
+fn unrecoverable(sim: &Run) -> Vec<(u16, String)> {
+    sim.events_seen
+        .iter()
+        .filter_map(|(_, p, e)| match e {
+            CheckpointEvent::Unrecoverable { reason } => Some((*p, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Blocking time reported (Koo–Toueg's tentative-to-decision).
+fn blocked(sim: &Run) -> Duration {
+    sim.events_seen
+        .iter()
+        .map(|(_, _, e)| match e {
+            CheckpointEvent::Blocked { blocked } => *blocked,
+            _ => Duration::ZERO,
+        })
+        .sum()
+}
+
+#[test]
+fn causal_logging_with_one_failure_neither_blocks_nor_creates_orphans() {
+    let mut replayed_all = 0;
+    for seed in 0..10u64 {
+        let mut sim = Run::new(config(Protocol::CausalLogging, 4), seed);
+        let victim = (seed % 4) as u16;
+        sim.crash_at(victim, Time::from_millis(60 + seed * 23), Duration::from_millis(15));
+        sim.run_until(Time::from_millis(4_000));
+        assert!(sim.matches_golden(), "seed {seed}: {:?} vs {:?}", sim.balances(), golden(&sim.cfg));
+        assert_eq!(sim.orphans(), 0, "seed {seed}: no orphans");
+        let rollbacks = sim.rollbacks();
+        assert_eq!(
+            rollbacks,
+            vec![(victim, true, 0, Some(0))],
+            "seed {seed}: only the crashed process recovers"
+        );
+        assert!(unrecoverable(&sim).is_empty());
+        assert_eq!(blocked(&sim), Duration::ZERO);
+        // Nothing is written to a stable log on the delivery path.
+        assert!(!sim.events_seen.iter().any(|(_, _, e)| matches!(e, CheckpointEvent::Logged { .. })));
+        replayed_all += sim.replayed();
+        let (outputs, _) = sim.outputs();
+        assert_eq!(outputs, sim.cfg.tokens as usize);
+    }
+    assert!(replayed_all > 0, "the survivors' determinants were replayed");
+}
+
+#[test]
+fn two_simultaneous_crashes_are_reported_unrecoverable_under_causal_logging() {
+    for seed in 0..5u64 {
+        let mut sim = Run::new(config(Protocol::CausalLogging, 4), seed);
+        let at = Time::from_millis(90 + seed * 17);
+        sim.crash_at(1, at, Duration::from_millis(20));
+        sim.crash_at(2, at, Duration::from_millis(20));
+        sim.run_until(Time::from_millis(3_000));
+        let halted = unrecoverable(&sim);
+        let who: std::collections::BTreeSet<u16> = halted.iter().map(|h| h.0).collect();
+        assert_eq!(who.len(), 4, "seed {seed}: every process stops and says so: {halted:?}");
+        assert!(halted.iter().all(|h| h.1.contains("f = 1") || h.1.contains("cannot")), "{halted:?}");
+        assert!(
+            (0..4).all(|i| matches!(sim.node(i), Some(CheckpointNode::Causal(p)) if p.is_halted())),
+            "seed {seed}"
+        );
+    }
+}
+
+/// Crash `victim` at every step of a protocol's activity from `from` for
+/// `span`, every `step` of virtual time (the links take 0.1 to 2 ms, so every
+/// message of a checkpoint round is crossed), and check each run ends in the
+/// golden state; returns how many runs were made.
+fn crash_at_every_step(protocol: Protocol, victims: &[u16], from: u64, span: u64, step: u64) -> usize {
+    let mut runs = 0;
+    for &victim in victims {
+        for at in (from..from + span).step_by(step as usize) {
+            let mut sim = Run::new(config(protocol, 4), 11);
+            sim.crash_at(victim, Time::from_nanos(at * 1_000), Duration::from_millis(7));
+            sim.run_until(Time::from_millis(3_000));
+            assert!(
+                sim.matches_golden(),
+                "{protocol:?}: crash of {victim} at {at} µs: {:?} vs {:?}; unrecoverable {:?}",
+                sim.balances(),
+                golden(&sim.cfg),
+                unrecoverable(&sim)
+            );
+            assert!(unrecoverable(&sim).is_empty(), "{protocol:?}: one failure is covered");
+            let (outputs, _) = sim.outputs();
+            assert_eq!(outputs, sim.cfg.tokens as usize, "{protocol:?}: crash of {victim} at {at} µs");
+            runs += 1;
+        }
+    }
+    runs
+}
+
+#[test]
+fn a_crash_at_every_step_of_a_checkpoint_round_recovers_to_the_golden_state() {
+    // The small configuration checkpoints every 40 ms, each process at its
+    // own phase (5, 15, 25, 35 ms): the window 40..82 ms holds a whole round
+    // of each initiator, 0.25 ms apart.
+    for p in [Protocol::KooToueg, Protocol::Cic, Protocol::CausalLogging] {
+        let runs = crash_at_every_step(p, &[0, 1, 2, 3], 40_000, 42_000, 250);
+        assert_eq!(runs, 4 * 168);
+    }
+}
+/// Record the messages of a fault-free run from `from` to `to` (ms) that
+/// `is_step` picks; then, for each of them, crash its sender and, in another
+/// run, its receiver at the instant it left (after the send: it is in
+/// flight, and lost if the receiver crashes). Every run must end in the
+/// golden state; returns the number of runs.
+fn crash_after_every_message(protocol: Protocol, from: u64, to: u64, is_step: fn(&Msg) -> bool) -> usize {
+    let mut probe = Run::new(config(protocol, 4), 11);
+    probe.sim.record_sent();
+    probe.run_until(Time::from_millis(to));
+    let steps: Vec<(Time, u16, u16)> = probe
+        .sim
+        .sent()
+        .iter()
+        .filter(|s| s.at >= Time::from_millis(from) && is_step(&s.msg))
+        .map(|s| (s.at, s.from.0, s.to.0))
+        .collect();
+    assert!(steps.len() >= 4, "{protocol:?}: the window holds a round: {steps:?}");
+    let mut runs = 0;
+    for &(at, sender, receiver) in &steps {
+        for victim in [sender, receiver] {
+            let mut sim = Run::new(config(protocol, 4), 11);
+            sim.crash_at(victim, at, Duration::from_millis(7));
+            sim.run_until(Time::from_millis(3_000));
+            assert!(
+                sim.matches_golden() && unrecoverable(&sim).is_empty(),
+                "{protocol:?}: crash of {victim} as {sender} → {receiver} left at {at:?}: {:?} vs {:?}",
+                sim.balances(),
+                golden(&sim.cfg)
+            );
+            runs += 1;
+        }
+    }
+    runs
+}
+
+#[test]
+fn a_crash_after_every_message_of_a_checkpoint_round_recovers_to_the_golden_state() {
+    // Koo–Toueg: requests, answers and decisions.
+    let kt = |m: &Msg| matches!(m, Msg::TakeTentative { .. } | Msg::Tentative { .. } | Msg::Decide { .. });
+    let runs = crash_after_every_message(Protocol::KooToueg, 40, 80, kt);
+    assert!(runs >= 8, "{runs}");
+    // Causal logging: determinants on their way to stability, and checkpoints' notices.
+    let causal = |m: &Msg| match m {
+        Msg::Causal { dets, .. } => !dets.is_empty(),
+        Msg::Determinants { .. } | Msg::Held { .. } | Msg::CheckpointedAt { .. } => true,
+        _ => false,
+    };
+    crash_after_every_message(Protocol::CausalLogging, 40, 46, causal);
+    // CIC: every hop around the forced checkpoints of one interval.
+    crash_after_every_message(Protocol::Cic, 40, 46, |m| matches!(m, Msg::Transfer { .. }));
+}
+// Koo–Toueg.
+
+/// (processes per committed round, all rounds, rollbacks of survivors) in a
+/// sparse computation: 8 processes, 2 tokens.
+fn koo_toueg_rounds(seed: u64, crash: bool) -> (Vec<u32>, usize, usize, Run) {
+    let mut cfg = config(Protocol::KooToueg, 8);
+    cfg.tokens = 2;
+    cfg.seed = seed;
+    let mut sim = Run::new(cfg, seed);
+    if crash {
+        sim.crash_at(3, Time::from_millis(300), Duration::from_millis(10));
+    }
+    sim.run_until(Time::from_millis(4_000));
+    let rounds: Vec<(u32, bool)> = sim
+        .events_seen
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            CheckpointEvent::Round { participants, committed } => Some((*participants, *committed)),
+            _ => None,
+        })
+        .collect();
+    let committed = rounds.iter().filter(|r| r.1).map(|r| r.0).collect();
+    let survivors = sim.rollbacks().iter().filter(|r| !r.1).count();
+    (committed, rounds.len(), survivors, sim)
+}
+
+#[test]
+fn koo_toueg_checkpoints_only_the_processes_the_initiator_depends_on() {
+    let (per_round, all, _, sim) = koo_toueg_rounds(2, false);
+    assert!(sim.matches_golden());
+    assert!(per_round.len() >= 20, "rounds committed: {} of {all}", per_round.len());
+    let mean = per_round.iter().sum::<u32>() as f64 / per_round.len() as f64;
+    assert!(mean < 4.0, "about a few of 8 per round, Chandy–Lamport takes all 8: {mean:.2}");
+    assert!(per_round.iter().all(|p| (1..=8).contains(p)));
+    assert!(blocked(&sim) > Duration::ZERO, "participants block between tentative and decision");
+}
+
+#[test]
+fn koo_toueg_rolls_back_the_minimal_set_only() {
+    let mut partial = 0;
+    for seed in 0..6 {
+        let (_, _, survivors, sim) = koo_toueg_rounds(seed, true);
+        assert!(sim.matches_golden(), "seed {seed}: {:?} vs {:?}", sim.balances(), golden(&sim.cfg));
+        assert!(sim.rollbacks().iter().any(|r| r.0 == 3 && r.1), "the victim recovers");
+        assert!(survivors < 7, "seed {seed}: not every survivor rolls back ({survivors})");
+        partial += usize::from(survivors < 7);
+        assert!(sim.rollbacks().iter().all(|r| r.2 == 0), "never past the last permanent checkpoint");
+    }
+    assert_eq!(partial, 6);
+}
+// Communication-induced checkpointing.
+
+#[test]
+fn communication_induced_checkpoints_are_forced_and_stop_the_domino_effect() {
+    for seed in 0..5 {
+        let (ind_distance, ind_undone) = damage(Protocol::Independent, seed);
+        let (cic_distance, cic_undone) = damage(Protocol::Cic, seed);
+        assert!(cic_distance <= 1, "seed {seed}: CIC went back {cic_distance} (independent {ind_distance})");
+        assert!(ind_undone > 2 * cic_undone, "seed {seed}: undone {ind_undone} vs {cic_undone}");
+    }
+    let mut sim = Run::new(config(Protocol::Cic, 4), 1);
+    sim.run_until(Time::from_millis(1_000));
+    let forced = sim
+        .events_seen
+        .iter()
+        .filter(|(_, _, e)| matches!(e, CheckpointEvent::Taken { forced: true, .. }))
+        .count();
+    assert!(forced > 0, "messages from later intervals forced checkpoints");
 }

@@ -1254,3 +1254,44 @@ fn placement_of_an_unknown_node_or_a_bad_constraint_is_located() {
     let text = "name: t\nduration: 10s\nworkload: { kind: tmr }\nplacement:\n  replica-1: zone\n";
     assert_error_at(text, 5, "zone", "expected `key=value` or `node.<attribute>==value`");
 }
+
+#[test]
+fn checkpoints_and_logging_compose_a_checkpointing_protocol_or_say_why_not() {
+    use crate::workload::Workload;
+    use workloads::checkpoint::Protocol;
+    let protocol = |body: &str| -> Protocol {
+        let e = ok(&format!("name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n{body}"));
+        match e.workload {
+            Workload::Checkpointing(p) => p.config.protocol,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(protocol("  checkpoints: koo-toueg\n"), Protocol::KooToueg);
+    assert_eq!(protocol("  checkpoints: cic\n  logging: none\n"), Protocol::Cic);
+    assert_eq!(
+        protocol("  logging: causal\n"),
+        Protocol::CausalLogging,
+        "independent checkpoints by default"
+    );
+    assert_eq!(
+        protocol("  checkpoints: independent\n  logging: pessimistic\n"),
+        Protocol::PessimisticLogging
+    );
+    assert_eq!(
+        protocol("  protocol: optimistic-logging\n"),
+        Protocol::OptimisticLogging,
+        "`protocol:` still works"
+    );
+    assert_eq!(protocol("  protocol: causal-logging\n"), Protocol::CausalLogging);
+    // Logging makes every local checkpoint a consistent restart point: coordinating them is pointless.
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  checkpoints: coordinated\n  logging: causal\n";
+    assert_error_at(text, 6, "causal", "`checkpoints: coordinated` with `logging: causal` makes no sense");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  logging: pessimistic\n  checkpoints: koo-toueg\n";
+    assert_error_at(text, 5, "pessimistic", "need no coordination");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  protocol: independent\n  logging: causal\n";
+    assert_error_at(text, 6, "logging", "not both");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n  logging: causall\n";
+    assert_error_at(text, 5, "causall", "unknown variant `causall`");
+    let text = "name: t\nduration: 5s\nworkload:\n  kind: checkpointing\n";
+    assert_error_at(text, 4, "checkpointing", "needs `checkpoints:");
+}

@@ -221,6 +221,9 @@ pub enum CheckpointProtocol {
     Coordinated,
     PessimisticLogging,
     OptimisticLogging,
+    CausalLogging,
+    KooToueg,
+    Cic,
 }
 
 /// `protocol:` of the commit workload.

@@ -4,7 +4,7 @@
 
 use super::bank::{Bank, Delivery, Transfer};
 use super::{stable, CheckpointEvent, Config, Msg};
-use crate::{NodeId, Observation, Time};
+use crate::{Effects, NodeId, Observation, Time};
 use std::time::Duration;
 
 /// Ledger reports are sent at most this often (and only after a change).
@@ -63,6 +63,21 @@ impl Core {
         self.cfg.processes.iter().copied().filter(|p| *p != self.id(self.me)).collect()
     }
 
+    /// Send `msg` to every other process that has not answered yet (a
+    /// restarted process gathering its peers' replies).
+    pub fn ask_missing<T>(
+        &self,
+        answered: &std::collections::BTreeMap<u16, T>,
+        msg: &Msg,
+        out: &mut Effects<Msg>,
+    ) {
+        for p in 0..self.n() as u16 {
+            if p != self.me && !answered.contains_key(&p) {
+                out.send(self.id(p), msg.clone());
+            }
+        }
+    }
+
     /// Credit `tr`; an output is reported through `output` (the protocol
     /// decides when it may leave).
     pub fn deliver(&mut self, tr: Transfer) -> Delivery {
@@ -89,7 +104,8 @@ impl Core {
     pub fn count_overhead(&mut self, msg: &Msg) {
         let size = stable::encode(msg).len() as u64;
         match msg {
-            Msg::Transfer { tr, .. } => {
+            // A transfer's own bytes are the computation's; what rides on it is the protocol's.
+            Msg::Transfer { tr, .. } | Msg::Causal { tr, .. } => {
                 self.overhead.1 += size.saturating_sub(stable::encode(tr).len() as u64 + 1);
             }
             _ => {

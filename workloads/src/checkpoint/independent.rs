@@ -231,6 +231,35 @@ impl Process {
         }
     }
 
+    /// Communication-induced checkpointing: before delivering a message sent
+    /// in the sender's `interval` of `epoch`, take a forced checkpoint if that
+    /// interval is ahead of ours, numbering it `interval` (the indexes
+    /// skipped name the same state). Returns true if one was taken.
+    pub(super) fn force_checkpoint(
+        &mut self,
+        now: Time,
+        epoch: u32,
+        interval: u64,
+        out: &mut Effects<Msg>,
+    ) -> bool {
+        if !matches!(self.phase, Phase::Running) || epoch != self.epoch || interval <= self.interval() {
+            return false;
+        }
+        let mut bytes = 0;
+        while self.interval() < interval {
+            bytes += self.save(now, out);
+        }
+        let cost = self.core.charge_checkpoint(now);
+        out.emit(Observation::Checkpoint(CheckpointEvent::Taken {
+            index: interval,
+            bytes,
+            forced: true,
+            cost,
+        }));
+        self.commit_outputs(now, out);
+        true
+    }
+
     fn forward(&mut self, now: Time, out: &mut Effects<Msg>) {
         let (epoch, interval) = (self.epoch, self.interval());
         for (to, tr) in self.core.forward(now) {

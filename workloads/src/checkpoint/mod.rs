@@ -10,7 +10,7 @@
 //! arrive in: a fault-free golden run ([`golden`]) gives the exact final state
 //! every correct recovery must reach.
 //!
-//! Four protocols, one module each:
+//! Seven protocols, one module each:
 //! - [`independent`]: uncoordinated checkpoints with dependency tracking; the
 //!   recovery line is computed at recovery time ([`line`]) and may domino;
 //! - [`coordinated`]: Chandy–Lamport snapshots (markers, recorded channel
@@ -19,7 +19,17 @@
 //! - [`pessimistic`]: receiver-based pessimistic logging; only the crashed
 //!   process replays its log;
 //! - [`optimistic`]: asynchronous logging with dependency vectors; a crash
-//!   loses the unlogged tail and processes that depend on it (orphans) roll back.
+//!   loses the unlogged tail and processes that depend on it (orphans) roll back;
+//! - [`causal`]: causal logging: determinants `{source, ssn, dest, desn}` kept
+//!   in volatile memory and piggybacked until stable at f+1 = 2 processes;
+//!   neither blocks nor creates orphans, and does not cover two overlapping
+//!   failures;
+//! - [`koo_toueg`]: Koo–Toueg coordinated checkpointing: tentative then
+//!   permanent checkpoints of only the processes the initiator depends on,
+//!   and rollback of only the processes that depend on undone work;
+//! - [`cic`]: communication-induced (index-based, BCS) checkpointing: a
+//!   message carrying a higher checkpoint index forces a checkpoint before it
+//!   is delivered, so checkpoints of equal index are consistent: no domino.
 //!
 //! **Piecewise determinism** is assumed throughout: a process's state is a
 //! function of the sequence of messages it delivered. The bank relies on it in
@@ -48,12 +58,16 @@
 //! a restarted process's last hops, keep every loss announced on stable
 //! storage and tell a restarted process of the losses it missed. A protocol
 //! that cannot recover from a combination of failures says so with
-//! [`CheckpointEvent::Unrecoverable`] rather than leave a silent mismatch.
+//! [`CheckpointEvent::Unrecoverable`] rather than leave a silent mismatch:
+//! causal logging with f = 1 stops that way when two recoveries overlap.
 
 pub mod bank;
+pub mod causal;
+pub mod cic;
 pub mod coordinated;
 mod core;
 pub mod independent;
+pub mod koo_toueg;
 pub mod line;
 pub mod optimistic;
 pub mod pessimistic;
@@ -77,18 +91,15 @@ pub enum Protocol {
     PessimisticLogging,
     /// Optimistic message logging with dependency vectors.
     OptimisticLogging,
+    /// Causal message logging: determinants piggybacked until stable at f+1 processes.
+    CausalLogging,
+    /// Koo–Toueg: two-phase checkpoints of the processes the initiator depends on.
+    KooToueg,
+    /// Communication-induced checkpointing, index-based (BCS).
+    Cic,
 }
 
 impl Protocol {
-    /// Every protocol, in the order tables list them (`faultlab table` runs
-    /// one experiment per entry).
-    pub const ALL: [Protocol; 4] = [
-        Protocol::Independent,
-        Protocol::Coordinated,
-        Protocol::PessimisticLogging,
-        Protocol::OptimisticLogging,
-    ];
-
     /// The name used in YAML and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,8 +107,47 @@ impl Protocol {
             Protocol::Coordinated => "coordinated",
             Protocol::PessimisticLogging => "pessimistic-logging",
             Protocol::OptimisticLogging => "optimistic-logging",
+            Protocol::CausalLogging => "causal-logging",
+            Protocol::KooToueg => "koo-toueg",
+            Protocol::Cic => "cic",
         }
     }
+
+    /// Its checkpoints, as `checkpoints:` names them (the logging protocols
+    /// checkpoint each process on its own: independently).
+    pub fn checkpoints(self) -> &'static str {
+        match self {
+            Protocol::Coordinated => "coordinated",
+            Protocol::KooToueg => "koo-toueg",
+            Protocol::Cic => "cic",
+            Protocol::Independent
+            | Protocol::PessimisticLogging
+            | Protocol::OptimisticLogging
+            | Protocol::CausalLogging => "independent",
+        }
+    }
+
+    /// Its message logging, as `logging:` names it.
+    pub fn logging(self) -> &'static str {
+        match self {
+            Protocol::PessimisticLogging => "pessimistic",
+            Protocol::OptimisticLogging => "optimistic",
+            Protocol::CausalLogging => "causal",
+            Protocol::Independent | Protocol::Coordinated | Protocol::KooToueg | Protocol::Cic => "none",
+        }
+    }
+
+    /// Every protocol, in the order reports and tables list them
+    /// (`faultlab table` runs one experiment per entry).
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Independent,
+        Protocol::Coordinated,
+        Protocol::KooToueg,
+        Protocol::Cic,
+        Protocol::PessimisticLogging,
+        Protocol::OptimisticLogging,
+        Protocol::CausalLogging,
+    ];
 }
 
 /// Everything a checkpointing process needs to know, the same for all of them.
@@ -175,6 +225,16 @@ pub enum CheckpointEvent {
     /// example more overlapping crashes than the copies of what they lost):
     /// the run cannot reach the golden state, and `reason` says why.
     Unrecoverable { reason: String },
+    /// Koo–Toueg: a checkpoint round this process initiated ended;
+    /// `participants`: processes that took a tentative checkpoint (the
+    /// initiator included); `committed`: made permanent (else aborted).
+    Round { participants: u32, committed: bool },
+    /// The process held back its sends for `blocked` (Koo–Toueg: between its
+    /// tentative checkpoint and the decision).
+    Blocked { blocked: Duration },
+    /// Causal logging: determinants piggybacked on application messages (or
+    /// sent alone when nothing else goes out), and their bytes.
+    Piggybacked { determinants: u64, bytes: u64 },
 }
 
 /// A checkpointing message.
@@ -209,6 +269,48 @@ pub enum Msg {
     Recovered { process: u16, incarnation: u32, upto: u64 },
     /// Optimistic: the sender's deliveries up to `upto` of `incarnation` are logged.
     Logged { incarnation: u32, upto: u64 },
+    /// Causal: a token hop with the sender's send sequence number and the
+    /// determinants the sender piggybacks (not yet stable at f+1 processes).
+    Causal { tr: Transfer, ssn: u64, dets: Vec<causal::Determinant> },
+    /// Causal: determinants alone (nothing else was going out), to make them stable.
+    Determinants { dets: Vec<causal::Determinant> },
+    /// Causal: the sender now holds the determinants of `dest`'s deliveries up to `desn`.
+    Held { dest: u16, desn: u64 },
+    /// Causal: process `process` checkpointed with these per-token hops seen;
+    /// senders drop what it no longer needs from their volatile logs.
+    CheckpointedAt { seen: Vec<u32>, desn: u64 },
+    /// Causal: a restarted process (incarnation `incarnation`) asks for its
+    /// determinants and the messages it was sent.
+    CausalRequest { incarnation: u32 },
+    /// Causal: what a peer holds for a restarted process: determinants of its
+    /// deliveries and the messages the peer sent it (ssn, transfer);
+    /// `recovering`: the peer is itself recovering (a second failure).
+    CausalReply {
+        incarnation: u32,
+        dets: Vec<causal::Determinant>,
+        sent: Vec<(u64, Transfer)>,
+        recovering: bool,
+    },
+    /// Causal: the failures overlap; nobody can recover.
+    Halt { reason: String },
+    /// Koo–Toueg: take a tentative checkpoint for `round` if the message the
+    /// requester received from you in your `interval` is after your last
+    /// permanent checkpoint.
+    TakeTentative { round: koo_toueg::Round, interval: u64 },
+    /// Koo–Toueg: answer, to the initiator, to `asker`'s `TakeTentative`:
+    /// `took` a tentative checkpoint; `asked`: the processes it asked in turn;
+    /// `willing`: false if busy with another round.
+    Tentative { round: koo_toueg::Round, asker: u16, took: bool, asked: Vec<u16>, willing: bool },
+    /// Koo–Toueg: the round's decision.
+    Decide { round: koo_toueg::Round, commit: bool },
+    /// Koo–Toueg: a peer's state for a recovery: permanent checkpoint index,
+    /// the intervals its current state depends on, its tentative round, and
+    /// the last round it committed as initiator.
+    KtState { epoch: u32, index: u64, deps: Deps, tentative: Option<koo_toueg::Round>, committed: u64 },
+    /// Koo–Toueg: settle the rounds in flight (`keep`: make the tentative
+    /// checkpoint permanent) and roll back the minimal set: `rollback[p]` is
+    /// the first interval of `p` undone, for the processes that roll back.
+    KtRollback { epoch: u32, keep: Vec<bool>, rollback: Vec<Option<u64>> },
 }
 
 /// Per process: the latest checkpoint interval a state depends on (None: none).
@@ -276,6 +378,9 @@ pub enum CheckpointNode {
     Coordinated(Box<coordinated::Process>),
     Pessimistic(Box<pessimistic::Process>),
     Optimistic(Box<optimistic::Process>),
+    Causal(Box<causal::Process>),
+    KooToueg(Box<koo_toueg::Process>),
+    Cic(Box<cic::Process>),
 }
 
 impl CheckpointNode {
@@ -296,6 +401,13 @@ impl CheckpointNode {
             Protocol::OptimisticLogging => {
                 CheckpointNode::Optimistic(Box::new(optimistic::Process::new(me, config, stable)))
             }
+            Protocol::CausalLogging => {
+                CheckpointNode::Causal(Box::new(causal::Process::new(me, config, stable)))
+            }
+            Protocol::KooToueg => {
+                CheckpointNode::KooToueg(Box::new(koo_toueg::Process::new(me, config, stable)))
+            }
+            Protocol::Cic => CheckpointNode::Cic(Box::new(cic::Process::new(me, config, stable))),
         }
     }
 
@@ -306,6 +418,9 @@ impl CheckpointNode {
             CheckpointNode::Coordinated(p) => &p.core.bank,
             CheckpointNode::Pessimistic(p) => &p.core.bank,
             CheckpointNode::Optimistic(p) => &p.core.bank,
+            CheckpointNode::Causal(p) => &p.core.bank,
+            CheckpointNode::KooToueg(p) => &p.core.bank,
+            CheckpointNode::Cic(p) => p.bank(),
         }
     }
 
@@ -314,6 +429,9 @@ impl CheckpointNode {
         match self {
             CheckpointNode::Independent(p) => p.is_recovering(),
             CheckpointNode::Coordinated(p) => p.is_recovering(),
+            CheckpointNode::KooToueg(p) => p.is_recovering(),
+            CheckpointNode::Cic(p) => p.is_recovering(),
+            CheckpointNode::Causal(p) => p.is_recovering(),
             CheckpointNode::Pessimistic(_) | CheckpointNode::Optimistic(_) => false,
         }
     }
@@ -326,6 +444,9 @@ impl CheckpointNode {
             CheckpointNode::Coordinated(p) => &mut p.core,
             CheckpointNode::Pessimistic(p) => &mut p.core,
             CheckpointNode::Optimistic(p) => &mut p.core,
+            CheckpointNode::KooToueg(p) => &mut p.core,
+            CheckpointNode::Cic(p) => p.core_mut(),
+            CheckpointNode::Causal(p) => &mut p.core,
         }
     }
 
@@ -367,6 +488,9 @@ impl CheckpointNode {
             CheckpointNode::Coordinated(p) => p.on_start(now, out),
             CheckpointNode::Pessimistic(p) => p.on_start(now, out),
             CheckpointNode::Optimistic(p) => p.on_start(now, out),
+            CheckpointNode::Causal(p) => p.on_start(now, out),
+            CheckpointNode::KooToueg(p) => p.on_start(now, out),
+            CheckpointNode::Cic(p) => p.on_start(now, out),
         }
     }
 
@@ -376,6 +500,9 @@ impl CheckpointNode {
             CheckpointNode::Coordinated(p) => p.on_message(now, from, msg, out),
             CheckpointNode::Pessimistic(p) => p.on_message(now, from, msg, out),
             CheckpointNode::Optimistic(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::Causal(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::KooToueg(p) => p.on_message(now, from, msg, out),
+            CheckpointNode::Cic(p) => p.on_message(now, from, msg, out),
         }
     }
 
@@ -385,6 +512,9 @@ impl CheckpointNode {
             CheckpointNode::Coordinated(p) => p.on_timer(now, timer, out),
             CheckpointNode::Pessimistic(p) => p.on_timer(now, timer, out),
             CheckpointNode::Optimistic(p) => p.on_timer(now, timer, out),
+            CheckpointNode::Causal(p) => p.on_timer(now, timer, out),
+            CheckpointNode::KooToueg(p) => p.on_timer(now, timer, out),
+            CheckpointNode::Cic(p) => p.on_timer(now, timer, out),
         }
     }
 }
@@ -396,6 +526,17 @@ pub(crate) mod tests {
     /// The small configuration of the tests.
     pub(crate) fn config(protocol: Protocol, n: u16) -> Config {
         Config::small(protocol, n)
+    }
+
+    /// The checkpointing events among `out`'s observations.
+    pub(crate) fn events(out: &Effects<Msg>) -> Vec<CheckpointEvent> {
+        out.observations
+            .iter()
+            .filter_map(|o| match o {
+                crate::Observation::Checkpoint(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]

@@ -23,6 +23,13 @@ pub fn put<T: Serialize>(key: &str, value: &T) -> StableWrite {
     StableWrite::Put { key: key.to_string(), bytes: encode(value) }
 }
 
+/// The bytes a write puts on stable storage.
+pub fn size(write: &StableWrite) -> u64 {
+    match write {
+        StableWrite::Put { bytes, .. } | StableWrite::Append { bytes, .. } => bytes.len() as u64,
+    }
+}
+
 /// One log frame: length (u32 little-endian) then the record.
 pub fn frame<T: Serialize>(value: &T) -> Vec<u8> {
     let body = encode(value);

@@ -26,8 +26,12 @@ use workloads::DetectorConfig;
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckpointingFile {
-    /// The rollback-recovery protocol.
+    /// The rollback-recovery protocol, whole (or `checkpoints:` and `logging:`).
     pub protocol: Option<CheckpointProtocol>,
+    /// How processes checkpoint.
+    pub checkpoints: Option<Checkpoints>,
+    /// How messages are logged.
+    pub logging: Option<Logging>,
     /// Number of processes.
     pub processes: Option<usize>,
     /// Checkpoint (snapshot) interval.
@@ -44,6 +48,65 @@ pub struct CheckpointingFile {
     pub balance: Option<i64>,
     /// Optimistic logging: how often the log reaches stable storage.
     pub log_flush: Option<Dur>,
+}
+
+/// `checkpoints:` of the checkpointing workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checkpoints {
+    Independent,
+    Coordinated,
+    KooToueg,
+    Cic,
+}
+
+/// `logging:` of the checkpointing workload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Logging {
+    None,
+    Pessimistic,
+    Optimistic,
+    Causal,
+}
+
+/// The protocol `checkpoints:` and `logging:` pick together, or why the
+/// combination makes no sense.
+pub fn compose(
+    checkpoints: Checkpoints,
+    logging: Logging,
+) -> Result<workloads::checkpoint::Protocol, String> {
+    use workloads::checkpoint::Protocol;
+    Ok(match (checkpoints, logging) {
+        (Checkpoints::Independent, Logging::None) => Protocol::Independent,
+        (Checkpoints::Coordinated, Logging::None) => Protocol::Coordinated,
+        (Checkpoints::KooToueg, Logging::None) => Protocol::KooToueg,
+        (Checkpoints::Cic, Logging::None) => Protocol::Cic,
+        (Checkpoints::Independent, Logging::Pessimistic) => Protocol::PessimisticLogging,
+        (Checkpoints::Independent, Logging::Optimistic) => Protocol::OptimisticLogging,
+        (Checkpoints::Independent, Logging::Causal) => Protocol::CausalLogging,
+        (c, l) => {
+            let c = match c {
+                Checkpoints::Coordinated => "coordinated",
+                Checkpoints::KooToueg => "koo-toueg",
+                _ => "cic",
+            };
+            let l = match l {
+                Logging::Pessimistic => "pessimistic",
+                Logging::Optimistic => "optimistic",
+                _ => "causal",
+            };
+            return Err(format!(
+                "`checkpoints: {c}` with `logging: {l}` makes no sense: message logging replays a \
+                 crashed process from its own checkpoint up to its crash (or, optimistically, to a \
+                 state its log covers), so any local checkpoint is a consistent place to restart \
+                 it and the checkpoints need no coordination; {c} checkpoints would only add \
+                 rounds (or forced checkpoints) that no recovery uses. Write `checkpoints: \
+                 independent` (the default with logging) with `logging: {l}`, or `logging: none` \
+                 with `checkpoints: {c}`"
+            ));
+        }
+    })
 }
 
 /// Parameters of the checkpointing workload (the processes' shared
@@ -70,7 +133,6 @@ impl Describe for CheckpointParams {
     const MEANINGS: &'static [Meaning] = &[
     Meaning::of("checkpointing.golden_match", "1 when the final state equals the fault-free golden run: recovery was correct"),
     Meaning::of("checkpointing.golden_mismatch", "why the golden run was not reached: the protocol's unrecoverable verdict, a recovery or the computation unfinished at the end, or an inconsistent state"),
-    Meaning::of("checkpointing.unrecoverable", "the protocol's own verdict that the failures were beyond what it tolerates, and why"),
     Meaning::of("checkpointing.overlapping_crashes", "crashes that came while an earlier crash had not yet been recovered"),
     Meaning::of("checkpointing.protocol_messages", "messages the protocol added to the computation's transfers (markers, dependency and logging notices, recovery messages)"),
     Meaning::of("checkpointing.protocol_bytes", "bytes the protocol added: its own messages and what it piggybacks on transfers (epochs, intervals, dependency vectors)"),
@@ -90,6 +152,13 @@ impl Describe for CheckpointParams {
     Meaning::of_all("checkpointing.logged_messages", "messages written to the message log"),
     Meaning::of_all("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
     Meaning::of_all("checkpointing.bytes", "bytes written to stable storage"),
+    Meaning::of("checkpointing.unrecoverable", "1 when the failures exceeded what the protocol tolerates (causal logging with f = 1: two overlapping failures) and the processes stopped rather than reach a silently wrong state; unrecoverable_reason says why"),
+    Meaning::of("checkpointing.rounds", "Koo–Toueg checkpoint rounds started (committed or aborted)"),
+    Meaning::of("checkpointing.rounds_aborted", "Koo–Toueg rounds aborted because a process asked was busy with another round"),
+    Meaning::of_all("checkpointing.round_participants", "processes that took a checkpoint in a committed Koo–Toueg round (Chandy–Lamport takes all of them every time)"),
+    Meaning::of("checkpointing.blocked_seconds", "time processes held back their sends for checkpoint coordination (Koo–Toueg: from the tentative checkpoint to the decision)"),
+    Meaning::of("checkpointing.piggybacked_determinants", "causal logging: determinants piggybacked on messages until stable at f+1 processes (the failure-free price instead of blocking)"),
+    Meaning::of("checkpointing.piggybacked_bytes", "causal logging: bytes the piggybacked determinants added to messages"),
     ];
     const WATCH: &'static str = "- All along: the checkpoint counters; after the crash, the rollbacks and \
          how far each process went back (rollback distance, lost work).";
@@ -126,16 +195,37 @@ impl Validate for CheckpointingFile {
     fn validate(&self, cx: &Checker<'_>, _detector: DetectorConfig) -> Res<(Workload, Topology)> {
         let w = self;
         use workloads::checkpoint::{Config, Protocol};
-        let protocol = match w.protocol {
-            Some(CheckpointProtocol::Independent) => Protocol::Independent,
-            Some(CheckpointProtocol::Coordinated) => Protocol::Coordinated,
-            Some(CheckpointProtocol::PessimisticLogging) => Protocol::PessimisticLogging,
-            Some(CheckpointProtocol::OptimisticLogging) => Protocol::OptimisticLogging,
-            None => {
+        let chosen = match w.protocol {
+            Some(CheckpointProtocol::Independent) => Some(Protocol::Independent),
+            Some(CheckpointProtocol::Coordinated) => Some(Protocol::Coordinated),
+            Some(CheckpointProtocol::PessimisticLogging) => Some(Protocol::PessimisticLogging),
+            Some(CheckpointProtocol::OptimisticLogging) => Some(Protocol::OptimisticLogging),
+            Some(CheckpointProtocol::CausalLogging) => Some(Protocol::CausalLogging),
+            Some(CheckpointProtocol::KooToueg) => Some(Protocol::KooToueg),
+            Some(CheckpointProtocol::Cic) => Some(Protocol::Cic),
+            None => None,
+        };
+        let protocol = match (chosen, w.checkpoints, w.logging) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                let at = if w.checkpoints.is_some() { "workload.checkpoints" } else { "workload.logging" };
+                return Err(cx.key_err(
+                    at,
+                    "give either `protocol:` or `checkpoints:` and `logging:`, not both (`protocol:` \
+                     names a whole combination)",
+                ));
+            }
+            (Some(p), None, None) => p,
+            (None, None, None) => {
                 return Err(cx.value_err(
                     "workload.kind",
-                    "kind: checkpointing needs `protocol: independent | coordinated | pessimistic-logging | optimistic-logging`",
+                    "kind: checkpointing needs `checkpoints: independent | coordinated | koo-toueg | cic` \
+                     and/or `logging: none | pessimistic | optimistic | causal` (or a whole `protocol:`)",
                 ))
+            }
+            (None, c, l) => {
+                let at = if l.is_some() { "workload.logging" } else { "workload.checkpoints" };
+                compose(c.unwrap_or(Checkpoints::Independent), l.unwrap_or(Logging::None))
+                    .map_err(|why| cx.value_err(at, why))?
             }
         };
         let processes = w.processes.unwrap_or(4);

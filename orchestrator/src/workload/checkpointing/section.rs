@@ -48,6 +48,9 @@ impl Spread {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CheckpointReport {
     pub protocol: Option<String>,
+    /// The protocol's two choices: how processes checkpoint, how messages are logged.
+    pub checkpoint_scheme: Option<String>,
+    pub logging: Option<String>,
     /// Checkpoints on stable storage (snapshot parts for coordinated).
     pub checkpoints: u64,
     /// Checkpoints another process asked for (markers).
@@ -94,11 +97,23 @@ pub struct CheckpointReport {
     /// own "unrecoverable" verdict, a recovery unfinished at the end, the
     /// computation unfinished, or an inconsistent state.
     pub golden_mismatch: Option<String>,
-    /// The protocol said the failures were beyond what it tolerates, and why.
-    pub unrecoverable: Option<String>,
     /// Crashes that came while an earlier crash's recovery had not finished
     /// (a crashed process had not yet recovered), the recovering process's own included.
     pub overlapping_crashes: u64,
+    /// The failures exceeded what the protocol tolerates and the processes
+    /// stopped (rather than reach a silently wrong state); the reason.
+    pub unrecoverable: bool,
+    pub unrecoverable_reason: Option<String>,
+    /// Koo–Toueg: checkpoint rounds, those aborted, and the processes that
+    /// took a checkpoint in each committed round (Chandy–Lamport: all).
+    pub rounds: u64,
+    pub rounds_aborted: u64,
+    pub round_participants: Spread,
+    /// Time processes held back their sends for checkpoint coordination.
+    pub blocked_seconds: f64,
+    /// Causal logging: determinants piggybacked on messages, and their bytes.
+    pub piggybacked_determinants: u64,
+    pub piggybacked_bytes: u64,
     /// The sum of the last reported balances (the invariant, once all tokens are absorbed).
     pub final_total: i64,
     pub expected_total: i64,
@@ -122,6 +137,7 @@ pub struct CheckpointRecorder {
     lost: Vec<f64>,
     recoveries: Vec<f64>,
     waits: Vec<f64>,
+    participants: Vec<f64>,
     outputs: BTreeSet<u32>,
     /// Last ledger per process: (balance, delivered, absorbed).
     ledgers: BTreeMap<NodeId, (i64, u64, u32)>,
@@ -138,6 +154,8 @@ impl CheckpointRecorder {
         self.config = Some(config.clone());
         let r = &mut self.report;
         r.protocol = Some(config.protocol.as_str().to_string());
+        r.checkpoint_scheme = Some(config.protocol.checkpoints().to_string());
+        r.logging = Some(config.protocol.logging().to_string());
         r.interval_seconds = config.interval.as_secs_f64();
         r.checkpoint_cost_seconds = config.checkpoint_cost.as_secs_f64();
         r.mttf_seconds = mttf.map(|m| m.as_secs_f64());
@@ -166,7 +184,7 @@ impl CheckpointRecorder {
         if r.golden_match {
             return None;
         }
-        if let Some(u) = &r.unrecoverable {
+        if let Some(u) = &r.unrecoverable_reason {
             return Some(format!("unrecoverable under {}: {u}", config.protocol.as_str()));
         }
         let mut why = Vec::new();
@@ -251,7 +269,8 @@ impl CheckpointRecorder {
             }
             CheckpointEvent::Unrecoverable { reason } => {
                 let who = self.name(node);
-                self.report.unrecoverable.get_or_insert_with(|| format!("{who} at {t:.2} s: {reason}"));
+                self.report.unrecoverable = true;
+                self.report.unrecoverable_reason.get_or_insert_with(|| format!("{who} at {t:.2} s: {reason}"));
             }
             CheckpointEvent::Orphans { messages } => r.orphans += messages,
             CheckpointEvent::Overhead { messages, bytes } => {
@@ -268,6 +287,19 @@ impl CheckpointRecorder {
             CheckpointEvent::Ledger { balance, delivered, absorbed } => {
                 self.ledgers.insert(node, (balance, delivered, absorbed));
             }
+            CheckpointEvent::Round { participants, committed } => {
+                r.rounds += 1;
+                if committed {
+                    self.participants.push(f64::from(participants));
+                } else {
+                    r.rounds_aborted += 1;
+                }
+            }
+            CheckpointEvent::Blocked { blocked } => r.blocked_seconds += blocked.as_secs_f64(),
+            CheckpointEvent::Piggybacked { determinants, bytes } => {
+                r.piggybacked_determinants += determinants;
+                r.piggybacked_bytes += bytes;
+            }
         }
     }
 
@@ -279,6 +311,7 @@ impl CheckpointRecorder {
         r.lost_work_seconds = Spread::of(&self.lost);
         r.recovery_seconds = Spread::of(&self.recoveries);
         r.output_wait_seconds = Spread::of(&self.waits);
+        r.round_participants = Spread::of(&self.participants);
         r.cost_seconds = r.overhead_seconds + r.lost_work_seconds.total;
         r.outputs = self.outputs.len() as u64;
         r.outputs_expected = u64::from(config.tokens);
@@ -292,7 +325,7 @@ impl CheckpointRecorder {
                 .is_some_and(|l| Some(&l.0) == balances.get(i) && Some(&l.2) == absorbed.get(i))
         });
         // A protocol that gave up does not match, whatever the ledgers say.
-        r.golden_match &= r.unrecoverable.is_none();
+        r.golden_match &= !r.unrecoverable;
         r.golden_mismatch = self.mismatch(&r, config, &balances);
         Some(r)
     }
@@ -320,7 +353,11 @@ impl Section for CheckpointRecorder {
             "{} checkpoints ({} forced), {} rollbacks ({} of survivors), {} orphans, {} logged",
             c.checkpoints, c.forced, c.rollbacks, c.survivors_rolled_back, c.orphans, c.logged_messages
         );
-        vec![("checkpointing".to_string(), text)]
+        let mut lines = vec![("checkpointing".to_string(), text)];
+        if let Some(why) = &c.unrecoverable_reason {
+            lines.push(("unrecoverable".to_string(), why.clone()));
+        }
+        lines
     }
 
     fn signal(&self, _run: SoFar<'_>) -> Option<Signal> {
@@ -424,7 +461,7 @@ mod tests {
         // The protocol's own verdict comes first.
         rec.observe(NodeId(1), 2.0, CheckpointEvent::Unrecoverable { reason: "two crashes".into() }, rel);
         let r = rec.report().unwrap_or_default();
-        assert_eq!(r.unrecoverable.as_deref(), Some("process-2 at 2.00 s: two crashes"));
+        assert_eq!(r.unrecoverable_reason.as_deref(), Some("process-2 at 2.00 s: two crashes"));
         assert_eq!(
             r.golden_mismatch.as_deref(),
             Some("unrecoverable under independent: process-2 at 2.00 s: two crashes")

@@ -270,7 +270,9 @@ impl CheckpointRecorder {
             CheckpointEvent::Unrecoverable { reason } => {
                 let who = self.name(node);
                 self.report.unrecoverable = true;
-                self.report.unrecoverable_reason.get_or_insert_with(|| format!("{who} at {t:.2} s: {reason}"));
+                self.report
+                    .unrecoverable_reason
+                    .get_or_insert_with(|| format!("{who} at {t:.2} s: {reason}"));
             }
             CheckpointEvent::Orphans { messages } => r.orphans += messages,
             CheckpointEvent::Overhead { messages, bytes } => {

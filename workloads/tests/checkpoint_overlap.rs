@@ -34,9 +34,7 @@ fn cases() -> Vec<Case> {
         Case { config: Config::small(Protocol::PessimisticLogging, 4), tolerates_two: true },
         Case { config: Config::small(Protocol::OptimisticLogging, 4), tolerates_two: true },
         Case { config: Config::small(Protocol::Cic, 4), tolerates_two: true },
-        // Koo–Toueg is not listed: its recovery still assumes one failure at
-        // a time, and a second crash during it ends in a mismatch that only
-        // the report's `golden_mismatch` explains.
+        Case { config: Config::small(Protocol::KooToueg, 4), tolerates_two: false },
         Case { config: Config::small(Protocol::CausalLogging, 4), tolerates_two: false },
     ]
 }

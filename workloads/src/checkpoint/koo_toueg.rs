@@ -33,6 +33,15 @@
 //!
 //! Output commit: an output leaves once the process's permanent checkpoint
 //! holds it.
+//!
+//! Overlapping failures: the recovery above gathers every process's state
+//! once, so it assumes no other process fails until the rollback is out. A
+//! second recovery that starts during one (a request reaches a process that
+//! is itself recovering, or a process that answered one recovery is asked by
+//! another), or a process that restarts after answering a recovery it never
+//! saw settled, stops every process with an `Unrecoverable` report rather
+//! than risk a state that is silently wrong. The recovering process crashing
+//! again is tolerated: it asks the same peers again under the same epoch.
 
 use super::bank::{Bank, Delivery, Transfer};
 use super::core::{phase, Core};
@@ -94,9 +103,21 @@ struct State {
 #[derive(Debug)]
 enum Phase {
     Running,
-    Frozen { buffer: Vec<Buffered> },
-    Gathering { epoch: u32, replies: BTreeMap<u16, State>, buffer: Vec<Buffered> },
+    Frozen {
+        buffer: Vec<Buffered>,
+    },
+    Gathering {
+        epoch: u32,
+        replies: BTreeMap<u16, State>,
+        buffer: Vec<Buffered>,
+    },
+    /// Failures overlapped beyond what this protocol recovers from: stopped.
+    Halted,
 }
+
+/// Why a Koo–Toueg run stops when recoveries overlap.
+const OVERLAP: &str = "a second failure during a Koo–Toueg recovery: the recovery gathers every \
+     process's state once and cannot tell what the second failure undid";
 
 /// A process taking part in Koo–Toueg checkpointing.
 #[derive(Debug)]
@@ -117,6 +138,9 @@ pub struct Process {
     pending: Vec<(u32, u64, Time)>,
     phase: Phase,
     restarted: Option<StableRecords>,
+    /// The recovery this process answered and has not yet seen settled:
+    /// (the recovering process, its epoch). Kept on stable storage.
+    answering: Option<(u16, u32)>,
 }
 
 fn merge(into: &mut Deps, from: &Deps) {
@@ -144,12 +168,32 @@ impl Process {
             pending: Vec::new(),
             phase: Phase::Running,
             restarted: stable,
+            answering: None,
         }
     }
 
     /// True while a recovery is under way here.
     pub fn is_recovering(&self) -> bool {
-        !matches!(self.phase, Phase::Running)
+        !matches!(self.phase, Phase::Running | Phase::Halted)
+    }
+
+    /// True once the process stopped because failures overlapped.
+    pub fn is_halted(&self) -> bool {
+        matches!(self.phase, Phase::Halted)
+    }
+
+    /// Stop computing: failures overlapped a recovery. `tell`: spread the news.
+    fn halt(&mut self, reason: String, tell: bool, out: &mut Effects<Msg>) {
+        if self.is_halted() {
+            return;
+        }
+        self.phase = Phase::Halted;
+        if tell {
+            for p in self.core.peers() {
+                out.send(p, Msg::Halt { reason: reason.clone() });
+            }
+        }
+        out.emit(Observation::Checkpoint(CheckpointEvent::Unrecoverable { reason }));
     }
 
     /// True between a tentative checkpoint and its round's decision: no sends.
@@ -189,6 +233,11 @@ impl Process {
                 self.committed = stable::get(&records, "committed").unwrap_or(0);
                 let epoch = stable::get::<u32>(&records, "epoch").unwrap_or(0) + 1;
                 self.phase = Phase::Gathering { epoch, replies: BTreeMap::new(), buffer: Vec::new() };
+                if stable::get::<Option<(u16, u32)>>(&records, "answering").flatten().is_some() {
+                    // It crashed in the middle of another process's recovery.
+                    self.halt(OVERLAP.to_string(), true, out);
+                    return;
+                }
                 self.ask(out);
                 out.set_timer(RETRY, timer::RETRY);
             }
@@ -202,6 +251,9 @@ impl Process {
     }
 
     pub(super) fn on_timer(&mut self, now: Time, id: TimerId, out: &mut Effects<Msg>) {
+        if self.is_halted() {
+            return;
+        }
         match id {
             timer::STEP => {
                 out.set_timer(self.core.cfg.step, timer::STEP);
@@ -341,6 +393,13 @@ impl Process {
 
     pub(super) fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Effects<Msg>) {
         let Some(q) = self.core.index(from) else { return };
+        if let Msg::Halt { reason } = msg {
+            self.halt(reason, false, out);
+            return;
+        }
+        if self.is_halted() {
+            return;
+        }
         match msg {
             Msg::Transfer { tr, epoch, interval, .. } => match &mut self.phase {
                 Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => {
@@ -351,6 +410,7 @@ impl Process {
                     self.phase = Phase::Frozen { buffer: vec![(from, tr, epoch, interval)] };
                 }
                 Phase::Running => self.accept(now, q, tr, epoch, interval, out),
+                Phase::Halted => {}
             },
             Msg::TakeTentative { round, interval } => {
                 let running = matches!(self.phase, Phase::Running);
@@ -375,9 +435,19 @@ impl Process {
                 }
             }
             Msg::Decide { round, commit } => self.decide(now, round, commit, out),
+            Msg::RecoveryRequest { .. } if matches!(self.phase, Phase::Gathering { .. }) => {
+                self.halt(OVERLAP.to_string(), true, out);
+            }
+            Msg::RecoveryRequest { epoch } if self.answering.is_some_and(|a| a != (q, epoch)) => {
+                self.halt(OVERLAP.to_string(), true, out);
+            }
             Msg::RecoveryRequest { epoch } if epoch > self.epoch => {
                 if let Phase::Running = self.phase {
                     self.phase = Phase::Frozen { buffer: Vec::new() };
+                }
+                if self.answering.is_none() {
+                    self.answering = Some((q, epoch));
+                    out.store(stable::put("answering", &self.answering));
                 }
                 let mut deps = self.rcvd.clone();
                 if let Some(t) = &self.tentative {
@@ -560,9 +630,12 @@ impl Process {
             (0..self.core.n()).map(|p| rollback.get(p).copied().flatten().unwrap_or(u64::MAX)).collect();
         self.epoch = epoch;
         out.store(stable::put("epoch", &epoch));
+        if self.answering.take().is_some() {
+            out.store(stable::put("answering", &None::<(u16, u32)>));
+        }
         let buffer = match std::mem::replace(&mut self.phase, Phase::Running) {
             Phase::Frozen { buffer } | Phase::Gathering { buffer, .. } => buffer,
-            Phase::Running => Vec::new(),
+            Phase::Running | Phase::Halted => Vec::new(),
         };
         if crashed {
             out.emit(Observation::Checkpoint(CheckpointEvent::Recovered {
@@ -699,5 +772,52 @@ mod tests {
         assert_eq!(ps[0].index(), 0, "the tentative checkpoint is discarded");
         assert!(!ps[0].is_blocked());
         assert_eq!(ps[0].depends_on(), &vec![None, Some(0), None], "its dependencies are kept");
+    }
+
+    #[test]
+    fn recoveries_that_overlap_stop_everyone_with_the_reason_and_a_repeated_one_does_not() {
+        let cfg = config(Protocol::KooToueg, 4);
+        let t = Time::from_millis;
+        let (mut ps, mut outs) = started(&cfg);
+        let halts =
+            |out: &Effects<Msg>| out.sends.iter().filter(|(_, m)| matches!(m, Msg::Halt { .. })).count();
+        // Process 0 answers process 1's recovery, then process 1 asks again
+        // (it crashed again while recovering): the same recovery, answered again.
+        ps[0].on_message(t(1), NodeId(1), Msg::RecoveryRequest { epoch: 1 }, &mut outs[0]);
+        ps[0].on_message(t(2), NodeId(1), Msg::RecoveryRequest { epoch: 1 }, &mut outs[0]);
+        assert_eq!(to(&mut outs[0], 1).iter().filter(|m| matches!(m, Msg::KtState { .. })).count(), 2);
+        assert!(!ps[0].is_halted());
+        // Process 2 starts a recovery of its own before 1's is settled: everyone stops.
+        ps[0].on_message(t(3), NodeId(2), Msg::RecoveryRequest { epoch: 1 }, &mut outs[0]);
+        assert!(ps[0].is_halted());
+        assert!(matches!(events(&outs[0])[..], [CheckpointEvent::Unrecoverable { .. }]));
+        assert_eq!(halts(&outs[0]), 3, "every peer is told");
+        // A peer told stops too, and computes nothing more.
+        ps[3].on_message(t(4), NodeId(0), Msg::Halt { reason: OVERLAP.into() }, &mut outs[3]);
+        assert!(ps[3].is_halted());
+        outs[3].clear();
+        ps[3].on_timer(t(5), timer::STEP, &mut outs[3]);
+        assert!(outs[3].sends.is_empty() && outs[3].timers.is_empty());
+        // A restarted process that is asked by another recovering one stops everyone.
+        let mut r = Process::new(NodeId(2), &cfg, Some(StableRecords::new()));
+        let mut rout = Effects::new();
+        r.on_start(t(6), &mut rout);
+        rout.clear();
+        r.on_message(t(7), NodeId(1), Msg::RecoveryRequest { epoch: 1 }, &mut rout);
+        assert!(r.is_halted());
+        assert_eq!(halts(&rout), 3);
+        // One that crashed while answering a recovery stops at its restart.
+        let records: StableRecords = outs[0]
+            .stable
+            .iter()
+            .filter_map(|w| match w {
+                crate::StableWrite::Put { key, bytes } => Some((key.clone(), bytes.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut a = Process::new(NodeId(0), &cfg, Some(records));
+        let mut aout = Effects::new();
+        a.on_start(t(8), &mut aout);
+        assert!(a.is_halted(), "it answered process 1's recovery and never saw it settled");
     }
 }

@@ -152,7 +152,7 @@ impl Describe for CheckpointParams {
     Meaning::of_all("checkpointing.logged_messages", "messages written to the message log"),
     Meaning::of_all("checkpointing.output_wait_seconds", "how long an output waited until it could no longer be rolled back (output commit)"),
     Meaning::of_all("checkpointing.bytes", "bytes written to stable storage"),
-    Meaning::of("checkpointing.unrecoverable", "1 when the failures exceeded what the protocol tolerates (causal logging with f = 1: two overlapping failures) and the processes stopped rather than reach a silently wrong state; unrecoverable_reason says why"),
+    Meaning::of("checkpointing.unrecoverable", "1 when the failures exceeded what the protocol tolerates (causal logging with f = 1, or Koo–Toueg: two overlapping failures) and the processes stopped rather than reach a silently wrong state; unrecoverable_reason says why"),
     Meaning::of("checkpointing.rounds", "Koo–Toueg checkpoint rounds started (committed or aborted)"),
     Meaning::of("checkpointing.rounds_aborted", "Koo–Toueg rounds aborted because a process asked was busy with another round"),
     Meaning::of_all("checkpointing.round_participants", "processes that took a checkpoint in a committed Koo–Toueg round (Chandy–Lamport takes all of them every time)"),

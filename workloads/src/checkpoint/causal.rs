@@ -471,12 +471,7 @@ impl Process {
             return;
         }
         self.phase = Phase::Halted;
-        if tell {
-            for p in self.core.peers() {
-                out.send(p, Msg::Halt { reason: reason.clone() });
-            }
-        }
-        out.emit(Observation::Checkpoint(CheckpointEvent::Unrecoverable { reason }));
+        self.core.unrecoverable(reason, tell, out);
     }
 }
 

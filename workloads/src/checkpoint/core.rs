@@ -63,6 +63,17 @@ impl Core {
         self.cfg.processes.iter().copied().filter(|p| *p != self.id(self.me)).collect()
     }
 
+    /// Report that the failures exceed what the protocol tolerates, and
+    /// with `tell`, tell every other process to stop too.
+    pub fn unrecoverable(&self, reason: String, tell: bool, out: &mut Effects<Msg>) {
+        if tell {
+            for p in self.peers() {
+                out.send(p, Msg::Halt { reason: reason.clone() });
+            }
+        }
+        out.emit(Observation::Checkpoint(CheckpointEvent::Unrecoverable { reason }));
+    }
+
     /// Send `msg` to every other process that has not answered yet (a
     /// restarted process gathering its peers' replies).
     pub fn ask_missing<T>(

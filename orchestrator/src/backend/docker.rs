@@ -316,7 +316,11 @@ impl DockerBackend {
                 .await
                 .map_err(|source| DockerError::api(format!("create the volume {volume}"), source))
         };
-        let (_, subnet, _) = tokio::try_join!(control, self.create_data_network(&data_net, &labels), state)?;
+        // join, not try_join: a failure must not drop the other requests in
+        // flight, or what they create would outlive the cleanup of the failed deploy.
+        let (control, data, state) =
+            tokio::join!(control, self.create_data_network(&data_net, &labels), state);
+        let (_, subnet, _) = (control?, data?, state?);
 
         let mut containers = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {

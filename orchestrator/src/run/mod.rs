@@ -176,6 +176,10 @@ pub async fn choose_backend(
     Ok(Backend::Docker(Box::new(DockerRun { backend, cfg: cfg.clone() })))
 }
 
+/// How long a run interrupted while deploying waits for the deploy's
+/// requests in flight before it removes what the run made.
+const DEPLOY_DRAIN: Duration = Duration::from_secs(30);
+
 /// Run one experiment to its end (or until Ctrl-C / SIGTERM) and report.
 pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
     let seed = opts.seed.unwrap_or(exp.seed);
@@ -239,9 +243,25 @@ pub async fn run(exp: &Experiment, opts: &RunOptions) -> Result<RunOutcome> {
         .collect();
     let mut stop = Stop::new()?;
     let simulated = matches!(backend, Backend::Sim);
-    let deployed = tokio::select! {
-        r = backend.deploy(&launches) => Some(r),
-        _ = stop.recv() => None,
+    // A signal does not drop the deploy half-way: a request already sent
+    // (create a network, a container) would still be carried out by the
+    // engine after the teardown below had looked for what to remove. The
+    // deploy is let finish (at most DEPLOY_DRAIN, or until a second signal)
+    // and everything it made is then removed.
+    let deployed = {
+        let deploy = backend.deploy(&launches);
+        tokio::pin!(deploy);
+        tokio::select! {
+            r = &mut deploy => Some(r),
+            _ = stop.recv() => {
+                eprintln!("interrupted while deploying: waiting for the requests in flight, then removing everything the run made");
+                tokio::select! {
+                    _ = tokio::time::timeout(DEPLOY_DRAIN, &mut deploy) => {}
+                    _ = stop.recv() => {}
+                }
+                None
+            }
+        }
     };
     let endpoints = match deployed {
         Some(Ok(e)) => e,
